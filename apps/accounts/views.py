@@ -1,0 +1,56 @@
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from apps.accounts.forms import LoginForm, SignupForm
+from apps.accounts.selectors import memberships_of_user
+from apps.accounts.services import user_signup
+from apps.common.tenancy import SESSION_ACCOUNT_KEY
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """Send a logged-in user to the account they used last (or their first one)."""
+    if not request.user.is_authenticated:
+        return redirect("accounts:login")
+    memberships = list(memberships_of_user(user=request.user))
+    if not memberships:
+        return render(request, "accounts/no_account.html")
+    last = request.session.get(SESSION_ACCOUNT_KEY)
+    chosen = next((m for m in memberships if m.account.slug == last), memberships[0])
+    return redirect("sites:list", account_slug=chosen.account.slug)
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user, account = user_signup(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password"],
+            account_name=form.cleaned_data["account_name"],
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome to Cohort. {account.name} is ready: add your site.")
+        return redirect("sites:create", account_slug=account.slug)
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+
+@login_required
+@require_GET
+def switch_account(request: HttpRequest) -> HttpResponse:
+    """The account switcher: every account the user belongs to."""
+    memberships = memberships_of_user(user=request.user)
+    return render(request, "accounts/switch.html", {"memberships": memberships})

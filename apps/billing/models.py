@@ -1,0 +1,31 @@
+from django.conf import settings
+from django.db import models
+
+from apps.accounts.models import Account
+
+
+class PlanChange(models.Model):
+    """Append-only record of every change to an account's tier or billing version."""
+
+    class Source(models.TextChoices):
+        OWNER = "owner", "Account owner"
+        STAFF = "staff", "Staff (admin)"
+        SIGNUP = "signup", "Sign-up"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="plan_changes")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    source = models.CharField(max_length=10, choices=Source.choices)
+    from_tier = models.CharField(max_length=16, choices=Account.Tier.choices, blank=True)
+    to_tier = models.CharField(max_length=16, choices=Account.Tier.choices)
+    from_billing_version = models.PositiveSmallIntegerField(null=True, blank=True)
+    to_billing_version = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.account}: {self.from_tier or '—'} → {self.to_tier}"

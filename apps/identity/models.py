@@ -1,0 +1,106 @@
+"""Who a visitor is: devices (visitors), people (profiles) and their sessions.
+
+A visitor is one browser on one device, named by the random id the tracking script
+keeps in a first-party cookie. A profile is one person on one site: either a user id from
+the customer's database, or the anonymous profile of a visitor that was never identified.
+Every row carries its site so the data can be distributed by tenant.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from apps.sites.models import Site
+
+
+class Profile(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    # The customer's user id; null for the anonymous profile of an unidentified visitor.
+    user_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "user_id"],
+                condition=Q(user_id__isnull=False),
+                name="profile_unique_user_id_per_site",
+            ),
+        ]
+        indexes = [models.Index(fields=["site", "created_at"], name="profile_site_created")]
+
+    def __str__(self) -> str:
+        return self.user_id or f"anonymous #{self.pk}"
+
+    @property
+    def is_identified(self) -> bool:
+        return self.user_id is not None
+
+
+class Visitor(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    visitor_id = models.CharField(max_length=64)
+    # The profile this device currently belongs to (null until it is identified or sends
+    # anonymous attributes).
+    profile = models.ForeignKey(
+        Profile, null=True, blank=True, on_delete=models.CASCADE, related_name="visitors"
+    )
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["site", "visitor_id"], name="visitor_unique_per_site"),
+        ]
+        indexes = [models.Index(fields=["site", "profile"], name="visitor_site_profile")]
+
+    def __str__(self) -> str:
+        return self.visitor_id
+
+
+class Session(models.Model):
+    """One browsing session of a visitor: landing page, referrer, pages seen."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="sessions")
+    # Follows the visitor's profile; null while the visitor is unknown, joined on identify.
+    profile = models.ForeignKey(
+        Profile, null=True, blank=True, on_delete=models.CASCADE, related_name="sessions"
+    )
+    session_key = models.CharField(max_length=64)
+    landing_url = models.CharField(max_length=2000)
+    last_url = models.CharField(max_length=2000)
+    referrer = models.CharField(max_length=2000, blank=True)
+    page_count = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["site", "session_key"], name="session_unique_per_site"),
+        ]
+        indexes = [
+            models.Index(fields=["site", "visitor"], name="session_site_visitor"),
+            models.Index(fields=["site", "profile", "started_at"], name="session_site_profile"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_key} ({self.landing_url})"
+
+
+class ProcessedMessage(models.Model):
+    """A message id already applied, with the answer given, so a retry is not applied twice."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    message_id = models.CharField(max_length=64)
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["site", "message_id"], name="message_unique_per_site"),
+        ]
+        indexes = [models.Index(fields=["site", "created_at"], name="message_site_created")]
+
+    def __str__(self) -> str:
+        return self.message_id

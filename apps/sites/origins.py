@@ -1,0 +1,52 @@
+"""Parsing and matching of the browser origins a site allows to call the public API."""
+
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+
+MAX_ORIGINS = 20
+
+
+def normalize_origin(raw: str) -> str:
+    """`https://Shop.Example.com/` → `https://shop.example.com`; raises ValidationError."""
+    value = raw.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(f"“{value}” is not an origin: use https://example.com.")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValidationError(f"“{value}” has a path or query: give only scheme://host[:port].")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValidationError(f"“{value}” has an invalid port.") from None
+    host = parts.hostname.lower()
+    default_port = {"http": 80, "https": 443}[parts.scheme]
+    netloc = host if port in (None, default_port) else f"{host}:{port}"
+    return f"{parts.scheme}://{netloc}"
+
+
+def parse_origins(text: str) -> list[str]:
+    """One origin per line (or comma separated); duplicates removed, order kept."""
+    items = [item for line in text.splitlines() for item in line.split(",") if item.strip()]
+    origins: list[str] = []
+    errors: list[ValidationError] = []
+    for item in items:
+        try:
+            origin = normalize_origin(item)
+        except ValidationError as error:
+            errors.append(error)
+            continue
+        if origin not in origins:
+            origins.append(origin)
+    if errors:
+        raise ValidationError(errors)
+    if len(origins) > MAX_ORIGINS:
+        raise ValidationError(f"At most {MAX_ORIGINS} origins per site.")
+    return origins
+
+
+def origin_allowed(origin: str, allowed: list[str]) -> bool:
+    try:
+        return normalize_origin(origin) in allowed
+    except ValidationError:
+        return False

@@ -1,0 +1,87 @@
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from apps.accounts.models import Membership
+from apps.common.tenancy import account_view
+from apps.sites.forms import SiteDeleteForm, SiteForm
+from apps.sites.selectors import (
+    site_get_for_account,
+    site_install_snippet,
+    site_script_url,
+    sites_of_account,
+)
+from apps.sites.services import site_create, site_delete, site_update
+
+
+@require_GET
+@account_view()
+def site_list(request: HttpRequest) -> HttpResponse:
+    sites = sites_of_account(account=request.account)
+    return render(request, "sites/list.html", {"sites": sites})
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(min_role=Membership.Role.ADMIN)
+def site_create_view(request: HttpRequest) -> HttpResponse:
+    form = SiteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        site = site_create(
+            account=request.account,
+            name=form.cleaned_data["name"],
+            allowed_origins=form.cleaned_data["allowed_origins"],
+            created_by=request.user,
+        )
+        messages.success(request, f"{site.name} created. Paste the snippet into your pages.")
+        return redirect("sites:detail", account_slug=request.account.slug, site_key=site.key)
+    status = 400 if form.errors else 200
+    return render(request, "sites/create.html", {"form": form}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@account_view()
+def site_detail(request: HttpRequest, site_key: str) -> HttpResponse:
+    """Install instructions and, for owners and admins, the site's settings."""
+    site = site_get_for_account(account=request.account, key=site_key)
+    can_manage = request.membership.can_manage_sites
+    initial = {"name": site.name, "allowed_origins": "\n".join(site.allowed_origins)}
+    form = SiteForm(request.POST or None, initial=initial) if can_manage else None
+    if request.method == "POST":
+        if not can_manage:
+            raise PermissionDenied("Only owners and admins can change a site.")
+        if form.is_valid():
+            site_update(
+                site=site,
+                name=form.cleaned_data["name"],
+                allowed_origins=form.cleaned_data["allowed_origins"],
+            )
+            messages.success(request, "Site settings saved.")
+            return redirect("sites:detail", account_slug=request.account.slug, site_key=site.key)
+    context = {
+        "site": site,
+        "snippet": site_install_snippet(site=site),
+        "script_url": site_script_url(site=site),
+        "form": form,
+        "can_manage": can_manage,
+    }
+    return render(
+        request, "sites/detail.html", context, status=400 if form and form.errors else 200
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(min_role=Membership.Role.ADMIN)
+def site_delete_view(request: HttpRequest, site_key: str) -> HttpResponse:
+    site = site_get_for_account(account=request.account, key=site_key)
+    form = SiteDeleteForm(request.POST or None, site=site)
+    if request.method == "POST" and form.is_valid():
+        name = site.name
+        site_delete(site=site)
+        messages.success(request, f"{name} and all of its data were deleted.")
+        return redirect("sites:list", account_slug=request.account.slug)
+    template = "sites/partials/_delete_dialog.html" if request.htmx else "sites/delete.html"
+    return render(
+        request, template, {"site": site, "form": form}, status=400 if form.errors else 200
+    )

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class UserAttributesConfig(AppConfig):
+    name = "apps.user_attributes"
+    label = "user_attributes"

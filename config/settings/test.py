@@ -1,0 +1,9 @@
+"""Test suite: fast hashing, in-memory cache, generous throttles unless a test narrows them."""
+
+from .base import *  # noqa: F403
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+COHORT_THROTTLE_PER_SITE = "100000/min"
+COHORT_THROTTLE_PER_CLIENT = "100000/min"

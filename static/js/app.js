@@ -1,0 +1,42 @@
+// Small progressive enhancements for Cohort's pages. Everything works without them.
+(function () {
+  "use strict";
+
+  // Copy buttons: <button data-copy-target="#id">.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy-target]");
+    if (!button) return;
+    var source = document.querySelector(button.getAttribute("data-copy-target"));
+    if (!source) return;
+    var text = source.textContent;
+    var done = function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done);
+    } else {
+      var area = document.createElement("textarea");
+      area.value = text;
+      document.body.appendChild(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+      done();
+    }
+  });
+
+  // Dialogs swapped in by htmx open as modals; "Cancel" closes and removes them.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var dialog = event.detail.target.querySelector("dialog");
+    if (dialog && !dialog.open) dialog.showModal();
+  });
+  document.addEventListener("click", function (event) {
+    var closer = event.target.closest("[data-close-dialog]");
+    if (!closer) return;
+    event.preventDefault();
+    var dialog = closer.closest("dialog");
+    if (dialog) { dialog.close(); dialog.remove(); }
+  });
+})();
