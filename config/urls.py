@@ -10,6 +10,7 @@ urlpatterns = [
     path("a/<slug:account_slug>/", include("apps.billing.urls")),
     path("a/<slug:account_slug>/", include("apps.sites.urls")),
     path("", include("apps.identity.urls")),
+    path("", include("apps.tracker.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
