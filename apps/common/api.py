@@ -1,13 +1,22 @@
 """API plumbing shared by every endpoint: one error shape, one way to find the tenant."""
 
+import json
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils.cache import patch_vary_headers
 from rest_framework import exceptions
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apps.common.errors import ApplicationError
+from apps.common.errors import ApplicationError, Forbidden, NotFound
+from apps.common.throttling import Rate, throttle_hit
+from apps.sites.origins import origin_allowed
+from apps.sites.selectors import site_get_public
 
 _DRF_CODES = {
     exceptions.ParseError: "malformed_body",
@@ -64,3 +73,71 @@ class BaseAPIView(APIView):
                 f"{cls.__name__} overrides get_queryset: resolve objects through the "
                 "tenant selectors instead."
             )
+
+
+class LenientJSONParser(JSONParser):
+    """JSON bodies where NaN and Infinity parse as floats, so that the attribute validator
+    can reject just that attribute (with `invalid_number`) instead of the whole call."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        encoding = parser_context.get("encoding", "utf-8")
+        try:
+            return json.loads(stream.read().decode(encoding))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise exceptions.ParseError("The request body is not valid JSON.") from error
+
+
+class PublicSiteAPIView(BaseAPIView):
+    """Base for the public endpoints the tracking script calls with a site key.
+
+    Resolves the site (404 for an unknown key), answers CORS only for the site's allowed
+    origins (calls without an Origin header, from a back end, are accepted), and applies
+    the per-site and per-client rate limits.
+    """
+
+    parser_classes = [LenientJSONParser]
+    authentication_classes: list = []
+    permission_classes: list = []
+    cors_methods = "POST, OPTIONS"
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        site = site_get_public(key=kwargs.get("site_key", ""))
+        if site is None:
+            raise NotFound("unknown_site", "No site has this site key.")
+        self.site = site
+        origin = request.headers.get("Origin")
+        if origin is not None and not origin_allowed(origin, site.allowed_origins):
+            raise Forbidden(
+                "origin_not_allowed",
+                f"Requests from {origin} are not allowed for this site. Add the origin to "
+                "the site's allowed origins.",
+            )
+        if request.method != "OPTIONS":
+            self._throttle(request, site)
+
+    def _throttle(self, request, site) -> None:
+        checks = (
+            ("site", str(site.pk), settings.COHORT_THROTTLE_PER_SITE),
+            ("client", BaseThrottle().get_ident(request), settings.COHORT_THROTTLE_PER_CLIENT),
+        )
+        for scope, ident, rate in checks:
+            wait = throttle_hit(scope=scope, ident=ident, rate=Rate.parse(rate))
+            if wait is not None:
+                raise exceptions.Throttled(wait=wait)
+
+    def options(self, request, *args, **kwargs):
+        return Response(status=204)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        origin = request.headers.get("Origin")
+        site = getattr(self, "site", None)
+        if origin and site is not None and origin_allowed(origin, site.allowed_origins):
+            response["Access-Control-Allow-Origin"] = origin
+            response["Access-Control-Allow-Methods"] = self.cors_methods
+            response["Access-Control-Allow-Headers"] = "Content-Type"
+            response["Access-Control-Max-Age"] = "600"
+        patch_vary_headers(response, ["Origin"])
+        return response

@@ -1,0 +1,205 @@
+"""Public endpoints called by the tracking script (or a customer's back end) with a site key."""
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from apps.common.api import PublicSiteAPIView
+from apps.common.errors import ApplicationError
+from apps.identity.services import session_record, visitor_identify
+from apps.user_attributes.validation import (
+    MAX_ATTRIBUTES_PER_CALL,
+    MAX_KEY_LENGTH,
+    MAX_KEYS_PER_SITE,
+    MAX_STRING_LENGTH,
+    MAX_USER_ID_LENGTH,
+    Reason,
+    clean_client_id,
+    clean_user_id,
+)
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+def _error(description: str, *codes: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        ErrorSerializer,
+        description=f"{description} Codes: " + ", ".join(f"`{c}`" for c in codes) + ".",
+        examples=[
+            OpenApiExample(code, value={"code": code, "message": "…"}, response_only=True)
+            for code in codes
+        ],
+    )
+
+
+def _body(request) -> dict:
+    if not isinstance(request.data, dict):
+        raise ApplicationError("malformed_body", "The request body must be a JSON object.")
+    return request.data
+
+
+REASONS_DOC = "\n".join(f"- `{code}`: {text}" for code, text in Reason.MESSAGES.items())
+
+
+class IdentifyApi(PublicSiteAPIView):
+    class InputSerializer(serializers.Serializer):
+        visitor_id = serializers.CharField(
+            help_text="The visitor's device id: 16-64 characters of A-Z a-z 0-9 _ -."
+        )
+        user_id = serializers.CharField(
+            allow_null=True,
+            max_length=MAX_USER_ID_LENGTH,
+            help_text="Your user id (a string), or null when the visitor is not known.",
+        )
+        attributes = serializers.DictField(
+            required=False,
+            help_text=(
+                f"Flat key → value object: numbers, strings, ISO-8601 date strings, booleans. "
+                f"At most {MAX_ATTRIBUTES_PER_CALL} keys per call and {MAX_KEYS_PER_SITE} keys "
+                f"per site; keys at most {MAX_KEY_LENGTH} characters; strings at most "
+                f"{MAX_STRING_LENGTH} characters."
+            ),
+        )
+        message_id = serializers.CharField(
+            required=False,
+            help_text="Unique per call (16-64 characters); a retry with the same id is "
+            "acknowledged and not applied twice.",
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        visitor_id = serializers.CharField()
+        user_id = serializers.CharField(allow_null=True)
+        stored = serializers.ListField(child=serializers.CharField())
+        rejected = serializers.DictField(child=serializers.CharField())
+        duplicate = serializers.BooleanField(
+            required=False, help_text="Present and true when the message id was applied before."
+        )
+
+    @extend_schema(
+        operation_id="identify",
+        summary="Identify a visitor and store user attributes",
+        description=(
+            "The server side of `hj('identify', userId, attributes)`. Each key sent replaces "
+            "its stored value; keys not sent keep theirs. Attributes that cannot be stored "
+            "are listed under `rejected` with a reason, and the others are stored:\n\n"
+            + REASONS_DOC
+        ),
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            400: _error(
+                "Malformed body.",
+                "malformed_body",
+                "invalid_visitor_id",
+                "invalid_user_id",
+                "invalid_message_id",
+                "invalid_attributes",
+            ),
+            403: _error(
+                "The call is refused; nothing is stored.",
+                "user_attributes_disabled",
+                "plan_not_eligible",
+                "origin_not_allowed",
+            ),
+            404: _error("Unknown site key.", "unknown_site"),
+            429: _error("Too many requests; see the Retry-After header.", "throttled"),
+        },
+        examples=[
+            OpenApiExample(
+                "Paying customer",
+                value={
+                    "visitor_id": "3f2a9c0e5b7d41e8a6c4b2d0f9e8a7b6",
+                    "user_id": "931493",
+                    "attributes": {"total_spend": 500, "first_purchase": "2019-06-20Z"},
+                    "message_id": "0d1f2e3c4b5a69788796a5b4c3d2e1f0",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Anonymous visitor",
+                value={
+                    "visitor_id": "3f2a9c0e5b7d41e8a6c4b2d0f9e8a7b6",
+                    "user_id": None,
+                    "attributes": {"ab_test": "variant-A", "referrer": "facebook_paid"},
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Partly rejected",
+                value={
+                    "visitor_id": "3f2a9c0e5b7d41e8a6c4b2d0f9e8a7b6",
+                    "user_id": None,
+                    "stored": ["ab_test"],
+                    "rejected": {"email": "pii_without_user_id"},
+                },
+                response_only=True,
+            ),
+        ],
+    )
+    def post(self, request, site_key: str):
+        body = _body(request)
+        attributes = body.get("attributes", {})
+        if not isinstance(attributes, dict):
+            raise ApplicationError(
+                "invalid_attributes", "attributes must be a flat JSON object of key → value."
+            )
+        result = visitor_identify(
+            site=self.site,
+            visitor_id=clean_client_id(body.get("visitor_id"), name="visitor_id"),
+            user_id=clean_user_id(body.get("user_id")),
+            attributes=attributes,
+            message_id=clean_client_id(body.get("message_id"), name="message_id", required=False),
+        )
+        return Response(result)
+
+
+class SessionApi(PublicSiteAPIView):
+    class InputSerializer(serializers.Serializer):
+        visitor_id = serializers.CharField()
+        session_id = serializers.CharField(help_text="16-64 characters; one per browsing session.")
+        url = serializers.CharField(help_text="The page's URL (at most 2000 characters).")
+        referrer = serializers.CharField(required=False, allow_blank=True)
+        message_id = serializers.CharField(required=False)
+
+    class OutputSerializer(serializers.Serializer):
+        session_id = serializers.CharField()
+        page_count = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="record_session",
+        summary="Record a page visit",
+        description=(
+            "Opens a browsing session on its first page and counts the pages after it. "
+            "Recorded whether or not User Attributes are enabled, so that a visitor's "
+            "anonymous history exists to be joined to the user when they are identified."
+        ),
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            400: _error(
+                "Malformed body.",
+                "malformed_body",
+                "invalid_visitor_id",
+                "invalid_session_id",
+                "invalid_url",
+                "invalid_referrer",
+            ),
+            403: _error("Origin not allowed.", "origin_not_allowed"),
+            404: _error("Unknown site key.", "unknown_site"),
+            429: _error("Too many requests.", "throttled"),
+        },
+    )
+    def post(self, request, site_key: str):
+        body = _body(request)
+        result = session_record(
+            site=self.site,
+            visitor_id=clean_client_id(body.get("visitor_id"), name="visitor_id"),
+            session_key=clean_client_id(body.get("session_id"), name="session_id"),
+            url=body.get("url"),
+            referrer=body.get("referrer", ""),
+            message_id=clean_client_id(body.get("message_id"), name="message_id", required=False),
+        )
+        return Response(result)

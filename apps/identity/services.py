@@ -1,0 +1,251 @@
+"""Identify calls, page-visit sessions and identity stitching.
+
+Locking: every call first upserts (and so locks) its visitor row, then the profile it
+writes to. Calls from one device are therefore serialised, calls for one user are
+serialised on the profile row, and since the order is always visitor → profile no two
+calls can wait on each other in a cycle.
+"""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.billing.selectors import user_attributes_access
+from apps.common.errors import ApplicationError, Forbidden
+from apps.common.sql import db_datetime, fetch_one, quote
+from apps.identity.models import ProcessedMessage, Profile, Session, Visitor
+from apps.sites.models import Site
+from apps.user_attributes.services import (
+    attributes_merge,
+    attributes_store,
+    rejections_record,
+)
+from apps.user_attributes.validation import check_attributes
+
+MAX_URL_LENGTH = 2000
+
+
+def identify_access_check(*, site: Site) -> None:
+    """Refuse identify calls the site may not make, before anything is stored."""
+    access = user_attributes_access(account=site.account)
+    if not access.allowed:
+        raise Forbidden(access.code, access.message)
+    if not site.user_attributes_enabled:
+        raise Forbidden(
+            "user_attributes_disabled",
+            "User Attributes are disabled for this site. An owner or admin can enable them "
+            "under Settings > User Attributes.",
+        )
+
+
+def _message_claim(*, site: Site, message_id: str | None, now: datetime) -> bool:
+    """Record a message id; False when it was already applied (the call is a retry)."""
+    if message_id is None:
+        return True
+    table = quote(ProcessedMessage._meta.db_table)
+    row = fetch_one(
+        f"INSERT INTO {table} (site_id, message_id, created_at) VALUES (%s, %s, %s) "
+        f"ON CONFLICT (site_id, message_id) DO NOTHING RETURNING id",
+        [site.id, message_id, db_datetime(now)],
+    )
+    return row is not None
+
+
+def _message_answer(*, site: Site, message_id: str, response: dict) -> None:
+    ProcessedMessage.objects.filter(site=site, message_id=message_id).update(response=response)
+
+
+def _visitor_upsert(*, site: Site, visitor_id: str, now: datetime) -> tuple[int, int | None]:
+    """Create or touch the visitor, locking its row: (visitor pk, current profile pk)."""
+    table = quote(Visitor._meta.db_table)
+    return fetch_one(
+        f"INSERT INTO {table} (site_id, visitor_id, first_seen_at, last_seen_at) "
+        f"VALUES (%s, %s, %s, %s) ON CONFLICT (site_id, visitor_id) "
+        f"DO UPDATE SET last_seen_at = excluded.last_seen_at RETURNING id, profile_id",
+        [site.id, visitor_id, db_datetime(now), db_datetime(now)],
+    )
+
+
+def _profile_upsert(*, site: Site, user_id: str, now: datetime) -> int:
+    """The profile of a user id, created if new; its row stays locked until commit."""
+    table = quote(Profile._meta.db_table)
+    return fetch_one(
+        f"INSERT INTO {table} (site_id, user_id, created_at, updated_at) "
+        f"VALUES (%s, %s, %s, %s) ON CONFLICT (site_id, user_id) WHERE user_id IS NOT NULL "
+        f"DO UPDATE SET updated_at = excluded.updated_at RETURNING id",
+        [site.id, user_id, db_datetime(now), db_datetime(now)],
+    )[0]
+
+
+def _profile_lock(*, site: Site, profile_id: int, now: datetime) -> Profile:
+    profile = Profile.objects.select_for_update().get(site=site, pk=profile_id)
+    profile.updated_at = now
+    profile.save(update_fields=["updated_at"])
+    return profile
+
+
+def _profile_move_history(*, site: Site, source_id: int, target_id: int) -> None:
+    """Everything recorded against `source` now belongs to `target`."""
+    Session.objects.filter(site=site, profile_id=source_id).update(profile_id=target_id)
+    Visitor.objects.filter(site=site, profile_id=source_id).update(profile_id=target_id)
+
+
+def _visitor_attach(
+    *, site: Site, visitor_pk: int, current_profile_id: int | None, target_id: int
+) -> None:
+    """Point the visitor at `target`, stitching its anonymous history into it.
+
+    - A visitor that had no profile brings its sessions along.
+    - A visitor whose profile was anonymous merges that profile into `target` (latest
+      value wins per key) and the anonymous profile disappears.
+    - A visitor already identified as another user switches to `target`; the other
+      user's profile keeps all of its history (a user id never changes).
+    """
+    if current_profile_id == target_id:
+        return
+    if current_profile_id is None:
+        Session.objects.filter(site=site, visitor_id=visitor_pk, profile__isnull=True).update(
+            profile_id=target_id
+        )
+    else:
+        current = Profile.objects.select_for_update().get(site=site, pk=current_profile_id)
+        if current.user_id is None:
+            attributes_merge(site=site, source_profile_id=current.pk, target_profile_id=target_id)
+            _profile_move_history(site=site, source_id=current.pk, target_id=target_id)
+            current.delete()
+    Visitor.objects.filter(site=site, pk=visitor_pk).update(profile_id=target_id)
+
+
+def _anonymous_profile(
+    *, site: Site, visitor_pk: int, current_profile_id: int | None, now: datetime
+) -> int:
+    if current_profile_id is not None:
+        return _profile_lock(site=site, profile_id=current_profile_id, now=now).pk
+    profile = Profile.objects.create(site=site, user_id=None, created_at=now, updated_at=now)
+    _visitor_attach(site=site, visitor_pk=visitor_pk, current_profile_id=None, target_id=profile.pk)
+    return profile.pk
+
+
+def visitor_identify(
+    *,
+    site: Site,
+    visitor_id: str,
+    user_id: str | None,
+    attributes: dict,
+    message_id: str | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """Apply one `hj('identify', user_id, attributes)` call from one visitor.
+
+    Returns the answer given to the caller: the keys stored and a reason for each key
+    rejected. A retried message id gets the first answer again and changes nothing.
+    """
+    identify_access_check(site=site)
+    now = now or timezone.now()
+    check = check_attributes(attributes, identified=user_id is not None)
+    with transaction.atomic():
+        if not _message_claim(site=site, message_id=message_id, now=now):
+            previous = ProcessedMessage.objects.get(site=site, message_id=message_id).response
+            return {**(previous or {}), "duplicate": True}
+        visitor_pk, current_profile_id = _visitor_upsert(site=site, visitor_id=visitor_id, now=now)
+        if user_id is not None:
+            profile_id = _profile_upsert(site=site, user_id=user_id, now=now)
+            _visitor_attach(
+                site=site,
+                visitor_pk=visitor_pk,
+                current_profile_id=current_profile_id,
+                target_id=profile_id,
+            )
+        elif check.accepted or current_profile_id is not None:
+            profile_id = _anonymous_profile(
+                site=site, visitor_pk=visitor_pk, current_profile_id=current_profile_id, now=now
+            )
+        else:
+            profile_id = None
+        stored, limited = (
+            attributes_store(
+                site=site,
+                profile_id=profile_id,
+                values=check.accepted,
+                identified=user_id is not None,
+                now=now,
+            )
+            if profile_id is not None
+            else ([], {})
+        )
+        rejected = {**check.rejected, **limited}
+        rejections_record(site=site, rejected=rejected, now=now)
+        response = {
+            "visitor_id": visitor_id,
+            "user_id": user_id,
+            "stored": stored,
+            "rejected": rejected,
+        }
+        if message_id is not None:
+            _message_answer(site=site, message_id=message_id, response=response)
+    return response
+
+
+def _clean_url(value: object, *, name: str, required: bool) -> str:
+    if value in (None, "") and not required:
+        return ""
+    if not isinstance(value, str) or not value or len(value) > MAX_URL_LENGTH:
+        raise ApplicationError(
+            f"invalid_{name}", f"{name} must be a string of at most {MAX_URL_LENGTH} characters."
+        )
+    return value
+
+
+def session_record(
+    *,
+    site: Site,
+    visitor_id: str,
+    session_key: str,
+    url: object,
+    referrer: object = "",
+    message_id: str | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """Record a page visit: the first one opens the session, later ones count pages.
+
+    Sessions are recorded whether or not User Attributes are enabled: they are the
+    visitor's history that identification later joins to a user.
+    """
+    url = _clean_url(url, name="url", required=True)
+    referrer = _clean_url(referrer, name="referrer", required=False)
+    now = now or timezone.now()
+    table = quote(Session._meta.db_table)
+    with transaction.atomic():
+        if not _message_claim(site=site, message_id=message_id, now=now):
+            previous = ProcessedMessage.objects.get(site=site, message_id=message_id).response
+            return {**(previous or {}), "duplicate": True}
+        visitor_pk, profile_id = _visitor_upsert(site=site, visitor_id=visitor_id, now=now)
+        row = fetch_one(
+            f"INSERT INTO {table} (site_id, visitor_id, profile_id, session_key, landing_url, "
+            f"last_url, referrer, page_count, started_at, last_seen_at) "
+            f"VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s) "
+            f"ON CONFLICT (site_id, session_key) DO UPDATE SET "
+            f"last_url = excluded.last_url, page_count = {table}.page_count + 1, "
+            f"last_seen_at = excluded.last_seen_at "
+            f"WHERE {table}.visitor_id = excluded.visitor_id RETURNING page_count",
+            [
+                site.id,
+                visitor_pk,
+                profile_id,
+                session_key,
+                url,
+                url,
+                referrer,
+                db_datetime(now),
+                db_datetime(now),
+            ],
+        )
+        if row is None:
+            raise ApplicationError(
+                "invalid_session_id", "This session id belongs to another visitor."
+            )
+        response = {"session_id": session_key, "page_count": row[0]}
+        if message_id is not None:
+            _message_answer(site=site, message_id=message_id, response=response)
+    return response

@@ -1,0 +1,246 @@
+"""Writes of attribute values and of the per-site attribute catalogue.
+
+Every write here runs inside the caller's transaction, after the caller has locked the
+profile row, so calls for one profile are serialised and "latest wins" holds per key.
+Multi-row writes are single `INSERT … ON CONFLICT` statements ordered by key, so two
+transactions never lock catalogue rows in opposite orders.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, F
+from django.db.models.functions import Greatest
+
+from apps.common.sql import db_date, db_datetime, quote, set_from_excluded, upsert_rows
+from apps.sites.models import Site
+from apps.user_attributes.models import (
+    TYPE_BITS,
+    AttributeKey,
+    AttributeRejection,
+    AttributeValue,
+)
+from apps.user_attributes.validation import MAX_KEYS_PER_SITE, Reason, TypedValue
+
+# The catalogue's last-seen time is refreshed at most this often per key, so that a busy
+# site does not rewrite the same catalogue rows on every call.
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+MAX_REJECTION_KEY_LENGTH = 50
+
+_VALUE_COLUMNS = (
+    "site_id",
+    "profile_id",
+    "key",
+    "value_type",
+    "number_value",
+    "string_value",
+    "date_value",
+    "boolean_value",
+    "updated_at",
+)
+
+
+@dataclass(frozen=True)
+class _CatalogueDelta:
+    key: str
+    value_type: str
+    new_profiles: int
+    anonymous: int
+
+
+def _value_row(site_id: int, profile_id: int, key: str, typed: TypedValue, at: datetime) -> tuple:
+    return (
+        site_id,
+        profile_id,
+        key,
+        typed.value_type,
+        typed.number_value,
+        typed.string_value,
+        db_datetime(typed.date_value),
+        typed.boolean_value,
+        db_datetime(at),
+    )
+
+
+def attributes_store(
+    *,
+    site: Site,
+    profile_id: int,
+    values: dict[str, TypedValue],
+    identified: bool,
+    now: datetime,
+) -> tuple[list[str], dict[str, str]]:
+    """Store a call's accepted values on a locked profile: each key sent replaces its
+    stored value, keys not sent keep theirs. Returns (stored keys, extra rejections)."""
+    if not values:
+        return [], {}
+    keys = sorted(values)
+    catalogue = {
+        row["key"]: row
+        for row in AttributeKey.objects.filter(site=site, key__in=keys).values(
+            "key", "value_type", "types_mask", "last_seen_at"
+        )
+    }
+    rejected: dict[str, str] = {}
+    unknown = [key for key in keys if key not in catalogue]
+    if unknown:
+        room = MAX_KEYS_PER_SITE - AttributeKey.objects.filter(site=site).count()
+        for key in unknown[max(room, 0) :]:
+            rejected[key] = Reason.SITE_KEY_LIMIT_REACHED
+        keys = [key for key in keys if key not in rejected]
+    if not keys:
+        return [], rejected
+
+    existing = set(
+        AttributeValue.objects.filter(site=site, profile_id=profile_id, key__in=keys).values_list(
+            "key", flat=True
+        )
+    )
+    upsert_rows(
+        AttributeValue._meta.db_table,
+        _VALUE_COLUMNS,
+        ("site_id", "profile_id", "key"),
+        [_value_row(site.id, profile_id, key, values[key], now) for key in keys],
+        set_from_excluded(_VALUE_COLUMNS[3:]),
+    )
+
+    deltas = []
+    for key in keys:
+        row = catalogue.get(key)
+        value_type = values[key].value_type
+        new_profiles = 0 if key in existing else 1
+        stale = row is None or row["last_seen_at"] <= now - LAST_SEEN_RESOLUTION
+        changed = row is None or not row["types_mask"] & TYPE_BITS[value_type]
+        changed = changed or row["value_type"] != value_type
+        if new_profiles or stale or changed or not identified:
+            deltas.append(_CatalogueDelta(key, value_type, new_profiles, 0 if identified else 1))
+    catalogue_apply(site=site, deltas=deltas, now=now)
+    return keys, rejected
+
+
+def catalogue_apply(*, site: Site, deltas: list[_CatalogueDelta], now: datetime) -> None:
+    """Add profile counts and seen types to catalogue rows, creating missing keys."""
+    table = AttributeKey._meta.db_table
+    t = quote(table)
+    upsert_rows(
+        table,
+        (
+            "site_id",
+            "key",
+            "value_type",
+            "types_mask",
+            "profile_count",
+            "anonymous_count",
+            "first_seen_at",
+            "last_seen_at",
+        ),
+        ("site_id", "key"),
+        [
+            (
+                site.id,
+                d.key,
+                d.value_type,
+                TYPE_BITS[d.value_type],
+                max(d.new_profiles, 0),
+                d.anonymous,
+                db_datetime(now),
+                db_datetime(now),
+            )
+            for d in sorted(deltas, key=lambda d: d.key)
+        ],
+        f"value_type = excluded.value_type, "
+        f"types_mask = {t}.types_mask | excluded.types_mask, "
+        f"profile_count = {t}.profile_count + excluded.profile_count, "
+        f"anonymous_count = {t}.anonymous_count + excluded.anonymous_count, "
+        f"last_seen_at = excluded.last_seen_at",
+    )
+
+
+def catalogue_forget_profiles(*, site: Site, key_counts: dict[str, int]) -> None:
+    """Lower profile counts after values were removed (a merge or a deletion)."""
+    for key in sorted(key_counts):
+        if key_counts[key]:
+            AttributeKey.objects.filter(site=site, key=key).update(
+                profile_count=Greatest(F("profile_count") - key_counts[key], 0)
+            )
+
+
+def attributes_merge(*, site: Site, source_profile_id: int, target_profile_id: int) -> None:
+    """Move an anonymous profile's values onto the profile it joins. Per key the most
+    recently updated value wins; the loser is deleted and the catalogue counts follow."""
+    source = {
+        v.key: v for v in AttributeValue.objects.filter(site=site, profile_id=source_profile_id)
+    }
+    if not source:
+        return
+    target = {
+        v.key: v
+        for v in AttributeValue.objects.filter(
+            site=site, profile_id=target_profile_id, key__in=list(source)
+        )
+    }
+    newer_in_source = sorted(
+        key
+        for key, value in source.items()
+        if key not in target or value.updated_at > target[key].updated_at
+    )
+    upsert_rows(
+        AttributeValue._meta.db_table,
+        _VALUE_COLUMNS,
+        ("site_id", "profile_id", "key"),
+        [
+            (
+                site.id,
+                target_profile_id,
+                key,
+                source[key].value_type,
+                source[key].number_value,
+                source[key].string_value,
+                db_datetime(source[key].date_value),
+                source[key].boolean_value,
+                db_datetime(source[key].updated_at),
+            )
+            for key in newer_in_source
+        ],
+        set_from_excluded(_VALUE_COLUMNS[3:]),
+    )
+    AttributeValue.objects.filter(site=site, profile_id=source_profile_id).delete()
+    # Keys both profiles had now count one profile fewer.
+    catalogue_forget_profiles(site=site, key_counts=dict.fromkeys(target, 1))
+
+
+def catalogue_recount(*, site: Site) -> int:
+    """Recompute every key's profile count from the stored values (a repair tool)."""
+    counts = dict(
+        AttributeValue.objects.filter(site=site)
+        .values("key")
+        .annotate(n=Count("id"))
+        .values_list("key", "n")
+    )
+    changed = 0
+    for entry in AttributeKey.objects.filter(site=site).order_by("key"):
+        if entry.profile_count != counts.get(entry.key, 0):
+            entry.profile_count = counts.get(entry.key, 0)
+            entry.save(update_fields=["profile_count"])
+            changed += 1
+    return changed
+
+
+def rejections_record(*, site: Site, rejected: dict[str, str], now: datetime) -> None:
+    """Count rejected attributes per day, key and reason for the settings page."""
+    if not rejected:
+        return
+    table = AttributeRejection._meta.db_table
+    rows = sorted(
+        {
+            (site.id, now.date(), key[:MAX_REJECTION_KEY_LENGTH], reason, 1)
+            for key, reason in rejected.items()
+        }
+    )
+    upsert_rows(
+        table,
+        ("site_id", "day", "key", "reason", "count"),
+        ("site_id", "day", "key", "reason"),
+        [(s, db_date(d), k, r, c) for s, d, k, r, c in rows],
+        f"{quote('count')} = {quote(table)}.{quote('count')} + excluded.{quote('count')}",
+    )
