@@ -6,7 +6,13 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Membership
-from tests.factories import PASSWORD, AccountFactory, MembershipFactory, SiteFactory
+from tests.factories import (
+    PASSWORD,
+    AccountFactory,
+    MembershipFactory,
+    SiteFactory,
+    UserFactory,
+)
 
 
 @pytest.fixture
@@ -47,6 +53,12 @@ def site(account):
 @pytest.fixture
 def other_site(other_account):
     return SiteFactory(account=other_account, name="Other shop")
+
+
+@pytest.fixture
+def staff(db):
+    """Cohort staff: uses the Django admin, belongs to no account."""
+    return UserFactory(email="staff@cohort.example", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture

@@ -5,9 +5,14 @@ from django.utils import timezone
 
 from apps.accounts.models import Account, Membership, User
 from apps.billing.models import PlanChange
-from apps.identity.models import Profile, Session, Visitor
+from apps.identity.models import ProcessedMessage, Profile, Session, Visitor
 from apps.sites.models import Site
-from apps.user_attributes.models import AttributeKey, AttributeValue, ValueType
+from apps.user_attributes.models import (
+    AttributeKey,
+    AttributeRejection,
+    AttributeValue,
+    ValueType,
+)
 
 PASSWORD = "correct-horse-battery"
 
@@ -121,3 +126,24 @@ class AttributeKeyFactory(factory.django.DjangoModelFactory):
     profile_count = 0
     first_seen_at = factory.LazyFunction(timezone.now)
     last_seen_at = factory.LazyFunction(timezone.now)
+
+
+class AttributeRejectionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AttributeRejection
+
+    site = factory.SubFactory(SiteFactory)
+    day = factory.LazyFunction(lambda: timezone.now().date())
+    key = factory.Sequence(lambda n: f"key_{n}")
+    reason = "email_outside_email_key"
+    count = 1
+
+
+class ProcessedMessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ProcessedMessage
+
+    site = factory.SubFactory(SiteFactory)
+    message_id = factory.Sequence(lambda n: f"m{n:031d}")
+    response = None
+    created_at = factory.LazyFunction(timezone.now)

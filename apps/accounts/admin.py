@@ -1,0 +1,153 @@
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import Count
+
+from apps.accounts.models import Account, Membership, User
+from apps.billing.models import PlanChange
+from apps.billing.services import plan_change
+
+PLAN_FIELDS = ("tier", "billing_version")
+
+
+class UserCreationForm(AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email",)
+
+    def clean_email(self) -> str:
+        email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("A user with this email already exists.")
+        return email
+
+
+class UserEditForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ("account", "user", "role", "created_at")
+    readonly_fields = ("created_at",)
+    raw_id_fields = ("account", "user")
+
+
+class UserMembershipInline(MembershipInline):
+    fk_name = "user"
+    verbose_name_plural = "Accounts"
+
+
+class AccountMembershipInline(MembershipInline):
+    fk_name = "account"
+    verbose_name_plural = "Members"
+
+
+class PlanChangeInline(admin.TabularInline):
+    """The account's plan history, read-only: it is written only by the plan service."""
+
+    model = PlanChange
+    extra = 0
+    fields = (
+        "created_at",
+        "source",
+        "from_tier",
+        "to_tier",
+        "from_billing_version",
+        "to_billing_version",
+        "changed_by",
+    )
+    readonly_fields = fields
+    ordering = ("-created_at", "-id")
+    verbose_name_plural = "Plan history"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserEditForm
+    add_form = UserCreationForm
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Personal info", {"fields": ("name",)}),
+        (
+            "Permissions",
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("email", "usable_password", "password1", "password2"),
+            },
+        ),
+    )
+    list_display = ("email", "name", "is_staff", "is_active", "date_joined", "last_login")
+    list_filter = ("is_staff", "is_superuser", "is_active")
+    search_fields = ("email", "name", "memberships__account__name")
+    ordering = ("email",)
+    readonly_fields = ("last_login", "date_joined")
+    inlines = [UserMembershipInline]
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    """Staff change the tier and billing version here; the change goes through the plan
+    service so it is recorded in the plan history like any other."""
+
+    list_display = ("name", "slug", "tier", "billing_version", "member_count", "created_at")
+    list_filter = ("tier", "billing_version")
+    search_fields = ("name", "slug", "memberships__user__email")
+    readonly_fields = ("created_at",)
+    fields = ("name", "slug", "tier", "billing_version", "created_at")
+    inlines = [AccountMembershipInline, PlanChangeInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_member_count=Count("memberships"))
+
+    @admin.display(description="Members", ordering="_member_count")
+    def member_count(self, obj: Account) -> int:
+        return obj._member_count
+
+    def has_add_permission(self, request) -> bool:
+        # An account is born with its owner and the opening entry of its plan history,
+        # which only sign-up (accounts.services.account_create) provides.
+        return False
+
+    def save_model(self, request, obj: Account, form, change: bool) -> None:
+        other_fields = [name for name in form.changed_data if name not in PLAN_FIELDS]
+        if other_fields:
+            obj.save(update_fields=other_fields)
+        if any(name in form.changed_data for name in PLAN_FIELDS):
+            plan_change(
+                account=obj,
+                tier=form.cleaned_data["tier"],
+                billing_version=form.cleaned_data["billing_version"],
+                changed_by=request.user,
+                source=PlanChange.Source.STAFF,
+            )
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "account", "role", "created_at")
+    list_filter = ("role",)
+    search_fields = ("user__email", "account__name", "account__slug")
+    list_select_related = ("user", "account")
+    raw_id_fields = ("user", "account")
+    readonly_fields = ("created_at",)

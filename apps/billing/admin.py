@@ -1,0 +1,33 @@
+from django.contrib import admin
+
+from apps.billing.models import PlanChange
+
+
+@admin.register(PlanChange)
+class PlanChangeAdmin(admin.ModelAdmin):
+    """The plan history is append-only: rows are written by the plan service, never edited.
+    Staff change a plan from the account's page."""
+
+    list_display = (
+        "created_at",
+        "account",
+        "source",
+        "from_tier",
+        "to_tier",
+        "from_billing_version",
+        "to_billing_version",
+        "changed_by",
+    )
+    list_filter = ("source", "to_tier", "to_billing_version")
+    search_fields = ("account__name", "account__slug", "changed_by__email")
+    list_select_related = ("account", "changed_by")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,62 @@
+from django.contrib import admin
+
+from apps.identity.models import ProcessedMessage, Profile, Session, Visitor
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Identity data is written only by the identify service, which keeps profiles,
+    devices and sessions stitched together; staff inspect it here but do not edit it."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Profile)
+class ProfileAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "user_id", "site", "created_at", "updated_at")
+    list_filter = (("user_id", admin.EmptyFieldListFilter),)
+    search_fields = ("user_id", "site__key", "site__name")
+    list_select_related = ("site",)
+    raw_id_fields = ("site",)
+    date_hierarchy = "created_at"
+
+
+@admin.register(Visitor)
+class VisitorAdmin(ReadOnlyAdmin):
+    list_display = ("visitor_id", "site", "profile", "first_seen_at", "last_seen_at")
+    list_filter = (("profile", admin.EmptyFieldListFilter),)
+    search_fields = ("visitor_id", "profile__user_id", "site__key", "site__name")
+    list_select_related = ("site", "profile")
+    raw_id_fields = ("site", "profile")
+
+
+@admin.register(Session)
+class SessionAdmin(ReadOnlyAdmin):
+    list_display = (
+        "session_key",
+        "site",
+        "visitor",
+        "profile",
+        "landing_url",
+        "page_count",
+        "started_at",
+    )
+    search_fields = ("session_key", "visitor__visitor_id", "profile__user_id", "site__key")
+    list_select_related = ("site", "visitor", "profile")
+    raw_id_fields = ("site", "visitor", "profile")
+    date_hierarchy = "started_at"
+
+
+@admin.register(ProcessedMessage)
+class ProcessedMessageAdmin(ReadOnlyAdmin):
+    list_display = ("message_id", "site", "created_at")
+    search_fields = ("message_id", "site__key")
+    list_select_related = ("site",)
+    raw_id_fields = ("site",)
+    date_hierarchy = "created_at"

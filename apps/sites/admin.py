@@ -1,0 +1,71 @@
+from django import forms
+from django.contrib import admin
+
+from apps.sites.models import Site
+from apps.sites.origins import parse_origins
+from apps.sites.services import site_delete, site_update
+
+
+class SiteAdminForm(forms.ModelForm):
+    allowed_origins = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One origin per line (scheme://host[:port]).",
+    )
+
+    class Meta:
+        model = Site
+        fields = ("name", "allowed_origins")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial["allowed_origins"] = "\n".join(self.instance.allowed_origins or [])
+
+    def clean_allowed_origins(self) -> list[str]:
+        return parse_origins(self.cleaned_data.get("allowed_origins", ""))
+
+
+@admin.register(Site)
+class SiteAdmin(admin.ModelAdmin):
+    """Sites are created by their account's owners and admins in the app; User Attributes
+    are switched on there too, with the privacy confirmation. Staff rename a site, fix its
+    origins, or delete it (with all of its data)."""
+
+    form = SiteAdminForm
+    list_display = ("name", "account", "key", "user_attributes_enabled", "created_at")
+    list_filter = ("user_attributes_enabled",)
+    search_fields = ("name", "key", "account__name", "account__slug")
+    list_select_related = ("account",)
+    fields = (
+        "name",
+        "account",
+        "key",
+        "allowed_origins",
+        "user_attributes_enabled",
+        "created_by",
+        "created_at",
+    )
+    readonly_fields = ("account", "key", "user_attributes_enabled", "created_by", "created_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def save_model(self, request, obj: Site, form, change: bool) -> None:
+        site_update(
+            site=obj,
+            name=form.cleaned_data["name"],
+            allowed_origins=form.cleaned_data["allowed_origins"],
+        )
+
+    def get_deleted_objects(self, objs, request):
+        # A site's visitors, profiles and attributes are read-only in their own admins so
+        # nobody edits them piecemeal; deleting the site deletes them all by design.
+        deleted, model_count, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, model_count, set(), protected
+
+    def delete_model(self, request, obj: Site) -> None:
+        site_delete(site=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for site in queryset:
+            site_delete(site=site)

@@ -1,0 +1,58 @@
+from django.contrib import admin
+
+from apps.user_attributes.models import AttributeKey, AttributeRejection, AttributeValue
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Attribute values and the catalogue are written only by the identify service (which
+    keeps the catalogue's counts in step with the values); staff inspect them here."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AttributeValue)
+class AttributeValueAdmin(ReadOnlyAdmin):
+    list_display = ("key", "value_type", "value", "profile", "site", "updated_at")
+    list_filter = ("value_type",)
+    search_fields = ("key", "profile__user_id", "site__key", "site__name")
+    list_select_related = ("site", "profile")
+    raw_id_fields = ("site", "profile")
+
+
+@admin.register(AttributeKey)
+class AttributeKeyAdmin(ReadOnlyAdmin):
+    list_display = (
+        "key",
+        "site",
+        "value_type",
+        "profile_count",
+        "anonymous_count",
+        "has_type_conflict",
+        "first_seen_at",
+        "last_seen_at",
+    )
+    list_filter = ("value_type",)
+    search_fields = ("key", "site__key", "site__name")
+    list_select_related = ("site",)
+    raw_id_fields = ("site",)
+
+    @admin.display(boolean=True, description="Type conflict")
+    def has_type_conflict(self, obj: AttributeKey) -> bool:
+        return obj.has_type_conflict
+
+
+@admin.register(AttributeRejection)
+class AttributeRejectionAdmin(ReadOnlyAdmin):
+    list_display = ("day", "key", "reason", "count", "site")
+    list_filter = ("reason",)
+    search_fields = ("key", "reason", "site__key", "site__name")
+    list_select_related = ("site",)
+    raw_id_fields = ("site",)
+    date_hierarchy = "day"

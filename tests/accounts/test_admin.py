@@ -1,0 +1,205 @@
+"""Staff use the Django admin: users with email login, accounts and their plans."""
+
+import pytest
+from django.urls import reverse
+
+from apps.accounts.models import Account, User
+from apps.billing.models import PlanChange
+from tests.common.admin_forms import admin_form_data
+from tests.factories import PASSWORD, PlanChangeFactory
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    client.force_login(staff)
+    return client
+
+
+def _account_change(staff_client, account, **changes):
+    url = reverse("admin:accounts_account_change", args=[account.pk])
+    data = admin_form_data(staff_client.get(url))
+    data.update(changes)
+    return staff_client.post(url, data)
+
+
+def test_staff_upgrade_in_the_admin_goes_through_the_plan_service(
+    staff_client, staff, account, owner, other_account
+):
+    # given an account on Business V2 and another tenant
+    account.tier, account.billing_version = Account.Tier.PLUS, 1
+    account.save(update_fields=["tier", "billing_version"])
+
+    # when staff move it to Scale on billing version 3 in the admin
+    response = _account_change(staff_client, account, tier="scale", billing_version="3")
+
+    # then the plan changed and the change is in the plan history, made by staff
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:accounts_account_changelist")
+    account.refresh_from_db()
+    assert (account.tier, account.billing_version) == ("scale", 3)
+    change = PlanChange.objects.get(account=account)
+    assert (change.source, change.changed_by) == (PlanChange.Source.STAFF, staff)
+    assert (change.from_tier, change.to_tier) == ("plus", "scale")
+    assert (change.from_billing_version, change.to_billing_version) == (1, 3)
+    # the members were left as they were, the other tenant was not touched
+    assert list(account.memberships.values_list("user", "role")) == [(owner.pk, "owner")]
+    other_account.refresh_from_db()
+    assert (other_account.tier, other_account.billing_version) == ("business", 2)
+    assert not PlanChange.objects.filter(account=other_account).exists()
+
+
+def test_staff_move_a_v1_account_to_v2_keeping_the_tier(staff_client, staff, account):
+    # given a Business account on billing version 1
+    account.billing_version = 1
+    account.save(update_fields=["billing_version"])
+
+    # when staff change only the billing version
+    response = _account_change(staff_client, account, billing_version="2")
+
+    # then only the version moved, and it is recorded
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert (account.tier, account.billing_version) == ("business", 2)
+    change = PlanChange.objects.get(account=account)
+    assert (change.from_tier, change.to_tier) == ("business", "business")
+    assert (change.from_billing_version, change.to_billing_version) == (1, 2)
+    assert change.changed_by == staff
+
+
+def test_renaming_an_account_in_the_admin_records_no_plan_change(staff_client, account):
+    response = _account_change(staff_client, account, name="Radbooks Ltd")
+
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert (account.name, account.tier, account.billing_version) == ("Radbooks Ltd", "business", 2)
+    assert PlanChange.objects.count() == 0
+
+
+def test_an_invalid_billing_version_is_refused_and_nothing_changes(staff_client, account):
+    response = _account_change(staff_client, account, billing_version="7")
+
+    assert response.status_code == 200
+    assert "Select a valid choice. 7 is not one of the available choices." in (
+        response.content.decode()
+    )
+    account.refresh_from_db()
+    assert (account.tier, account.billing_version) == ("business", 2)
+    assert PlanChange.objects.count() == 0
+
+
+def test_staff_add_a_member_from_the_account_page(staff_client, account, owner, member):
+    # given an account with an owner and a member, and a user of no account
+    newcomer = User.objects.create_user(email="new@example.com", password=PASSWORD)
+    url = reverse("admin:accounts_account_change", args=[account.pk])
+    data = admin_form_data(staff_client.get(url))
+    prefix = "memberships"
+    total = int(data[f"{prefix}-TOTAL_FORMS"])
+    data.update(
+        {
+            f"{prefix}-TOTAL_FORMS": str(total + 1),
+            f"{prefix}-{total}-account": str(account.pk),
+            f"{prefix}-{total}-user": str(newcomer.pk),
+            f"{prefix}-{total}-role": "admin",
+        }
+    )
+
+    # when staff add the newcomer as an admin
+    response = staff_client.post(url, data)
+
+    # then the account has three members and no plan change was recorded
+    assert response.status_code == 302
+    assert set(account.memberships.values_list("user__email", "role")) == {
+        (owner.email, "owner"),
+        (member.email, "member"),
+        ("new@example.com", "admin"),
+    }
+    assert PlanChange.objects.count() == 0
+
+
+def test_account_page_shows_the_plan_history_read_only(staff_client, account, other_account):
+    PlanChangeFactory(account=account, from_tier="basic", to_tier="business")
+    PlanChangeFactory(account=other_account, from_tier="plus", to_tier="scale")
+
+    response = staff_client.get(reverse("admin:accounts_account_change", args=[account.pk]))
+
+    assert response.status_code == 200
+    history = next(
+        inline.formset
+        for inline in response.context["inline_admin_formsets"]
+        if inline.formset.model is PlanChange
+    )
+    assert [form.instance.to_tier for form in history.forms] == ["business"]
+    assert not history.can_delete
+
+
+def test_accounts_are_not_added_in_the_admin(staff_client):
+    # an account needs its owner and opening plan entry, which sign-up provides
+    assert staff_client.get(reverse("admin:accounts_account_add")).status_code == 403
+
+
+def test_account_list_columns_search_and_filters(staff_client, account, other_account, owner):
+    url = reverse("admin:accounts_account_changelist")
+
+    listed = staff_client.get(url)
+    by_email = staff_client.get(url, {"q": owner.email})
+    by_tier = staff_client.get(url, {"tier__exact": "business", "billing_version__exact": "2"})
+
+    assert listed.status_code == 200
+    assert {a.slug for a in listed.context["cl"].result_list} == {"radbooks", "other-co"}
+    assert [a.slug for a in by_email.context["cl"].result_list] == ["radbooks"]
+    assert {a.slug: a._member_count for a in listed.context["cl"].result_list} == {
+        "radbooks": 1,
+        "other-co": 0,
+    }
+    assert {a.slug for a in by_tier.context["cl"].result_list} == {"radbooks", "other-co"}
+
+
+def _add_user(staff_client, email):
+    url = reverse("admin:accounts_user_add")
+    data = admin_form_data(staff_client.get(url))
+    data.update(
+        {
+            "email": email,
+            "usable_password": "true",
+            "password1": "a-long-passphrase-42",
+            "password2": "a-long-passphrase-42",
+        }
+    )
+    return staff_client.post(url, data)
+
+
+def test_staff_create_a_user_who_logs_in_with_email(staff_client, client):
+    # when staff add a user with a mixed-case email
+    response = _add_user(staff_client, "New.Person@Example.com")
+
+    # then the user exists with the email lowercased and can log in with it
+    assert response.status_code == 302
+    user = User.objects.get(email="new.person@example.com")
+    assert not user.is_staff
+    client.logout()
+    assert client.login(email="new.person@example.com", password="a-long-passphrase-42")
+
+
+def test_staff_cannot_add_a_second_user_with_the_same_email(staff_client, owner):
+    response = _add_user(staff_client, owner.email.upper())
+
+    assert response.status_code == 200
+    assert "A user with this email already exists." in response.content.decode()
+    assert User.objects.filter(email__iexact=owner.email).count() == 1
+
+
+def test_user_change_page_and_search(staff_client, owner, other_owner):
+    change = staff_client.get(reverse("admin:accounts_user_change", args=[owner.pk]))
+    found = staff_client.get(reverse("admin:accounts_user_changelist"), {"q": "Radbooks"})
+
+    assert change.status_code == 200
+    assert [u.email for u in found.context["cl"].result_list] == [owner.email]
+
+
+def test_non_staff_users_are_sent_to_the_admin_login(client, owner):
+    client.force_login(owner)
+
+    response = client.get(reverse("admin:accounts_account_changelist"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
