@@ -38,3 +38,7 @@ class LoginForm(AuthenticationForm):
     username = forms.EmailField(
         label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
+
+    def clean_username(self) -> str:
+        # Emails are stored lowercased; "Ana@Example.com" logs in as ana@example.com.
+        return self.cleaned_data["username"].strip().lower()

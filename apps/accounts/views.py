@@ -39,7 +39,8 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome to Cohort. {account.name} is ready: add your site.")
         return redirect("sites:create", account_slug=account.slug)
-    return render(request, "accounts/signup.html", {"form": form})
+    status = 400 if form.errors else 200
+    return render(request, "accounts/signup.html", {"form": form}, status=status)
 
 
 class LoginView(auth_views.LoginView):

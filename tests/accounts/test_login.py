@@ -1,0 +1,133 @@
+"""Log in / out, the account switcher, and `home` sending users to the account they used."""
+
+import pytest
+from django.contrib.auth import get_user
+from django.urls import reverse
+
+from apps.accounts.models import Membership
+from tests.factories import PASSWORD, MembershipFactory, UserFactory
+
+LOGIN = reverse("accounts:login")
+LOGOUT = reverse("accounts:logout")
+HOME = reverse("home")
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(email="ana@example.com")
+
+
+def test_login_with_email_and_password_goes_home(client, user, other_owner):
+    response = client.post(LOGIN, {"username": "Ana@Example.com", "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert response["Location"] == HOME
+    assert get_user(client) == user
+
+
+def test_login_follows_next(client, user, account):
+    next_url = reverse("billing:plan", args=[account.slug])
+
+    response = client.post(LOGIN, {"username": user.email, "password": PASSWORD, "next": next_url})
+
+    assert response["Location"] == next_url
+
+
+def test_wrong_password_shows_an_inline_error(client, user):
+    response = client.post(LOGIN, {"username": user.email, "password": "wrong-password"})
+
+    assert response.status_code == 200
+    assert "Email or password is wrong. Try again." in response.content.decode()
+    assert not get_user(client).is_authenticated
+
+
+def test_logout_is_a_post_and_lands_on_login(client, user):
+    client.force_login(user)
+
+    refused = client.get(LOGOUT)
+    still_in = get_user(client).is_authenticated
+    response = client.post(LOGOUT)
+
+    assert refused.status_code == 405
+    assert still_in is True
+    assert response.status_code == 302
+    assert response["Location"] == LOGIN
+    assert not get_user(client).is_authenticated
+
+
+def test_anonymous_home_goes_to_login(client):
+    response = client.get(HOME)
+
+    assert response.status_code == 302
+    assert response["Location"] == LOGIN
+
+
+@pytest.fixture
+def two_accounts(user, account, other_account):
+    MembershipFactory(user=user, account=account, role=Membership.Role.OWNER)
+    MembershipFactory(user=user, account=other_account, role=Membership.Role.MEMBER)
+    return account, other_account
+
+
+def test_user_in_two_accounts_sees_both_in_the_switcher_and_opens_each(client, user, two_accounts):
+    # given a user who owns Radbooks and is a member of Other Co, and an account of strangers
+    radbooks, other_co = two_accounts
+    MembershipFactory(account__name="Strangers", account__slug="strangers")
+    client.force_login(user)
+
+    # when they open the switcher page and each account
+    switcher = client.get(reverse("accounts:switch"))
+    pages = [client.get(reverse("sites:list", args=[a.slug])) for a in (radbooks, other_co)]
+
+    # then both accounts are listed (and no other) and both open
+    assert switcher.status_code == 200
+    assert [(m.account.slug, m.role) for m in switcher.context["memberships"]] == [
+        ("other-co", "member"),
+        ("radbooks", "owner"),
+    ]
+    assert "Strangers" not in switcher.content.decode()
+    for page, account in zip(pages, (radbooks, other_co), strict=True):
+        assert page.status_code == 200
+        assert page.context["current_account"] == account
+        menu = [m.account.slug for m in page.context["user_memberships"]]
+        assert menu == ["other-co", "radbooks"]
+        html = page.content.decode()
+        assert 'href="/a/radbooks/sites/"' in html
+        assert 'href="/a/other-co/sites/"' in html
+        assert 'href="/a/strangers/sites/"' not in html
+
+
+def test_home_goes_to_the_last_account_used(client, user, two_accounts):
+    radbooks, other_co = two_accounts
+    client.force_login(user)
+
+    first = client.get(HOME)
+    client.get(reverse("billing:plan", args=[other_co.slug]))
+    after_other = client.get(HOME)
+    client.get(reverse("sites:list", args=[radbooks.slug]))
+    after_radbooks = client.get(HOME)
+
+    # the first visit goes to the first account by name
+    assert first["Location"] == reverse("sites:list", args=["other-co"])
+    assert after_other["Location"] == reverse("sites:list", args=["other-co"])
+    assert after_radbooks["Location"] == reverse("sites:list", args=["radbooks"])
+
+
+def test_home_ignores_a_remembered_account_the_user_left(client, user, two_accounts):
+    _radbooks, other_co = two_accounts
+    client.force_login(user)
+    client.get(reverse("sites:list", args=[other_co.slug]))
+    Membership.objects.filter(user=user, account=other_co).delete()
+
+    response = client.get(HOME)
+
+    assert response["Location"] == reverse("sites:list", args=["radbooks"])
+
+
+def test_home_for_a_user_without_accounts_explains_what_to_do(client, user, other_owner):
+    client.force_login(user)
+
+    response = client.get(HOME)
+
+    assert response.status_code == 200
+    assert "You are not in any account" in response.content.decode()

@@ -1,0 +1,118 @@
+"""Sign up: a user, their account on Basic / V2, owner membership and the first plan entry."""
+
+import pytest
+from django.contrib.auth import get_user
+from django.urls import reverse
+
+from apps.accounts.models import Account, Membership, User
+from apps.billing.models import PlanChange
+
+SIGNUP = reverse("accounts:signup")
+VALID = {
+    "email": "Ana@Example.com",
+    "password": "a-long-passphrase-42",
+    "account_name": "Ana's Shop",
+}
+
+
+def _counts() -> tuple[int, int, int, int]:
+    return (
+        User.objects.count(),
+        Account.objects.count(),
+        Membership.objects.count(),
+        PlanChange.objects.count(),
+    )
+
+
+@pytest.mark.django_db
+def test_signup_creates_user_account_owner_and_plan_entry_and_logs_in(client, other_owner):
+    # given another tenant already exists
+    before = _counts()
+
+    # when someone signs up
+    response = client.post(SIGNUP, VALID)
+
+    # then they own a new Basic / V2 account, are logged in, and land on "add a site"
+    user = User.objects.get(email="ana@example.com")
+    account = Account.objects.get(memberships__user=user)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("sites:create", args=[account.slug])
+    assert (account.name, account.slug) == ("Ana's Shop", "anas-shop")
+    assert (account.tier, account.billing_version) == ("basic", 2)
+    assert list(account.memberships.values_list("user", "role")) == [(user.pk, "owner")]
+    change = PlanChange.objects.get(account=account)
+    assert (change.source, change.changed_by) == (PlanChange.Source.SIGNUP, user)
+    assert (change.from_tier, change.to_tier) == ("", "basic")
+    assert (change.from_billing_version, change.to_billing_version) == (None, 2)
+    assert get_user(client) == user
+    assert user.check_password("a-long-passphrase-42")
+    assert _counts() == tuple(n + 1 for n in before)
+
+
+@pytest.mark.django_db
+def test_two_accounts_with_the_same_name_get_distinct_slugs(client, account):
+    # given the fixture account is named Radbooks (slug radbooks)
+    response = client.post(SIGNUP, {**VALID, "account_name": "Radbooks"})
+
+    assert response.status_code == 302
+    assert set(Account.objects.values_list("slug", flat=True)) == {"radbooks", "radbooks-2"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        (
+            {"email": "OWNER@example.com"},
+            "email",
+            "An account with this email already exists. Log in.",
+        ),
+        ({"password": "password"}, "password", "This password is too common."),
+        ({"password": "730194826351"}, "password", "This password is entirely numeric."),
+        (
+            {"password": "Zq8-x"},
+            "password",
+            "This password is too short. It must contain at least 8 characters.",
+        ),
+        ({"email": "not-an-email"}, "email", "Enter a valid email address."),
+        ({"email": ""}, "email", "This field is required."),
+        ({"password": ""}, "password", "This field is required."),
+        ({"account_name": ""}, "account_name", "This field is required."),
+    ],
+    ids=[
+        "duplicate-email",
+        "common-password",
+        "numeric-password",
+        "short-password",
+        "bad-email",
+        "missing-email",
+        "missing-password",
+        "missing-account-name",
+    ],
+)
+def test_invalid_signup_shows_the_error_inline_and_creates_nothing(
+    client, other_owner, data, field, message
+):
+    # given an existing user (owner@example.com) in one account and another tenant
+    User.objects.create_user(email="owner@example.com", password="x-long-passphrase-1")
+    before = _counts()
+
+    # when the form is sent with one bad field
+    response = client.post(SIGNUP, {**VALID, **data})
+
+    # then the page comes back with the error next to the field, and nothing was created
+    assert response.status_code == 400
+    assert response.context["form"].errors[field] == [message]
+    assert message.replace("'", "&#x27;") in response.content.decode()
+    assert _counts() == before
+    assert not get_user(client).is_authenticated
+
+
+@pytest.mark.django_db
+def test_signup_page_for_a_logged_in_user_goes_home(client, owner):
+    client.force_login(owner)
+
+    response = client.get(SIGNUP)
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("home")
