@@ -12,6 +12,10 @@ urlpatterns = [
     path("", include("apps.identity.urls")),
     path("", include("apps.tracker.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        SpectacularRedocView.as_view(url_name="api-schema", template_name="api/redoc.html"),
+        name="api-docs",
+    ),
     path("admin/", admin.site.urls),
 ]

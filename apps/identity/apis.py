@@ -1,6 +1,11 @@
 """Public endpoints called by the tracking script (or a customer's back end) with a site key."""
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -19,6 +24,7 @@ from apps.user_attributes.validation import (
 )
 
 
+@extend_schema_serializer(component_name="Error")
 class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
@@ -45,6 +51,7 @@ REASONS_DOC = "\n".join(f"- `{code}`: {text}" for code, text in Reason.MESSAGES.
 
 
 class IdentifyApi(PublicSiteAPIView):
+    @extend_schema_serializer(component_name="Identify")
     class InputSerializer(serializers.Serializer):
         visitor_id = serializers.CharField(
             help_text="The visitor's device id: 16-64 characters of A-Z a-z 0-9 _ -."
@@ -69,6 +76,7 @@ class IdentifyApi(PublicSiteAPIView):
             "acknowledged and not applied twice.",
         )
 
+    @extend_schema_serializer(component_name="IdentifyResult")
     class OutputSerializer(serializers.Serializer):
         visitor_id = serializers.CharField()
         user_id = serializers.CharField(allow_null=True)
@@ -157,6 +165,7 @@ class IdentifyApi(PublicSiteAPIView):
 
 
 class SessionApi(PublicSiteAPIView):
+    @extend_schema_serializer(component_name="PageVisit")
     class InputSerializer(serializers.Serializer):
         visitor_id = serializers.CharField()
         session_id = serializers.CharField(help_text="16-64 characters; one per browsing session.")
@@ -164,6 +173,7 @@ class SessionApi(PublicSiteAPIView):
         referrer = serializers.CharField(required=False, allow_blank=True)
         message_id = serializers.CharField(required=False)
 
+    @extend_schema_serializer(component_name="PageVisitResult")
     class OutputSerializer(serializers.Serializer):
         session_id = serializers.CharField()
         page_count = serializers.IntegerField()

@@ -1,0 +1,462 @@
+"""POST /api/v1/sites/{site_key}/identify through HTTP: storage, stitching, refusals."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.test import override_settings
+
+from apps.accounts.models import Account
+from apps.identity.models import ProcessedMessage, Profile, Session, Visitor
+from apps.user_attributes.models import AttributeKey, AttributeRejection, AttributeValue
+from tests.factories import AccountFactory, SiteFactory
+
+TABLET = "tablet123tablet123tablet123aaaaa"
+MOBILE = "mobile456mobile456mobile456bbbbb"
+LAPTOP = "laptop789laptop789laptop789ccccc"
+
+
+def identify(client, site, visitor_id, user_id, attributes=None, **extra):
+    body = {"visitor_id": visitor_id, "user_id": user_id, "attributes": attributes or {}}
+    body.update(extra)
+    return client.post(f"/api/v1/sites/{site.key}/identify", body, format="json")
+
+
+def visit(client, site, visitor_id, session_id, url="https://shop.example.com/"):
+    return client.post(
+        f"/api/v1/sites/{site.key}/sessions",
+        {"visitor_id": visitor_id, "session_id": session_id, "url": url, "referrer": ""},
+        format="json",
+    )
+
+
+def values_of(site, user_id):
+    profile = Profile.objects.get(site=site, user_id=user_id)
+    return {a.key: (a.value_type, a.value) for a in profile.attributes.all()}
+
+
+def row_counts():
+    return {
+        model.__name__: model.objects.count()
+        for model in (Profile, Visitor, Session, AttributeValue, AttributeKey, AttributeRejection)
+    } | {"ProcessedMessage": ProcessedMessage.objects.count()}
+
+
+class TestSeedExamples:
+    def test_paying_customer_total_spend_and_first_purchase_are_stored_typed(
+        self, api_client, site
+    ):
+        response = identify(
+            api_client,
+            site,
+            TABLET,
+            "931493",
+            {"total_spend": 500, "first_purchase": "2019-06-20Z"},
+        )
+
+        assert response.status_code == 200
+        assert response.json() == {
+            "visitor_id": TABLET,
+            "user_id": "931493",
+            "stored": ["first_purchase", "total_spend"],
+            "rejected": {},
+        }
+        assert values_of(site, "931493") == {
+            "total_spend": ("number", 500.0),
+            "first_purchase": ("date", datetime(2019, 6, 20, tzinfo=UTC)),
+        }
+
+    def test_anonymous_attributes_are_stored_against_the_visitor(self, api_client, site):
+        response = identify(
+            api_client, site, TABLET, None, {"ab_test": "variant-A", "referrer": "facebook_paid"}
+        )
+
+        assert response.status_code == 200
+        assert response.json()["stored"] == ["ab_test", "referrer"]
+        visitor = Visitor.objects.get(site=site, visitor_id=TABLET)
+        assert visitor.profile.user_id is None
+        assert {a.key: a.string_value for a in visitor.profile.attributes.all()} == {
+            "ab_test": "variant-A",
+            "referrer": "facebook_paid",
+        }
+
+    def test_email_rules(self, api_client, site):
+        response = identify(
+            api_client,
+            site,
+            TABLET,
+            "931493",
+            {"email": "test@test.com", "contact": "test@test.com", "plan": "gold"},
+        )
+
+        assert response.json()["stored"] == ["email", "plan"]
+        assert response.json()["rejected"] == {"contact": "email_outside_email_key"}
+        assert values_of(site, "931493") == {
+            "email": ("string", "test@test.com"),
+            "plan": ("string", "gold"),
+        }
+
+    def test_email_without_user_id_is_refused_and_the_rest_stored(self, api_client, site):
+        response = identify(api_client, site, TABLET, None, {"email": "a@b.co", "ab_test": "A"})
+
+        assert response.status_code == 200
+        assert response.json()["rejected"] == {"email": "pii_without_user_id"}
+        assert response.json()["stored"] == ["ab_test"]
+        assert not AttributeValue.objects.filter(key="email").exists()
+        assert AttributeRejection.objects.get(key="email").reason == "pii_without_user_id"
+
+
+class TestLatestWins:
+    def test_each_call_replaces_the_keys_it_sends_and_keeps_the_others(self, api_client, site):
+        identify(api_client, site, TABLET, "u1", {"total_spend": 500, "plan": "gold"})
+        identify(api_client, site, TABLET, "u1", {"total_spend": 750})
+
+        assert values_of(site, "u1") == {
+            "total_spend": ("number", 750.0),
+            "plan": ("string", "gold"),
+        }
+
+    def test_a_key_sent_with_another_type_replaces_the_value_and_the_catalogue_shows_it(
+        self, api_client, site
+    ):
+        identify(api_client, site, TABLET, "u1", {"plan": "gold"})
+        identify(api_client, site, TABLET, "u1", {"plan": 3})
+
+        assert values_of(site, "u1") == {"plan": ("number", 3.0)}
+        entry = AttributeKey.objects.get(site=site, key="plan")
+        assert entry.value_type == "number"
+        assert entry.types_seen == ["number", "string"]
+        assert entry.has_type_conflict
+        assert entry.profile_count == 1
+
+    def test_catalogue_counts_profiles_per_key(self, api_client, site):
+        identify(api_client, site, TABLET, "u1", {"plan": "gold", "total_spend": 1})
+        identify(api_client, site, MOBILE, "u2", {"plan": "free"})
+        identify(api_client, site, MOBILE, "u2", {"plan": "gold"})
+
+        catalogue = {
+            k.key: (k.value_type, k.profile_count) for k in AttributeKey.objects.filter(site=site)
+        }
+        assert catalogue == {"plan": ("string", 2), "total_spend": ("number", 1)}
+
+
+class TestStitching:
+    def test_rachel_two_devices_three_sessions_one_profile(self, api_client, site):
+        # Session A: tablet, anonymous. Session B and C: mobile, anonymous.
+        assert visit(api_client, site, TABLET, "session-A-000000001").status_code == 200
+        visit(api_client, site, MOBILE, "session-B-000000001")
+        visit(api_client, site, MOBILE, "session-C-000000001")
+        identify(api_client, site, MOBILE, None, {"referrer": "facebook_paid"})
+        # She registers on the mobile: user id ABC.
+        identify(api_client, site, MOBILE, "ABC", {"total_spend": 0})
+
+        rachel = Profile.objects.get(site=site, user_id="ABC")
+        assert sorted(rachel.sessions.values_list("session_key", flat=True)) == [
+            "session-B-000000001",
+            "session-C-000000001",
+        ]
+        # A 4th session on the tablet, where she logs in.
+        visit(api_client, site, TABLET, "session-D-000000001")
+        identify(api_client, site, TABLET, "ABC", {"total_spend": 25})
+
+        assert Profile.objects.filter(site=site).count() == 1
+        assert sorted(rachel.visitors.values_list("visitor_id", flat=True)) == [MOBILE, TABLET]
+        assert sorted(rachel.sessions.values_list("session_key", flat=True)) == [
+            "session-A-000000001",
+            "session-B-000000001",
+            "session-C-000000001",
+            "session-D-000000001",
+        ]
+        assert values_of(site, "ABC") == {
+            "referrer": ("string", "facebook_paid"),
+            "total_spend": ("number", 25.0),
+        }
+        assert AttributeKey.objects.get(site=site, key="referrer").profile_count == 1
+
+    def test_user_id_never_changes_a_then_b_keeps_a_history_with_a(self, api_client, site):
+        visit(api_client, site, TABLET, "session-1-000000001")
+        identify(api_client, site, TABLET, "A", {"plan": "gold"})
+        identify(api_client, site, TABLET, "B", {"plan": "free"})
+        visit(api_client, site, TABLET, "session-2-000000001")
+
+        a = Profile.objects.get(site=site, user_id="A")
+        b = Profile.objects.get(site=site, user_id="B")
+        assert values_of(site, "A") == {"plan": ("string", "gold")}
+        assert values_of(site, "B") == {"plan": ("string", "free")}
+        assert list(a.sessions.values_list("session_key", flat=True)) == ["session-1-000000001"]
+        assert list(b.sessions.values_list("session_key", flat=True)) == ["session-2-000000001"]
+        assert Visitor.objects.get(site=site, visitor_id=TABLET).profile == b
+
+    def test_merge_keeps_the_most_recent_value_per_key(self, api_client, site):
+        earlier = datetime(2026, 1, 1, tzinfo=UTC)
+        later = earlier + timedelta(hours=1)
+        from apps.identity.services import visitor_identify
+
+        # The identified profile has an old `plan` and a new `ab_test` ...
+        visitor_identify(
+            site=site, visitor_id=LAPTOP, user_id="ABC", attributes={"plan": "old"}, now=earlier
+        )
+        # ... the anonymous mobile has a newer `plan` and an older `ab_test`.
+        visitor_identify(
+            site=site,
+            visitor_id=MOBILE,
+            user_id=None,
+            attributes={"ab_test": "A", "plan": "new"},
+            now=later,
+        )
+        visitor_identify(
+            site=site,
+            visitor_id=LAPTOP,
+            user_id="ABC",
+            attributes={"ab_test": "B"},
+            now=later + timedelta(hours=1),
+        )
+        visitor_identify(
+            site=site,
+            visitor_id=MOBILE,
+            user_id="ABC",
+            attributes={},
+            now=later + timedelta(hours=2),
+        )
+
+        assert values_of(site, "ABC") == {"plan": ("string", "new"), "ab_test": ("string", "B")}
+        assert Profile.objects.filter(site=site).count() == 1
+        counts = dict(AttributeKey.objects.filter(site=site).values_list("key", "profile_count"))
+        assert counts == {"plan": 1, "ab_test": 1}
+
+    def test_anonymous_calls_after_login_go_to_the_visitors_profile(self, api_client, site):
+        identify(api_client, site, TABLET, "ABC", {"plan": "gold"})
+        identify(api_client, site, TABLET, None, {"ab_test": "B"})
+
+        assert values_of(site, "ABC") == {"plan": ("string", "gold"), "ab_test": ("string", "B")}
+
+    def test_same_visitor_id_on_two_sites_is_two_visitors(self, api_client, site, other_site):
+        identify(api_client, site, TABLET, "ABC", {"plan": "gold"})
+        identify(api_client, other_site, TABLET, "ABC", {"plan": "free"})
+
+        assert values_of(site, "ABC") == {"plan": ("string", "gold")}
+        assert values_of(other_site, "ABC") == {"plan": ("string", "free")}
+        assert Visitor.objects.filter(visitor_id=TABLET).count() == 2
+
+
+class TestRefusals:
+    def test_disabled_site_is_refused_and_nothing_is_stored(self, api_client, account):
+        site = SiteFactory(account=account, user_attributes_enabled=False)
+        before = row_counts()
+
+        response = identify(api_client, site, TABLET, "u1", {"plan": "gold"})
+
+        assert response.status_code == 403
+        assert response.json()["code"] == "user_attributes_disabled"
+        assert row_counts() == before
+
+    @pytest.mark.parametrize(
+        ("tier", "version"),
+        [("basic", 2), ("plus", 3), ("business", 1), ("scale", 1)],
+    )
+    def test_ineligible_plan_is_refused_and_nothing_is_stored(self, api_client, db, tier, version):
+        site = SiteFactory(account=AccountFactory(tier=tier, billing_version=version))
+        before = row_counts()
+
+        response = identify(api_client, site, TABLET, "u1", {"plan": "gold"})
+
+        assert response.status_code == 403
+        assert response.json()["code"] == "plan_not_eligible"
+        assert row_counts() == before
+
+    @pytest.mark.parametrize("tier", [Account.Tier.BUSINESS, Account.Tier.SCALE])
+    @pytest.mark.parametrize("version", [2, 3])
+    def test_eligible_plans_are_accepted(self, api_client, db, tier, version):
+        site = SiteFactory(account=AccountFactory(tier=tier, billing_version=version))
+        assert identify(api_client, site, TABLET, "u1", {"a": 1}).status_code == 200
+
+    def test_unknown_site_is_404(self, api_client, db):
+        response = api_client.post(
+            "/api/v1/sites/no-such-key/identify", {"visitor_id": TABLET}, format="json"
+        )
+        assert response.status_code == 404
+        assert response.json()["code"] == "unknown_site"
+
+
+class TestMalformed:
+    @pytest.mark.parametrize(
+        ("body", "code"),
+        [
+            ("{not json", "malformed_body"),
+            ("[1, 2]", "malformed_body"),
+            ('"just a string"', "malformed_body"),
+            ('{"visitor_id": "short", "user_id": null}', "invalid_visitor_id"),
+            ('{"user_id": null}', "invalid_visitor_id"),
+            (f'{{"visitor_id": "{TABLET}", "user_id": 123}}', "invalid_user_id"),
+            (f'{{"visitor_id": "{TABLET}", "user_id": "undefined"}}', "invalid_user_id"),
+            (f'{{"visitor_id": "{TABLET}", "user_id": "[object Object]"}}', "invalid_user_id"),
+            (
+                f'{{"visitor_id": "{TABLET}", "user_id": null, "attributes": [1]}}',
+                "invalid_attributes",
+            ),
+            (
+                f'{{"visitor_id": "{TABLET}", "user_id": null, "message_id": "x"}}',
+                "invalid_message_id",
+            ),
+        ],
+    )
+    def test_malformed_bodies_get_400_with_a_code_and_store_nothing(
+        self, api_client, site, body, code
+    ):
+        before = row_counts()
+
+        response = api_client.generic(
+            "POST",
+            f"/api/v1/sites/{site.key}/identify",
+            body,
+            content_type="application/json",
+        )
+
+        assert response.status_code == 400
+        assert response.json()["code"] == code
+        assert response.json()["message"]
+        assert row_counts() == before
+
+    def test_nan_is_rejected_per_attribute(self, api_client, site):
+        response = api_client.generic(
+            "POST",
+            f"/api/v1/sites/{site.key}/identify",
+            f'{{"visitor_id": "{TABLET}", "user_id": "u1", "attributes": {{"x": NaN, "y": 2}}}}',
+            content_type="application/json",
+        )
+        assert response.status_code == 200
+        assert response.json()["rejected"] == {"x": "invalid_number"}
+        assert values_of(site, "u1") == {"y": ("number", 2.0)}
+
+
+class TestIdempotency:
+    def test_a_retry_is_acknowledged_and_not_applied_again(self, api_client, site):
+        first = identify(api_client, site, TABLET, "u1", {"total": 1}, message_id="m" * 32)
+        identify(api_client, site, TABLET, "u1", {"total": 2}, message_id="n" * 32)
+
+        retry = identify(api_client, site, TABLET, "u1", {"total": 1}, message_id="m" * 32)
+
+        assert retry.status_code == 200
+        assert retry.json() == {**first.json(), "duplicate": True}
+        assert values_of(site, "u1") == {"total": ("number", 2.0)}
+
+    def test_message_ids_are_per_site(self, api_client, site, other_site):
+        identify(api_client, site, TABLET, "u1", {"total": 1}, message_id="m" * 32)
+        response = identify(api_client, other_site, TABLET, "u1", {"total": 5}, message_id="m" * 32)
+
+        assert "duplicate" not in response.json()
+        assert values_of(other_site, "u1") == {"total": ("number", 5.0)}
+
+
+class TestLimits:
+    def test_a_site_has_at_most_100_keys(self, api_client, site):
+        identify(api_client, site, TABLET, "u1", {f"k{i:03}": i for i in range(100)})
+
+        response = identify(api_client, site, TABLET, "u1", {"k000": -1, "extra": 1})
+
+        assert response.json()["stored"] == ["k000"]
+        assert response.json()["rejected"] == {"extra": "site_key_limit_reached"}
+        assert AttributeKey.objects.filter(site=site).count() == 100
+        assert values_of(site, "u1")["k000"] == ("number", -1.0)
+
+    def test_too_many_attributes_in_a_call(self, api_client, site):
+        response = identify(api_client, site, TABLET, "u1", {f"k{i:03}": i for i in range(101)})
+
+        assert len(response.json()["stored"]) == 100
+        assert response.json()["rejected"] == {"k100": "too_many_attributes"}
+
+
+class TestCorsAndThrottle:
+    def test_preflight_from_an_allowed_origin(self, api_client, site):
+        response = api_client.options(
+            f"/api/v1/sites/{site.key}/identify",
+            HTTP_ORIGIN="https://shop.example.com",
+            HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        )
+        assert response.status_code == 204
+        assert response["Access-Control-Allow-Origin"] == "https://shop.example.com"
+        assert "POST" in response["Access-Control-Allow-Methods"]
+        assert response["Access-Control-Allow-Headers"] == "Content-Type"
+
+    def test_a_call_from_another_origin_is_refused_and_stores_nothing(self, api_client, site):
+        response = api_client.post(
+            f"/api/v1/sites/{site.key}/identify",
+            {"visitor_id": TABLET, "user_id": "u1", "attributes": {"a": 1}},
+            format="json",
+            HTTP_ORIGIN="https://evil.example",
+        )
+        assert response.status_code == 403
+        assert response.json()["code"] == "origin_not_allowed"
+        assert not response.has_header("Access-Control-Allow-Origin")
+        assert not Profile.objects.exists()
+
+    def test_allowed_origin_gets_cors_headers_on_the_answer(self, api_client, site):
+        response = api_client.post(
+            f"/api/v1/sites/{site.key}/identify",
+            {"visitor_id": TABLET, "user_id": "u1", "attributes": {"a": 1}},
+            format="json",
+            HTTP_ORIGIN="https://SHOP.example.com:443",
+        )
+        assert response.status_code == 200
+        assert response["Access-Control-Allow-Origin"] == "https://SHOP.example.com:443"
+        assert "Origin" in response["Vary"]
+
+    @override_settings(COHORT_THROTTLE_PER_CLIENT="3/min")
+    def test_per_client_throttle_answers_429_with_retry_after(self, api_client, site):
+        codes = [identify(api_client, site, TABLET, "u1", {"n": i}).status_code for i in range(4)]
+        response = identify(api_client, site, TABLET, "u1", {"n": 9})
+
+        assert codes == [200, 200, 200, 429]
+        assert response.status_code == 429
+        assert response.json()["code"] == "throttled"
+        assert 1 <= int(response["Retry-After"]) <= 60
+        assert values_of(site, "u1") == {"n": ("number", 2.0)}
+
+    @override_settings(COHORT_THROTTLE_PER_SITE="2/min")
+    def test_per_site_throttle_does_not_touch_other_sites(self, api_client, site, other_site):
+        for _ in range(2):
+            identify(api_client, site, TABLET, "u1")
+        assert identify(api_client, site, TABLET, "u1").status_code == 429
+        assert identify(api_client, other_site, TABLET, "u1").status_code == 200
+
+
+class TestSessions:
+    def test_pages_of_one_session_are_counted(self, api_client, site):
+        visit(api_client, site, TABLET, "session-A-000000001", "https://shop.example.com/")
+        response = visit(
+            api_client, site, TABLET, "session-A-000000001", "https://shop.example.com/b"
+        )
+
+        assert response.json() == {"session_id": "session-A-000000001", "page_count": 2}
+        session = Session.objects.get(site=site)
+        assert (session.landing_url, session.last_url) == (
+            "https://shop.example.com/",
+            "https://shop.example.com/b",
+        )
+
+    def test_a_session_id_of_another_visitor_is_refused(self, api_client, site):
+        visit(api_client, site, TABLET, "session-A-000000001")
+        response = visit(api_client, site, MOBILE, "session-A-000000001")
+
+        assert response.status_code == 400
+        assert response.json()["code"] == "invalid_session_id"
+        assert Session.objects.get(site=site).page_count == 1
+
+    def test_sessions_are_recorded_while_user_attributes_are_disabled(self, api_client, account):
+        site = SiteFactory(account=account, user_attributes_enabled=False)
+        assert visit(api_client, site, TABLET, "session-A-000000001").status_code == 200
+        assert Session.objects.filter(site=site).count() == 1
+
+    @pytest.mark.parametrize("url", [None, "", 5, "x" * 2001])
+    def test_bad_url_is_400(self, api_client, site, url):
+        response = visit(api_client, site, TABLET, "session-A-000000001", url)
+        assert response.status_code == 400
+        assert response.json()["code"] == "invalid_url"
+
+
+def test_identify_hot_path_query_budget(api_client, site, django_assert_max_num_queries):
+    identify(api_client, site, TABLET, "u1", {"plan": "gold", "n": 1})
+    with django_assert_max_num_queries(12):
+        response = identify(
+            api_client, site, TABLET, "u1", {"plan": "silver", "n": 2}, message_id="q" * 20
+        )
+    assert response.status_code == 200

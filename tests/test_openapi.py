@@ -1,0 +1,57 @@
+"""The OpenAPI schema documents the public endpoints, their examples and every error code."""
+
+import re
+
+import pytest
+
+from apps.user_attributes.validation import Reason
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def schema(client):
+    response = client.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_public_endpoints_are_documented(schema):
+    identify = schema["paths"]["/api/v1/sites/{site_key}/identify"]["post"]
+    sessions = schema["paths"]["/api/v1/sites/{site_key}/sessions"]["post"]
+
+    assert set(identify["responses"]) == {"200", "400", "403", "404", "429"}
+    assert set(sessions["responses"]) >= {"200", "400", "404", "429"}
+    examples = identify["requestBody"]["content"]["application/json"]["examples"]
+    assert examples["PayingCustomer"]["value"]["attributes"] == {
+        "total_spend": 500,
+        "first_purchase": "2019-06-20Z",
+    }
+
+
+def test_every_error_and_rejection_code_is_documented(schema):
+    identify = schema["paths"]["/api/v1/sites/{site_key}/identify"]["post"]
+    text = str(identify)
+    for code in (
+        "malformed_body",
+        "invalid_visitor_id",
+        "invalid_user_id",
+        "invalid_message_id",
+        "invalid_attributes",
+        "user_attributes_disabled",
+        "plan_not_eligible",
+        "origin_not_allowed",
+        "unknown_site",
+        "throttled",
+        *Reason.MESSAGES,
+    ):
+        assert code in text, code
+
+
+def test_docs_page_loads_nothing_from_outside_the_server(client):
+    response = client.get("/api/docs/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "/api/schema/" in html
+    assert not re.search(r"""(src|href)=["']https?://""", html)

@@ -1,0 +1,220 @@
+"""The attribute validator: every type, every reason code, every limit."""
+
+import json
+import math
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from apps.common.errors import ApplicationError
+from apps.user_attributes.validation import (
+    EMAIL_RE,
+    MAX_ATTRIBUTES_PER_CALL,
+    MAX_SAFE_INTEGER,
+    MAX_STRING_LENGTH,
+    Reason,
+    TypedValue,
+    check_attributes,
+    clean_client_id,
+    clean_user_id,
+    parse_iso_date,
+)
+
+
+def accepted(attributes, *, identified=True):
+    return check_attributes(attributes, identified=identified).accepted
+
+
+def rejected(attributes, *, identified=True):
+    return check_attributes(attributes, identified=identified).rejected
+
+
+class TestTypes:
+    def test_integers_and_decimals_are_numbers(self):
+        result = accepted({"total_spend": 500, "ratio": 0.25, "debt": -3})
+        assert result == {
+            "total_spend": TypedValue("number", number_value=500.0),
+            "ratio": TypedValue("number", number_value=0.25),
+            "debt": TypedValue("number", number_value=-3.0),
+        }
+
+    def test_booleans_are_booleans_not_numbers(self):
+        assert accepted({"paying": True, "churned": False}) == {
+            "paying": TypedValue("boolean", boolean_value=True),
+            "churned": TypedValue("boolean", boolean_value=False),
+        }
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("2019-06-20Z", datetime(2019, 6, 20, tzinfo=UTC)),
+            ("2019-06-20", datetime(2019, 6, 20, tzinfo=UTC)),
+            ("2019-06-20T10:00:00.000Z", datetime(2019, 6, 20, 10, tzinfo=UTC)),
+            ("2019-06-20T10:00Z", datetime(2019, 6, 20, 10, tzinfo=UTC)),
+            ("2019-06-20T10:00:00+02:00", datetime(2019, 6, 20, 8, tzinfo=UTC)),
+            ("2019-06-20T10:00:00.123456789-0130", datetime(2019, 6, 20, 11, 30, 0, 123456, UTC)),
+        ],
+    )
+    def test_iso_8601_strings_are_dates(self, text, expected):
+        assert accepted({"first_purchase": text}) == {
+            "first_purchase": TypedValue("date", date_value=expected)
+        }
+
+    def test_other_strings_are_strings(self):
+        assert accepted({"plan": "gold", "empty": "", "code": "2019-06"}) == {
+            "plan": TypedValue("string", string_value="gold"),
+            "empty": TypedValue("string", string_value=""),
+            "code": TypedValue("string", string_value="2019-06"),
+        }
+
+    @pytest.mark.parametrize(
+        ("value", "reason"),
+        [
+            ({"nested": 1}, Reason.UNSUPPORTED_TYPE),
+            ([1, 2], Reason.UNSUPPORTED_TYPE),
+            (None, Reason.NULL_VALUE),
+            (math.nan, Reason.INVALID_NUMBER),
+            (math.inf, Reason.INVALID_NUMBER),
+            (-math.inf, Reason.INVALID_NUMBER),
+            (MAX_SAFE_INTEGER + 1, Reason.NUMBER_OUT_OF_RANGE),
+            (1e300, Reason.NUMBER_OUT_OF_RANGE),
+            ("x" * (MAX_STRING_LENGTH + 1), Reason.STRING_TOO_LONG),
+            ("2019-02-30", Reason.INVALID_DATE),
+            ("2019-06-20T25:00:00Z", Reason.INVALID_DATE),
+        ],
+    )
+    def test_values_that_cannot_be_stored_are_rejected_with_a_reason(self, value, reason):
+        assert rejected({"key": value}) == {"key": reason}
+
+    def test_longest_allowed_string_is_kept(self):
+        assert accepted({"bio": "é" * MAX_STRING_LENGTH})["bio"].string_value == "é" * 500
+
+
+class TestKeys:
+    @pytest.mark.parametrize("key", ["total_spend", "_private", "a.b", "plan-2", "A" * 50])
+    def test_valid_keys(self, key):
+        assert key in accepted({key: 1})
+
+    @pytest.mark.parametrize(
+        ("key", "reason"),
+        [
+            ("", Reason.INVALID_KEY),
+            ("1st", Reason.INVALID_KEY),
+            ("has space", Reason.INVALID_KEY),
+            ("emoji😀", Reason.INVALID_KEY),
+            ("a" * 51, Reason.KEY_TOO_LONG),
+        ],
+    )
+    def test_invalid_keys(self, key, reason):
+        assert rejected({key: 1}) == {key: reason}
+
+    def test_too_many_attributes_in_one_call_keeps_the_first_hundred(self):
+        attributes = {f"k{i}": i for i in range(MAX_ATTRIBUTES_PER_CALL + 2)}
+        result = check_attributes(attributes, identified=True)
+        assert list(result.accepted) == [f"k{i}" for i in range(MAX_ATTRIBUTES_PER_CALL)]
+        assert result.rejected == {
+            "k100": Reason.TOO_MANY_ATTRIBUTES,
+            "k101": Reason.TOO_MANY_ATTRIBUTES,
+        }
+
+
+class TestEmail:
+    def test_email_key_holds_an_email_for_an_identified_user(self):
+        assert accepted({"email": " Rachel@Example.com "}) == {
+            "email": TypedValue("string", string_value="rachel@example.com")
+        }
+
+    def test_email_without_user_id_is_personal_data_and_refused(self):
+        result = check_attributes({"email": "a@b.co", "ab_test": "A"}, identified=False)
+        assert result.rejected == {"email": Reason.PII_WITHOUT_USER_ID}
+        assert list(result.accepted) == ["ab_test"]
+
+    @pytest.mark.parametrize("key", ["contact", "Email", "e_mail", "note"])
+    def test_email_address_under_any_other_key_is_rejected(self, key):
+        result = check_attributes(
+            {key: "write to rachel@example.com", "plan": "x"}, identified=True
+        )
+        assert result.rejected == {key: Reason.EMAIL_OUTSIDE_EMAIL_KEY}
+        assert list(result.accepted) == ["plan"]
+
+    @pytest.mark.parametrize("value", [42, "not an email", True, "a@b", ["a@b.co"]])
+    def test_email_key_must_hold_an_email_string(self, value):
+        assert rejected({"email": value}) == {"email": Reason.INVALID_EMAIL}
+
+    def test_at_sign_without_address_is_a_plain_string(self):
+        assert accepted({"handle": "@rachel"})["handle"].string_value == "@rachel"
+
+
+class TestIds:
+    @pytest.mark.parametrize(
+        "placeholder",
+        ["null", "undefined", "None", "[object Object]", "anonymous", "0", "", "   ", "NULL"],
+    )
+    def test_placeholder_user_ids_are_refused(self, placeholder):
+        with pytest.raises(ApplicationError) as error:
+            clean_user_id(placeholder)
+        assert error.value.code == "invalid_user_id"
+
+    @pytest.mark.parametrize("value", [123, 1.5, True, {"id": 1}, ["a"], "a" * 256, "ab\ncd"])
+    def test_user_id_must_be_a_bounded_string(self, value):
+        with pytest.raises(ApplicationError) as error:
+            clean_user_id(value)
+        assert error.value.code == "invalid_user_id"
+
+    def test_real_user_ids_pass_unchanged(self):
+        assert clean_user_id("931493") == "931493"
+        assert clean_user_id("rachel@example.com") == "rachel@example.com"
+        assert clean_user_id(None) is None
+
+    @pytest.mark.parametrize(
+        "value", [None, "short", "x" * 65, "has space here!!", 12345678901234567]
+    )
+    def test_visitor_id_format(self, value):
+        with pytest.raises(ApplicationError) as error:
+            clean_client_id(value, name="visitor_id")
+        assert error.value.code == "invalid_visitor_id"
+
+    def test_visitor_id_accepts_documented_format(self):
+        assert clean_client_id("a" * 16, name="visitor_id") == "a" * 16
+        assert clean_client_id("Ab_-09" * 10, name="visitor_id") == "Ab_-09" * 10
+
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=600)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    attributes=st.dictionaries(st.text(max_size=60), json_values, max_size=8),
+    identified=st.booleans(),
+)
+def test_any_json_object_gets_a_verdict_for_every_key(attributes, identified):
+    """Property: every key is either accepted with a value of its type or rejected with a
+    documented reason; nothing is lost, nothing raises."""
+    result = check_attributes(attributes, identified=identified)
+    assert set(result.accepted) | set(result.rejected) == set(attributes)
+    assert not set(result.accepted) & set(result.rejected)
+    assert set(result.rejected.values()) <= set(Reason.MESSAGES)
+    for key, typed in result.accepted.items():
+        assert typed.value is not None
+        if typed.value_type == "string":
+            assert len(typed.string_value) <= MAX_STRING_LENGTH
+            assert key == "email" or not EMAIL_RE.search(typed.string_value)
+        if typed.value_type == "number":
+            assert math.isfinite(typed.number_value)
+    if not identified:
+        assert "email" not in result.accepted
+    json.dumps(result.rejected)
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_javascript_iso_strings_round_trip(moment):
+    text = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    parsed = parse_iso_date(text)
+    assert parsed == moment.replace(microsecond=moment.microsecond // 1000 * 1000)
