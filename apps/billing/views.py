@@ -41,14 +41,14 @@ def _plan_context(request: HttpRequest, form: PlanChangeForm | None = None) -> d
     }
 
 
-@require_GET
 @account_view()
+@require_GET
 def plan_detail(request: HttpRequest) -> HttpResponse:
     return render(request, "billing/plan.html", _plan_context(request))
 
 
-@require_POST
 @account_view(min_role=Membership.Role.OWNER)
+@require_POST
 def plan_update(request: HttpRequest) -> HttpResponse:
     form = PlanChangeForm(request.POST)
     if not form.is_valid():

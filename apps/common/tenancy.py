@@ -4,6 +4,10 @@ The account comes from the URL (`/a/<account_slug>/...`) and is checked against 
 user's memberships once; a non-member gets the same 404 as a missing account. Views then
 read `request.account` and `request.membership` and pass the account to selectors, which
 answer 404 for objects of other accounts.
+
+Put `@account_view(...)` outermost (above `@require_GET` / `@require_POST`): the tenant
+check then runs first, so a non-member gets the same 404 whatever the method, and an
+anonymous visitor is sent to the login page.
 """
 
 from collections.abc import Callable
@@ -37,7 +41,8 @@ def account_view(min_role: str = Membership.Role.MEMBER) -> Callable:
                 )
             request.account = membership.account
             request.membership = membership
-            request.session[SESSION_ACCOUNT_KEY] = account_slug
+            if request.session.get(SESSION_ACCOUNT_KEY) != account_slug:
+                request.session[SESSION_ACCOUNT_KEY] = account_slug
             return view(request, *args, **kwargs)
 
         wrapped.min_role = min_role

@@ -1,0 +1,162 @@
+"""The plan page: owners upgrade and downgrade; everyone else only reads."""
+
+import pytest
+from django.urls import reverse
+
+from apps.accounts.models import Account
+from apps.billing.models import PlanChange
+from apps.billing.services import plan_change
+
+
+@pytest.fixture
+def plan_url(account):
+    return reverse("billing:plan", args=[account.slug])
+
+
+@pytest.fixture
+def change_url(account):
+    return reverse("billing:change", args=[account.slug])
+
+
+def _plan(account: Account) -> tuple[str, int]:
+    account.refresh_from_db()
+    return account.tier, account.billing_version
+
+
+@pytest.fixture(autouse=True)
+def _other_tenant(other_owner, other_site):
+    """The second tenant, present in every test; checked untouched where it matters."""
+
+
+@pytest.mark.parametrize(
+    ("start", "target", "flash"),
+    [
+        ("basic", "business", "Upgraded to Business."),
+        ("plus", "scale", "Upgraded to Scale."),
+        ("scale", "plus", "Moved to Plus."),
+        ("business", "basic", "Moved to Basic."),
+    ],
+)
+def test_owner_changes_the_plan(
+    login, owner, account, other_account, plan_url, change_url, start, target, flash
+):
+    # given an owner on the start tier
+    account.tier = start
+    account.save(update_fields=["tier"])
+    client = login(owner)
+
+    # when they pick another tier
+    response = client.post(change_url, {"tier": target}, follow=True)
+
+    # then the plan changed, the change is in the history with who made it
+    assert response.redirect_chain == [(plan_url, 302)]
+    assert _plan(account) == (target, 2)
+    change = PlanChange.objects.get(account=account)
+    assert (change.source, change.changed_by) == ("owner", owner)
+    assert (change.from_tier, change.to_tier) == (start, target)
+    assert (change.from_billing_version, change.to_billing_version) == (2, 2)
+    html = response.content.decode()
+    assert flash in html
+    assert f'<strong id="current-tier">{Account.Tier(target).label}</strong>' in html
+    assert owner.email in html  # the history names who changed it
+    assert _plan(other_account) == ("business", 2)
+
+
+def test_choosing_the_current_plan_changes_nothing(login, owner, account, change_url):
+    response = login(owner).post(change_url, {"tier": "business"}, follow=True)
+
+    assert "That is already your plan." in response.content.decode()
+    assert PlanChange.objects.count() == 0
+
+
+def test_owner_sees_upgrade_and_downgrade_buttons(login, owner, account, plan_url):
+    account.tier = "plus"
+    account.save(update_fields=["tier"])
+
+    html = login(owner).get(plan_url).content.decode()
+
+    assert "Downgrade to Basic" in html
+    assert "Upgrade to Business" in html
+    assert "Upgrade to Scale" in html
+    assert "Upgrade to Plus" not in html
+    assert "Downgrade to Plus" not in html
+    assert "User Attributes need the Business plan or higher; this account is on Plus." in html
+
+
+@pytest.mark.parametrize("role_fixture", ["admin_user", "member"])
+def test_admins_and_members_see_the_plan_without_buttons(request, login, plan_url, role_fixture):
+    html = login(request.getfixturevalue(role_fixture)).get(plan_url).content.decode()
+
+    assert "Only account owners can change the plan." in html
+    assert "Upgrade to" not in html
+    assert "Downgrade to" not in html
+
+
+@pytest.mark.parametrize("role_fixture", ["admin_user", "member"])
+def test_admins_and_members_cannot_change_the_plan(
+    request, login, account, change_url, role_fixture
+):
+    client = login(request.getfixturevalue(role_fixture))
+
+    response = client.post(change_url, {"tier": "scale"})
+
+    assert response.status_code == 403
+    assert _plan(account) == ("business", 2)
+    assert PlanChange.objects.count() == 0
+
+
+@pytest.mark.parametrize("tier", ["gold", "", "BUSINESS"])
+def test_an_unknown_tier_is_a_readable_error_and_changes_nothing(
+    login, owner, account, change_url, tier
+):
+    response = login(owner).post(change_url, {"tier": tier})
+
+    assert response.status_code == 400
+    message = (
+        "Choose a plan."
+        if tier == ""
+        else f"“{tier}” is not a plan. Choose one of: Basic, Plus, Business, Scale."
+    )
+    assert message in response.content.decode()
+    assert _plan(account) == ("business", 2)
+    assert PlanChange.objects.count() == 0
+
+
+def test_owner_cannot_move_the_billing_version_through_the_page(login, owner, account, change_url):
+    # a hand-made form that also sends a billing version: only the tier is read
+    response = login(owner).post(change_url, {"tier": "scale", "billing_version": "3"})
+
+    assert response.status_code == 302
+    assert _plan(account) == ("scale", 2)
+    assert PlanChange.objects.get(account=account).to_billing_version == 2
+
+
+def test_a_v1_account_is_told_to_contact_support(login, owner, account, plan_url):
+    account.billing_version = 1
+    account.save(update_fields=["billing_version"])
+
+    html = login(owner).get(plan_url).content.decode()
+
+    assert '<strong id="billing-version">V1</strong>' in html
+    assert "Billing versions are changed by Cohort support" in html
+    assert 'href="mailto:support@cohort.example"' in html
+    assert "User Attributes unavailable" in html
+
+
+def test_a_v2_business_account_has_user_attributes(login, owner, plan_url):
+    html = login(owner).get(plan_url).content.decode()
+
+    assert "User Attributes available" in html
+    assert "contact support" not in html.lower()
+
+
+def test_the_history_shows_only_this_accounts_changes(
+    login, owner, other_owner, account, other_account, plan_url
+):
+    plan_change(account=other_account, tier="basic", changed_by=other_owner)
+    plan_change(account=account, tier="scale", changed_by=owner)
+
+    response = login(owner).get(plan_url)
+
+    assert [c.account_id for c in response.context["history"]] == [account.pk]
+    assert other_owner.email not in response.content.decode()
