@@ -3,6 +3,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
 
 from apps.accounts.models import Membership
 from apps.common.tenancy import account_view
@@ -16,15 +17,15 @@ from apps.sites.selectors import (
 from apps.sites.services import site_create, site_delete, site_update
 
 
-@require_GET
 @account_view()
+@require_GET
 def site_list(request: HttpRequest) -> HttpResponse:
     sites = sites_of_account(account=request.account)
     return render(request, "sites/list.html", {"sites": sites})
 
 
-@require_http_methods(["GET", "POST"])
 @account_view(min_role=Membership.Role.ADMIN)
+@require_http_methods(["GET", "POST"])
 def site_create_view(request: HttpRequest) -> HttpResponse:
     form = SiteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -40,8 +41,8 @@ def site_create_view(request: HttpRequest) -> HttpResponse:
     return render(request, "sites/create.html", {"form": form}, status=status)
 
 
-@require_http_methods(["GET", "POST"])
 @account_view()
+@require_http_methods(["GET", "POST"])
 def site_detail(request: HttpRequest, site_key: str) -> HttpResponse:
     """Install instructions and, for owners and admins, the site's settings."""
     site = site_get_for_account(account=request.account, key=site_key)
@@ -71,8 +72,9 @@ def site_detail(request: HttpRequest, site_key: str) -> HttpResponse:
     )
 
 
-@require_http_methods(["GET", "POST"])
 @account_view(min_role=Membership.Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
 def site_delete_view(request: HttpRequest, site_key: str) -> HttpResponse:
     site = site_get_for_account(account=request.account, key=site_key)
     form = SiteDeleteForm(request.POST or None, site=site)

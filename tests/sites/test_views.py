@@ -1,0 +1,263 @@
+"""Sites pages: create with origin validation, install snippet, settings, delete."""
+
+import pytest
+from django.urls import reverse
+
+from apps.sites.models import Site
+
+QUEUE_STUB = "window.hj=window.hj||function(){(hj.q=hj.q||[]).push(arguments)};"
+
+
+def _sites(account) -> list[tuple]:
+    return list(
+        Site.objects.filter(account=account)
+        .order_by("key")
+        .values_list("key", "name", "allowed_origins", "user_attributes_enabled")
+    )
+
+
+@pytest.fixture(autouse=True)
+def _other_tenant(other_owner, other_site):
+    """The second tenant, present in every test."""
+
+
+@pytest.fixture
+def create_url(account):
+    return reverse("sites:create", args=[account.slug])
+
+
+@pytest.fixture
+def detail_url(account, site):
+    return reverse("sites:detail", args=[account.slug, site.key])
+
+
+@pytest.fixture
+def delete_url(account, site):
+    return reverse("sites:delete", args=[account.slug, site.key])
+
+
+# --- create -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role_fixture", ["owner", "admin_user"])
+def test_owner_and_admin_create_a_site(
+    request, login, account, other_account, create_url, role_fixture
+):
+    # given an owner or admin, and another tenant with its own site
+    user = request.getfixturevalue(role_fixture)
+    other_before = _sites(other_account)
+
+    # when they create a site with two origins (one with a trailing slash and capitals)
+    response = login(user).post(
+        create_url,
+        {"name": "Docs", "allowed_origins": "https://Docs.Example.com/\nhttp://localhost:8080"},
+    )
+
+    # then the site exists with normalised origins and they land on its install page
+    site = Site.objects.get(account=account)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("sites:detail", args=[account.slug, site.key])
+    assert (site.name, site.created_by) == ("Docs", user)
+    assert site.allowed_origins == ["https://docs.example.com", "http://localhost:8080"]
+    assert site.user_attributes_enabled is False
+    assert len(site.key) == 22
+    assert _sites(other_account) == other_before
+
+
+@pytest.mark.parametrize(
+    ("origins", "message"),
+    [
+        ("docs.example.com", "“docs.example.com” is not an origin: use https://example.com."),
+        (
+            "https://docs.example.com/app",
+            "“https://docs.example.com/app” has a path or query: give only scheme://host[:port].",
+        ),
+        ("https://docs.example.com:99999", "“https://docs.example.com:99999” has an invalid port."),
+        ("javascript:alert(1)", "“javascript:alert(1)” is not an origin: use https://example.com."),
+    ],
+)
+def test_a_bad_origin_is_an_inline_error_and_nothing_is_created(
+    login, owner, account, create_url, origins, message
+):
+    response = login(owner).post(create_url, {"name": "Docs", "allowed_origins": origins})
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["allowed_origins"] == [message]
+    assert message in response.content.decode()
+    assert _sites(account) == []
+
+
+def test_a_missing_name_is_an_inline_error(login, owner, account, create_url):
+    response = login(owner).post(create_url, {"name": "", "allowed_origins": ""})
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["name"] == ["This field is required."]
+    assert _sites(account) == []
+
+
+def test_member_cannot_create_a_site(login, member, account, create_url):
+    client = login(member)
+
+    page = client.get(create_url)
+    response = client.post(create_url, {"name": "Docs", "allowed_origins": ""})
+
+    assert page.status_code == 403
+    assert response.status_code == 403
+    assert _sites(account) == []
+
+
+def test_the_list_shows_only_this_accounts_sites(login, member, account, site, other_site):
+    response = login(member).get(reverse("sites:list", args=[account.slug]))
+
+    assert [s.key for s in response.context["sites"]] == [site.key]
+    html = response.content.decode()
+    assert site.key in html
+    assert other_site.key not in html
+    assert "Other shop" not in html
+    assert "Add a site" not in html  # members do not create sites
+
+
+# --- install page -------------------------------------------------------------------
+
+
+def test_install_page_shows_the_snippet_with_the_queue_stub_and_script_tag(
+    login, member, site, detail_url
+):
+    response = login(member).get(detail_url)
+
+    assert response.status_code == 200
+    assert response.context["snippet"] == (
+        "<script>\n"
+        f"{QUEUE_STUB}\n"
+        "</script>\n"
+        f'<script async src="http://127.0.0.1:8000/t/{site.key}.js"></script>'
+    )
+    html = response.content.decode()
+    assert QUEUE_STUB in html
+    assert f"&lt;script async src=&quot;http://127.0.0.1:8000/t/{site.key}.js&quot;&gt;" in html
+    assert 'data-copy-target="#install-snippet">Copy</button>' in html
+    # members read the install page but get no settings or delete button
+    assert response.context["form"] is None
+    assert "Delete site" not in html
+
+
+def test_install_page_uses_the_public_base_url(login, member, site, detail_url, settings):
+    settings.COHORT_PUBLIC_BASE_URL = "https://cohort.example.com/"
+
+    response = login(member).get(detail_url)
+
+    assert f'src="https://cohort.example.com/t/{site.key}.js"' in response.context["snippet"]
+
+
+# --- settings -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role_fixture", ["owner", "admin_user"])
+def test_owner_and_admin_update_the_settings(request, login, site, detail_url, role_fixture):
+    key = site.key
+    client = login(request.getfixturevalue(role_fixture))
+
+    response = client.post(
+        detail_url, {"name": "Main shop (EU)", "allowed_origins": "https://eu.example.com"}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == detail_url
+    site.refresh_from_db()
+    assert (site.key, site.name, site.allowed_origins) == (
+        key,
+        "Main shop (EU)",
+        ["https://eu.example.com"],
+    )
+
+
+def test_a_bad_origin_in_settings_changes_nothing(login, owner, site, detail_url):
+    response = login(owner).post(detail_url, {"name": "Renamed", "allowed_origins": "nope"})
+
+    assert response.status_code == 400
+    assert "“nope” is not an origin: use https://example.com." in response.content.decode()
+    site.refresh_from_db()
+    assert (site.name, site.allowed_origins) == ("Main shop", ["https://shop.example.com"])
+
+
+def test_member_cannot_update_the_settings(login, member, account, detail_url):
+    before = _sites(account)
+
+    response = login(member).post(detail_url, {"name": "Mine now", "allowed_origins": ""})
+
+    assert response.status_code == 403
+    assert _sites(account) == before
+
+
+# --- delete -------------------------------------------------------------------------
+
+
+def test_delete_asks_for_the_name_and_removes_the_site(
+    login, owner, account, other_account, site, delete_url
+):
+    other_before = _sites(other_account)
+    client = login(owner)
+
+    page = client.get(delete_url)
+    response = client.post(delete_url, {"confirm_name": "Main shop"}, follow=True)
+
+    assert page.status_code == 200
+    assert "Type the site name to confirm" in page.content.decode()
+    assert response.redirect_chain == [(reverse("sites:list", args=[account.slug]), 302)]
+    assert "Main shop and all of its data were deleted." in response.content.decode()
+    assert _sites(account) == []
+    assert _sites(other_account) == other_before
+
+
+@pytest.mark.parametrize("typed", ["", "main shop", "Other shop", "Main"])
+def test_a_wrong_name_deletes_nothing(login, admin_user, account, delete_url, typed):
+    before = _sites(account)
+
+    response = login(admin_user).post(delete_url, {"confirm_name": typed})
+
+    assert response.status_code == 400
+    error = (
+        "This field is required."
+        if typed == ""
+        else "The name does not match; nothing was deleted."
+    )
+    assert response.context["form"].errors["confirm_name"] == [error]
+    assert error in response.content.decode()
+    assert _sites(account) == before
+
+
+def test_htmx_get_of_delete_returns_the_dialog_partial(login, owner, site, delete_url):
+    client = login(owner)
+
+    partial = client.get(delete_url, headers={"HX-Request": "true"})
+    full = client.get(delete_url)
+
+    assert partial.status_code == 200
+    assert partial.templates[0].name == "sites/partials/_delete_dialog.html"
+    html = partial.content.decode()
+    assert html.startswith('<dialog aria-labelledby="delete-title">')
+    assert "<html" not in html
+    assert f'action="{delete_url}"' in html
+    assert full.templates[0].name == "sites/delete.html"
+    assert "<html" in full.content.decode()
+    assert partial["Vary"] == full["Vary"]
+    assert "HX-Request" in partial["Vary"]
+
+
+def test_detail_page_links_delete_for_htmx_and_plain_browsers(login, owner, delete_url, detail_url):
+    html = login(owner).get(detail_url).content.decode()
+
+    assert f'href="{delete_url}"' in html
+    assert f'hx-get="{delete_url}"' in html
+
+
+def test_member_cannot_delete_a_site(login, member, account, delete_url):
+    before = _sites(account)
+    client = login(member)
+
+    page = client.get(delete_url)
+    response = client.post(delete_url, {"confirm_name": "Main shop"})
+
+    assert page.status_code == 403
+    assert response.status_code == 403
+    assert _sites(account) == before
