@@ -3,7 +3,7 @@
 import json
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from django.utils.cache import patch_vary_headers
 from rest_framework import exceptions
@@ -47,6 +47,9 @@ def exception_handler(exc, context):
     """Every API error leaves as `{"code": ..., "message": ...}`."""
     if isinstance(exc, ApplicationError):
         return error_response(exc.code, exc.message, exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return error_response("body_too_large", f"The request body is over {limit} bytes.", 413)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -82,8 +85,14 @@ class LenientJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", "utf-8")
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise ApplicationError(
+                "body_too_large", f"The request body is larger than {limit} bytes.", status_code=413
+            )
         try:
-            return json.loads(stream.read().decode(encoding))
+            return json.loads(raw.decode(encoding))
         except (ValueError, UnicodeDecodeError) as error:
             raise exceptions.ParseError("The request body is not valid JSON.") from error
 

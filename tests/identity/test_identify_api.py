@@ -460,3 +460,14 @@ def test_identify_hot_path_query_budget(api_client, site, django_assert_max_num_
             api_client, site, TABLET, "u1", {"plan": "silver", "n": 2}, message_id="q" * 20
         )
     assert response.status_code == 200
+
+
+def test_oversized_body_is_413_and_stores_nothing(api_client, site):
+    huge = "x" * 300_000
+    body = f'{{"visitor_id": "{TABLET}", "user_id": "u1", "attributes": {{"a": "{huge}"}}}}'
+    response = api_client.generic(
+        "POST", f"/api/v1/sites/{site.key}/identify", body, content_type="application/json"
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+    assert not Profile.objects.exists()
