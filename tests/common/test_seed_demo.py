@@ -1,0 +1,112 @@
+"""`manage.py seed_demo`: idempotent demo data, and `--json` for scripts."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from apps.accounts.models import Account, Membership, User
+from apps.billing.models import PlanChange
+from apps.common.demo import DEMO_EMAIL, DEMO_PASSWORD
+from apps.sites.models import Site
+
+
+def _seed(*args: str) -> str:
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def _counts() -> dict[str, int]:
+    return {
+        model.__name__: model.objects.count()
+        for model in (User, Account, Membership, Site, PlanChange)
+    }
+
+
+def _facts() -> dict:
+    return json.loads(_seed("--json"))
+
+
+@pytest.mark.django_db
+def test_seed_twice_gives_the_same_data(account, site, other_account, other_site):
+    # given two tenants already exist, one named like the demo account
+    before = _counts()
+
+    # when the demo is seeded twice
+    first = _facts()
+    after_first = _counts()
+    second = _facts()
+
+    # then the second run created nothing and answered the same facts
+    assert second == first
+    assert _counts() == after_first
+    assert after_first == {
+        "User": before["User"] + 1,
+        "Account": before["Account"] + 1,
+        "Membership": before["Membership"] + 1,
+        "Site": before["Site"] + 1,
+        # the sign-up entry, then the move to Business
+        "PlanChange": before["PlanChange"] + 2,
+    }
+    # the tenants that were there are untouched
+    assert Site.objects.get(pk=site.pk).name == "Main shop"
+    assert Site.objects.get(pk=other_site.pk).account == other_account
+
+
+@pytest.mark.django_db
+def test_json_prints_the_demo_facts_and_the_login_works(client):
+    facts = _facts()
+
+    demo_site = Site.objects.select_related("account").get(key=facts["site_key"])
+    assert {"email", "password", "site_key", "base_url"} <= set(facts)
+    assert (facts["email"], facts["password"]) == (DEMO_EMAIL, DEMO_PASSWORD)
+    assert facts["base_url"] == "http://127.0.0.1:8000"
+    assert facts["account_slug"] == demo_site.account.slug
+    assert (demo_site.account.tier, demo_site.account.billing_version) == ("business", 2)
+    assert demo_site.user_attributes_enabled is True
+    assert demo_site.allowed_origins == ["http://127.0.0.1:8000"]
+    assert Membership.objects.get(account=demo_site.account).role == "owner"
+    assert client.login(email=facts["email"], password=facts["password"])
+
+
+@pytest.mark.django_db
+def test_seed_repairs_a_changed_password_and_a_downgraded_plan(client):
+    # given the demo was seeded, then someone changed its password and plan
+    facts = _facts()
+    user = User.objects.get(email=facts["email"])
+    user.set_password("something-else-1")
+    user.save(update_fields=["password"])
+    Account.objects.filter(slug=facts["account_slug"]).update(tier="basic")
+
+    # when it is seeded again
+    again = _facts()
+
+    # then the same site is back in shape and the printed login works
+    assert again["site_key"] == facts["site_key"]
+    assert Account.objects.get(slug=facts["account_slug"]).tier == "business"
+    assert client.login(email=again["email"], password=again["password"])
+
+
+@pytest.mark.django_db
+def test_base_url_option_adds_the_origin_and_is_printed():
+    first = _facts()
+
+    other = json.loads(_seed("--json", "--base-url", "http://127.0.0.1:8123/"))
+
+    assert other["base_url"] == "http://127.0.0.1:8123"
+    assert other["site_key"] == first["site_key"]
+    assert Site.objects.get(key=other["site_key"]).allowed_origins == [
+        "http://127.0.0.1:8000",
+        "http://127.0.0.1:8123",
+    ]
+
+
+@pytest.mark.django_db
+def test_without_json_it_prints_a_readable_summary():
+    out = _seed()
+
+    assert out.startswith("Demo data ready.\n")
+    assert f"  email         {DEMO_EMAIL}\n" in out
+    assert f"  password      {DEMO_PASSWORD}\n" in out
