@@ -35,12 +35,13 @@ def account_view(min_role: str = Membership.Role.MEMBER) -> Callable:
             membership = membership_get(user=request.user, account_slug=account_slug)
             if membership is None:
                 raise Http404("No such account.")
+            # Set before the role check so a 403 page still shows the account's menu.
+            request.account = membership.account
+            request.membership = membership
             if ROLE_RANK[membership.role] < ROLE_RANK[min_role]:
                 raise PermissionDenied(
                     f"This needs the {Membership.Role(min_role).label.lower()} role or higher."
                 )
-            request.account = membership.account
-            request.membership = membership
             if request.session.get(SESSION_ACCOUNT_KEY) != account_slug:
                 request.session[SESSION_ACCOUNT_KEY] = account_slug
             return view(request, *args, **kwargs)

@@ -14,9 +14,7 @@
       button.textContent = "Copied";
       setTimeout(function () { button.textContent = label; }, 1500);
     };
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(done);
-    } else {
+    var fallback = function () {
       var area = document.createElement("textarea");
       area.value = text;
       document.body.appendChild(area);
@@ -24,6 +22,12 @@
       document.execCommand("copy");
       area.remove();
       done();
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      // Refused (no permission, page not focused): copy the old way instead.
+      navigator.clipboard.writeText(text).then(done, fallback);
+    } else {
+      fallback();
     }
   });
 

@@ -95,6 +95,7 @@ def test_user_in_two_accounts_sees_both_in_the_switcher_and_opens_each(client, u
         assert 'href="/a/radbooks/sites/"' in html
         assert 'href="/a/other-co/sites/"' in html
         assert 'href="/a/strangers/sites/"' not in html
+        assert f'href="{reverse("accounts:switch")}">All accounts</a>' in html
 
 
 def test_home_goes_to_the_last_account_used(client, user, two_accounts):

@@ -150,6 +150,12 @@ def test_a_v2_business_account_has_user_attributes(login, owner, plan_url):
     assert "contact support" not in html.lower()
 
 
+def test_an_account_without_changes_says_so(login, member, plan_url):
+    html = login(member).get(plan_url).content.decode()
+
+    assert "No plan changes yet." in html
+
+
 def test_the_history_shows_only_this_accounts_changes(
     login, owner, other_owner, account, other_account, plan_url
 ):

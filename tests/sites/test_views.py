@@ -104,6 +104,9 @@ def test_member_cannot_create_a_site(login, member, account, create_url):
     assert page.status_code == 403
     assert response.status_code == 403
     assert _sites(account) == []
+    # the refusal keeps the account's menu, so the member can go back to its pages
+    assert page.context["current_account"] == account
+    assert "This needs the admin role or higher." in page.content.decode()
 
 
 def test_the_list_shows_only_this_accounts_sites(login, member, account, site, other_site):
