@@ -1,8 +1,14 @@
+import secrets
+from datetime import timedelta
+
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
-from apps.accounts.models import Account, Membership, User
+from apps.accounts.models import Account, ApiToken, Membership, User
+from apps.accounts.selectors import token_hash
 from apps.billing.models import PlanChange
+from apps.common.errors import ApplicationError
 
 
 def _unique_slug(name: str) -> str:
@@ -52,3 +58,32 @@ def user_signup(
     """Create a user and their first account (Basic tier, billing V2), owned by them."""
     user = User.objects.create_user(email=email, password=password, name=name)
     return user, account_create(name=account_name, owner=user)
+
+
+TOKEN_PREFIX = "ck_"  # noqa: S105 - the public marker of Cohort tokens, not a secret
+
+
+def api_token_create(
+    *, account: Account, user: User, name: str, raw: str | None = None
+) -> tuple[ApiToken, str]:
+    """A new personal token; the raw value is returned once and never stored."""
+    if not Membership.objects.filter(account=account, user=user).exists():
+        raise ApplicationError("not_a_member", "Only members of the account can hold its tokens.")
+    raw = raw or TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        account=account, user=user, name=name, prefix=raw[:10], token_hash=token_hash(raw)
+    )
+    return token, raw
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+
+
+def api_token_touch(*, token: ApiToken) -> None:
+    """Note when a token was last used, at most once a minute."""
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -7,16 +7,21 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from django.utils.cache import patch_vary_headers
 from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from apps.accounts.selectors import api_token_authenticate, membership_get
+from apps.accounts.services import api_token_touch
 from apps.common.errors import ApplicationError, Forbidden, NotFound
+from apps.common.tenancy import role_at_least
 from apps.common.throttling import Rate, throttle_hit
 from apps.sites.origins import origin_allowed
-from apps.sites.selectors import site_get_public
+from apps.sites.selectors import site_get_for_account, site_get_public
 
 _DRF_CODES = {
     exceptions.ParseError: "malformed_body",
@@ -150,3 +155,50 @@ class PublicSiteAPIView(BaseAPIView):
             response["Access-Control-Max-Age"] = "600"
         patch_vary_headers(response, ["Origin"])
         return response
+
+
+class ApiTokenAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <token>` with a member's personal API token."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = request.headers.get("Authorization", "")
+        scheme, _, raw = header.partition(" ")
+        if scheme != self.keyword or not raw.strip():
+            return None
+        token = api_token_authenticate(raw=raw.strip())
+        if token is None:
+            raise exceptions.AuthenticationFailed("The API token is not valid or was revoked.")
+        api_token_touch(token=token)
+        return token.user, token
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class AccountTokenAPIView(BaseAPIView):
+    """Base for the private API: the account comes from the token, and a site named in the
+    URL must belong to it (another account's site is "not found")."""
+
+    authentication_classes = [ApiTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        token = request.auth
+        self.account = token.account
+        self.membership = membership_get(user=token.user, account_slug=token.account.slug)
+        if "site_key" in kwargs:
+            try:
+                self.site = site_get_for_account(account=self.account, key=kwargs["site_key"])
+            except Http404:
+                raise NotFound(
+                    "unknown_site", "No site of this account has this site key."
+                ) from None
+
+    def require_role(self, role: str) -> None:
+        if not role_at_least(self.membership, role):
+            raise Forbidden(
+                "permission_denied", f"This needs the {role} role or higher in the account."
+            )

@@ -1,11 +1,18 @@
 """Idempotent demo data: what `manage.py seed_demo` and `make run` set up."""
 
+import hashlib
+import hmac
+
+from django.conf import settings
 from django.db import transaction
 
-from apps.accounts.models import Account, Membership, User
-from apps.accounts.services import account_create
+from apps.accounts.models import Account, ApiToken, Membership, User
+from apps.accounts.selectors import token_hash
+from apps.accounts.services import TOKEN_PREFIX, account_create, api_token_create
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
+from apps.consent.selectors import consent_statements
+from apps.consent.services import user_attributes_enable
 from apps.sites.models import Site
 from apps.sites.services import site_create
 
@@ -13,6 +20,12 @@ DEMO_EMAIL = "demo@cohort.example"
 DEMO_PASSWORD = "cohort-demo-2026"  # noqa: S105 - a published demo login, not a secret
 DEMO_ACCOUNT = "Radbooks"
 DEMO_SITE = "radbooks.com (demo)"
+
+
+def demo_api_token() -> str:
+    """The demo's API token: stable for one SECRET_KEY, so seeding again prints the same one."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), b"cohort-demo-api-token", hashlib.sha256)
+    return f"{TOKEN_PREFIX}demo_{digest.hexdigest()[:32]}"
 
 
 @transaction.atomic
@@ -53,14 +66,24 @@ def demo_seed(*, base_url: str) -> dict:
         site.allowed_origins = [*site.allowed_origins, origin]
         site.save(update_fields=["allowed_origins"])
     if not site.user_attributes_enabled:
-        site.user_attributes_enabled = True
-        site.save(update_fields=["user_attributes_enabled"])
+        user_attributes_enable(
+            site=site,
+            user=user,
+            confirmed=set(consent_statements(account=account)),
+            client_ip=None,
+            user_agent="manage.py seed_demo",
+        )
+
+    token = demo_api_token()
+    if not ApiToken.objects.filter(token_hash=token_hash(token)).exists():
+        api_token_create(account=account, user=user, name="Demo token", raw=token)
 
     return {
         "email": DEMO_EMAIL,
         "password": DEMO_PASSWORD,
         "account_slug": account.slug,
         "site_key": site.key,
+        "api_token": token,
         "base_url": origin,
         "demo_page": f"{origin}/demo/{site.key}/",
     }

@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import (
     OpenApiExample,
+    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_serializer,
@@ -9,9 +10,16 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from apps.common.api import PublicSiteAPIView
+from apps.accounts.models import Membership
+from apps.common.api import AccountTokenAPIView, PublicSiteAPIView
 from apps.common.errors import ApplicationError
-from apps.identity.services import session_record, visitor_identify
+from apps.identity.models import PrivacyAudit
+from apps.identity.services import (
+    person_delete,
+    person_lookup_record,
+    session_record,
+    visitor_identify,
+)
 from apps.user_attributes.validation import (
     MAX_ATTRIBUTES_PER_CALL,
     MAX_KEY_LENGTH,
@@ -213,3 +221,111 @@ class SessionApi(PublicSiteAPIView):
             message_id=clean_client_id(body.get("message_id"), name="message_id", required=False),
         )
         return Response(result)
+
+
+class AttributeOutput(serializers.Serializer):
+    key = serializers.CharField()
+    type = serializers.CharField(source="value_type")
+    value = serializers.JSONField()
+    updated_at = serializers.DateTimeField()
+
+
+class VisitorOutput(serializers.Serializer):
+    visitor_id = serializers.CharField()
+    first_seen_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField()
+
+
+class SessionOutput(serializers.Serializer):
+    session_id = serializers.CharField(source="session_key")
+    visitor_id = serializers.CharField(source="visitor.visitor_id")
+    landing_url = serializers.CharField()
+    last_url = serializers.CharField()
+    referrer = serializers.CharField()
+    page_count = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField()
+
+
+@extend_schema_serializer(component_name="Person")
+class ProfileOutput(serializers.Serializer):
+    user_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    attributes = AttributeOutput(many=True)
+    visitors = VisitorOutput(many=True)
+    sessions = SessionOutput(many=True)
+
+
+LOOKUP_PARAMETERS = [
+    OpenApiParameter("user_id", str, description="The user id sent to identify."),
+    OpenApiParameter(
+        "email", str, description="An email address (the `email` attribute, case-insensitive)."
+    ),
+]
+
+
+class LookupApi(AccountTokenAPIView):
+    """Visitor Lookup and deletion for privacy requests. Give the user id and the email
+    together when you know both: that is the only way to find everything about a person."""
+
+    @extend_schema_serializer(component_name="LookupResult")
+    class OutputSerializer(serializers.Serializer):
+        site_key = serializers.CharField()
+        profiles = ProfileOutput(many=True)
+
+    @extend_schema_serializer(component_name="DeletionResult")
+    class DeleteOutputSerializer(serializers.Serializer):
+        deleted = serializers.DictField(child=serializers.IntegerField())
+        audit_id = serializers.IntegerField()
+
+    def _terms(self, request) -> tuple[str | None, str | None]:
+        return request.query_params.get("user_id"), request.query_params.get("email")
+
+    @extend_schema(
+        operation_id="visitor_lookup",
+        summary="Look up everything stored about a person",
+        parameters=LOOKUP_PARAMETERS,
+        responses={
+            200: OutputSerializer,
+            400: _error("No search terms.", "lookup_terms_required"),
+            401: _error("Missing or invalid token.", "not_authenticated", "authentication_failed"),
+            404: _error("The site is not one of the token's account.", "unknown_site"),
+        },
+    )
+    def get(self, request, site_key: str):
+        user_id, email = self._terms(request)
+        people = person_lookup_record(
+            site=self.site,
+            user_id=user_id,
+            email=email,
+            requested_by=request.user,
+            channel=PrivacyAudit.Channel.API,
+        )
+        return Response(
+            {"site_key": self.site.key, "profiles": ProfileOutput(people, many=True).data}
+        )
+
+    @extend_schema(
+        operation_id="visitor_delete",
+        summary="Delete everything stored about a person",
+        parameters=LOOKUP_PARAMETERS,
+        responses={
+            200: DeleteOutputSerializer,
+            400: _error("No search terms.", "lookup_terms_required"),
+            401: _error("Missing or invalid token.", "not_authenticated", "authentication_failed"),
+            403: _error("Only owners and admins delete.", "permission_denied"),
+            404: _error("The site is not one of the token's account.", "unknown_site"),
+        },
+    )
+    def delete(self, request, site_key: str):
+        self.require_role(Membership.Role.ADMIN)
+        user_id, email = self._terms(request)
+        audit = person_delete(
+            site=self.site,
+            user_id=user_id,
+            email=email,
+            requested_by=request.user,
+            channel=PrivacyAudit.Channel.API,
+        )
+        return Response({"deleted": audit.deleted_counts, "audit_id": audit.pk})

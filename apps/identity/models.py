@@ -9,6 +9,7 @@ Every row carries its site so the data can be distributed by tenant.
 from django.db import models
 from django.db.models import Q
 
+from apps.common.models import AppendOnlyModel
 from apps.sites.models import Site
 
 
@@ -104,3 +105,45 @@ class ProcessedMessage(models.Model):
 
     def __str__(self) -> str:
         return self.message_id
+
+
+class PrivacyAudit(AppendOnlyModel):
+    """Append-only trail of Visitor Lookups and deletions, without personal data.
+
+    The search terms are kept only as a salted hash: given the same terms, staff can show
+    that a request was answered, but the record itself names no one.
+    """
+
+    class Action(models.TextChoices):
+        LOOKUP = "lookup", "Lookup"
+        DELETE = "delete", "Deletion"
+
+    class Channel(models.TextChoices):
+        PAGE = "page", "Visitor Lookup page"
+        API = "api", "Private API"
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    site = models.ForeignKey(
+        Site, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    site_name = models.CharField(max_length=120)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    requested_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_email = models.EmailField()
+    searched_user_id = models.BooleanField(default=False)
+    searched_email = models.BooleanField(default=False)
+    terms_salt = models.CharField(max_length=32)
+    terms_hash = models.CharField(max_length=64)
+    profiles_found = models.PositiveIntegerField(default=0)
+    deleted_counts = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "-created_at"], name="privacy_account_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} on {self.site_name} by {self.requested_by_email}"

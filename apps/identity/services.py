@@ -6,19 +6,25 @@ serialised on the profile row, and since the order is always visitor → profile
 calls can wait on each other in a cycle.
 """
 
+import hashlib
+import secrets
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError, Forbidden
 from apps.common.sql import db_datetime, fetch_one, quote
-from apps.identity.models import ProcessedMessage, Profile, Session, Visitor
+from apps.identity.models import PrivacyAudit, ProcessedMessage, Profile, Session, Visitor
+from apps.identity.selectors import normalize_lookup_terms, person_lookup, profiles_matching
 from apps.sites.models import Site
+from apps.user_attributes.models import AttributeValue
 from apps.user_attributes.services import (
     attributes_merge,
     attributes_store,
+    catalogue_forget_profiles,
     rejections_record,
 )
 from apps.user_attributes.validation import check_attributes
@@ -147,7 +153,7 @@ def visitor_identify(
     with transaction.atomic():
         if not _message_claim(site=site, message_id=message_id, now=now):
             previous = ProcessedMessage.objects.get(site=site, message_id=message_id).response
-            return {**(previous or {}), "duplicate": True}
+            return {"visitor_id": visitor_id, "user_id": user_id, **previous, "duplicate": True}
         visitor_pk, current_profile_id = _visitor_upsert(site=site, visitor_id=visitor_id, now=now)
         if user_id is not None:
             profile_id = _profile_upsert(site=site, user_id=user_id, now=now)
@@ -176,15 +182,11 @@ def visitor_identify(
         )
         rejected = {**check.rejected, **limited}
         rejections_record(site=site, rejected=rejected, now=now)
-        response = {
-            "visitor_id": visitor_id,
-            "user_id": user_id,
-            "stored": stored,
-            "rejected": rejected,
-        }
+        outcome = {"stored": stored, "rejected": rejected}
         if message_id is not None:
-            _message_answer(site=site, message_id=message_id, response=response)
-    return response
+            # Only the outcome is kept with the message id: no user id, no device id.
+            _message_answer(site=site, message_id=message_id, response=outcome)
+    return {"visitor_id": visitor_id, "user_id": user_id, **outcome}
 
 
 def _clean_url(value: object, *, name: str, required: bool) -> str:
@@ -219,7 +221,7 @@ def session_record(
     with transaction.atomic():
         if not _message_claim(site=site, message_id=message_id, now=now):
             previous = ProcessedMessage.objects.get(site=site, message_id=message_id).response
-            return {**(previous or {}), "duplicate": True}
+            return {**previous, "duplicate": True}
         visitor_pk, profile_id = _visitor_upsert(site=site, visitor_id=visitor_id, now=now)
         row = fetch_one(
             f"INSERT INTO {table} (site_id, visitor_id, profile_id, session_key, landing_url, "
@@ -249,3 +251,115 @@ def session_record(
         if message_id is not None:
             _message_answer(site=site, message_id=message_id, response=response)
     return response
+
+
+def _terms_hash(*, user_id: str | None, email: str | None) -> tuple[str, str]:
+    salt = secrets.token_hex(16)
+    digest = hashlib.sha256(f"{salt}\x1f{user_id or ''}\x1f{email or ''}".encode()).hexdigest()
+    return salt, digest
+
+
+def _audit(*, site: Site, action: str, channel: str, requested_by, user_id, email, **fields):
+    salt, digest = _terms_hash(user_id=user_id, email=email)
+    return PrivacyAudit.objects.create(
+        account_id=site.account_id,
+        site=site,
+        site_name=site.name,
+        action=action,
+        channel=channel,
+        requested_by=requested_by,
+        requested_by_email=requested_by.email,
+        searched_user_id=bool(user_id),
+        searched_email=bool(email),
+        terms_salt=salt,
+        terms_hash=digest,
+        **fields,
+    )
+
+
+def _require_terms(user_id: str | None, email: str | None) -> None:
+    if not user_id and not email:
+        raise ApplicationError(
+            "lookup_terms_required", "Give a user id, an email address, or both."
+        )
+
+
+def person_lookup_record(
+    *, site: Site, user_id: str | None, email: str | None, requested_by, channel: str
+) -> list[Profile]:
+    """Visitor Lookup: the matching people, with the lookup written to the audit trail."""
+    user_id, email = normalize_lookup_terms(user_id=user_id, email=email)
+    _require_terms(user_id, email)
+    people = person_lookup(site=site, user_id=user_id, email=email)
+    _audit(
+        site=site,
+        action=PrivacyAudit.Action.LOOKUP,
+        channel=channel,
+        requested_by=requested_by,
+        user_id=user_id,
+        email=email,
+        profiles_found=len(people),
+    )
+    return people
+
+
+@transaction.atomic
+def person_delete(
+    *, site: Site, user_id: str | None, email: str | None, requested_by, channel: str
+) -> PrivacyAudit:
+    """Delete everything about a person: profiles, attribute values, devices, sessions.
+
+    Locks in the identify order (visitors, then profiles), so a deletion racing an
+    identify call waits for it instead of deadlocking; once this returns, a later identify
+    call for the same user id starts a new, empty profile.
+    """
+    user_id, email = normalize_lookup_terms(user_id=user_id, email=email)
+    _require_terms(user_id, email)
+    profile_ids = list(
+        profiles_matching(site=site, user_id=user_id, email=email).values_list("pk", flat=True)
+    )
+    visitors = list(
+        Visitor.objects.select_for_update()
+        .filter(site=site, profile_id__in=profile_ids)
+        .order_by("pk")
+    )
+    list(Profile.objects.select_for_update().filter(site=site, pk__in=profile_ids).order_by("pk"))
+
+    values = AttributeValue.objects.filter(site=site, profile_id__in=profile_ids)
+    key_counts: dict[str, int] = {}
+    for key in values.values_list("key", flat=True):
+        key_counts[key] = key_counts.get(key, 0) + 1
+    # A device shared with someone else (identified as A, then as B) keeps the other
+    # person's history; it is only detached from the deleted person.
+    shared = set(
+        Session.objects.filter(site=site, visitor__in=visitors)
+        .exclude(profile_id__in=profile_ids)
+        .exclude(profile__isnull=True)
+        .values_list("visitor_id", flat=True)
+    )
+    own_visitors = [v.pk for v in visitors if v.pk not in shared]
+    sessions = Session.objects.filter(site=site).filter(
+        Q(profile_id__in=profile_ids) | Q(visitor_id__in=own_visitors)
+    )
+    counts = {
+        "profiles": len(profile_ids),
+        "attribute_values": values.count(),
+        "visitors": len(own_visitors),
+        "sessions": sessions.count(),
+    }
+    sessions.delete()
+    values.delete()
+    Visitor.objects.filter(site=site, pk__in=shared).update(profile=None)
+    Visitor.objects.filter(site=site, pk__in=own_visitors).delete()
+    Profile.objects.filter(site=site, pk__in=profile_ids).delete()
+    catalogue_forget_profiles(site=site, key_counts=key_counts)
+    return _audit(
+        site=site,
+        action=PrivacyAudit.Action.DELETE,
+        channel=channel,
+        requested_by=requested_by,
+        user_id=user_id,
+        email=email,
+        profiles_found=len(profile_ids),
+        deleted_counts=counts,
+    )

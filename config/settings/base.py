@@ -48,6 +48,7 @@ LOCAL_APPS = [
     "apps.sites",
     "apps.identity",
     "apps.user_attributes",
+    "apps.consent",
     "apps.tracker",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS

@@ -1,0 +1,73 @@
+from django.db import transaction
+
+from apps.accounts.models import User
+from apps.billing.selectors import user_attributes_access
+from apps.common.errors import ApplicationError, Forbidden
+from apps.consent.models import ConsentRecord
+from apps.consent.selectors import DPA_VERSION, consent_statements
+from apps.sites.models import Site
+
+
+def _record(*, site: Site, user: User, action: str, statements: list[str], meta: dict):
+    return ConsentRecord.objects.create(
+        account_id=site.account_id,
+        site=site,
+        site_name=site.name,
+        action=action,
+        user=user,
+        user_email=user.email,
+        dpa_version=DPA_VERSION if action == ConsentRecord.Action.ENABLED else "",
+        statements=statements,
+        client_ip=meta.get("client_ip"),
+        user_agent=(meta.get("user_agent") or "")[:300],
+    )
+
+
+@transaction.atomic
+def user_attributes_enable(
+    *, site: Site, user: User, confirmed: set[str], client_ip: str | None, user_agent: str = ""
+) -> ConsentRecord:
+    """Turn User Attributes on for a site after both privacy statements were confirmed."""
+    access = user_attributes_access(account=site.account)
+    if not access.allowed:
+        raise Forbidden(access.code, access.message)
+    statements = consent_statements(account=site.account)
+    missing = [key for key in statements if key not in confirmed]
+    if missing:
+        raise ApplicationError(
+            "confirmation_required",
+            "Confirm both statements to enable User Attributes.",
+        )
+    locked = Site.objects.select_for_update().get(pk=site.pk)
+    if locked.user_attributes_enabled:
+        raise ApplicationError("already_enabled", "User Attributes are already enabled.")
+    locked.user_attributes_enabled = True
+    locked.save(update_fields=["user_attributes_enabled"])
+    site.user_attributes_enabled = True
+    return _record(
+        site=site,
+        user=user,
+        action=ConsentRecord.Action.ENABLED,
+        statements=[statements[key] for key in statements],
+        meta={"client_ip": client_ip, "user_agent": user_agent},
+    )
+
+
+@transaction.atomic
+def user_attributes_disable(
+    *, site: Site, user: User, client_ip: str | None, user_agent: str = ""
+) -> ConsentRecord:
+    """Turn User Attributes off: identify calls are refused from now on; stored data stays."""
+    locked = Site.objects.select_for_update().get(pk=site.pk)
+    if not locked.user_attributes_enabled:
+        raise ApplicationError("already_disabled", "User Attributes are already disabled.")
+    locked.user_attributes_enabled = False
+    locked.save(update_fields=["user_attributes_enabled"])
+    site.user_attributes_enabled = False
+    return _record(
+        site=site,
+        user=user,
+        action=ConsentRecord.Action.DISABLED,
+        statements=[],
+        meta={"client_ip": client_ip, "user_agent": user_agent},
+    )

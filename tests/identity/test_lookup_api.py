@@ -1,0 +1,225 @@
+"""Private API: GET / DELETE /api/v1/sites/{site_key}/lookup with a personal token."""
+
+import hashlib
+
+import pytest
+from django.apps import apps
+
+from apps.accounts.models import Membership
+from apps.accounts.services import api_token_create, api_token_revoke
+from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
+from apps.identity.services import session_record, visitor_identify
+from apps.user_attributes.models import AttributeKey, AttributeValue
+from tests.factories import MembershipFactory
+
+TABLET = "tablet123tablet123tablet123aaaaa"
+MOBILE = "mobile456mobile456mobile456bbbbb"
+OTHER = "other000other000other000other000"
+
+
+@pytest.fixture
+def token(account, owner):
+    return api_token_create(account=account, user=owner, name="privacy")[1]
+
+
+@pytest.fixture
+def rachel(site):
+    """Rachel on two devices with three sessions, and an unrelated person beside her."""
+    session_record(
+        site=site, visitor_id=TABLET, session_key="session-A-000000001", url="https://s/a"
+    )
+    session_record(
+        site=site, visitor_id=MOBILE, session_key="session-B-000000001", url="https://s/b"
+    )
+    visitor_identify(
+        site=site,
+        visitor_id=MOBILE,
+        user_id="ABC",
+        attributes={"email": "Rachel@Example.com", "total_spend": 500},
+    )
+    visitor_identify(site=site, visitor_id=TABLET, user_id="ABC", attributes={"plan": "gold"})
+    session_record(
+        site=site, visitor_id=OTHER, session_key="session-X-000000001", url="https://s/x"
+    )
+    visitor_identify(site=site, visitor_id=OTHER, user_id="XYZ", attributes={"plan": "free"})
+    return Profile.objects.get(site=site, user_id="ABC")
+
+
+def lookup(api_client, site, token, method="get", **params):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return getattr(api_client, method)(f"/api/v1/sites/{site.key}/lookup?{query}")
+
+
+def tenant_row_counts() -> dict[str, int]:
+    """Rows of every table of the identity and attribute apps."""
+    return {
+        model.__name__: model.objects.count()
+        for app in ("identity", "user_attributes")
+        for model in apps.get_app_config(app).get_models()
+    }
+
+
+def test_lookup_by_user_id_shows_everything(api_client, site, token, rachel):
+    response = lookup(api_client, site, token, user_id="ABC")
+
+    assert response.status_code == 200
+    [person] = response.json()["profiles"]
+    assert person["user_id"] == "ABC"
+    assert [(a["key"], a["type"], a["value"]) for a in person["attributes"]] == [
+        ("email", "string", "rachel@example.com"),
+        ("plan", "string", "gold"),
+        ("total_spend", "number", 500.0),
+    ]
+    assert sorted(v["visitor_id"] for v in person["visitors"]) == [MOBILE, TABLET]
+    assert sorted(s["session_id"] for s in person["sessions"]) == [
+        "session-A-000000001",
+        "session-B-000000001",
+    ]
+
+
+def test_lookup_by_email_is_case_insensitive(api_client, site, token, rachel):
+    response = lookup(api_client, site, token, email="RACHEL@example.COM")
+
+    assert [p["user_id"] for p in response.json()["profiles"]] == ["ABC"]
+
+
+def test_lookup_by_both_finds_each_persons_profiles(api_client, site, token, rachel):
+    response = lookup(api_client, site, token, user_id="XYZ", email="rachel@example.com")
+
+    assert [p["user_id"] for p in response.json()["profiles"]] == ["ABC", "XYZ"]
+
+
+def test_lookup_without_terms_is_a_400(api_client, site, token):
+    response = lookup(api_client, site, token)
+    assert response.status_code == 400
+    assert response.json()["code"] == "lookup_terms_required"
+
+
+def test_lookup_is_audited_without_personal_data(api_client, site, token, owner, rachel):
+    lookup(api_client, site, token, user_id="ABC", email="rachel@example.com")
+
+    audit = PrivacyAudit.objects.get()
+    assert (audit.action, audit.channel, audit.requested_by, audit.profiles_found) == (
+        "lookup",
+        "api",
+        owner,
+        1,
+    )
+    assert (audit.searched_user_id, audit.searched_email) == (True, True)
+    stored = str(
+        {f.name: getattr(audit, f.name) for f in audit._meta.fields if f.name != "requested_by"}
+    )
+    assert "ABC" not in stored
+    assert "rachel" not in stored
+
+
+def test_delete_removes_every_row_of_the_person_and_nothing_else(api_client, site, token, rachel):
+    before = tenant_row_counts()
+
+    response = lookup(
+        api_client, site, token, method="delete", user_id="ABC", email="rachel@example.com"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["deleted"] == {
+        "profiles": 1,
+        "attribute_values": 3,
+        "visitors": 2,
+        "sessions": 2,
+    }
+    after = tenant_row_counts()
+    assert after == before | {
+        "Profile": before["Profile"] - 1,
+        "AttributeValue": before["AttributeValue"] - 3,
+        "Visitor": before["Visitor"] - 2,
+        "Session": before["Session"] - 2,
+        "PrivacyAudit": before["PrivacyAudit"] + 1,
+    }
+    # The other person is untouched; Rachel is gone from every table.
+    assert not Profile.objects.filter(user_id="ABC").exists()
+    assert not Visitor.objects.filter(visitor_id__in=[TABLET, MOBILE]).exists()
+    assert not AttributeValue.objects.filter(string_value="rachel@example.com").exists()
+    assert list(Session.objects.values_list("session_key", flat=True)) == ["session-X-000000001"]
+    catalogue = dict(AttributeKey.objects.filter(site=site).values_list("key", "profile_count"))
+    assert catalogue == {"email": 0, "plan": 1, "total_spend": 0}
+    assert lookup(api_client, site, token, user_id="ABC").json()["profiles"] == []
+    audit = PrivacyAudit.objects.get(action="delete")
+    assert audit.deleted_counts == response.json()["deleted"]
+    assert len(audit.terms_salt) == 32
+    assert (
+        audit.terms_hash
+        == hashlib.sha256(f"{audit.terms_salt}\x1fABC\x1frachel@example.com".encode()).hexdigest()
+    )
+
+
+def test_identify_after_deletion_starts_a_new_profile(api_client, site, token, rachel):
+    lookup(api_client, site, token, method="delete", user_id="ABC")
+
+    visitor_identify(site=site, visitor_id=MOBILE, user_id="ABC", attributes={"plan": "new"})
+
+    profile = Profile.objects.get(site=site, user_id="ABC")
+    assert profile.pk != rachel.pk
+    assert {a.key: a.value for a in profile.attributes.all()} == {"plan": "new"}
+    assert profile.sessions.count() == 0
+
+
+def test_a_device_shared_with_another_user_keeps_that_users_history(api_client, site, token):
+    session_record(
+        site=site, visitor_id=TABLET, session_key="session-1-000000001", url="https://s/"
+    )
+    visitor_identify(site=site, visitor_id=TABLET, user_id="A", attributes={"plan": "a"})
+    visitor_identify(site=site, visitor_id=TABLET, user_id="B", attributes={"plan": "b"})
+
+    lookup(api_client, site, token, method="delete", user_id="B")
+
+    a = Profile.objects.get(site=site, user_id="A")
+    assert list(a.sessions.values_list("session_key", flat=True)) == ["session-1-000000001"]
+    assert Visitor.objects.get(site=site, visitor_id=TABLET).profile is None
+
+
+class TestTokens:
+    def test_missing_token_is_401(self, api_client, site):
+        response = api_client.get(f"/api/v1/sites/{site.key}/lookup?user_id=ABC")
+        assert response.status_code == 401
+        assert response.json()["code"] == "not_authenticated"
+
+    def test_revoked_token_is_401(self, api_client, site, account, owner):
+        token, raw = api_token_create(account=account, user=owner, name="old")
+        api_token_revoke(token=token)
+
+        response = lookup(api_client, site, raw, user_id="ABC")
+
+        assert response.status_code == 401
+        assert response.json()["code"] == "authentication_failed"
+
+    def test_token_of_a_former_member_is_401(self, api_client, site, account, member):
+        _, raw = api_token_create(account=account, user=member, name="x")
+        Membership.objects.filter(account=account, user=member).delete()
+
+        assert lookup(api_client, site, raw, user_id="ABC").status_code == 401
+
+    def test_another_accounts_site_is_404_and_nothing_is_deleted(
+        self, api_client, token, other_site
+    ):
+        visitor_identify(site=other_site, visitor_id=TABLET, user_id="ABC", attributes={"a": 1})
+
+        get = lookup(api_client, other_site, token, user_id="ABC")
+        delete = lookup(api_client, other_site, token, method="delete", user_id="ABC")
+
+        assert (get.status_code, delete.status_code) == (404, 404)
+        assert get.json()["code"] == "unknown_site"
+        assert "ABC" not in get.content.decode()
+        assert Profile.objects.filter(site=other_site, user_id="ABC").exists()
+        assert not PrivacyAudit.objects.exists()
+
+    def test_a_member_may_look_up_but_not_delete(self, api_client, site, account, rachel):
+        member = MembershipFactory(account=account, role=Membership.Role.MEMBER).user
+        _, raw = api_token_create(account=account, user=member, name="m")
+
+        assert lookup(api_client, site, raw, user_id="ABC").status_code == 200
+        response = lookup(api_client, site, raw, method="delete", user_id="ABC")
+
+        assert response.status_code == 403
+        assert response.json()["code"] == "permission_denied"
+        assert Profile.objects.filter(site=site, user_id="ABC").exists()
