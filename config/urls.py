@@ -7,8 +7,11 @@ from apps.accounts import views as account_views
 urlpatterns = [
     path("", account_views.home, name="home"),
     path("", include("apps.accounts.urls")),
+    path("a/<slug:account_slug>/", include("apps.accounts.account_urls")),
     path("a/<slug:account_slug>/", include("apps.billing.urls")),
     path("a/<slug:account_slug>/", include("apps.sites.urls")),
+    path("a/<slug:account_slug>/", include("apps.user_attributes.urls")),
+    path("a/<slug:account_slug>/", include("apps.identity.page_urls")),
     path("", include("apps.identity.urls")),
     path("", include("apps.tracker.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

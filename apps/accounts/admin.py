@@ -4,7 +4,8 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import Count
 
-from apps.accounts.models import Account, Membership, User
+from apps.accounts.models import Account, ApiToken, Membership, User
+from apps.accounts.services import api_token_revoke
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
 
@@ -151,3 +152,35 @@ class MembershipAdmin(admin.ModelAdmin):
     list_select_related = ("user", "account")
     raw_id_fields = ("user", "account")
     readonly_fields = ("created_at",)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are created by their holder (the raw value is shown to them once and only
+    its hash is stored); staff see who holds which token and can revoke it."""
+
+    list_display = ("name", "prefix", "account", "user", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "prefix", "account__name", "account__slug", "user__email")
+    list_select_related = ("account", "user")
+    raw_id_fields = ("account", "user")
+    exclude = ("token_hash",)
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.change_apitoken")
+
+    @admin.action(description="Revoke selected tokens", permissions=["revoke"])
+    def revoke(self, request, queryset) -> None:
+        for token in queryset:
+            api_token_revoke(token=token)
+        self.message_user(request, f"Revoked {queryset.count()} token(s).")

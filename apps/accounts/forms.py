@@ -42,3 +42,9 @@ class LoginForm(AuthenticationForm):
     def clean_username(self) -> str:
         # Emails are stored lowercased; "Ana@Example.com" logs in as ana@example.com.
         return self.cleaned_data["username"].strip().lower()
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        max_length=80, label="Token name", help_text="What it is for, e.g. “privacy requests”."
+    )

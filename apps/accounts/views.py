@@ -4,12 +4,18 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.accounts.forms import LoginForm, SignupForm
-from apps.accounts.selectors import memberships_of_user
-from apps.accounts.services import user_signup
-from apps.common.tenancy import SESSION_ACCOUNT_KEY
+from apps.accounts.forms import ApiTokenForm, LoginForm, SignupForm
+from apps.accounts.selectors import (
+    account_members,
+    api_token_get_for_user,
+    api_tokens_of,
+    memberships_of_user,
+)
+from apps.accounts.services import api_token_create, api_token_revoke, user_signup
+from apps.common.tenancy import SESSION_ACCOUNT_KEY, account_view
+from apps.identity.selectors import privacy_audit_trail
 
 
 @require_GET
@@ -55,3 +61,47 @@ def switch_account(request: HttpRequest) -> HttpResponse:
     """The account switcher: every account the user belongs to."""
     memberships = memberships_of_user(user=request.user)
     return render(request, "accounts/switch.html", {"memberships": memberships})
+
+
+@require_GET
+@account_view()
+def account_page(request: HttpRequest) -> HttpResponse:
+    """Members, and the user's personal API tokens for this account."""
+    return render(request, "accounts/account.html", _account_context(request, ApiTokenForm()))
+
+
+def _account_context(request: HttpRequest, form: ApiTokenForm, new_token: str = "") -> dict:
+    return {
+        "members": account_members(account=request.account),
+        "tokens": api_tokens_of(account=request.account, user=request.user),
+        "token_form": form,
+        "new_token": new_token,
+        "audit": privacy_audit_trail(account=request.account, limit=20)
+        if request.membership.can_manage_sites
+        else None,
+    }
+
+
+@require_POST
+@account_view()
+def token_create(request: HttpRequest) -> HttpResponse:
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        return render(request, "accounts/account.html", _account_context(request, form), status=400)
+    _, raw = api_token_create(
+        account=request.account, user=request.user, name=form.cleaned_data["name"]
+    )
+    # Shown once, on this answer only; it is stored hashed.
+    context = _account_context(request, ApiTokenForm(), new_token=raw)
+    response = render(request, "accounts/account.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@account_view()
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = api_token_get_for_user(account=request.account, user=request.user, pk=token_id)
+    api_token_revoke(token=token)
+    messages.success(request, f"Token “{token.name}” revoked. Calls with it now get 401.")
+    return redirect("account:detail", account_slug=request.account.slug)

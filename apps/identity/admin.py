@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.identity.models import ProcessedMessage, Profile, Session, Visitor
+from apps.identity.models import PrivacyAudit, ProcessedMessage, Profile, Session, Visitor
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -59,4 +59,24 @@ class ProcessedMessageAdmin(ReadOnlyAdmin):
     search_fields = ("message_id", "site__key")
     list_select_related = ("site",)
     raw_id_fields = ("site",)
+    date_hierarchy = "created_at"
+
+
+@admin.register(PrivacyAudit)
+class PrivacyAuditAdmin(ReadOnlyAdmin):
+    """The append-only trail of Visitor Lookups and deletions (it names no one)."""
+
+    list_display = (
+        "created_at",
+        "action",
+        "channel",
+        "site_name",
+        "account",
+        "requested_by_email",
+        "profiles_found",
+    )
+    list_filter = ("action", "channel")
+    search_fields = ("site_name", "account__name", "account__slug", "requested_by_email")
+    list_select_related = ("account",)
+    raw_id_fields = ("account", "site", "requested_by")
     date_hierarchy = "created_at"

@@ -2,6 +2,22 @@
 (function () {
   "use strict";
 
+  // Let htmx swap 400 answers too: they carry a form with its inline errors.
+  if (window.htmx) {
+    window.htmx.config.responseHandling = [
+      { code: "204", swap: false },
+      { code: "[23]..", swap: true },
+      { code: "400", swap: true },
+      { code: "[45]..", swap: false, error: true },
+    ];
+  }
+
+  // <select data-navigate>: each option's value is a URL to open.
+  document.addEventListener("change", function (event) {
+    var select = event.target.closest("select[data-navigate]");
+    if (select && select.value) window.location.assign(select.value);
+  });
+
   // Copy buttons: <button data-copy-target="#id">.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy-target]");

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from apps.accounts import views
+
+app_name = "account"
+
+urlpatterns = [
+    path("account/", views.account_page, name="detail"),
+    path("account/tokens/", views.token_create, name="token_create"),
+    path("account/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
+]

@@ -1,0 +1,88 @@
+"""Visitor Lookup pages: find a person by user id and / or email, and delete them."""
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_http_methods
+
+from apps.accounts.models import Membership
+from apps.common.tenancy import account_view
+from apps.identity.forms import LookupForm
+from apps.identity.models import PrivacyAudit
+from apps.identity.services import person_delete, person_lookup_record
+from apps.sites.selectors import site_get_for_account, sites_of_account
+
+
+@require_GET
+@account_view()
+def lookup_index(request: HttpRequest) -> HttpResponse:
+    first = sites_of_account(account=request.account).first()
+    if first is None:
+        return render(request, "user_attributes/no_sites.html")
+    return redirect("lookup:site", account_slug=request.account.slug, site_key=first.key)
+
+
+@require_GET
+@account_view()
+def lookup_site(request: HttpRequest, site_key: str) -> HttpResponse:
+    site = site_get_for_account(account=request.account, key=site_key)
+    searched = "user_id" in request.GET or "email" in request.GET
+    form = LookupForm(request.GET if searched else None)
+    people = None
+    if searched and form.is_valid():
+        people = person_lookup_record(
+            site=site,
+            user_id=form.cleaned_data["user_id"],
+            email=form.cleaned_data["email"],
+            requested_by=request.user,
+            channel=PrivacyAudit.Channel.PAGE,
+        )
+    context = {
+        "site": site,
+        "sites": sites_of_account(account=request.account),
+        "form": form,
+        "people": people,
+        "query": urlencode({k: request.GET.get(k, "") for k in ("user_id", "email")}),
+        "can_delete": request.membership.can_manage_sites,
+    }
+    template = "identity/partials/_results.html" if request.htmx else "identity/lookup.html"
+    response = render(request, template, context, status=400 if form.errors else 200)
+    response["Vary"] = "HX-Request"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@account_view(min_role=Membership.Role.ADMIN)
+def lookup_delete(request: HttpRequest, site_key: str) -> HttpResponse:
+    """Confirm, then delete everything about the person the terms find."""
+    site = site_get_for_account(account=request.account, key=site_key)
+    data = request.POST if request.method == "POST" else request.GET
+    form = LookupForm(data)
+    if not form.is_valid():
+        return render(
+            request,
+            "identity/lookup.html",
+            {"site": site, "form": form, "people": None},
+            status=400,
+        )
+    terms = {"user_id": form.cleaned_data["user_id"], "email": form.cleaned_data["email"]}
+    if request.method == "POST":
+        audit = person_delete(
+            site=site,
+            **terms,
+            requested_by=request.user,
+            channel=PrivacyAudit.Channel.PAGE,
+        )
+        counts = audit.deleted_counts
+        messages.success(
+            request,
+            f"Deleted {counts['profiles']} profile(s), {counts['attribute_values']} attribute "
+            f"value(s), {counts['visitors']} device(s) and {counts['sessions']} session(s). "
+            "The request is recorded in the privacy audit trail without personal data.",
+        )
+        url = reverse("lookup:site", args=[request.account.slug, site.key])
+        return redirect(f"{url}?{urlencode(terms)}")
+    template = "identity/partials/_delete_dialog.html" if request.htmx else "identity/delete.html"
+    return render(request, template, {"site": site, "terms": terms, "form": form})
