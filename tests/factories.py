@@ -3,9 +3,9 @@
 import factory
 from django.utils import timezone
 
-from apps.accounts.models import Account, Membership, User
+from apps.accounts.models import Account, ApiToken, Membership, User
 from apps.billing.models import PlanChange
-from apps.identity.models import ProcessedMessage, Profile, Session, Visitor
+from apps.identity.models import PrivacyAudit, ProcessedMessage, Profile, Session, Visitor
 from apps.sites.models import Site
 from apps.user_attributes.models import (
     AttributeKey,
@@ -147,3 +147,31 @@ class ProcessedMessageFactory(factory.django.DjangoModelFactory):
     message_id = factory.Sequence(lambda n: f"m{n:031d}")
     response = None
     created_at = factory.LazyFunction(timezone.now)
+
+
+class ApiTokenFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ApiToken
+
+    account = factory.SubFactory(AccountFactory)
+    user = factory.SubFactory(UserFactory)
+    name = "CI"
+    prefix = factory.Sequence(lambda n: f"ck_{n:07d}")
+    token_hash = factory.Sequence(lambda n: f"{n:064x}")
+
+
+class PrivacyAuditFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PrivacyAudit
+
+    site = factory.SubFactory(SiteFactory)
+    account = factory.SelfAttribute("site.account")
+    site_name = factory.SelfAttribute("site.name")
+    action = PrivacyAudit.Action.LOOKUP
+    channel = PrivacyAudit.Channel.API
+    requested_by = factory.SubFactory(UserFactory)
+    requested_by_email = factory.SelfAttribute("requested_by.email")
+    searched_user_id = True
+    terms_salt = "0" * 32
+    terms_hash = "0" * 64
+    profiles_found = 1

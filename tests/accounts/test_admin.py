@@ -6,7 +6,7 @@ from django.urls import reverse
 from apps.accounts.models import Account, User
 from apps.billing.models import PlanChange
 from tests.common.admin_forms import admin_form_data
-from tests.factories import PASSWORD, PlanChangeFactory
+from tests.factories import PASSWORD, ApiTokenFactory, PlanChangeFactory
 
 
 @pytest.fixture
@@ -203,3 +203,27 @@ def test_non_staff_users_are_sent_to_the_admin_login(client, owner):
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_staff_revoke_tokens_and_never_see_their_hash(
+    staff_client, account, owner, other_account, other_owner
+):
+    # given a token in each tenant
+    mine = ApiTokenFactory(account=account, user=owner, token_hash="a" * 64)
+    theirs = ApiTokenFactory(account=other_account, user=other_owner)
+    url = reverse("admin:accounts_apitoken_changelist")
+
+    # when staff revoke the first one from the list
+    detail = staff_client.get(reverse("admin:accounts_apitoken_change", args=[mine.pk]))
+    response = staff_client.post(
+        url, {"action": "revoke", "_selected_action": [mine.pk]}, follow=True
+    )
+
+    # then only that token is revoked, and the hash was never on a page
+    assert "Revoked 1 token(s)." in response.content.decode()
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.revoked_at is not None
+    assert theirs.revoked_at is None
+    assert "a" * 64 not in detail.content.decode()
+    assert staff_client.get(reverse("admin:accounts_apitoken_add")).status_code == 403

@@ -6,10 +6,12 @@ from django.contrib import admin
 from django.urls import reverse
 
 from tests.factories import (
+    ApiTokenFactory,
     AttributeKeyFactory,
     AttributeRejectionFactory,
     AttributeValueFactory,
     PlanChangeFactory,
+    PrivacyAuditFactory,
     ProcessedMessageFactory,
     ProfileFactory,
     SessionFactory,
@@ -39,6 +41,8 @@ def two_tenants(site, other_site, owner, other_owner):
         AttributeRejectionFactory(site=each, key="nickname")
         ProcessedMessageFactory(site=each)
         PlanChangeFactory(account=each.account, changed_by=owner)
+        PrivacyAuditFactory(site=each, requested_by=owner)
+        ApiTokenFactory(account=each.account, user=owner, name="abc")
 
 
 def test_every_model_is_registered():
