@@ -65,7 +65,7 @@ def _back(request, site) -> HttpResponse:
 def enable(request: HttpRequest, site_key: str) -> HttpResponse:
     site = site_get_for_account(account=request.account, key=site_key)
     statements = consent_statements(account=request.account)
-    form = EnableForm(request.POST or None, statements=statements)
+    form = EnableForm(request.POST if request.method == "POST" else None, statements=statements)
     context = {"site": site, "form": form, "dpa_version": DPA_VERSION}
     if request.method == "POST" and form.is_valid():
         try:

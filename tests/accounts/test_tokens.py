@@ -1,0 +1,63 @@
+"""Personal API tokens on the account page: created once-visible, stored hashed, revocable."""
+
+import re
+
+from apps.accounts.models import ApiToken
+from apps.accounts.selectors import token_hash
+from apps.accounts.services import api_token_create
+
+
+def test_create_shows_the_token_once_and_stores_only_its_hash(login, owner, account, site):
+    client = login(owner)
+
+    response = client.post(f"/a/{account.slug}/account/tokens/", {"name": "privacy"})
+
+    raw = re.search(r'<pre id="new-token">(ck_[^<]+)</pre>', response.content.decode())[1]
+    token = ApiToken.objects.get()
+    assert (token.name, token.user, token.account) == ("privacy", owner, account)
+    assert token.token_hash == token_hash(raw)
+    assert raw not in str(ApiToken.objects.values().get())
+    assert response["Cache-Control"] == "no-store"
+    assert raw not in client.get(f"/a/{account.slug}/account/").content.decode()
+    api = client.get(
+        f"/api/v1/sites/{site.key}/lookup?user_id=x", HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
+    assert api.status_code == 200
+
+
+def test_blank_name_is_an_inline_error(login, owner, account):
+    response = login(owner).post(f"/a/{account.slug}/account/tokens/", {"name": ""})
+
+    assert response.status_code == 400
+    assert "This field is required" in response.content.decode()
+    assert not ApiToken.objects.exists()
+
+
+def test_revoke(login, owner, account, site):
+    token, raw = api_token_create(account=account, user=owner, name="x")
+
+    response = login(owner).post(f"/a/{account.slug}/account/tokens/{token.pk}/revoke/")
+
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    api = login(owner).get(
+        f"/api/v1/sites/{site.key}/lookup?user_id=x", HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
+    assert api.status_code == 401
+
+
+def test_another_users_token_cannot_be_revoked(login, owner, admin_user, account):
+    token, _ = api_token_create(account=account, user=admin_user, name="theirs")
+
+    response = login(owner).post(f"/a/{account.slug}/account/tokens/{token.pk}/revoke/")
+
+    assert response.status_code == 404
+    token.refresh_from_db()
+    assert token.revoked_at is None
+
+
+def test_member_sees_no_privacy_audit_but_owner_does(login, owner, member, account):
+    assert 'id="privacy-audit"' in login(owner).get(f"/a/{account.slug}/account/").content.decode()
+    page = login(member).get(f"/a/{account.slug}/account/").content.decode()
+    assert 'id="privacy-audit"' not in page

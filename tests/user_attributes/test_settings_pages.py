@@ -1,0 +1,176 @@
+"""Settings > User Attributes: plan state, the consent dialog, disabling, the catalogue."""
+
+import pytest
+
+from apps.consent.models import ConsentRecord
+from apps.consent.selectors import DPA_VERSION, consent_statements
+from apps.identity.services import visitor_identify
+from apps.sites.models import Site
+from tests.factories import AccountFactory, MembershipFactory, SiteFactory
+
+VISITOR = "visitor0visitor0visitor0visitor0"
+
+
+@pytest.fixture
+def disabled_site(account):
+    return SiteFactory(account=account, name="Shop", user_attributes_enabled=False)
+
+
+def url(site, action=""):
+    suffix = f"{action}/" if action else ""
+    return f"/a/{site.account.slug}/user-attributes/{site.key}/{suffix}"
+
+
+def test_index_opens_the_first_site(login, owner, disabled_site):
+    response = login(owner).get(f"/a/{disabled_site.account.slug}/user-attributes/")
+    assert response.status_code == 302
+    assert response["Location"] == url(disabled_site)
+
+
+def test_disabled_site_says_so_and_offers_enabling(login, owner, disabled_site):
+    page = login(owner).get(url(disabled_site)).content.decode()
+
+    assert 'id="ua-badge">Disabled' in page
+    assert "Identify calls from this site are refused" in page
+    assert 'id="enable-button"' in page
+
+
+class TestEnable:
+    def test_dialog_shows_both_exact_statements(self, login, owner, disabled_site):
+        response = login(owner).get(url(disabled_site, "enable"), HTTP_HX_REQUEST="true")
+
+        page = response.content.decode()
+        assert response.status_code == 200
+        assert page.startswith("<dialog")
+        for statement in consent_statements(account=disabled_site.account).values():
+            assert statement.replace("'", "&#x27;") in page
+
+    @pytest.mark.parametrize(
+        "ticked",
+        [{}, {"privacy_reviewed": "on"}, {"dpa_signed": "on"}],
+        ids=["none", "one", "other"],
+    )
+    def test_both_confirmations_are_required_and_nothing_changes_without(
+        self, login, owner, disabled_site, ticked
+    ):
+        response = login(owner).post(url(disabled_site, "enable"), ticked)
+
+        assert response.status_code == 400
+        assert "Confirm that" in response.content.decode()
+        disabled_site.refresh_from_db()
+        assert disabled_site.user_attributes_enabled is False
+        assert not ConsentRecord.objects.exists()
+
+    def test_confirming_enables_and_records_who_when_what(self, login, owner, disabled_site):
+        response = login(owner).post(
+            url(disabled_site, "enable"),
+            {"privacy_reviewed": "on", "dpa_signed": "on"},
+            HTTP_USER_AGENT="TestBrowser/1.0",
+            REMOTE_ADDR="203.0.113.9",
+        )
+
+        assert response.status_code == 302
+        disabled_site.refresh_from_db()
+        assert disabled_site.user_attributes_enabled is True
+        record = ConsentRecord.objects.get()
+        statements = consent_statements(account=disabled_site.account)
+        assert (record.action, record.user, record.user_email) == ("enabled", owner, owner.email)
+        assert (record.site, record.site_name, record.dpa_version) == (
+            disabled_site,
+            "Shop",
+            DPA_VERSION,
+        )
+        assert record.statements == list(statements.values())
+        assert (record.client_ip, record.user_agent) == ("203.0.113.9", "TestBrowser/1.0")
+
+    def test_htmx_confirmation_redirects_the_page(self, login, owner, disabled_site):
+        response = login(owner).post(
+            url(disabled_site, "enable"),
+            {"privacy_reviewed": "on", "dpa_signed": "on"},
+            HTTP_HX_REQUEST="true",
+        )
+        assert response.status_code == 200
+        assert response["HX-Redirect"] == url(disabled_site)
+
+    def test_ineligible_plan_cannot_enable(self, login, db):
+        account = AccountFactory(tier="plus")
+        owner = MembershipFactory(account=account, role="owner").user
+        site = SiteFactory(account=account, user_attributes_enabled=False)
+
+        page = login(owner).get(url(site)).content.decode()
+        response = login(owner).post(
+            url(site, "enable"), {"privacy_reviewed": "on", "dpa_signed": "on"}
+        )
+
+        assert 'id="plan-notice"' in page
+        assert 'id="enable-button"' not in page
+        assert response.status_code == 400
+        assert "Business plan" in response.content.decode()
+        site.refresh_from_db()
+        assert site.user_attributes_enabled is False
+
+    def test_v1_account_is_told_to_contact_support(self, login, db):
+        account = AccountFactory(tier="business", billing_version=1)
+        owner = MembershipFactory(account=account, role="owner").user
+        site = SiteFactory(account=account)
+
+        page = login(owner).get(url(site)).content.decode()
+
+        assert "Contact support" in page
+
+
+class TestDisable:
+    def test_disabling_keeps_data_and_is_recorded(self, login, owner, site):
+        visitor_identify(site=site, visitor_id=VISITOR, user_id="u1", attributes={"plan": "gold"})
+
+        response = login(owner).post(url(site, "disable"))
+
+        assert response.status_code == 302
+        site.refresh_from_db()
+        assert site.user_attributes_enabled is False
+        assert ConsentRecord.objects.get().action == "disabled"
+        page = login(owner).get(url(site)).content.decode()
+        assert 'data-key="plan"' in page
+        assert "the 1 attribute key already collected stays in place" in page
+
+
+@pytest.mark.parametrize("action", ["enable", "disable"])
+def test_members_cannot_change_it(login, member, account, action):
+    site = SiteFactory(account=account, user_attributes_enabled=action == "disable")
+    before = Site.objects.get(pk=site.pk).user_attributes_enabled
+
+    response = login(member).post(url(site, action), {"privacy_reviewed": "on", "dpa_signed": "on"})
+
+    assert response.status_code == 403
+    assert Site.objects.get(pk=site.pk).user_attributes_enabled == before
+    assert not ConsentRecord.objects.exists()
+    assert "Only owners and admins" in login(member).get(url(site)).content.decode()
+
+
+def test_catalogue_rejections_and_personal_data_flags(login, owner, site):
+    visitor_identify(site=site, visitor_id=VISITOR, user_id="u1", attributes={"plan": "gold"})
+    visitor_identify(site=site, visitor_id=VISITOR, user_id="u1", attributes={"plan": 2})
+    visitor_identify(
+        site=site,
+        visitor_id="anon0000anon0000anon0000anon0000",
+        user_id=None,
+        attributes={"phone": "555-0100", "email": "a@b.co", "note": "x@y.co"},
+    )
+
+    page = login(owner).get(url(site)).content.decode()
+
+    assert "type conflict: number, string" in page
+    assert 'id="pii-warning"' in page
+    assert "<code>phone</code>" in page
+    assert 'data-reason="pii_without_user_id"' in page
+    assert 'data-reason="email_outside_email_key"' in page
+
+
+def test_another_accounts_site_is_404(login, owner, other_site):
+    for action in ("", "enable", "disable"):
+        response = login(owner).get(
+            url(other_site, action).replace(other_site.account.slug, "radbooks")
+        )
+        assert response.status_code == 404
+    other_site.refresh_from_db()
+    assert other_site.user_attributes_enabled is True
