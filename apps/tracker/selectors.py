@@ -1,0 +1,38 @@
+"""Reads for the tracker: the script text served for a site."""
+
+import functools
+import json
+from pathlib import Path
+
+from django.conf import settings
+
+from apps.sites.models import Site
+
+SCRIPT_PATH = Path(settings.BASE_DIR) / "static" / "tracker" / "cohort.js"
+# The argument the script's IIFE is called with; replaced by the site's configuration.
+CONFIG_PLACEHOLDER = "/*cohort:config*/ null"
+# Characters that must not appear raw in a JavaScript literal inside a served script
+# (a `</script>` in an inline copy, line separators that end a statement in old engines).
+_JS_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
+_JS_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+@functools.lru_cache(maxsize=1)
+def _script_source(mtime_ns: int) -> str:
+    source = SCRIPT_PATH.read_text(encoding="utf-8")
+    if source.count(CONFIG_PLACEHOLDER) != 1:
+        raise RuntimeError(f"{SCRIPT_PATH} must contain {CONFIG_PLACEHOLDER!r} exactly once.")
+    return source
+
+
+def tracker_api_base() -> str:
+    """Where the script sends its calls: the public base it is served from."""
+    return settings.COHORT_PUBLIC_BASE_URL.rstrip("/")
+
+
+def tracker_script_for_site(*, site: Site) -> str:
+    """The tracking script with the site's key and the API base filled in."""
+    config = {"siteKey": site.key, "apiBase": tracker_api_base()}
+    literal = json.dumps(config, ensure_ascii=False).translate(_JS_ESCAPES)
+    source = _script_source(SCRIPT_PATH.stat().st_mtime_ns)
+    return source.replace(CONFIG_PLACEHOLDER, literal, 1)

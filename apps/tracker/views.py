@@ -1,0 +1,20 @@
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_safe
+
+from apps.sites.selectors import site_get_public
+from apps.tracker.selectors import tracker_script_for_site
+
+JAVASCRIPT = "application/javascript; charset=utf-8"
+
+
+@require_safe
+def tracker_script(request: HttpRequest, site_key: str) -> HttpResponse:
+    """The tracking script for one site, cacheable by browsers and CDNs for five minutes."""
+    site = site_get_public(key=site_key)
+    if site is None:
+        response = HttpResponse("/* unknown site */\n", content_type=JAVASCRIPT, status=404)
+        response["Cache-Control"] = "no-cache"
+        return response
+    response = HttpResponse(tracker_script_for_site(site=site), content_type=JAVASCRIPT)
+    response["Cache-Control"] = "public, max-age=300"
+    return response
