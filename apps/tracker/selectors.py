@@ -1,12 +1,15 @@
-"""Reads for the tracker: the script text served for a site."""
+"""Reads for the tracker: the script text served for a site, and the demo page's facts."""
 
 import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 
 from apps.sites.models import Site
+from apps.sites.origins import origin_allowed
+from apps.sites.selectors import site_install_snippet
 
 SCRIPT_PATH = Path(settings.BASE_DIR) / "static" / "tracker" / "cohort.js"
 # The argument the script's IIFE is called with; replaced by the site's configuration.
@@ -36,3 +39,23 @@ def tracker_script_for_site(*, site: Site) -> str:
     literal = json.dumps(config, ensure_ascii=False).translate(_JS_ESCAPES)
     source = _script_source(SCRIPT_PATH.stat().st_mtime_ns)
     return source.replace(CONFIG_PLACEHOLDER, literal, 1)
+
+
+@dataclass(frozen=True)
+class DemoPage:
+    site_key: str
+    snippet: str
+    # Whether calls from the demo page can succeed; shown so a newcomer knows why not.
+    user_attributes_enabled: bool
+    origin_allowed: bool
+    page_origin: str
+
+
+def demo_page_for_site(*, site: Site, page_origin: str) -> DemoPage:
+    return DemoPage(
+        site_key=site.key,
+        snippet=site_install_snippet(site=site),
+        user_attributes_enabled=site.user_attributes_enabled,
+        origin_allowed=origin_allowed(page_origin, site.allowed_origins),
+        page_origin=page_origin,
+    )

@@ -1,8 +1,9 @@
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from apps.sites.selectors import site_get_public
-from apps.tracker.selectors import tracker_script_for_site
+from apps.tracker.selectors import demo_page_for_site, tracker_script_for_site
 
 JAVASCRIPT = "application/javascript; charset=utf-8"
 
@@ -18,3 +19,14 @@ def tracker_script(request: HttpRequest, site_key: str) -> HttpResponse:
     response = HttpResponse(tracker_script_for_site(site=site), content_type=JAVASCRIPT)
     response["Cache-Control"] = "public, max-age=300"
     return response
+
+
+@require_safe
+def demo_page(request: HttpRequest, site_key: str) -> HttpResponse:
+    """A pretend customer shop with the site's install snippet; public, like a real shop."""
+    site = site_get_public(key=site_key)
+    if site is None:
+        raise Http404("No such site.")
+    page_origin = f"{request.scheme}://{request.get_host()}"
+    demo = demo_page_for_site(site=site, page_origin=page_origin)
+    return render(request, "tracker/demo.html", {"demo": demo})

@@ -3,9 +3,12 @@ import re
 
 import pytest
 
+from apps.sites.selectors import site_install_snippet
 from apps.tracker.selectors import CONFIG_PLACEHOLDER, tracker_script_for_site
 
 pytestmark = pytest.mark.django_db
+
+STUB = "window.hj=window.hj||function(){(hj.q=hj.q||[]).push(arguments)};"
 
 
 def served_config(body: str) -> dict:
@@ -53,3 +56,48 @@ def test_config_cannot_break_out_of_the_script(site, settings):
     assert "</script>" not in body
     assert "\u2028" not in body
     assert served_config(body)["apiBase"] == "https://cohort.example.com/</script><b>\u2028"
+
+
+def test_demo_page_installs_the_snippet_and_queues_a_call_before_the_script(client, site):
+    response = client.get(f"/demo/{site.key}/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    snippet = site_install_snippet(site=site)
+    assert snippet in html
+    stub_at = html.index(STUB)
+    script_at = html.index(f'<script async src="http://127.0.0.1:8000/t/{site.key}.js">')
+    queued_at = html.index(
+        "hj('identify', null, {ab_test: 'variant-A', referrer: 'facebook_paid'})"
+    )
+    assert stub_at < script_at < queued_at
+    assert "hj('identify', 'ABC', {" in html
+    assert "first_purchase: new Date(Date.UTC(2019, 5, 20))" in html
+    assert 'id="login-form"' in html
+    assert 'id="visitor-id"' in html
+
+
+def test_demo_page_is_public_but_only_for_existing_sites(client, site):
+    assert client.get(f"/demo/{site.key}/").status_code == 200
+    assert client.get("/demo/no-such-key/").status_code == 404
+
+
+def test_demo_page_says_why_calls_would_fail(client, site):
+    site.user_attributes_enabled = False
+    site.allowed_origins = ["https://shop.example.com"]
+    site.save(update_fields=["user_attributes_enabled", "allowed_origins"])
+
+    html = client.get(f"/demo/{site.key}/").content.decode()
+
+    assert "User Attributes are disabled for this site" in html
+    assert "<code>http://testserver</code> is not among the site's allowed" in html
+
+
+def test_demo_page_has_no_warnings_when_the_site_is_ready(client, site):
+    site.allowed_origins = ["http://testserver"]
+    site.save(update_fields=["allowed_origins"])
+
+    html = client.get(f"/demo/{site.key}/").content.decode()
+
+    assert "User Attributes are disabled" not in html
+    assert "is not among the site" not in html
