@@ -5,9 +5,10 @@ user's memberships once; a non-member gets the same 404 as a missing account. Vi
 read `request.account` and `request.membership` and pass the account to selectors, which
 answer 404 for objects of other accounts.
 
-Put `@account_view(...)` outermost (above `@require_GET` / `@require_POST`): the tenant
-check then runs first, so a non-member gets the same 404 whatever the method, and an
-anonymous visitor is sent to the login page.
+`TenantMiddleware` does the check for every URL with an `account_slug`, before any view
+code or decorator runs: a non-member gets 404 whatever the method (never a 405 that
+confirms the route exists), and an anonymous visitor is sent to the login page, even for
+a view that forgot `@account_view`. `@account_view(min_role=...)` then enforces the role.
 """
 
 from collections.abc import Callable
@@ -22,6 +23,38 @@ from apps.accounts.selectors import membership_get
 
 ROLE_RANK = {Membership.Role.MEMBER: 0, Membership.Role.ADMIN: 1, Membership.Role.OWNER: 2}
 SESSION_ACCOUNT_KEY = "current_account_slug"
+TENANT_URL_KWARG = "account_slug"
+
+
+def _tenant_resolve(request: HttpRequest, account_slug: str) -> HttpResponse | None:
+    """Set `request.account` / `request.membership`, or answer for a stranger."""
+    membership = getattr(request, "membership", None)
+    if membership is not None and membership.account.slug == account_slug:
+        return None
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    membership = membership_get(user=request.user, account_slug=account_slug)
+    if membership is None:
+        raise Http404("No such account.")
+    request.account = membership.account
+    request.membership = membership
+    return None
+
+
+class TenantMiddleware:
+    """Resolve the account named in the URL before the view and its decorators run."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
+        account_slug = view_kwargs.get(TENANT_URL_KWARG)
+        if account_slug is None:
+            return None
+        return _tenant_resolve(request, account_slug)
 
 
 def account_view(min_role: str = Membership.Role.MEMBER) -> Callable:
@@ -30,15 +63,10 @@ def account_view(min_role: str = Membership.Role.MEMBER) -> Callable:
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
         def wrapped(request: HttpRequest, account_slug: str, *args, **kwargs) -> HttpResponse:
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            membership = membership_get(user=request.user, account_slug=account_slug)
-            if membership is None:
-                raise Http404("No such account.")
-            # Set before the role check so a 403 page still shows the account's menu.
-            request.account = membership.account
-            request.membership = membership
-            if ROLE_RANK[membership.role] < ROLE_RANK[min_role]:
+            answer = _tenant_resolve(request, account_slug)
+            if answer is not None:
+                return answer
+            if ROLE_RANK[request.membership.role] < ROLE_RANK[min_role]:
                 raise PermissionDenied(
                     f"This needs the {Membership.Role(min_role).label.lower()} role or higher."
                 )

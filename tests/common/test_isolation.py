@@ -14,17 +14,19 @@ suite: add the parameter to `OBJECT_PARAMS` and the route to `ROUTES`.
 """
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RegexPattern, RoutePattern
 
-from apps.accounts.models import Account, Membership
+from apps.accounts.models import Account, ApiToken, Membership, User
 from apps.billing.models import PlanChange
+from apps.consent.models import ConsentRecord
+from apps.identity.models import PrivacyAudit, Profile
 from apps.sites.models import Site
-from tests.factories import MembershipFactory
+from tests.factories import ApiTokenFactory, MembershipFactory, ProfileFactory
 
 MEMBER, ADMIN, OWNER = Membership.Role.MEMBER, Membership.Role.ADMIN, Membership.Role.OWNER
 RANK = {MEMBER: 0, ADMIN: 1, OWNER: 2}
@@ -33,40 +35,115 @@ TENANT_PARAM = "account_slug"
 
 @dataclass(frozen=True)
 class Tenant:
+    """One account's data: a site with an identified person, and its owner's API token."""
+
     account: Account
     site: Site
+    profile: Profile
+    token: ApiToken
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never appear in a page served for another account."""
+        return (
+            self.account.name,
+            self.site.name,
+            self.site.key,
+            self.profile.user_id,
+            self.token.name,
+        )
 
 
 # How to fill each object parameter from a tenant's data.
-OBJECT_PARAMS: dict[str, Callable[[Tenant], str]] = {
+OBJECT_PARAMS: dict[str, Callable[[Tenant], str | int]] = {
     "site_key": lambda tenant: tenant.site.key,
+    "token_id": lambda tenant: tenant.token.pk,
 }
+
+
+def _nothing(tenant: Tenant) -> dict:
+    return {}
+
+
+def _set_user_attributes(enabled: bool) -> Callable[[Tenant], None]:
+    def prepare(tenant: Tenant) -> None:
+        Site.objects.filter(pk=tenant.site.pk).update(user_attributes_enabled=enabled)
+
+    return prepare
 
 
 @dataclass(frozen=True)
 class Policy:
+    # The least role the view admits at all (its `@account_view(min_role=...)`).
+    role: str
     # The least role that may GET / POST; None: the method is not allowed (405).
     get: str | None
     post: str | None
     # A POST body that would change the tenant's data if the request were honoured.
-    payload: Callable[[Tenant], dict] = lambda tenant: {}
+    payload: Callable[[Tenant], dict] = _nothing
+    # Query parameters that make a GET do its real work (e.g. run a search).
+    query: Callable[[Tenant], dict] = _nothing
+    # Brings the tenant to a state where the POST would succeed (e.g. feature off → on).
+    prepare: Callable[[Tenant], None] = field(default=lambda tenant: None)
+    get_ok: int = 200
+    post_ok: int = 302
+    # The answer to a role below `post` (404 where the object is personal to its holder).
+    post_denied: int = 403
 
 
 ROUTES: dict[str, Policy] = {
-    "billing:plan": Policy(get=MEMBER, post=None),
-    "billing:change": Policy(get=None, post=OWNER, payload=lambda t: {"tier": "scale"}),
-    "sites:list": Policy(get=MEMBER, post=None),
+    # billing
+    "billing:plan": Policy(role=MEMBER, get=MEMBER, post=None),
+    "billing:change": Policy(role=OWNER, get=None, post=OWNER, payload=lambda t: {"tier": "scale"}),
+    # sites
+    "sites:list": Policy(role=MEMBER, get=MEMBER, post=None),
     "sites:create": Policy(
+        role=ADMIN,
         get=ADMIN,
         post=ADMIN,
         payload=lambda t: {"name": "Planted", "allowed_origins": "https://planted.example"},
     ),
     "sites:detail": Policy(
+        role=MEMBER,
         get=MEMBER,
         post=ADMIN,
         payload=lambda t: {"name": "Hijacked", "allowed_origins": "https://evil.example"},
     ),
-    "sites:delete": Policy(get=ADMIN, post=ADMIN, payload=lambda t: {"confirm_name": t.site.name}),
+    "sites:delete": Policy(
+        role=ADMIN, get=ADMIN, post=ADMIN, payload=lambda t: {"confirm_name": t.site.name}
+    ),
+    # account page and personal API tokens
+    "account:detail": Policy(role=MEMBER, get=MEMBER, post=None),
+    "account:token_create": Policy(
+        role=MEMBER, get=None, post=MEMBER, payload=lambda t: {"name": "Planted"}, post_ok=200
+    ),
+    # The tenant's token belongs to its owner: anyone else is told it does not exist.
+    "account:token_revoke": Policy(role=MEMBER, get=None, post=OWNER, post_denied=404),
+    # Visitor Lookup
+    "lookup:index": Policy(role=MEMBER, get=MEMBER, post=None, get_ok=302),
+    "lookup:site": Policy(
+        role=MEMBER, get=MEMBER, post=None, query=lambda t: {"user_id": t.profile.user_id}
+    ),
+    "lookup:delete": Policy(
+        role=ADMIN,
+        get=ADMIN,
+        post=ADMIN,
+        query=lambda t: {"user_id": t.profile.user_id},
+        payload=lambda t: {"user_id": t.profile.user_id},
+    ),
+    # User Attributes settings
+    "user_attributes:index": Policy(role=MEMBER, get=MEMBER, post=None, get_ok=302),
+    "user_attributes:settings": Policy(role=MEMBER, get=MEMBER, post=None),
+    "user_attributes:enable": Policy(
+        role=ADMIN,
+        get=ADMIN,
+        post=ADMIN,
+        payload=lambda t: {"privacy_reviewed": "on", "dpa_signed": "on"},
+        prepare=_set_user_attributes(False),
+    ),
+    "user_attributes:disable": Policy(
+        role=ADMIN, get=ADMIN, post=ADMIN, prepare=_set_user_attributes(True)
+    ),
 }
 
 
@@ -143,25 +220,35 @@ def test_every_tenant_route_is_known_to_the_matrix():
 # --- the two tenants ----------------------------------------------------------------
 
 
+def _tenant(account: Account, site: Site, owner: User, user_id: str) -> Tenant:
+    return Tenant(
+        account=account,
+        site=site,
+        profile=ProfileFactory(site=site, user_id=user_id),
+        token=ApiTokenFactory(account=account, user=owner, name=f"{account.slug} deploy key"),
+    )
+
+
 @pytest.fixture
-def tenant_a(account, site) -> Tenant:
-    return Tenant(account, site)
+def tenant_a(account, site, owner) -> Tenant:
+    return _tenant(account, site, owner, "user-of-radbooks")
 
 
 @pytest.fixture
 def tenant_b(other_account, other_site, other_owner) -> Tenant:
-    return Tenant(other_account, other_site)
+    return _tenant(other_account, other_site, other_owner, "user-of-other-co")
 
 
 def snapshot(account: Account) -> dict:
     """Everything a request under /a/<slug>/ could change about an account."""
     account = Account.objects.get(pk=account.pk)
+    sites = Site.objects.filter(account=account)
     return {
         "account": (account.name, account.slug, account.tier, account.billing_version),
         "sites": list(
-            Site.objects.filter(account=account)
-            .order_by("key")
-            .values_list("key", "name", "allowed_origins", "user_attributes_enabled")
+            sites.order_by("key").values_list(
+                "key", "name", "allowed_origins", "user_attributes_enabled"
+            )
         ),
         "members": list(
             Membership.objects.filter(account=account)
@@ -169,19 +256,42 @@ def snapshot(account: Account) -> dict:
             .values_list("user_id", "role")
         ),
         "plan_changes": PlanChange.objects.filter(account=account).count(),
+        "tokens": list(
+            ApiToken.objects.filter(account=account)
+            .order_by("pk")
+            .values_list("name", "revoked_at")
+        ),
+        "profiles": sorted(
+            Profile.objects.filter(site__in=sites).values_list("user_id", flat=True)
+        ),
+        "consent_records": ConsentRecord.objects.filter(account=account).count(),
+        "privacy_audits": PrivacyAudit.objects.filter(
+            account=account, action=PrivacyAudit.Action.DELETE
+        ).count(),
     }
 
 
+def _full_url(method: str, url: str, route: Route, target: Tenant) -> str:
+    query = route.policy.query(target) if method == "GET" else {}
+    return f"{url}?{urlencode(query)}" if query else url
+
+
 def _request(client, method: str, url: str, route: Route, target: Tenant):
+    route.policy.prepare(target)
     if method == "GET":
-        return client.get(url)
+        return client.get(_full_url(method, url, route, target))
     return client.post(url, route.policy.payload(target))
 
 
 def _assert_nothing_of(tenant: Tenant, response) -> None:
     html = response.content.decode()
-    for secret in (tenant.site.name, tenant.site.key, tenant.account.name):
+    for secret in tenant.secrets:
         assert secret not in html, f"{secret!r} leaked"
+
+
+def _object_refusals(route: Route, method: str) -> set[int]:
+    allowed = route.policy.get if method == "GET" else route.policy.post
+    return {404} if allowed is not None else {404, 405}
 
 
 def _require_params_known(route: Route) -> None:
@@ -196,9 +306,10 @@ def _require_params_known(route: Route) -> None:
 @pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize("route", TENANT_ROUTES, ids=str)
 def test_another_accounts_slug_is_404(login, owner, tenant_a, tenant_b, route, method):
-    # given an owner of A, and account B with a site
+    # given an owner of A, and account B with its data
     _require_params_known(route)
     client = login(owner)
+    route.policy.prepare(tenant_b)
     before = snapshot(tenant_b.account), snapshot(tenant_a.account)
 
     # when they name B (and B's objects) in the URL
@@ -215,16 +326,18 @@ def test_another_accounts_slug_is_404(login, owner, tenant_a, tenant_b, route, m
 def test_another_accounts_object_under_ones_own_slug_is_404(
     login, owner, tenant_a, tenant_b, route, method
 ):
-    # given an owner of A who knows the key of B's site
+    # given an owner of A who knows the key of B's site (and the id of B's token)
     _require_params_known(route)
     client = login(owner)
+    route.policy.prepare(tenant_b)
     before = snapshot(tenant_b.account), snapshot(tenant_a.account)
 
     # when they put B's object under A's slug
     response = _request(client, method, route.url(tenant_a, tenant_b), route, tenant_b)
 
-    # then it is "not found" exactly like a key that does not exist
-    assert response.status_code == 404
+    # then it is "not found" exactly like a key that does not exist (or, for a method the
+    # route does not take at all, the 405 any key gets: it says nothing about the object)
+    assert response.status_code in _object_refusals(route, method)
     _assert_nothing_of(tenant_b, response)
     assert (snapshot(tenant_b.account), snapshot(tenant_a.account)) == before
 
@@ -235,15 +348,17 @@ def test_an_object_is_found_only_under_its_own_accounts_slug(
     login, owner, tenant_a, tenant_b, route, method
 ):
     # given a user who owns both A and B
+    _require_params_known(route)
     MembershipFactory(account=tenant_b.account, user=owner, role=OWNER)
     client = login(owner)
+    route.policy.prepare(tenant_a)
     before = snapshot(tenant_b.account), snapshot(tenant_a.account)
 
     # when they put A's object under B's slug
     response = _request(client, method, route.url(tenant_b, tenant_a), route, tenant_a)
 
     # then the object is not found in B
-    assert response.status_code == 404
+    assert response.status_code in _object_refusals(route, method)
     assert (snapshot(tenant_b.account), snapshot(tenant_a.account)) == before
 
 
@@ -267,6 +382,7 @@ def test_a_missing_account_is_404_like_a_foreign_one(login, owner, tenant_a, rou
 def test_anonymous_visitors_are_sent_to_login(client, tenant_a, tenant_b, route, method):
     _require_params_known(route)
     url = route.url(tenant_a, tenant_a)
+    route.policy.prepare(tenant_a)
     before = snapshot(tenant_a.account)
 
     response = _request(client, method, url, route, tenant_a)
@@ -274,7 +390,7 @@ def test_anonymous_visitors_are_sent_to_login(client, tenant_a, tenant_b, route,
     assert response.status_code == 302
     location = urlsplit(response["Location"])
     assert location.path == reverse("accounts:login")
-    assert parse_qs(location.query) == {"next": [url]}
+    assert parse_qs(location.query) == {"next": [_full_url(method, url, route, tenant_a)]}
     assert snapshot(tenant_a.account) == before
 
 
@@ -284,16 +400,16 @@ def test_anonymous_visitors_are_sent_to_login(client, tenant_a, tenant_b, route,
 ROLE_FIXTURES = {OWNER: "owner", ADMIN: "admin_user", MEMBER: "member"}
 
 
-def _expected(policy: Policy, method: str, role: str, allowed_status: int) -> int:
-    """The role is checked before the method: a role below every method's least role gets
-    403 whatever the method; a role that passes gets 405 for a method the route lacks."""
-    gate = min((r for r in (policy.get, policy.post) if r), key=RANK.__getitem__)
+def _expected(policy: Policy, method: str, role: str) -> set[int]:
     least = policy.get if method == "GET" else policy.post
-    if RANK[role] < RANK[gate]:
-        return 403
+    if RANK[role] < RANK[policy.role]:
+        # refused by the view's role; a view that checks the method first says 405
+        return {403} if least is not None else {403, 405}
     if least is None:
-        return 405
-    return allowed_status if RANK[role] >= RANK[least] else 403
+        return {405}
+    if RANK[role] < RANK[least]:
+        return {403 if method == "GET" else policy.post_denied}
+    return {policy.get_ok if method == "GET" else policy.post_ok}
 
 
 @pytest.mark.parametrize("role", list(ROLE_FIXTURES))
@@ -302,28 +418,28 @@ def test_who_may_get(request, login, tenant_a, tenant_b, route, role):
     _require_params_known(route)
     client = login(request.getfixturevalue(ROLE_FIXTURES[role]))
 
-    response = client.get(route.url(tenant_a, tenant_a))
+    response = _request(client, "GET", route.url(tenant_a, tenant_a), route, tenant_a)
 
-    assert response.status_code == _expected(route.policy, "GET", role, 200)
+    assert response.status_code in _expected(route.policy, "GET", role)
     _assert_nothing_of(tenant_b, response)
 
 
 @pytest.mark.parametrize("role", list(ROLE_FIXTURES))
 @pytest.mark.parametrize("route", TENANT_ROUTES, ids=str)
 def test_who_may_post(request, login, tenant_a, tenant_b, route, role):
-    # given a user of A with this role
+    # given a user of A with this role, and A in a state where the POST would succeed
     _require_params_known(route)
     client = login(request.getfixturevalue(ROLE_FIXTURES[role]))
+    route.policy.prepare(tenant_a)
     before_a, before_b = snapshot(tenant_a.account), snapshot(tenant_b.account)
 
     # when they send a POST that would change A
-    response = client.post(route.url(tenant_a, tenant_a), route.policy.payload(tenant_a))
+    response = _request(client, "POST", route.url(tenant_a, tenant_a), route, tenant_a)
 
     # then an allowed role changed A (and only A); a refused one changed nothing
-    expected = _expected(route.policy, "POST", role, 302)
-    assert response.status_code == expected
-    if expected == 302:
-        assert snapshot(tenant_a.account) != before_a
-    else:
-        assert snapshot(tenant_a.account) == before_a
+    expected = _expected(route.policy, "POST", role)
+    assert response.status_code in expected
+    allowed = expected == {route.policy.post_ok}
+    assert (snapshot(tenant_a.account) != before_a) is allowed
     assert snapshot(tenant_b.account) == before_b
+    _assert_nothing_of(tenant_b, response)
