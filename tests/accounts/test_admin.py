@@ -1,6 +1,7 @@
 """Staff use the Django admin: users with email login, accounts and their plans."""
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 
 from apps.accounts.models import Account, User
@@ -227,3 +228,20 @@ def test_staff_revoke_tokens_and_never_see_their_hash(
     assert theirs.revoked_at is None
     assert "a" * 64 not in detail.content.decode()
     assert staff_client.get(reverse("admin:accounts_apitoken_add")).status_code == 403
+
+
+def test_createsuperuser_makes_staff_who_log_in_to_the_admin(db, client, monkeypatch):
+    # given a superuser created the way the README says, non-interactively
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-passphrase-42")
+    call_command("createsuperuser", "--noinput", "--email", "Boss@Cohort.example", verbosity=0)
+
+    # when they log in on the admin's own login page
+    response = client.post(
+        reverse("admin:login"),
+        {"username": "boss@cohort.example", "password": "a-long-passphrase-42"},
+    )
+
+    # then they are in
+    assert response.status_code == 302
+    assert client.get(reverse("admin:index")).status_code == 200
+    assert User.objects.get(email="boss@cohort.example").is_superuser
