@@ -49,6 +49,7 @@ LOCAL_APPS = [
     "apps.identity",
     "apps.user_attributes",
     "apps.consent",
+    "apps.feedback_targeting",
     "apps.tracker",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
