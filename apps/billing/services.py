@@ -2,7 +2,10 @@ from django.db import transaction
 
 from apps.accounts.models import Account, User
 from apps.billing.models import PlanChange
+from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError
+from apps.feedback_targeting.services import REASON_PLAN, widgets_disable_for_attributes
+from apps.sites.models import Site
 
 
 @transaction.atomic
@@ -45,8 +48,12 @@ def plan_change(
         from_billing_version=locked.billing_version,
         to_billing_version=new_version,
     )
+    had_access = user_attributes_access(account=locked).allowed
     locked.tier = tier
     locked.billing_version = new_version
     locked.save(update_fields=["tier", "billing_version"])
     account.tier, account.billing_version = tier, new_version
+    if had_access and not user_attributes_access(account=locked).allowed:
+        for site in Site.objects.filter(account=locked).order_by("pk"):
+            widgets_disable_for_attributes(site=site, reason=REASON_PLAN)
     return change

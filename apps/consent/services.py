@@ -5,6 +5,7 @@ from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError, Forbidden
 from apps.consent.models import ConsentRecord
 from apps.consent.selectors import DPA_VERSION, consent_statements
+from apps.feedback_targeting.services import REASON_UA_DISABLED, widgets_disable_for_attributes
 from apps.sites.models import Site
 
 
@@ -64,6 +65,7 @@ def user_attributes_disable(
     locked.user_attributes_enabled = False
     locked.save(update_fields=["user_attributes_enabled"])
     site.user_attributes_enabled = False
+    widgets_disable_for_attributes(site=site, reason=REASON_UA_DISABLED)
     return _record(
         site=site,
         user=user,

@@ -2,6 +2,7 @@
 
 from django.db.models import Prefetch, Q, QuerySet
 
+from apps.feedback_targeting.models import Response
 from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
 from apps.sites.models import Site
 from apps.user_attributes.models import AttributeValue
@@ -32,6 +33,11 @@ def profiles_matching(*, site: Site, user_id: str | None, email: str | None) -> 
                 site=site, key=EMAIL_KEY, string_value=email
             ).values("profile_id")
         )
+        condition |= Q(
+            pk__in=Response.objects.filter(site=site, email=email, consent_to_connect=True).values(
+                "profile_id"
+            )
+        )
     return Profile.objects.filter(site=site).filter(condition)
 
 
@@ -46,6 +52,12 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
             ),
             Prefetch(
                 "visitors", queryset=Visitor.objects.filter(site=site).order_by("first_seen_at")
+            ),
+            Prefetch(
+                "responses",
+                queryset=Response.objects.filter(site=site)
+                .select_related("widget")
+                .order_by("-created_at"),
             ),
             Prefetch(
                 "sessions",

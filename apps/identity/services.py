@@ -17,6 +17,7 @@ from django.utils import timezone
 from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError, Forbidden
 from apps.common.sql import db_datetime, fetch_one, quote
+from apps.feedback_targeting.models import Response
 from apps.identity.models import PrivacyAudit, ProcessedMessage, Profile, Session, Visitor
 from apps.identity.selectors import normalize_lookup_terms, person_lookup, profiles_matching
 from apps.sites.models import Site
@@ -94,6 +95,7 @@ def _profile_lock(*, site: Site, profile_id: int, now: datetime) -> Profile:
 def _profile_move_history(*, site: Site, source_id: int, target_id: int) -> None:
     """Everything recorded against `source` now belongs to `target`."""
     Session.objects.filter(site=site, profile_id=source_id).update(profile_id=target_id)
+    Response.objects.filter(site=site, profile_id=source_id).update(profile_id=target_id)
     Visitor.objects.filter(site=site, profile_id=source_id).update(profile_id=target_id)
 
 
@@ -131,6 +133,16 @@ def _anonymous_profile(
     profile = Profile.objects.create(site=site, user_id=None, created_at=now, updated_at=now)
     _visitor_attach(site=site, visitor_pk=visitor_pk, current_profile_id=None, target_id=profile.pk)
     return profile.pk
+
+
+def visitor_profile_ensure(*, site: Site, visitor_id: str, now: datetime) -> tuple[int, int]:
+    """The visitor and its profile, creating an anonymous profile if it has none yet
+    (used when a visitor answers a widget). Call inside a transaction."""
+    visitor_pk, current_profile_id = _visitor_upsert(site=site, visitor_id=visitor_id, now=now)
+    profile_id = _anonymous_profile(
+        site=site, visitor_pk=visitor_pk, current_profile_id=current_profile_id, now=now
+    )
+    return visitor_pk, profile_id
 
 
 def visitor_identify(
@@ -341,12 +353,17 @@ def person_delete(
     sessions = Session.objects.filter(site=site).filter(
         Q(profile_id__in=profile_ids) | Q(visitor_id__in=own_visitors)
     )
+    responses = Response.objects.filter(site=site).filter(
+        Q(profile_id__in=profile_ids) | Q(visitor_id__in=own_visitors)
+    )
     counts = {
         "profiles": len(profile_ids),
         "attribute_values": values.count(),
         "visitors": len(own_visitors),
         "sessions": sessions.count(),
+        "responses": responses.count(),
     }
+    responses.delete()
     sessions.delete()
     values.delete()
     Visitor.objects.filter(site=site, pk__in=shared).update(profile=None)

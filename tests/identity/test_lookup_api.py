@@ -55,7 +55,7 @@ def tenant_row_counts() -> dict[str, int]:
     """Rows of every table of the identity and attribute apps."""
     return {
         model.__name__: model.objects.count()
-        for app in ("identity", "user_attributes")
+        for app in ("identity", "user_attributes", "feedback_targeting")
         for model in apps.get_app_config(app).get_models()
     }
 
@@ -127,6 +127,7 @@ def test_delete_removes_every_row_of_the_person_and_nothing_else(api_client, sit
         "attribute_values": 3,
         "visitors": 2,
         "sessions": 2,
+        "responses": 0,
     }
     after = tenant_row_counts()
     assert after == before | {

@@ -1,0 +1,119 @@
+"""Public endpoints the tracking script calls to show widgets and send answers."""
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from apps.common.api import PublicSiteAPIView
+from apps.feedback_targeting.selectors import widgets_for_visitor
+from apps.feedback_targeting.services import ResponseInput, response_submit
+from apps.identity.apis import _body, _error
+from apps.user_attributes.validation import clean_client_id
+
+
+class WidgetsApi(PublicSiteAPIView):
+    cors_methods = "GET, OPTIONS"
+
+    @extend_schema_serializer(component_name="WidgetList")
+    class OutputSerializer(serializers.Serializer):
+        widgets = serializers.ListField(
+            child=serializers.DictField(),
+            help_text="Each widget: id, kind (poll | feedback), name, questions (id, kind, "
+            "text, choices, required), thank_you_message, and emotions for feedback.",
+        )
+
+    @extend_schema(
+        operation_id="widgets_for_visitor",
+        summary="The widgets this visitor should see now",
+        description="Active Polls and Incoming Feedback widgets whose targeting matches the "
+        "visitor now and whose page condition matches `url`; polls the visitor already "
+        "answered are left out.",
+        parameters=[
+            OpenApiParameter("visitor_id", str, required=True),
+            OpenApiParameter("url", str, description="The page the visitor is on."),
+        ],
+        responses={
+            200: OutputSerializer,
+            400: _error("Bad visitor id.", "invalid_visitor_id"),
+            403: _error("Origin not allowed.", "origin_not_allowed"),
+            404: _error("Unknown site key.", "unknown_site"),
+            429: _error("Too many requests.", "throttled"),
+        },
+    )
+    def get(self, request, site_key: str):
+        visitor_id = clean_client_id(request.query_params.get("visitor_id"), name="visitor_id")
+        widgets = widgets_for_visitor(
+            site=self.site,
+            visitor_id=visitor_id,
+            url=request.query_params.get("url", "")[:2000],
+            now=timezone.now(),
+        )
+        return Response({"widgets": widgets})
+
+
+class ResponseApi(PublicSiteAPIView):
+    @extend_schema_serializer(component_name="WidgetAnswer")
+    class InputSerializer(serializers.Serializer):
+        visitor_id = serializers.CharField()
+        answers = serializers.DictField(
+            required=False, help_text="Polls: question id → answer (choice, [choices], 1-5, text)."
+        )
+        emotion = serializers.IntegerField(
+            required=False, help_text="Incoming Feedback: 1 (hate) to 5 (love)."
+        )
+        comment = serializers.CharField(required=False, allow_blank=True)
+        email = serializers.EmailField(required=False, allow_blank=True)
+        consent_to_connect = serializers.BooleanField(
+            required=False,
+            help_text="Must be true for an email to be kept: the visitor agrees that this "
+            "feedback is connected to their email (and so found by Visitor Lookup).",
+        )
+        url = serializers.CharField(required=False)
+
+    @extend_schema_serializer(component_name="WidgetAnswerResult")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        thank_you_message = serializers.CharField()
+
+    @extend_schema(
+        operation_id="widget_response",
+        summary="Send a visitor's answer",
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            400: _error(
+                "The answer cannot be stored.",
+                "malformed_body",
+                "invalid_visitor_id",
+                "answer_required",
+                "invalid_answer",
+                "invalid_emotion",
+                "invalid_comment",
+                "invalid_email",
+                "consent_required",
+            ),
+            403: _error("Not for this visitor.", "not_targeted", "origin_not_allowed"),
+            404: _error("Unknown site or widget.", "unknown_site", "unknown_widget"),
+            409: _error("Not accepted now.", "widget_inactive", "already_answered"),
+            429: _error("Too many requests.", "throttled"),
+        },
+    )
+    def post(self, request, site_key: str, widget_id: int):
+        body = _body(request)
+        response = response_submit(
+            site=self.site,
+            widget_id=widget_id,
+            visitor_id=clean_client_id(body.get("visitor_id"), name="visitor_id"),
+            data=ResponseInput(
+                answers=body.get("answers", {}),
+                emotion=body.get("emotion"),
+                comment=body.get("comment", ""),
+                email=body.get("email", "") or "",
+                consent_to_connect=body.get("consent_to_connect", False),
+                page_url=body.get("url", ""),
+            ),
+        )
+        return Response(
+            {"id": response.pk, "thank_you_message": response.widget.thank_you_message}, status=201
+        )

@@ -1,0 +1,286 @@
+"""Writes for widgets: building, switching on and off, and visitors' responses."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.billing.selectors import user_attributes_access
+from apps.common.errors import ApplicationError
+from apps.feedback_targeting.models import Question, Response, Widget
+from apps.feedback_targeting.rules import Rule, RuleError, evaluate, parse_rule
+from apps.feedback_targeting.selectors import live_widgets_forget, visitor_facts
+from apps.identity.models import Visitor
+from apps.identity.services import visitor_profile_ensure
+from apps.sites.models import Site
+from apps.user_attributes.validation import FULL_EMAIL_RE
+
+MAX_QUESTIONS = 10
+MAX_CHOICES = 12
+MAX_TEXT_ANSWER = 2000
+REASON_UA_DISABLED = "User Attributes were disabled for this site, and this widget targets on them."
+REASON_PLAN = "The plan no longer includes User Attributes, and this widget targets on them."
+
+
+@dataclass(frozen=True)
+class QuestionSpec:
+    kind: str
+    text: str
+    choices: tuple[str, ...] = ()
+    required: bool = True
+
+
+def _check_questions(kind: str, questions: list[QuestionSpec]) -> None:
+    if kind == Widget.Kind.POLL and not questions:
+        raise ApplicationError("questions_required", "A poll needs at least one question.")
+    if len(questions) > MAX_QUESTIONS:
+        raise ApplicationError("too_many_questions", f"At most {MAX_QUESTIONS} questions.")
+    for number, question in enumerate(questions, start=1):
+        if question.kind not in Question.Kind.values:
+            raise ApplicationError("invalid_question", f"Question {number}: unknown kind.")
+        if not question.text.strip():
+            raise ApplicationError("invalid_question", f"Question {number} has no text.")
+        needs_choices = question.kind in (Question.Kind.SINGLE, Question.Kind.MULTIPLE)
+        if needs_choices and not 2 <= len(question.choices) <= MAX_CHOICES:
+            raise ApplicationError(
+                "invalid_question",
+                f"Question {number} needs between 2 and {MAX_CHOICES} choices.",
+            )
+        if needs_choices and len(set(question.choices)) != len(question.choices):
+            raise ApplicationError("invalid_question", f"Question {number} repeats a choice.")
+
+
+def _attributes_unavailable(site: Site) -> str:
+    """Why a widget targeting on attributes may not run on this site now ("" if it may)."""
+    if not user_attributes_access(account=site.account).allowed:
+        return REASON_PLAN
+    if not site.user_attributes_enabled:
+        return REASON_UA_DISABLED
+    return ""
+
+
+def _save_questions(widget: Widget, questions: list[QuestionSpec]) -> None:
+    """Keep question ids where positions stay, so existing answers keep their question."""
+    existing = {q.position: q for q in widget.questions.all()}
+    for position, spec in enumerate(questions):
+        question = existing.pop(position, None) or Question(
+            site_id=widget.site_id, widget=widget, position=position
+        )
+        question.kind, question.text = spec.kind, spec.text.strip()
+        question.choices, question.required = list(spec.choices), spec.required
+        question.save()
+    Question.objects.filter(pk__in=[q.pk for q in existing.values()]).delete()
+
+
+@transaction.atomic
+def widget_save(
+    *,
+    site: Site,
+    widget: Widget | None = None,
+    kind: str,
+    name: str,
+    targeting: dict,
+    questions: list[QuestionSpec],
+    url_contains: str = "",
+    thank_you_message: str = "",
+    user: User | None = None,
+) -> Widget:
+    """Create or update a widget. An active widget whose new targeting needs User
+    Attributes the site cannot use now is refused; a disabled one stays disabled."""
+    rule = parse_rule(targeting)  # raises RuleError
+    _check_questions(kind, questions)
+    if widget is None:
+        widget = Widget(site=site, kind=kind, created_by=user)
+    elif widget.status == Widget.Status.ACTIVE and rule.uses_attributes:
+        reason = _attributes_unavailable(site)
+        if reason:
+            raise ApplicationError("attributes_unavailable", reason)
+    widget.name = name.strip()
+    widget.targeting = rule.as_json()
+    widget.url_contains = url_contains.strip()
+    widget.thank_you_message = thank_you_message.strip() or "Thank you for your feedback!"
+    widget.save()
+    _save_questions(widget, questions)
+    live_widgets_forget(site_id=site.pk)
+    return widget
+
+
+def widget_activate(*, widget: Widget) -> Widget:
+    """Switch a widget on. One targeting on attributes needs User Attributes enabled and a
+    plan that includes them: that is the only way back from "disabled by Cohort"."""
+    if widget.kind == Widget.Kind.POLL and not widget.questions.exists():
+        raise ApplicationError("questions_required", "A poll needs at least one question.")
+    if parse_rule(widget.targeting).uses_attributes:
+        reason = _attributes_unavailable(widget.site)
+        if reason:
+            raise ApplicationError(
+                "attributes_unavailable",
+                f"{reason} Remove the attribute conditions or enable User Attributes first.",
+            )
+    widget.status = Widget.Status.ACTIVE
+    widget.disabled_reason = ""
+    widget.save(update_fields=["status", "disabled_reason", "updated_at"])
+    live_widgets_forget(site_id=widget.site_id)
+    return widget
+
+
+def widget_pause(*, widget: Widget) -> Widget:
+    if widget.status != Widget.Status.ACTIVE:
+        raise ApplicationError("not_active", "Only an active widget can be paused.")
+    widget.status = Widget.Status.PAUSED
+    widget.save(update_fields=["status", "updated_at"])
+    live_widgets_forget(site_id=widget.site_id)
+    return widget
+
+
+def widget_delete(*, widget: Widget) -> None:
+    site_id = widget.site_id
+    widget.delete()
+    live_widgets_forget(site_id=site_id)
+
+
+def widgets_disable_for_attributes(*, site: Site, reason: str) -> int:
+    """Switch off every running widget of the site whose targeting uses attributes."""
+    disabled = 0
+    for widget in Widget.objects.filter(
+        site=site, status__in=[Widget.Status.ACTIVE, Widget.Status.PAUSED]
+    ):
+        if parse_rule(widget.targeting).uses_attributes:
+            widget.status = Widget.Status.DISABLED
+            widget.disabled_reason = reason
+            widget.save(update_fields=["status", "disabled_reason", "updated_at"])
+            disabled += 1
+    live_widgets_forget(site_id=site.pk)
+    return disabled
+
+
+# --- responses -----------------------------------------------------------------------------
+
+
+def _clean_answer(question: Question, raw) -> object:
+    number = question.position + 1
+    if raw in (None, "", []):
+        if question.required:
+            raise ApplicationError("answer_required", f"Question {number} needs an answer.")
+        return None
+    if question.kind == Question.Kind.SINGLE:
+        if raw not in question.choices:
+            raise ApplicationError("invalid_answer", f"Question {number}: not one of the choices.")
+        return raw
+    if question.kind == Question.Kind.MULTIPLE:
+        if not isinstance(raw, list) or not set(raw) <= set(question.choices):
+            raise ApplicationError("invalid_answer", f"Question {number}: not among the choices.")
+        return [c for c in question.choices if c in raw]
+    if question.kind == Question.Kind.RATING:
+        if isinstance(raw, bool) or raw not in (1, 2, 3, 4, 5):
+            raise ApplicationError("invalid_answer", f"Question {number}: a rating from 1 to 5.")
+        return int(raw)
+    if not isinstance(raw, str) or len(raw) > MAX_TEXT_ANSWER:
+        raise ApplicationError(
+            "invalid_answer", f"Question {number}: text of at most {MAX_TEXT_ANSWER} characters."
+        )
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class ResponseInput:
+    answers: dict
+    emotion: int | None = None
+    comment: str = ""
+    email: str = ""
+    consent_to_connect: bool = False
+    page_url: str = ""
+
+
+def _clean_response(widget: Widget, data: ResponseInput) -> dict:
+    fields: dict = {"answers": {}, "emotion": None, "comment": ""}
+    if widget.kind == Widget.Kind.POLL:
+        if not isinstance(data.answers, dict):
+            raise ApplicationError("invalid_answer", "answers must map question ids to answers.")
+        for question in widget.questions.all():
+            answer = _clean_answer(question, data.answers.get(str(question.pk)))
+            if answer is not None:
+                fields["answers"][str(question.pk)] = answer
+    else:
+        if isinstance(data.emotion, bool) or data.emotion not in (1, 2, 3, 4, 5):
+            raise ApplicationError("invalid_emotion", "emotion must be 1 (hate) to 5 (love).")
+        if not isinstance(data.comment, str) or len(data.comment) > MAX_TEXT_ANSWER:
+            raise ApplicationError(
+                "invalid_comment", f"comment is text of at most {MAX_TEXT_ANSWER} characters."
+            )
+        fields["emotion"], fields["comment"] = data.emotion, data.comment.strip()
+    email = (data.email or "").strip().lower()
+    if email:
+        if not FULL_EMAIL_RE.match(email):
+            raise ApplicationError("invalid_email", "That is not an email address.")
+        if data.consent_to_connect is not True:
+            raise ApplicationError(
+                "consent_required",
+                "An email is kept only with the consent to connect the feedback to it.",
+            )
+    fields["email"] = email
+    fields["consent_to_connect"] = bool(email) and data.consent_to_connect is True
+    fields["page_url"] = str(data.page_url or "")[:2000]
+    return fields
+
+
+def response_submit(
+    *,
+    site: Site,
+    widget_id: int,
+    visitor_id: str,
+    data: ResponseInput,
+    now: datetime | None = None,
+) -> Response:
+    """Store a visitor's answer against the visitor and its profile, so that it follows
+    identity stitching and is removed with the person."""
+    now = now or timezone.now()
+    widget = (
+        Widget.objects.select_related("site__account")
+        .prefetch_related("questions")
+        .filter(site=site, pk=widget_id)
+        .first()
+    )
+    if widget is None:
+        raise ApplicationError(
+            "unknown_widget", "No widget of this site has this id.", status_code=404
+        )
+    if widget.status != Widget.Status.ACTIVE:
+        raise ApplicationError("widget_inactive", "This widget is not running.", status_code=409)
+    fields = _clean_response(widget, data)
+    with transaction.atomic():
+        visitor_pk, profile_id = visitor_profile_ensure(site=site, visitor_id=visitor_id, now=now)
+        visitor = Visitor.objects.select_related("profile").get(pk=visitor_pk)
+        rule: Rule = parse_rule(widget.targeting)
+        facts = visitor_facts(site=site, visitor=visitor, with_attributes=rule.uses_attributes)
+        if not evaluate(rule, facts, now):
+            raise ApplicationError(
+                "not_targeted", "This widget is not shown to this visitor.", status_code=403
+            )
+        answered = Response.objects.filter(site=site, widget=widget, visitor_id=visitor_pk)
+        if widget.kind == Widget.Kind.POLL and answered.exists():
+            raise ApplicationError(
+                "already_answered", "This visitor already answered this poll.", status_code=409
+            )
+        return Response.objects.create(
+            site=site,
+            widget=widget,
+            visitor_id=visitor_pk,
+            profile_id=profile_id,
+            created_at=now,
+            **fields,
+        )
+
+
+__all__ = [
+    "QuestionSpec",
+    "ResponseInput",
+    "RuleError",
+    "response_submit",
+    "widget_activate",
+    "widget_pause",
+    "widget_save",
+    "widgets_disable_for_attributes",
+]
