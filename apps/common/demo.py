@@ -13,6 +13,8 @@ from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
 from apps.consent.selectors import consent_statements
 from apps.consent.services import user_attributes_enable
+from apps.feedback_targeting.models import Widget
+from apps.feedback_targeting.services import QuestionSpec, widget_activate, widget_save
 from apps.sites.models import Site
 from apps.sites.services import site_create
 
@@ -20,6 +22,42 @@ DEMO_EMAIL = "demo@cohort.example"
 DEMO_PASSWORD = "cohort-demo-2026"  # noqa: S105 - a published demo login, not a secret
 DEMO_ACCOUNT = "Radbooks"
 DEMO_SITE = "radbooks.com (demo)"
+
+
+DEMO_POLL = "Paying customers: how are we doing?"
+DEMO_POLL_TARGETING = {
+    "match": "all",
+    "conditions": [
+        {"type": "number", "key": "total_spend", "op": "gt", "value": 0},
+        {"type": "date", "key": "first_purchase", "op": "more_than_days_ago", "value": 10},
+    ],
+}
+
+
+def _demo_poll(*, site: Site, user: User) -> Widget:
+    """The seed's example: a poll for paying customers who bought more than 10 days ago."""
+    poll = Widget.objects.filter(site=site, name=DEMO_POLL).first()
+    if poll is None:
+        poll = widget_save(
+            site=site,
+            kind=Widget.Kind.POLL,
+            name=DEMO_POLL,
+            targeting=DEMO_POLL_TARGETING,
+            questions=[
+                QuestionSpec(kind="rating", text="How happy are you with Radbooks?"),
+                QuestionSpec(
+                    kind="single",
+                    text="What should we improve first?",
+                    choices=("Delivery speed", "Book selection", "Prices", "The website"),
+                ),
+                QuestionSpec(kind="text", text="Anything else?", required=False),
+            ],
+            thank_you_message="Thank you! Your answer helps us choose what to fix first.",
+            user=user,
+        )
+    if poll.status != Widget.Status.ACTIVE:
+        widget_activate(widget=poll)
+    return poll
 
 
 def demo_api_token() -> str:
@@ -74,6 +112,8 @@ def demo_seed(*, base_url: str) -> dict:
             user_agent="manage.py seed_demo",
         )
 
+    poll = _demo_poll(site=site, user=user)
+
     token = demo_api_token()
     if not ApiToken.objects.filter(token_hash=token_hash(token)).exists():
         api_token_create(account=account, user=user, name="Demo token", raw=token)
@@ -86,4 +126,5 @@ def demo_seed(*, base_url: str) -> dict:
         "api_token": token,
         "base_url": origin,
         "demo_page": f"{origin}/demo/{site.key}/",
+        "poll_id": poll.pk,
     }

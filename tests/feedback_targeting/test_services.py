@@ -1,0 +1,204 @@
+"""Widget lifecycle: building, activation, and the rule that widgets targeting on
+attributes stop when User Attributes (or the plan that includes them) go away."""
+
+import pytest
+from django.utils import timezone
+
+from apps.billing.services import plan_change
+from apps.common.demo import demo_seed
+from apps.common.errors import ApplicationError
+from apps.consent.selectors import consent_statements
+from apps.consent.services import user_attributes_disable, user_attributes_enable
+from apps.feedback_targeting.models import Widget
+from apps.feedback_targeting.rules import RuleError
+from apps.feedback_targeting.selectors import widgets_for_visitor
+from apps.feedback_targeting.services import (
+    REASON_PLAN,
+    REASON_UA_DISABLED,
+    QuestionSpec,
+    widget_activate,
+    widget_pause,
+    widget_save,
+)
+from apps.identity.services import visitor_identify
+from apps.sites.models import Site
+
+VISITOR = "visitor0visitor0visitor0visitor0"
+SPEND = {"match": "all", "conditions": [{"type": "number", "key": "spend", "op": "gt", "value": 0}]}
+IDENTIFIED = {"match": "all", "conditions": [{"type": "visitor", "op": "identified"}]}
+RATING = [QuestionSpec(kind="rating", text="How are we doing?")]
+
+
+def poll(site, targeting=SPEND, name="Poll", active=True):
+    widget = widget_save(site=site, kind="poll", name=name, targeting=targeting, questions=RATING)
+    return widget_activate(widget=widget) if active else widget
+
+
+def shown(site, visitor_id=VISITOR):
+    return [
+        w["id"]
+        for w in widgets_for_visitor(site=site, visitor_id=visitor_id, url="/", now=timezone.now())
+    ]
+
+
+class TestBuilding:
+    def test_a_poll_needs_questions(self, site):
+        with pytest.raises(ApplicationError) as error:
+            widget_save(site=site, kind="poll", name="x", targeting=SPEND, questions=[])
+        assert error.value.code == "questions_required"
+        assert not Widget.objects.exists()
+
+    @pytest.mark.parametrize(
+        "question",
+        [
+            QuestionSpec(kind="single", text="Pick", choices=("only one",)),
+            QuestionSpec(kind="multiple", text="Pick", choices=("a", "a")),
+            QuestionSpec(kind="text", text="   "),
+            QuestionSpec(kind="slider", text="x"),
+        ],
+    )
+    def test_bad_questions_are_refused(self, site, question):
+        with pytest.raises(ApplicationError) as error:
+            widget_save(site=site, kind="poll", name="x", targeting=SPEND, questions=[question])
+        assert error.value.code in ("invalid_question",)
+        assert not Widget.objects.exists()
+
+    def test_bad_rule_is_refused_and_nothing_saved(self, site):
+        bad = {"conditions": [{"type": "number", "key": "spend", "op": "gt", "value": "lots"}]}
+        with pytest.raises(RuleError) as error:
+            widget_save(site=site, kind="poll", name="x", targeting=bad, questions=RATING)
+        assert error.value.errors == {0: "“lots” is not a number."}
+        assert not Widget.objects.exists()
+
+    def test_editing_keeps_question_ids_by_position(self, site):
+        widget = poll(site, active=False)
+        first_id = widget.questions.get().pk
+        widget_save(
+            site=site,
+            widget=widget,
+            kind="poll",
+            name="Renamed",
+            targeting=SPEND,
+            questions=[*RATING, QuestionSpec(kind="text", text="Why?", required=False)],
+        )
+        assert list(widget.questions.values_list("pk", "position")) == [
+            (first_id, 0),
+            (widget.questions.get(position=1).pk, 1),
+        ]
+
+
+class TestAttributesGoingAway:
+    def test_disabling_user_attributes_disables_attribute_widgets_only(self, site, owner):
+        spend = poll(site, name="spend")
+        paused = widget_pause(widget=poll(site, name="paused"))
+        identified_only = poll(site, IDENTIFIED, name="identified")
+
+        user_attributes_disable(site=site, user=owner, client_ip=None)
+
+        statuses = dict(Widget.objects.values_list("name", "status"))
+        assert statuses == {"spend": "disabled", "paused": "disabled", "identified": "active"}
+        assert Widget.objects.get(pk=spend.pk).disabled_reason == REASON_UA_DISABLED
+        assert Widget.objects.get(pk=paused.pk).disabled_reason == REASON_UA_DISABLED
+        assert Widget.objects.get(pk=identified_only.pk).disabled_reason == ""
+
+    def test_a_disabled_widget_cannot_be_activated_until_attributes_return(self, site, owner):
+        widget = poll(site)
+        user_attributes_disable(site=site, user=owner, client_ip=None)
+
+        with pytest.raises(ApplicationError) as error:
+            widget_activate(widget=Widget.objects.get(pk=widget.pk))
+        assert error.value.code == "attributes_unavailable"
+        assert Widget.objects.get(pk=widget.pk).status == "disabled"
+
+        user_attributes_enable(
+            site=Site.objects.get(pk=site.pk),
+            user=owner,
+            confirmed=set(consent_statements(account=site.account)),
+            client_ip=None,
+        )
+        # Enabling again does not switch widgets back on by itself ...
+        assert Widget.objects.get(pk=widget.pk).status == "disabled"
+        # ... but they may now be activated.
+        assert widget_activate(widget=Widget.objects.get(pk=widget.pk)).status == "active"
+
+    def test_removing_the_attribute_conditions_allows_activation(self, site, owner):
+        widget = poll(site)
+        user_attributes_disable(site=site, user=owner, client_ip=None)
+        widget = Widget.objects.get(pk=widget.pk)
+
+        widget_save(
+            site=Site.objects.get(pk=site.pk),
+            widget=widget,
+            kind="poll",
+            name=widget.name,
+            targeting=IDENTIFIED,
+            questions=RATING,
+        )
+
+        assert widget_activate(widget=Widget.objects.get(pk=widget.pk)).status == "active"
+
+    def test_an_active_widget_cannot_gain_attribute_conditions_while_disabled(self, site, owner):
+        widget = poll(site, IDENTIFIED)
+        user_attributes_disable(site=site, user=owner, client_ip=None)
+
+        with pytest.raises(ApplicationError) as error:
+            widget_save(
+                site=Site.objects.get(pk=site.pk),
+                widget=Widget.objects.get(pk=widget.pk),
+                kind="poll",
+                name="x",
+                targeting=SPEND,
+                questions=RATING,
+            )
+        assert error.value.code == "attributes_unavailable"
+        assert Widget.objects.get(pk=widget.pk).targeting == IDENTIFIED
+
+    def test_plan_downgrade_below_business_disables_them(self, site, account, owner):
+        widget = poll(site)
+        other = poll(site, IDENTIFIED, name="identified")
+
+        plan_change(account=account, tier="plus", changed_by=owner)
+
+        assert Widget.objects.get(pk=widget.pk).status == "disabled"
+        assert Widget.objects.get(pk=widget.pk).disabled_reason == REASON_PLAN
+        assert Widget.objects.get(pk=other.pk).status == "active"
+        plan_change(account=account, tier="business", changed_by=owner)
+        assert Widget.objects.get(pk=widget.pk).status == "disabled"
+
+
+class TestDecisionCache:
+    def test_pausing_takes_effect_at_once(self, site):
+        visitor_identify(site=site, visitor_id=VISITOR, user_id="u1", attributes={"spend": 5})
+        widget = poll(site)
+        assert shown(site) == [widget.pk]
+
+        widget_pause(widget=widget)
+
+        assert shown(site) == []
+
+    def test_new_attributes_change_the_decision(self, site):
+        widget = poll(site)
+        visitor_identify(site=site, visitor_id=VISITOR, user_id="u1", attributes={"spend": 0})
+        assert shown(site) == []
+
+        visitor_identify(site=site, visitor_id=VISITOR, user_id="u1", attributes={"spend": 9})
+
+        assert shown(site) == [widget.pk]
+
+
+def test_seed_demo_poll_targets_paying_customers_only(db):
+    facts = demo_seed(base_url="http://127.0.0.1:8000")
+    site = Site.objects.get(key=facts["site_key"])
+    customer, anonymous = "customer0customer0customer000000", "anonymous0anonymous0anonymous000"
+    visitor_identify(
+        site=site,
+        visitor_id=customer,
+        user_id="ABC",
+        attributes={"total_spend": 500, "first_purchase": "2019-06-20Z"},
+    )
+    visitor_identify(site=site, visitor_id=anonymous, user_id=None, attributes={"ab_test": "A"})
+
+    assert shown(site, customer) == [facts["poll_id"]]
+    assert shown(site, anonymous) == []
+    assert demo_seed(base_url="http://127.0.0.1:8000")["poll_id"] == facts["poll_id"]
+    assert Widget.objects.filter(site=site).count() == 1
