@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from apps.accounts import views as account_views
+from apps.common.observability import health
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -21,4 +22,5 @@ urlpatterns = [
         name="api-docs",
     ),
     path("admin/", admin.site.urls),
+    path("healthz", health, name="health"),
 ]

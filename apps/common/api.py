@@ -1,9 +1,11 @@
 """API plumbing shared by every endpoint: one error shape, one way to find the tenant."""
 
 import json
+import logging
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.utils.cache import patch_vary_headers
 from rest_framework import exceptions
@@ -22,6 +24,8 @@ from apps.common.tenancy import role_at_least
 from apps.common.throttling import Rate, throttle_hit
 from apps.sites.origins import origin_allowed
 from apps.sites.selectors import site_get_for_account, site_get_public
+
+logger = logging.getLogger(__name__)
 
 _DRF_CODES = {
     exceptions.ParseError: "malformed_body",
@@ -52,6 +56,15 @@ def exception_handler(exc, context):
     """Every API error leaves as `{"code": ..., "message": ...}`."""
     if isinstance(exc, ApplicationError):
         return error_response(exc.code, exc.message, exc.status_code)
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is down or restarting: say so, and let the client retry.
+        logger.warning("database unavailable: %s", exc)
+        return error_response(
+            "service_unavailable",
+            "Cohort cannot reach its database right now; retry in a few seconds.",
+            503,
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return error_response("body_too_large", f"The request body is over {limit} bytes.", 413)

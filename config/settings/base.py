@@ -55,6 +55,7 @@ LOCAL_APPS = [
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
+    "apps.common.observability.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -145,10 +146,38 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 # Where the tracking script is served from, as seen by customers' pages.
 COHORT_PUBLIC_BASE_URL = env("COHORT_PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
+LOG_FORMAT = env("LOG_FORMAT", default="plain")  # "json" in production
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "apps.common.observability.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "apps.common.observability.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # One line per request from our middleware replaces Django's own warnings.
+        "django.request": {"level": "ERROR"},
+        "cohort.request": {"level": env("REQUEST_LOG_LEVEL", default="INFO")},
+    },
 }
+
+# Our pages load scripts, styles and images from this server only. Pages that stand in
+# for a customer's site (the demo shop) set their own policy.
+COHORT_CSP = env(
+    "COHORT_CSP",
+    default=(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+        "worker-src 'self' blob:; "
+        "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    ),
+)

@@ -1,0 +1,98 @@
+"""Request ids, structured JSON logs, security headers and the health endpoint."""
+
+import contextvars
+import json
+import logging
+import re
+import time
+import uuid
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
+logger = logging.getLogger("cohort.request")
+
+
+class RequestContextMiddleware:
+    """Give every request an id (kept from a well-formed `X-Request-ID`), log one
+    structured line per request, and add the security headers Django does not."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        request.request_id = request_id
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-ID"] = request_id
+        if "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = settings.COHORT_CSP
+        logger.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        return response
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        return True
+
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(
+            {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+        )
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+JsonFormatter.converter = time.gmtime
+
+
+@never_cache
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    """Liveness and readiness: 200 when the database answers, 503 when it does not."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError:
+        return JsonResponse(
+            {"code": "database_unavailable", "message": "The database does not answer."},
+            status=503,
+        )
+    return JsonResponse({"status": "ok", "database": "ok"})

@@ -1,0 +1,23 @@
+"""gunicorn settings for production: `gunicorn -c config/gunicorn.conf.py config.wsgi`."""
+
+import multiprocessing
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+# Sync workers spend most of their time waiting on PostgreSQL; two per core plus one.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+worker_class = "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20
+keepalive = 5
+# Recycle workers now and then so a slow leak can never grow without bound.
+max_requests = 5000
+max_requests_jitter = 500
+# Our middleware writes one JSON line per request with its request id.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Trust X-Forwarded-* only from the load balancer in front of us.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+limit_request_line = 8190
+limit_request_fields = 100
