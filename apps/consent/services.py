@@ -1,9 +1,11 @@
+from datetime import date
+
 from django.db import transaction
 
-from apps.accounts.models import User
+from apps.accounts.models import Account, User
 from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError, Forbidden
-from apps.consent.models import ConsentRecord
+from apps.consent.models import ConsentRecord, SignedDPA
 from apps.consent.selectors import DPA_VERSION, consent_statements
 from apps.feedback_targeting.services import REASON_UA_DISABLED, widgets_disable_for_attributes
 from apps.sites.models import Site
@@ -72,4 +74,27 @@ def user_attributes_disable(
         action=ConsentRecord.Action.DISABLED,
         statements=[],
         meta={"client_ip": client_ip, "user_agent": user_agent},
+    )
+
+
+def signed_dpa_record(
+    *,
+    account: Account,
+    dpa_version: str,
+    signed_on: date,
+    signer_name: str,
+    signer_title: str = "",
+    note: str = "",
+    recorded_by: User,
+) -> SignedDPA:
+    """Record a Data Processing Agreement the account signed outside Cohort (on paper or by
+    e-signature). Rows are never edited: a corrected or renewed DPA is a new row."""
+    return SignedDPA.objects.create(
+        account=account,
+        dpa_version=dpa_version.strip(),
+        signed_on=signed_on,
+        signer_name=signer_name.strip(),
+        signer_title=signer_title.strip(),
+        note=note.strip(),
+        recorded_by=recorded_by,
     )

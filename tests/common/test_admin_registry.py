@@ -5,6 +5,7 @@ from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
 
+from tests.consent.factories import ConsentRecordFactory, SignedDPAFactory
 from tests.factories import (
     ApiTokenFactory,
     AttributeKeyFactory,
@@ -17,8 +18,19 @@ from tests.factories import (
     SessionFactory,
     VisitorFactory,
 )
+from tests.feedback_targeting.factories import QuestionFactory, ResponseFactory, WidgetFactory
 
-OUR_APPS = ("accounts", "billing", "sites", "identity", "user_attributes")
+OUR_APPS = (
+    "accounts",
+    "billing",
+    "sites",
+    "consent",
+    "identity",
+    "user_attributes",
+    "feedback_targeting",
+)
+
+RULE = {"match": "all", "conditions": [{"type": "number", "key": "plan", "op": "gt", "value": 0}]}
 
 
 def _our_models():
@@ -43,6 +55,11 @@ def two_tenants(site, other_site, owner, other_owner):
         PlanChangeFactory(account=each.account, changed_by=owner)
         PrivacyAuditFactory(site=each, requested_by=owner)
         ApiTokenFactory(account=each.account, user=owner, name="abc")
+        ConsentRecordFactory(site=each, user=owner)
+        SignedDPAFactory(account=each.account, signer_name="Abc Signer")
+        widget = WidgetFactory(site=each, name="abc poll", targeting=RULE)
+        QuestionFactory(widget=widget)
+        ResponseFactory(widget=widget, profile=profile, visitor=visitor, email="abc@example.com")
 
 
 def test_every_model_is_registered():

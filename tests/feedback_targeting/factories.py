@@ -1,0 +1,43 @@
+import factory
+from django.utils import timezone
+
+from apps.feedback_targeting.models import Question, Response, Widget
+from tests.factories import ProfileFactory, SiteFactory, VisitorFactory
+
+
+class WidgetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Widget
+
+    site = factory.SubFactory(SiteFactory)
+    kind = Widget.Kind.POLL
+    name = factory.Sequence(lambda n: f"Poll {n}")
+    status = Widget.Status.ACTIVE
+
+
+class QuestionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Question
+
+    widget = factory.SubFactory(WidgetFactory)
+    site = factory.SelfAttribute("widget.site")
+    position = factory.Sequence(lambda n: n)
+    kind = Question.Kind.SINGLE
+    text = "How did you hear about us?"
+    choices = factory.LazyFunction(lambda: ["Search", "A friend"])
+
+
+class ResponseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Response
+
+    widget = factory.SubFactory(WidgetFactory)
+    site = factory.SelfAttribute("widget.site")
+    profile = factory.SubFactory(ProfileFactory, site=factory.SelfAttribute("..site"))
+    visitor = factory.SubFactory(
+        VisitorFactory,
+        site=factory.SelfAttribute("..site"),
+        profile=factory.SelfAttribute("..profile"),
+    )
+    answers = factory.LazyFunction(dict)
+    created_at = factory.LazyFunction(timezone.now)
