@@ -10,7 +10,12 @@ from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError
 from apps.common.http import client_ip
 from apps.common.tenancy import account_view
-from apps.consent.selectors import DPA_VERSION, consent_history, consent_statements
+from apps.consent.selectors import (
+    DPA_VERSION,
+    consent_history,
+    consent_statements,
+    signed_dpa_latest,
+)
 from apps.consent.services import user_attributes_disable, user_attributes_enable
 from apps.sites.selectors import site_get_for_account, sites_of_account
 from apps.user_attributes.forms import EnableForm
@@ -46,6 +51,8 @@ def settings_page(request: HttpRequest, site_key: str) -> HttpResponse:
         "max_keys": MAX_KEYS_PER_SITE,
         "rejections": rejection_summary(site=site),
         "history": consent_history(account=request.account, site=site)[:10],
+        "signed_dpa": signed_dpa_latest(account=request.account),
+        "dpa_version": DPA_VERSION,
     }
     return render(request, "user_attributes/settings.html", context)
 

@@ -1,11 +1,14 @@
 """Settings > User Attributes: plan state, the consent dialog, disabling, the catalogue."""
 
+from datetime import date
+
 import pytest
 
 from apps.consent.models import ConsentRecord
 from apps.consent.selectors import DPA_VERSION, consent_statements
 from apps.identity.services import visitor_identify
 from apps.sites.models import Site
+from tests.consent.factories import SignedDPAFactory
 from tests.factories import AccountFactory, MembershipFactory, SiteFactory
 
 VISITOR = "visitor0visitor0visitor0visitor0"
@@ -174,3 +177,41 @@ def test_another_accounts_site_is_404(login, owner, other_site):
         assert response.status_code == 404
     other_site.refresh_from_db()
     assert other_site.user_attributes_enabled is True
+
+
+def test_the_latest_signed_dpa_of_this_account_is_on_file(login, owner, site, other_account):
+    SignedDPAFactory(
+        account=site.account, dpa_version="2025-01", signed_on=date(2025, 3, 1), signer_name="Old"
+    )
+    SignedDPAFactory(
+        account=site.account,
+        dpa_version=DPA_VERSION,
+        signed_on=date(2026, 1, 15),
+        signer_name="Rachel Green",
+        signer_title="CEO",
+    )
+    SignedDPAFactory(account=other_account, signed_on=date(2026, 2, 1), signer_name="Stranger")
+
+    page = login(owner).get(url(site)).content.decode()
+
+    assert (
+        f'id="dpa-on-file">DPA on file: version {DPA_VERSION}, signed 2026-01-15 by Rachel Green '
+        "(CEO).</p>"
+    ) in page
+    assert "Stranger" not in page
+
+
+def test_an_older_dpa_on_file_names_the_current_version(login, owner, site):
+    SignedDPAFactory(
+        account=site.account, dpa_version="2025-01", signer_name="Old", signer_title=""
+    )
+
+    page = login(owner).get(url(site)).content.decode()
+
+    assert f"signed 2026-01-15 by Old. The current version is {DPA_VERSION}.</p>" in page
+
+
+def test_no_dpa_on_file_says_so(login, owner, site):
+    page = login(owner).get(url(site)).content.decode()
+
+    assert 'id="dpa-on-file">No signed DPA on file with Cohort for Radbooks.</p>' in page
