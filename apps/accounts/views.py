@@ -35,7 +35,8 @@ def home(request: HttpRequest) -> HttpResponse:
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
-    form = SignupForm(request.POST or None)
+    # Bound on every POST, even an empty one, so a blank submission reports its errors.
+    form = SignupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         user, account = user_signup(
             email=form.cleaned_data["email"],

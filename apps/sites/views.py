@@ -27,7 +27,8 @@ def site_list(request: HttpRequest) -> HttpResponse:
 @account_view(min_role=Membership.Role.ADMIN)
 @require_http_methods(["GET", "POST"])
 def site_create_view(request: HttpRequest) -> HttpResponse:
-    form = SiteForm(request.POST or None)
+    # Bound on every POST, even an empty one, so a blank submission reports its errors.
+    form = SiteForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         site = site_create(
             account=request.account,
@@ -48,7 +49,8 @@ def site_detail(request: HttpRequest, site_key: str) -> HttpResponse:
     site = site_get_for_account(account=request.account, key=site_key)
     can_manage = request.membership.can_manage_sites
     initial = {"name": site.name, "allowed_origins": "\n".join(site.allowed_origins)}
-    form = SiteForm(request.POST or None, initial=initial) if can_manage else None
+    data = request.POST if request.method == "POST" else None
+    form = SiteForm(data, initial=initial) if can_manage else None
     if request.method == "POST":
         if not can_manage:
             raise PermissionDenied("Only owners and admins can change a site.")
@@ -77,7 +79,7 @@ def site_detail(request: HttpRequest, site_key: str) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def site_delete_view(request: HttpRequest, site_key: str) -> HttpResponse:
     site = site_get_for_account(account=request.account, key=site_key)
-    form = SiteDeleteForm(request.POST or None, site=site)
+    form = SiteDeleteForm(request.POST if request.method == "POST" else None, site=site)
     if request.method == "POST" and form.is_valid():
         name = site.name
         site_delete(site=site)

@@ -109,6 +109,24 @@ def test_invalid_signup_shows_the_error_inline_and_creates_nothing(
 
 
 @pytest.mark.django_db
+def test_an_empty_signup_post_reports_every_required_field(client, other_owner):
+    before = _counts()
+
+    response = client.post(SIGNUP, {})
+
+    assert response.status_code == 400
+    assert response.context["form"].is_bound
+    assert response.context["form"].errors == {
+        "email": ["This field is required."],
+        "password": ["This field is required."],
+        "account_name": ["This field is required."],
+    }
+    assert "This field is required." in response.content.decode()
+    assert _counts() == before
+    assert not get_user(client).is_authenticated
+
+
+@pytest.mark.django_db
 def test_signup_page_for_a_logged_in_user_goes_home(client, owner):
     client.force_login(owner)
 

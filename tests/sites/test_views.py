@@ -192,6 +192,29 @@ def test_member_cannot_update_the_settings(login, member, account, detail_url):
     assert _sites(account) == before
 
 
+@pytest.mark.parametrize("page", ["create", "settings", "delete"])
+def test_an_empty_post_is_a_bound_form_with_required_errors(
+    login, owner, account, other_account, create_url, detail_url, delete_url, page
+):
+    # given the sites of both tenants as they are
+    before, other_before = _sites(account), _sites(other_account)
+    url, field = {
+        "create": (create_url, "name"),
+        "settings": (detail_url, "name"),
+        "delete": (delete_url, "confirm_name"),
+    }[page]
+
+    # when the form is sent with nothing in it
+    response = login(owner).post(url, {})
+
+    # then it comes back as a refused form, and nothing changed
+    assert response.status_code == 400
+    assert response.context["form"].is_bound
+    assert response.context["form"].errors[field] == ["This field is required."]
+    assert "This field is required." in response.content.decode()
+    assert (_sites(account), _sites(other_account)) == (before, other_before)
+
+
 # --- delete -------------------------------------------------------------------------
 
 
