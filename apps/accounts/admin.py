@@ -4,7 +4,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import Count
 
-from apps.accounts.models import Account, ApiToken, Membership, User
+from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
 from apps.accounts.services import api_token_revoke
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
@@ -182,5 +182,25 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected tokens", permissions=["revoke"])
     def revoke(self, request, queryset) -> None:
         for token in queryset:
-            api_token_revoke(token=token)
+            api_token_revoke(token=token, by=request.user)
         self.message_user(request, f"Revoked {queryset.count()} token(s).")
+
+
+@admin.register(AccountEvent)
+class AccountEventAdmin(admin.ModelAdmin):
+    """Token creation and revocation, append-only."""
+
+    list_display = ("created_at", "account", "action", "actor_email", "subject")
+    list_filter = ("action",)
+    search_fields = ("account__name", "account__slug", "actor_email", "subject")
+    list_select_related = ("account",)
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

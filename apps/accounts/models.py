@@ -2,6 +2,8 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.utils import timezone
 
+from apps.common.models import AppendOnlyModel
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -139,3 +141,28 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class AccountEvent(AppendOnlyModel):
+    """Append-only record of security-relevant changes to an account (API tokens)."""
+
+    class Action(models.TextChoices):
+        TOKEN_CREATED = "token_created", "API token created"
+        TOKEN_REVOKED = "token_revoked", "API token revoked"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_email = models.EmailField()
+    action = models.CharField(max_length=20, choices=Action.choices)
+    # What the event is about, without secrets: e.g. a token's name and first characters.
+    subject = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "-created_at"], name="event_account_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.subject}"

@@ -1,9 +1,14 @@
 import hashlib
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import QuerySet
 from django.http import Http404
 
-from apps.accounts.models import Account, ApiToken, Membership, User
+from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
+from apps.billing.models import PlanChange
+from apps.consent.models import ConsentRecord
+from apps.identity.models import PrivacyAudit
 
 
 def membership_get(*, user: User, account_slug: str) -> Membership | None:
@@ -52,3 +57,65 @@ def api_token_authenticate(*, raw: str) -> ApiToken | None:
     if not Membership.objects.filter(account=token.account, user=token.user).exists():
         return None
     return token
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    kind: str
+    what: str
+    who: str
+    detail: str
+
+
+def account_audit_trail(*, account: Account, limit: int = 100) -> list[AuditEntry]:
+    """Every recorded change of the account, newest first: plan changes, User Attributes
+    confirmations, API tokens, Visitor Lookups and deletions. None of it holds personal
+    data of visitors."""
+    entries = [
+        AuditEntry(
+            at=c.created_at,
+            kind="plan",
+            what=f"Plan {c.from_tier or '—'} V{c.from_billing_version or '—'} → "
+            f"{c.to_tier} V{c.to_billing_version}",
+            who=c.changed_by.email if c.changed_by else "Cohort support",
+            detail=c.get_source_display(),
+        )
+        for c in PlanChange.objects.filter(account=account).select_related("changed_by")[:limit]
+    ]
+    entries += [
+        AuditEntry(
+            at=r.created_at,
+            kind="consent",
+            what=f"{r.get_action_display()} on {r.site_name}",
+            who=r.user_email,
+            detail=f"DPA {r.dpa_version}" if r.dpa_version else "",
+        )
+        for r in ConsentRecord.objects.filter(account=account)[:limit]
+    ]
+    entries += [
+        AuditEntry(
+            at=e.created_at,
+            kind="token",
+            what=e.get_action_display(),
+            who=e.actor_email,
+            detail=e.subject,
+        )
+        for e in AccountEvent.objects.filter(account=account)[:limit]
+    ]
+    entries += [
+        AuditEntry(
+            at=p.created_at,
+            kind="privacy",
+            what=f"{p.get_action_display()} on {p.site_name}",
+            who=p.requested_by_email,
+            detail=(
+                ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in p.deleted_counts.items())
+                if p.action == "delete"
+                else f"{p.profiles_found} found"
+            )
+            + f" ({p.get_channel_display()})",
+        )
+        for p in PrivacyAudit.objects.filter(account=account)[:limit]
+    ]
+    return sorted(entries, key=lambda e: e.at, reverse=True)[:limit]

@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from apps.accounts.models import Account, ApiToken, Membership, User
+from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
 from apps.accounts.selectors import token_hash
 from apps.billing.models import PlanChange
 from apps.common.errors import ApplicationError
@@ -70,16 +70,30 @@ def api_token_create(
     if not Membership.objects.filter(account=account, user=user).exists():
         raise ApplicationError("not_a_member", "Only members of the account can hold its tokens.")
     raw = raw or TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(
-        account=account, user=user, name=name, prefix=raw[:10], token_hash=token_hash(raw)
-    )
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            account=account, user=user, name=name, prefix=raw[:10], token_hash=token_hash(raw)
+        )
+        _event(account, user, AccountEvent.Action.TOKEN_CREATED, token)
     return token, raw
 
 
-def api_token_revoke(*, token: ApiToken) -> None:
+def _event(account: Account, actor: User | None, action: str, token: ApiToken) -> None:
+    AccountEvent.objects.create(
+        account=account,
+        actor=actor,
+        actor_email=actor.email if actor else "",
+        action=action,
+        subject=f"{token.name} ({token.prefix}…) of {token.user.email}",
+    )
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, by: User | None = None) -> None:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        _event(token.account, by or token.user, AccountEvent.Action.TOKEN_REVOKED, token)
 
 
 def api_token_touch(*, token: ApiToken) -> None:

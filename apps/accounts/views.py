@@ -7,7 +7,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.forms import ApiTokenForm, LoginForm, SignupForm
+from apps.accounts.models import Membership
 from apps.accounts.selectors import (
+    account_audit_trail,
     account_members,
     api_token_get_for_user,
     api_tokens_of,
@@ -103,6 +105,14 @@ def token_create(request: HttpRequest) -> HttpResponse:
 @account_view()
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     token = api_token_get_for_user(account=request.account, user=request.user, pk=token_id)
-    api_token_revoke(token=token)
+    api_token_revoke(token=token, by=request.user)
     messages.success(request, f"Token “{token.name}” revoked. Calls with it now get 401.")
     return redirect("account:detail", account_slug=request.account.slug)
+
+
+@require_GET
+@account_view(min_role=Membership.Role.OWNER)
+def audit_trail(request: HttpRequest) -> HttpResponse:
+    """Everything recorded about the account's plan, consent, tokens and privacy requests."""
+    entries = account_audit_trail(account=request.account)
+    return render(request, "accounts/audit.html", {"entries": entries})

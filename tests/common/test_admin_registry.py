@@ -5,6 +5,7 @@ from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
 
+from apps.accounts.models import AccountEvent
 from tests.consent.factories import ConsentRecordFactory, SignedDPAFactory
 from tests.factories import (
     ApiTokenFactory,
@@ -54,7 +55,14 @@ def two_tenants(site, other_site, owner, other_owner):
         ProcessedMessageFactory(site=each)
         PlanChangeFactory(account=each.account, changed_by=owner)
         PrivacyAuditFactory(site=each, requested_by=owner)
-        ApiTokenFactory(account=each.account, user=owner, name="abc")
+        token = ApiTokenFactory(account=each.account, user=owner, name="abc")
+        AccountEvent.objects.create(
+            account=each.account,
+            actor=owner,
+            actor_email=owner.email,
+            action=AccountEvent.Action.TOKEN_CREATED,
+            subject=f"{token.name} ({token.prefix}…)",
+        )
         ConsentRecordFactory(site=each, user=owner)
         SignedDPAFactory(account=each.account, signer_name="Abc Signer")
         widget = WidgetFactory(site=each, name="abc poll", targeting=RULE)

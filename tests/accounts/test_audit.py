@@ -1,0 +1,57 @@
+"""The account's audit trail: plan, consent, tokens and privacy requests, append-only."""
+
+import pytest
+
+from apps.accounts.models import AccountEvent
+from apps.accounts.services import api_token_create, api_token_revoke
+from apps.billing.services import plan_change
+from apps.consent.selectors import consent_statements
+from apps.consent.services import user_attributes_enable
+from apps.identity.models import PrivacyAudit
+from apps.identity.services import person_delete
+from tests.factories import SiteFactory
+
+
+def test_token_creation_and_revocation_are_recorded_without_the_secret(account, owner):
+    token, raw = api_token_create(account=account, user=owner, name="privacy")
+    api_token_revoke(token=token, by=owner)
+
+    events = list(AccountEvent.objects.order_by("id").values_list("action", "actor_email"))
+    assert events == [("token_created", owner.email), ("token_revoked", owner.email)]
+    assert all(raw not in e.subject for e in AccountEvent.objects.all())
+    event = AccountEvent.objects.first()
+    event.subject = "edited"
+    with pytest.raises(ValueError, match="append-only"):
+        event.save()
+
+
+def test_owner_sees_every_kind_of_change_newest_first(login, account, owner, other_owner):
+    site = SiteFactory(account=account, user_attributes_enabled=False)
+    plan_change(account=account, tier="scale", changed_by=owner)
+    user_attributes_enable(
+        site=site,
+        user=owner,
+        confirmed=set(consent_statements(account=account)),
+        client_ip="198.51.100.1",
+    )
+    api_token_create(account=account, user=owner, name="back office")
+    person_delete(site=site, user_id="ABC", email=None, requested_by=owner, channel="page")
+    # Another account's changes never show.
+    api_token_create(account=other_owner.memberships.get().account, user=other_owner, name="x")
+
+    page = login(owner).get(f"/a/{account.slug}/account/audit/").content.decode()
+
+    kinds = [k for k in ("privacy", "token", "consent", "plan") if f'data-kind="{k}"' in page]
+    assert kinds == ["privacy", "token", "consent", "plan"]
+    assert page.index('data-kind="privacy"') < page.index('data-kind="plan"')
+    assert "Plan business V2 → scale V2" in page
+    assert "Enabled User Attributes" in page
+    assert "back office" in page
+    assert "0 profiles" in page
+    assert PrivacyAudit.objects.count() == 1
+    assert "x (" not in page
+
+
+def test_members_and_admins_cannot_read_it(login, account, member, admin_user):
+    assert login(member).get(f"/a/{account.slug}/account/audit/").status_code == 403
+    assert login(admin_user).get(f"/a/{account.slug}/account/audit/").status_code == 403
