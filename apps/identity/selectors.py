@@ -42,7 +42,7 @@ def profiles_matching(*, site: Site, user_id: str | None, email: str | None) -> 
 
 
 def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list[Profile]:
-    """Every matching profile with its attributes, devices and recent sessions."""
+    """Every matching profile with its attributes, devices, sessions and responses."""
     return list(
         profiles_matching(site=site, user_id=user_id, email=email)
         .prefetch_related(
@@ -57,6 +57,7 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
                 "responses",
                 queryset=Response.objects.filter(site=site)
                 .select_related("widget")
+                .prefetch_related("widget__questions")
                 .order_by("-created_at"),
             ),
             Prefetch(

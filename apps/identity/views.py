@@ -15,6 +15,10 @@ from apps.identity.services import person_delete, person_lookup_record
 from apps.sites.selectors import site_get_for_account, sites_of_account
 
 
+def _how_many(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 @require_GET
 @account_view()
 def lookup_index(request: HttpRequest) -> HttpResponse:
@@ -76,11 +80,21 @@ def lookup_delete(request: HttpRequest, site_key: str) -> HttpResponse:
             channel=PrivacyAudit.Channel.PAGE,
         )
         counts = audit.deleted_counts
+        deleted = ", ".join(
+            _how_many(counts.get(key, 0), noun)
+            for key, noun in (
+                ("profiles", "profile"),
+                ("attribute_values", "attribute value"),
+                ("visitors", "device"),
+                ("sessions", "session"),
+            )
+        )
+        responses = _how_many(counts.get("responses", 0), "feedback response")
         messages.success(
             request,
-            f"Deleted {counts['profiles']} profile(s), {counts['attribute_values']} attribute "
-            f"value(s), {counts['visitors']} device(s) and {counts['sessions']} session(s). "
-            "The request is recorded in the privacy audit trail without personal data.",
+            f"Deleted everything stored about this person on {site.name}: {deleted} and "
+            f"{responses}. The request is recorded in the privacy audit trail without "
+            "personal data.",
         )
         url = reverse("lookup:site", args=[request.account.slug, site.key])
         return redirect(f"{url}?{urlencode(terms)}")

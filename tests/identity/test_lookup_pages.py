@@ -2,9 +2,12 @@
 
 import pytest
 
+from apps.feedback_targeting.models import Response, Widget
 from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
 from apps.identity.services import session_record, visitor_identify
 from apps.user_attributes.models import AttributeValue
+from tests.factories import VisitorFactory
+from tests.feedback_targeting.factories import QuestionFactory, ResponseFactory, WidgetFactory
 
 MOBILE = "mobile456mobile456mobile456bbbbb"
 
@@ -74,9 +77,10 @@ def test_delete_asks_then_removes_the_person(login, owner, site, rachel):
     response = client.post(page_url(site, "delete/"), {"user_id": "ABC", "email": ""}, follow=True)
 
     assert response.status_code == 200
-    assert "Deleted 1 profile(s), 2 attribute value(s), 1 device(s) and 1 session(s)" in (
-        response.content.decode()
-    )
+    assert (
+        "Deleted everything stored about this person on Main shop: 1 profile, 2 attribute "
+        "values, 1 device, 1 session and 0 feedback responses."
+    ) in response.content.decode()
     assert 'id="no-results"' in response.content.decode()
     assert not Profile.objects.filter(site=site).exists()
     assert not AttributeValue.objects.filter(site=site).exists()
@@ -101,3 +105,83 @@ def test_another_accounts_site_is_404_and_untouched(login, owner, other_site):
     assert (search.status_code, delete.status_code) == (404, 404)
     assert Profile.objects.filter(site=other_site, user_id="ABC").exists()
     assert not PrivacyAudit.objects.exists()
+
+
+@pytest.fixture
+def anonymous_with_feedback(site):
+    """An anonymous visitor who answered a poll and an Incoming Feedback widget, giving
+    their email with the consent to connect it."""
+    visitor_identify(
+        site=site, visitor_id="anon0000anon0000anon0000anon0000", user_id=None, attributes={"a": 1}
+    )
+    visitor = Visitor.objects.get(site=site, visitor_id="anon0000anon0000anon0000anon0000")
+    poll = WidgetFactory(site=site, name="How did you find us")
+    first = QuestionFactory(widget=poll, position=0, text="Where from?")
+    second = QuestionFactory(widget=poll, position=1, kind="multiple", text="What for?")
+    ResponseFactory(
+        widget=poll,
+        visitor=visitor,
+        profile=visitor.profile,
+        answers={str(first.pk): "A friend", str(second.pk): ["Books", "Maps"]},
+        email="anna@example.com",
+        consent_to_connect=True,
+        page_url="https://shop.example.com/checkout",
+    )
+    feedback = WidgetFactory(site=site, kind=Widget.Kind.FEEDBACK, name="Feedback tab")
+    ResponseFactory(
+        widget=feedback, visitor=visitor, profile=visitor.profile, emotion=5, comment="Lovely"
+    )
+    return visitor
+
+
+def test_responses_are_shown_and_found_by_the_consented_email(
+    login, member, site, anonymous_with_feedback
+):
+    response = login(member).get(f"{page_url(site)}?email=Anna%40Example.com")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert page.count('data-user-id=""') == 1
+    assert page.count("data-response=") == 2
+    assert "Where from? <strong>A friend</strong>" in page
+    assert "What for? <strong>Books, Maps</strong>" in page
+    assert "Love: “Lovely”" in page
+    assert "anna@example.com <span" in page
+    assert "https://shop.example.com/checkout" in page
+
+
+def test_deleting_a_person_found_by_email_removes_their_responses(
+    login, owner, site, other_site, anonymous_with_feedback
+):
+    elsewhere = ResponseFactory(
+        widget=WidgetFactory(site=other_site),
+        visitor=VisitorFactory(site=other_site),
+        email="anna@example.com",
+        consent_to_connect=True,
+    )
+
+    response = login(owner).post(
+        page_url(site, "delete/"), {"user_id": "", "email": "anna@example.com"}, follow=True
+    )
+
+    page = response.content.decode()
+    assert (
+        "Deleted everything stored about this person on Main shop: 1 profile, 1 attribute "
+        "value, 1 device, 0 sessions and 2 feedback responses."
+    ) in page
+    assert 'id="no-results"' in page
+    assert not Response.objects.filter(site=site).exists()
+    assert not Visitor.objects.filter(site=site).exists()
+    assert list(Response.objects.values_list("pk", flat=True)) == [elsewhere.pk]
+
+
+def test_the_page_explains_what_anonymous_data_it_can_find(login, member, site):
+    page = login(member).get(page_url(site)).content.decode()
+
+    assert "they are found here only when the visitor gave their email" in page
+
+
+def test_the_delete_confirmation_names_feedback_responses(login, owner, site, rachel):
+    page = login(owner).get(f"{page_url(site, 'delete/')}?user_id=ABC").content.decode()
+
+    assert "profiles, attribute values, devices, sessions and feedback responses" in page
