@@ -13,6 +13,7 @@ urlpatterns = [
     path("a/<slug:account_slug>/", include("apps.sites.urls")),
     path("a/<slug:account_slug>/", include("apps.user_attributes.urls")),
     path("a/<slug:account_slug>/", include("apps.identity.page_urls")),
+    path("a/<slug:account_slug>/", include("apps.feedback_targeting.urls")),
     path("", include("apps.identity.urls")),
     path("", include("apps.tracker.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -24,3 +25,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),
 ]
+
+handler404 = "apps.common.api.json_or_page_not_found"
+handler500 = "apps.common.api.json_or_server_error"

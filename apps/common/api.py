@@ -6,8 +6,9 @@ import logging
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.cache import patch_vary_headers
+from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.parsers import JSONParser
@@ -215,3 +216,21 @@ class AccountTokenAPIView(BaseAPIView):
             raise Forbidden(
                 "permission_denied", f"This needs the {role} role or higher in the account."
             )
+
+
+def json_or_page_not_found(request, exception=None):
+    """URLs under /api/ that match no route answer JSON, like every other API error."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"code": "not_found", "message": "No API endpoint at this address."}, status=404
+        )
+    return defaults.page_not_found(request, exception)
+
+
+def json_or_server_error(request):
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"code": "server_error", "message": "Something went wrong; nothing was stored."},
+            status=500,
+        )
+    return defaults.server_error(request)

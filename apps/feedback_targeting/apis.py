@@ -9,7 +9,7 @@ from apps.common.api import PublicSiteAPIView
 from apps.feedback_targeting.selectors import widgets_for_visitor
 from apps.feedback_targeting.services import ResponseInput, response_submit
 from apps.identity.apis import _body, _error
-from apps.user_attributes.validation import clean_client_id
+from apps.user_attributes.validation import ID_RE, clean_client_id
 
 
 class WidgetsApi(PublicSiteAPIView):
@@ -30,7 +30,7 @@ class WidgetsApi(PublicSiteAPIView):
         "visitor now and whose page condition matches `url`; polls the visitor already "
         "answered are left out.",
         parameters=[
-            OpenApiParameter("visitor_id", str, required=True),
+            OpenApiParameter("visitor_id", str, required=True, pattern=ID_RE.pattern),
             OpenApiParameter("url", str, description="The page the visitor is on."),
         ],
         responses={
@@ -55,7 +55,7 @@ class WidgetsApi(PublicSiteAPIView):
 class ResponseApi(PublicSiteAPIView):
     @extend_schema_serializer(component_name="WidgetAnswer")
     class InputSerializer(serializers.Serializer):
-        visitor_id = serializers.CharField()
+        visitor_id = serializers.RegexField(ID_RE)
         answers = serializers.DictField(
             required=False, help_text="Polls: question id → answer (choice, [choices], 1-5, text)."
         )

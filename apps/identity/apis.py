@@ -21,6 +21,7 @@ from apps.identity.services import (
     visitor_identify,
 )
 from apps.user_attributes.validation import (
+    ID_RE,
     MAX_ATTRIBUTES_PER_CALL,
     MAX_KEY_LENGTH,
     MAX_KEYS_PER_SITE,
@@ -61,8 +62,8 @@ REASONS_DOC = "\n".join(f"- `{code}`: {text}" for code, text in Reason.MESSAGES.
 class IdentifyApi(PublicSiteAPIView):
     @extend_schema_serializer(component_name="Identify")
     class InputSerializer(serializers.Serializer):
-        visitor_id = serializers.CharField(
-            help_text="The visitor's device id: 16-64 characters of A-Z a-z 0-9 _ -."
+        visitor_id = serializers.RegexField(
+            ID_RE, help_text="The visitor's device id: 16-64 characters of A-Z a-z 0-9 _ -."
         )
         user_id = serializers.CharField(
             allow_null=True,
@@ -78,7 +79,8 @@ class IdentifyApi(PublicSiteAPIView):
                 f"{MAX_STRING_LENGTH} characters."
             ),
         )
-        message_id = serializers.CharField(
+        message_id = serializers.RegexField(
+            ID_RE,
             required=False,
             help_text="Unique per call (16-64 characters); a retry with the same id is "
             "acknowledged and not applied twice.",
@@ -175,11 +177,15 @@ class IdentifyApi(PublicSiteAPIView):
 class SessionApi(PublicSiteAPIView):
     @extend_schema_serializer(component_name="PageVisit")
     class InputSerializer(serializers.Serializer):
-        visitor_id = serializers.CharField()
-        session_id = serializers.CharField(help_text="16-64 characters; one per browsing session.")
-        url = serializers.CharField(help_text="The page's URL (at most 2000 characters).")
-        referrer = serializers.CharField(required=False, allow_blank=True)
-        message_id = serializers.CharField(required=False)
+        visitor_id = serializers.RegexField(ID_RE)
+        session_id = serializers.RegexField(
+            ID_RE, help_text="16-64 characters; one per browsing session."
+        )
+        url = serializers.CharField(
+            max_length=2000, help_text="The page's URL (at most 2000 characters)."
+        )
+        referrer = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+        message_id = serializers.RegexField(ID_RE, required=False)
 
     @extend_schema_serializer(component_name="PageVisitResult")
     class OutputSerializer(serializers.Serializer):
