@@ -111,9 +111,41 @@ class LenientJSONParser(JSONParser):
                 "body_too_large", f"The request body is larger than {limit} bytes.", status_code=413
             )
         try:
-            return json.loads(raw.decode(encoding))
-        except (ValueError, UnicodeDecodeError) as error:
+            data = json.loads(raw.decode(encoding))
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
             raise exceptions.ParseError("The request body is not valid JSON.") from error
+        bad = first_unstorable_text(data)
+        if bad is not None:
+            raise ApplicationError(
+                "malformed_body",
+                f"Text in the body cannot be stored: {bad}. Send UTF-8 text without NUL "
+                "characters.",
+            )
+        return data
+
+
+def first_unstorable_text(data) -> str | None:
+    """Why some string (key or value) in parsed JSON cannot be stored, or None.
+
+    PostgreSQL text cannot hold NUL, and lone UTF-16 surrogates (valid in JSON escapes)
+    are not UTF-8. Walks iteratively, so deep nesting cannot exhaust the stack.
+    """
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "a NUL character"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "an unpaired surrogate"
+    return None
 
 
 class PublicSiteAPIView(BaseAPIView):

@@ -294,7 +294,7 @@ class LookupApi(AccountTokenAPIView):
         parameters=LOOKUP_PARAMETERS,
         responses={
             200: OutputSerializer,
-            400: _error("No search terms.", "lookup_terms_required"),
+            400: _error("No or bad search terms.", "lookup_terms_required", "invalid_lookup_terms"),
             401: _error("Missing or invalid token.", "not_authenticated", "authentication_failed"),
             404: _error("The site is not one of the token's account.", "unknown_site"),
         },
@@ -318,7 +318,7 @@ class LookupApi(AccountTokenAPIView):
         parameters=LOOKUP_PARAMETERS,
         responses={
             200: DeleteOutputSerializer,
-            400: _error("No search terms.", "lookup_terms_required"),
+            400: _error("No or bad search terms.", "lookup_terms_required", "invalid_lookup_terms"),
             401: _error("Missing or invalid token.", "not_authenticated", "authentication_failed"),
             403: _error("Only owners and admins delete.", "permission_denied"),
             404: _error("The site is not one of the token's account.", "unknown_site"),

@@ -294,6 +294,8 @@ def _require_terms(user_id: str | None, email: str | None) -> None:
         raise ApplicationError(
             "lookup_terms_required", "Give a user id, an email address, or both."
         )
+    if any("\x00" in term for term in (user_id, email) if term):
+        raise ApplicationError("invalid_lookup_terms", "Search terms cannot contain NUL.")
 
 
 def person_lookup_record(

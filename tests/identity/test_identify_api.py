@@ -471,3 +471,22 @@ def test_oversized_body_is_413_and_stores_nothing(api_client, site):
     assert response.status_code == 413
     assert response.json()["code"] == "body_too_large"
     assert not Profile.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        f'{{"visitor_id": "{TABLET}", "user_id": "u1", "attributes": {{"a": "x\\u0000y"}}}}',
+        f'{{"visitor_id": "{TABLET}", "user_id": "u1", "attributes": {{"\\u0000": 1}}}}',
+        f'{{"visitor_id": "{TABLET}", "user_id": "u1", "attributes": {{"a": "\\ud800"}}}}',
+        "[" * 100_000 + "]" * 100_000,
+    ],
+    ids=["nul-value", "nul-key", "lone-surrogate", "deep-nesting"],
+)
+def test_text_that_cannot_be_stored_is_a_400_not_a_crash(api_client, site, body):
+    response = api_client.generic(
+        "POST", f"/api/v1/sites/{site.key}/identify", body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed_body"
+    assert not Profile.objects.exists()
