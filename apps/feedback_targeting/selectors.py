@@ -1,11 +1,12 @@
 """Reads for widgets: the builder, the live decision of what a visitor sees, results."""
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.cache import cache
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404
 
 from apps.feedback_targeting.models import Question, Response, Widget
@@ -20,6 +21,11 @@ EMOTIONS = {1: "Hate", 2: "Dislike", 3: "Neutral", 4: "Like", 5: "Love"}
 
 def widgets_of_site(*, site: Site) -> QuerySet[Widget]:
     return Widget.objects.filter(site=site).prefetch_related("questions")
+
+
+def widgets_with_response_counts(*, site: Site) -> QuerySet[Widget]:
+    """The site's widgets for the list page, each with `response_count`."""
+    return widgets_of_site(site=site).annotate(response_count=Count("responses"))
 
 
 def widget_get_for_site(*, site: Site, pk: int) -> Widget:
@@ -240,3 +246,50 @@ def widget_results(*, widget: Widget) -> dict:
         "responses": responses,
         "total": len(responses),
     }
+
+
+def widget_responses_for_export(*, widget: Widget) -> QuerySet[Response]:
+    """Every response of the widget, oldest first, with its visitor and profile."""
+    return (
+        Response.objects.filter(site_id=widget.site_id, widget=widget)
+        .select_related("visitor", "profile")
+        .order_by("created_at", "pk")
+    )
+
+
+def widget_results_export(*, widget: Widget) -> tuple[list[str], Iterator[list[str]]]:
+    """The CSV export: a header, then one row per response (oldest first) with time,
+    visitor id, user id, each question's answer, emotion, comment, email (only with the
+    consent to connect) and the consent flag. Values are plain text, not yet escaped."""
+    questions = list(widget.questions.all())
+    header = [
+        "time (UTC)",
+        "visitor id",
+        "user id",
+        *(f"Q{q.position + 1}: {q.text}" for q in questions),
+        "emotion (1 hate - 5 love)",
+        "comment",
+        "email",
+        "consent to connect",
+    ]
+
+    def answer(response: Response, question: Question) -> str:
+        value = response.answers.get(str(question.pk))
+        if value in (None, "", []):
+            return ""
+        return "; ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    def rows() -> Iterator[list[str]]:
+        for response in widget_responses_for_export(widget=widget).iterator(chunk_size=2000):
+            yield [
+                response.created_at.astimezone(UTC).isoformat(),
+                response.visitor.visitor_id,
+                response.profile.user_id or "",
+                *(answer(response, q) for q in questions),
+                str(response.emotion or ""),
+                response.comment,
+                response.email if response.consent_to_connect else "",
+                "yes" if response.consent_to_connect else "no",
+            ]
+
+    return header, rows()

@@ -1,0 +1,127 @@
+"""Presentation of widgets in pages: targeting in words, answers, and bar charts as SVG."""
+
+from datetime import datetime
+
+from django import template
+
+from apps.feedback_targeting.forms import number_text, operator_label
+from apps.feedback_targeting.models import Question, Response
+from apps.feedback_targeting.rules import OPERATORS, Condition, RuleError, parse_rule
+from apps.feedback_targeting.selectors import EMOTIONS, AnswerCount
+from apps.user_attributes.models import AttributeValue, ValueType
+
+register = template.Library()
+
+CHART_WIDTH = 640
+CHART_LABEL_WIDTH = 210
+CHART_BAR_MAX = 320
+CHART_ROW = 30
+CHART_BAR = 20
+CHART_LABEL_CHARS = 30
+
+
+def _condition_words(condition: Condition) -> str:
+    if condition.type == "visitor":
+        return OPERATORS["visitor"][condition.op]
+    label = operator_label(condition.type, condition.op)
+    value = condition.value
+    if value is None:
+        return f"{condition.key} {label}"
+    if condition.op == "between":
+        return f"{condition.key} between {number_text(value[0])} and {number_text(value[1])}"
+    if condition.op in ("more_than_days_ago", "less_than_days_ago"):
+        return f"{condition.key} {label.replace('N', str(value))}"
+    if condition.op == "in":
+        return f"{condition.key} {label} " + ", ".join(f"“{v}”" for v in value)
+    if condition.type == ValueType.NUMBER:
+        return f"{condition.key} {label} {number_text(value)}"
+    if condition.type == ValueType.STRING:
+        return f"{condition.key} {label} “{value}”"
+    return f"{condition.key} {label} {value.isoformat()}"
+
+
+@register.filter
+def targeting_summary(targeting: dict) -> str:
+    """The rule in words: "total_spend > 0 and first_purchase more than 10 days ago"."""
+    try:
+        rule = parse_rule(targeting)
+    except RuleError:
+        return "Targeting needs fixing"
+    if not rule.conditions:
+        return "Everyone"
+    joiner = " and " if rule.match == "all" else " or "
+    return joiner.join(_condition_words(c) for c in rule.conditions)
+
+
+@register.filter
+def attribute_text(value: AttributeValue) -> str:
+    if value.value_type == ValueType.NUMBER:
+        return number_text(value.number_value)
+    if value.value_type == ValueType.BOOLEAN:
+        return "true" if value.boolean_value else "false"
+    if value.value_type == ValueType.DATE:
+        moment: datetime = value.date_value
+        if (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
+            return moment.date().isoformat()
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return value.string_value or ""
+
+
+@register.filter
+def answer_to(response: Response, question: Question) -> str:
+    """The response's answer to the question, as text ("" when not answered)."""
+    answer = response.answers.get(str(question.pk))
+    if answer in (None, "", []):
+        return ""
+    if isinstance(answer, list):
+        return ", ".join(str(a) for a in answer)
+    return str(answer)
+
+
+@register.filter
+def emotion_label(value: int | None) -> str:
+    return EMOTIONS.get(value, "") if value else ""
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= CHART_LABEL_CHARS else label[: CHART_LABEL_CHARS - 1] + "…"
+
+
+@register.inclusion_tag("feedback_targeting/partials/_bar_chart.html")
+def bar_chart(counts: list[AnswerCount], *, title: str, chart_id, answered: int) -> dict:
+    """A horizontal bar chart of answer counts, drawn on the server as accessible SVG
+    (`chart-<chart_id>`): a title and a description with every count for screen readers,
+    a text label, count and percentage beside each bar for everyone."""
+    most = max((c.count for c in counts), default=0)
+    bars = []
+    for index, item in enumerate(counts):
+        percent = round(item.share * 100)
+        width = round(CHART_BAR_MAX * item.count / most) if most else 0
+        y = index * CHART_ROW
+        bars.append(
+            {
+                "label": item.label,
+                "short_label": _short(item.label),
+                "count": item.count,
+                "percent": percent,
+                "width": width,
+                "y": y,
+                "text_y": y + CHART_BAR // 2 + 5,
+                "value_x": CHART_LABEL_WIDTH + width + 8,
+            }
+        )
+    description = (
+        "; ".join(f"{b['label']}: {b['count']} ({b['percent']}%)" for b in bars)
+        or "No answers yet."
+    )
+    return {
+        "chart_id": f"chart-{chart_id}",
+        "title": title,
+        "description": f"{answered} answered. {description}",
+        "bars": bars,
+        "width": CHART_WIDTH,
+        "height": max(len(bars), 1) * CHART_ROW,
+        "label_width": CHART_LABEL_WIDTH,
+        "label_x": CHART_LABEL_WIDTH - 10,
+        "bar_height": CHART_BAR,
+    }
