@@ -24,9 +24,11 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from apps.accounts.models import Account, ApiToken, Membership, User
 from apps.billing.models import PlanChange
 from apps.consent.models import ConsentRecord
+from apps.feedback_targeting.models import Question, Widget
 from apps.identity.models import PrivacyAudit, Profile
 from apps.sites.models import Site
 from tests.factories import ApiTokenFactory, MembershipFactory, ProfileFactory
+from tests.feedback_targeting.factories import QuestionFactory, WidgetFactory
 
 MEMBER, ADMIN, OWNER = Membership.Role.MEMBER, Membership.Role.ADMIN, Membership.Role.OWNER
 RANK = {MEMBER: 0, ADMIN: 1, OWNER: 2}
@@ -35,12 +37,14 @@ TENANT_PARAM = "account_slug"
 
 @dataclass(frozen=True)
 class Tenant:
-    """One account's data: a site with an identified person, and its owner's API token."""
+    """One account's data: a site with an identified person and a poll, and its owner's
+    API token."""
 
     account: Account
     site: Site
     profile: Profile
     token: ApiToken
+    widget: Widget
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -51,6 +55,7 @@ class Tenant:
             self.site.key,
             self.profile.user_id,
             self.token.name,
+            self.widget.name,
         )
 
 
@@ -58,6 +63,7 @@ class Tenant:
 OBJECT_PARAMS: dict[str, Callable[[Tenant], str | int]] = {
     "site_key": lambda tenant: tenant.site.key,
     "token_id": lambda tenant: tenant.token.pk,
+    "widget_id": lambda tenant: tenant.widget.pk,
 }
 
 
@@ -70,6 +76,28 @@ def _set_user_attributes(enabled: bool) -> Callable[[Tenant], None]:
         Site.objects.filter(pk=tenant.site.pk).update(user_attributes_enabled=enabled)
 
     return prepare
+
+
+def _set_widget_status(status: str) -> Callable[[Tenant], None]:
+    def prepare(tenant: Tenant) -> None:
+        Widget.objects.filter(pk=tenant.widget.pk).update(status=status)
+
+    return prepare
+
+
+def _widget_form(tenant: Tenant) -> dict:
+    """A builder POST that saves a poll (or changes the tenant's poll)."""
+    return {
+        "kind": "poll",
+        "name": "Planted poll",
+        "match": "all",
+        "questions": ["q0"],
+        "q0-kind": "text",
+        "q0-text": "Planted?",
+        "conditions": ["c0"],
+        "c0-key": "@visitor",
+        "c0-op": "anonymous",
+    }
 
 
 @dataclass(frozen=True)
@@ -145,6 +173,24 @@ ROUTES: dict[str, Policy] = {
     "user_attributes:disable": Policy(
         role=ADMIN, get=ADMIN, post=ADMIN, prepare=_set_user_attributes(True)
     ),
+    # Polls and Incoming Feedback: members look, owners and admins build and switch
+    "widgets:index": Policy(role=MEMBER, get=MEMBER, post=None, get_ok=302),
+    "widgets:list": Policy(role=MEMBER, get=MEMBER, post=None),
+    "widgets:create": Policy(role=ADMIN, get=ADMIN, post=ADMIN, payload=_widget_form),
+    "widgets:edit": Policy(role=MEMBER, get=MEMBER, post=ADMIN, payload=_widget_form),
+    "widgets:builder_condition": Policy(role=ADMIN, get=ADMIN, post=None),
+    "widgets:builder_question": Policy(role=ADMIN, get=ADMIN, post=None),
+    "widgets:builder_removed": Policy(role=ADMIN, get=ADMIN, post=None),
+    "widgets:builder_preview": Policy(role=ADMIN, get=ADMIN, post=None),
+    "widgets:activate": Policy(
+        role=ADMIN, get=None, post=ADMIN, prepare=_set_widget_status(Widget.Status.DRAFT)
+    ),
+    "widgets:pause": Policy(
+        role=ADMIN, get=None, post=ADMIN, prepare=_set_widget_status(Widget.Status.ACTIVE)
+    ),
+    "widgets:delete": Policy(role=ADMIN, get=ADMIN, post=ADMIN),
+    "widgets:results": Policy(role=MEMBER, get=MEMBER, post=None),
+    "widgets:results_csv": Policy(role=MEMBER, get=MEMBER, post=None),
 }
 
 
@@ -222,11 +268,22 @@ def test_every_tenant_route_is_known_to_the_matrix():
 
 
 def _tenant(account: Account, site: Site, owner: User, user_id: str) -> Tenant:
+    widget = WidgetFactory(
+        site=site,
+        name=f"{account.slug} spenders poll",
+        status=Widget.Status.DRAFT,
+        targeting={
+            "match": "all",
+            "conditions": [{"type": "number", "key": "spend", "op": "gt", "value": 0}],
+        },
+    )
+    QuestionFactory(widget=widget, position=0, kind="rating", text="How are we doing?")
     return Tenant(
         account=account,
         site=site,
         profile=ProfileFactory(site=site, user_id=user_id),
         token=ApiTokenFactory(account=account, user=owner, name=f"{account.slug} deploy key"),
+        widget=widget,
     )
 
 
@@ -266,6 +323,16 @@ def snapshot(account: Account) -> dict:
             Profile.objects.filter(site__in=sites).values_list("user_id", flat=True)
         ),
         "consent_records": ConsentRecord.objects.filter(account=account).count(),
+        "widgets": list(
+            Widget.objects.filter(site__in=sites)
+            .order_by("pk")
+            .values_list("pk", "name", "status", "targeting", "url_contains")
+        ),
+        "questions": list(
+            Question.objects.filter(site__in=sites)
+            .order_by("pk")
+            .values_list("widget_id", "kind", "text")
+        ),
         "privacy_audits": PrivacyAudit.objects.filter(
             account=account, action=PrivacyAudit.Action.DELETE
         ).count(),
@@ -285,7 +352,8 @@ def _request(client, method: str, url: str, route: Route, target: Tenant):
 
 
 def _assert_nothing_of(tenant: Tenant, response) -> None:
-    html = response.content.decode()
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    html = body.decode()
     for secret in tenant.secrets:
         assert secret not in html, f"{secret!r} leaked"
 

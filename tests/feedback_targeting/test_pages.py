@@ -1,0 +1,1117 @@
+"""Polls and Incoming Feedback pages: the list, the builder with its rule editor and live
+previews, switching on and off, results and the CSV export. Two tenants throughout."""
+
+import csv
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.consent.services import user_attributes_disable
+from apps.feedback_targeting.models import Widget
+from apps.feedback_targeting.services import REASON_UA_DISABLED
+from apps.feedback_targeting.views import csv_cell
+from apps.sites.models import Site
+from apps.user_attributes.models import AttributeValue, ValueType
+from tests.factories import (
+    AttributeKeyFactory,
+    AttributeValueFactory,
+    ProfileFactory,
+    SiteFactory,
+)
+from tests.feedback_targeting.factories import QuestionFactory, ResponseFactory, WidgetFactory
+
+SPEND_GT_0 = {"type": "number", "key": "total_spend", "op": "gt", "value": 0}
+OLD_PURCHASE = {"type": "date", "key": "first_purchase", "op": "more_than_days_ago", "value": 10}
+PAYING = {"match": "all", "conditions": [SPEND_GT_0, OLD_PURCHASE]}
+IDENTIFIED = {"match": "all", "conditions": [{"type": "visitor", "op": "identified"}]}
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def url(site, *parts, query=""):
+    path = "/".join(str(p) for p in parts)
+    suffix = f"{path}/" if path and not path.endswith(".csv") else path
+    return f"/a/{site.account.slug}/widgets/{site.key}/{suffix}{query}"
+
+
+def html(response) -> str:
+    return response.content.decode()
+
+
+def catalogue(site):
+    """The attribute keys the builder offers: two numbers, a date, a string, a boolean,
+    and `plan`, sent both as a number and as a string."""
+    for key, type_, mask in [
+        ("total_spend", ValueType.NUMBER, 1),
+        ("first_purchase", ValueType.DATE, 4),
+        ("tier", ValueType.STRING, 2),
+        ("newsletter", ValueType.BOOLEAN, 8),
+        ("plan", ValueType.STRING, 1 | 2),
+    ]:
+        AttributeKeyFactory(site=site, key=key, value_type=type_, types_mask=mask)
+
+
+def poll(site, *, targeting=None, status=Widget.Status.ACTIVE, name="Paying customers"):
+    widget = WidgetFactory(
+        site=site, name=name, status=status, targeting=targeting or PAYING, kind="poll"
+    )
+    QuestionFactory(widget=widget, position=0, kind="rating", text="How happy are you?", choices=[])
+    return widget
+
+
+def builder_post(**overrides) -> dict:
+    """A full builder POST: a poll with two questions and the seed's targeting."""
+    data = {
+        "kind": "poll",
+        "name": "Paying customers",
+        "thank_you_message": "Thanks!",
+        "url_contains": "/account",
+        "match": "all",
+        "questions": ["q0", "q1"],
+        "q0-kind": "rating",
+        "q0-text": "How happy are you?",
+        "q0-required": "on",
+        "q1-kind": "single",
+        "q1-text": "What first?",
+        "q1-choices": "Delivery\nPrices\n\n",
+        "conditions": ["c0", "c1"],
+        "c0-key": "total_spend",
+        "c0-type": "number",
+        "c0-op": "gt",
+        "c0-value": "0",
+        "c1-key": "first_purchase",
+        "c1-type": "date",
+        "c1-op": "more_than_days_ago",
+        "c1-value": "10",
+        "builder_action": "save",
+    }
+    data.update(overrides)
+    return data
+
+
+def state(site) -> list[tuple]:
+    """Everything the builder and the switches could change on a site's widgets."""
+    return [
+        (
+            w.pk,
+            w.name,
+            w.status,
+            w.disabled_reason,
+            w.targeting,
+            w.url_contains,
+            *w.questions.values_list("kind", "text", "choices", "required"),
+        )
+        for w in Widget.objects.filter(site=site).order_by("pk")
+    ]
+
+
+@pytest.fixture
+def other_widget(other_site):
+    return poll(other_site, name="Other Co secret poll")
+
+
+# --- list -------------------------------------------------------------------------------
+
+
+class TestList:
+    def test_index_opens_the_first_site(self, login, owner, site):
+        response = login(owner).get(f"/a/{site.account.slug}/widgets/")
+
+        assert response.status_code == 302
+        assert response["Location"] == url(site)
+
+    def test_lists_the_sites_widgets_with_status_count_and_targeting_in_words(
+        self, login, owner, site, other_widget
+    ):
+        paying = poll(site)
+        ResponseFactory.create_batch(3, widget=paying)
+        feedback = WidgetFactory(
+            site=site, kind="feedback", name="Side tab", status="draft", targeting=IDENTIFIED
+        )
+        SiteFactory(account=site.account, name="Second shop")
+
+        page = html(login(owner).get(url(site)))
+
+        row = re.search(rf'<tr id="widget-{paying.pk}".*?</tr>', page, re.S).group(0)
+        assert "Paying customers" in row
+        assert "Poll" in row
+        assert 'data-status="active"' in row
+        assert "<td>3</td>" in row
+        assert "total_spend &gt; 0 and first_purchase more than 10 days ago" in row
+        assert f'href="{url(site, paying.pk, "results")}"' in row
+        assert f'action="{url(site, paying.pk, "pause")}"' in row
+        feedback_row = re.search(rf'<tr id="widget-{feedback.pk}".*?</tr>', page, re.S).group(0)
+        assert "Incoming Feedback" in feedback_row
+        assert 'data-status="draft"' in feedback_row
+        assert "visitor is identified" in feedback_row
+        assert "<td>0</td>" in feedback_row
+        assert f'action="{url(site, feedback.pk, "activate")}"' in feedback_row
+        # the site selector offers both sites of the account, and nothing of the other one
+        assert "Second shop" in page
+        assert "Other Co" not in page
+
+    def test_a_disabled_widget_shows_its_reason(self, login, member, site):
+        WidgetFactory(site=site, status="disabled", disabled_reason=REASON_UA_DISABLED)
+
+        page = html(login(member).get(url(site)))
+
+        assert 'data-status="disabled"' in page
+        assert REASON_UA_DISABLED in page
+
+    def test_members_see_the_list_without_switches(self, login, member, site):
+        widget = poll(site)
+
+        page = html(login(member).get(url(site)))
+
+        assert widget.name in page
+        assert url(site, widget.pk, "pause") not in page
+        assert 'id="new-poll"' not in page
+
+
+# --- tenancy and roles -------------------------------------------------------------------
+
+
+WIDGET_ROUTES = [
+    ("GET", ""),
+    ("POST", ""),
+    ("GET", "results"),
+    ("GET", "results.csv"),
+    ("POST", "activate"),
+    ("POST", "pause"),
+    ("GET", "delete"),
+    ("POST", "delete"),
+]
+
+
+class TestTenancy:
+    @pytest.mark.parametrize(("method", "action"), WIDGET_ROUTES)
+    def test_another_accounts_widget_under_ones_own_site_is_404(
+        self, login, owner, site, other_widget, method, action
+    ):
+        # given an owner of Radbooks who knows the id of Other Co's widget
+        before = state(other_widget.site)
+        target = url(site, other_widget.pk, action) if action else url(site, other_widget.pk)
+
+        # when they put it under their own site
+        response = getattr(login(owner), method.lower())(target, builder_post())
+
+        # then it does not exist for them, and nothing changed
+        assert response.status_code == 404
+        assert "Other Co" not in html(response)
+        assert state(other_widget.site) == before
+
+    @pytest.mark.parametrize(("method", "action"), WIDGET_ROUTES)
+    def test_a_widget_is_found_only_under_its_own_site(self, login, owner, site, method, action):
+        second = SiteFactory(account=site.account, name="Second shop")
+        widget = poll(second, status=Widget.Status.DRAFT)
+        before = state(second)
+        target = url(site, widget.pk, action) if action else url(site, widget.pk)
+
+        response = getattr(login(owner), method.lower())(target, builder_post())
+
+        assert response.status_code == 404
+        assert state(second) == before
+
+    def test_another_accounts_site_key_is_404(self, login, owner, site, other_site):
+        client = login(owner)
+        for path in ("", "new/", "builder/preview/", "builder/condition/"):
+            response = client.get(f"/a/{site.account.slug}/widgets/{other_site.key}/{path}")
+            assert response.status_code == 404
+
+    def test_the_builder_offers_only_the_sites_own_keys(self, login, owner, site, other_site):
+        AttributeKeyFactory(site=site, key="total_spend")
+        AttributeKeyFactory(site=other_site, key="other_secret_key")
+
+        page = html(login(owner).get(url(site, "builder/condition")))
+
+        assert "total_spend" in page
+        assert "other_secret_key" not in page
+
+
+class TestRoles:
+    @pytest.mark.parametrize(
+        ("method", "action"),
+        [("POST", ""), ("POST", "activate"), ("POST", "pause"), ("POST", "delete")],
+    )
+    @pytest.mark.parametrize("status", [Widget.Status.DRAFT, Widget.Status.ACTIVE])
+    def test_members_cannot_change_widgets(self, login, member, site, method, action, status):
+        widget = poll(site, status=status)
+        before = state(site)
+        target = url(site, widget.pk, action) if action else url(site, widget.pk)
+
+        response = login(member).post(target, builder_post(name="Changed by a member"))
+
+        assert response.status_code == 403
+        assert state(site) == before
+
+    def test_members_cannot_create_widgets(self, login, member, site):
+        response = login(member).post(url(site, "new"), builder_post())
+
+        assert response.status_code == 403
+        assert not Widget.objects.exists()
+
+    def test_members_see_the_builder_read_only(self, login, member, site):
+        widget = poll(site)
+
+        response = login(member).get(url(site, widget.pk))
+
+        page = html(response)
+        assert response.status_code == 200
+        assert '<fieldset class="plain" disabled>' in page
+        assert 'id="save-widget"' not in page
+        assert url(site, widget.pk, "activate") not in page
+
+    @pytest.mark.parametrize("role_fixture", ["owner", "admin_user"])
+    def test_owners_and_admins_switch_widgets_on_and_off(self, request, login, site, role_fixture):
+        client = login(request.getfixturevalue(role_fixture))
+        widget = poll(site, status=Widget.Status.DRAFT)
+
+        assert client.post(url(site, widget.pk, "activate")).status_code == 302
+        assert Widget.objects.get(pk=widget.pk).status == "active"
+        assert client.post(url(site, widget.pk, "pause")).status_code == 302
+        assert Widget.objects.get(pk=widget.pk).status == "paused"
+
+
+# --- the builder ------------------------------------------------------------------------
+
+
+class TestCreateAndEdit:
+    def test_new_poll_page_has_a_question_and_no_condition(self, login, owner, site):
+        page = html(login(owner).get(url(site, "new", query="?kind=poll")))
+
+        assert "<h1>New poll</h1>" in page
+        assert 'name="questions" value="q0"' in page
+        assert 'name="conditions"' not in page
+        # the live preview triggers on changes, debounced while typing
+        assert 'hx-trigger="change, keyup changed delay:400ms, widget-form-changed from:body"' in (
+            page
+        )
+        assert "This targeting matches <strong" in page
+
+    def test_saving_a_poll_stores_fields_questions_and_targeting(self, login, owner, site):
+        response = login(owner).post(url(site, "new"), builder_post())
+
+        widget = Widget.objects.get()
+        assert response.status_code == 302
+        assert response["Location"] == url(site, widget.pk)
+        assert (widget.site, widget.kind, widget.status) == (site, "poll", "draft")
+        assert (widget.name, widget.thank_you_message, widget.url_contains) == (
+            "Paying customers",
+            "Thanks!",
+            "/account",
+        )
+        assert widget.targeting == PAYING
+        assert list(
+            widget.questions.values_list("position", "kind", "text", "choices", "required")
+        ) == [
+            (0, "rating", "How happy are you?", [], True),
+            (1, "single", "What first?", ["Delivery", "Prices"], False),
+        ]
+
+    def test_saving_a_feedback_tab_ignores_question_fields(self, login, owner, site):
+        data = builder_post(kind="feedback", conditions=["c0"], name="Tab")
+
+        response = login(owner).post(url(site, "new", query="?kind=feedback"), data)
+
+        widget = Widget.objects.get()
+        assert response.status_code == 302
+        assert (widget.kind, widget.name) == ("feedback", "Tab")
+        assert widget.targeting == {"match": "all", "conditions": [SPEND_GT_0]}
+        assert not widget.questions.exists()
+
+    def test_every_value_input_round_trips(self, login, owner, site):
+        catalogue(site)
+        data = builder_post(
+            match="any",
+            conditions=["c0", "c1", "c2", "c3", "c4", "c5"],
+            **{
+                "c0-op": "between",
+                "c0-value": "100",
+                "c0-value2": "10.5",
+                "c1-op": "on",
+                "c1-value": "2024-02-29",
+                "c2-key": "tier",
+                "c2-type": "string",
+                "c2-op": "in",
+                "c2-value": "gold, silver ,gold",
+                "c3-key": "newsletter",
+                "c3-type": "boolean",
+                "c3-op": "is_true",
+                "c3-value": "ignored",
+                "c4-key": "@visitor",
+                "c4-op": "anonymous",
+                "c5-key": "plan",
+                "c5-type": "number",
+                "c5-op": "is_set",
+            },
+        )
+
+        assert login(owner).post(url(site, "new"), data).status_code == 302
+
+        widget = Widget.objects.get()
+        assert widget.targeting == {
+            "match": "any",
+            "conditions": [
+                {"type": "number", "key": "total_spend", "op": "between", "value": [10.5, 100]},
+                {"type": "date", "key": "first_purchase", "op": "on", "value": "2024-02-29"},
+                {"type": "string", "key": "tier", "op": "in", "value": ["gold", "silver"]},
+                {"type": "boolean", "key": "newsletter", "op": "is_true"},
+                {"type": "visitor", "op": "anonymous"},
+                {"type": "number", "key": "plan", "op": "is_set"},
+            ],
+        }
+        # and the edit page shows them again as they were entered
+        page = html(login(owner).get(url(site, widget.pk)))
+        assert 'name="c0-value" value="10.5"' in page
+        assert 'name="c0-value2" value="100"' in page
+        assert 'type="date" id="c1-value" name="c1-value" value="2024-02-29"' in page
+        assert 'name="c2-value" value="gold, silver"' in page
+        assert 'name="c3-value"' not in page
+        assert '<option value="@visitor" selected>' in page
+        assert '<option value="any" selected>' in page
+
+    def test_editing_updates_the_widget(self, login, owner, site):
+        widget = poll(site, status=Widget.Status.PAUSED)
+        data = builder_post(
+            name="Renamed", conditions=["c0"], questions=["q0"], **{"q0-kind": "text"}
+        )
+
+        response = login(owner).post(url(site, widget.pk), data)
+
+        assert response.status_code == 302
+        widget.refresh_from_db()
+        assert (widget.name, widget.status) == ("Renamed", "paused")
+        assert widget.targeting == {"match": "all", "conditions": [SPEND_GT_0]}
+        assert list(widget.questions.values_list("kind", "text")) == [
+            ("text", "How happy are you?")
+        ]
+
+    def test_the_edit_page_shows_the_saved_widget(self, login, owner, site):
+        catalogue(site)
+        widget = poll(site)
+
+        page = html(login(owner).get(url(site, widget.pk)))
+
+        assert 'id="q0-text"' not in page  # Django names it id_q0-text
+        assert 'value="How happy are you?"' in page
+        assert '<option value="total_spend" selected>total_spend (number)</option>' in page
+        assert '<option value="gt" selected>&gt;</option>' in page
+        assert 'name="c0-value" value="0"' in page
+        assert '<option value="more_than_days_ago" selected>more than N days ago</option>' in page
+        assert 'name="c1-value" value="10"' in page
+
+
+class TestRuleErrors:
+    @pytest.mark.parametrize(
+        ("fields", "message"),
+        [
+            ({"c1-op": "contains"}, "“contains” is not an operator for date values."),
+            ({"c0-value": "lots"}, "“lots” is not a number."),
+            ({"c1-value": "-1"}, "The number of days must be between 0 and 36500."),
+            ({"c1-value": "ten"}, "The number of days must be a whole number."),
+            ({"c1-value": ""}, "Give a value."),
+            ({"c0-op": "between", "c0-value2": ""}, "Give a value."),
+            ({"c0-op": "between", "c0-value2": "x"}, "“between” needs two numbers."),
+            ({"c1-op": "on", "c1-value": "2024-13-01"}, "Give a date as YYYY-MM-DD."),
+            ({"c1-key": "", "c1-type": "", "c1-op": ""}, "Choose an attribute or a visitor"),
+        ],
+    )
+    def test_a_bad_condition_is_an_inline_error_on_its_row_and_nothing_is_saved(
+        self, login, owner, site, fields, message
+    ):
+        response = login(owner).post(url(site, "new"), builder_post(**fields))
+
+        page = html(response)
+        assert response.status_code == 400
+        assert not Widget.objects.exists()
+        error = re.search(r'<p class="error" role="alert" id="(c\d)-error">([^<]*)</p>', page)
+        assert error.group(1) == next(iter(fields))[:2]
+        assert error.group(2).startswith(message)
+        assert page.count('role="alert" id="c') == 1
+        assert "Nothing was saved" in page
+
+    def test_a_bad_edit_leaves_the_widget_as_it_was(self, login, owner, site):
+        widget = poll(site)
+        before = state(site)
+
+        response = login(owner).post(url(site, widget.pk), builder_post(**{"c0-value": "x"}))
+
+        assert response.status_code == 400
+        assert state(site) == before
+
+    def test_field_and_rule_errors_show_together(self, login, owner, site):
+        response = login(owner).post(
+            url(site, "new"), builder_post(name="", **{"c0-value": "x", "q0-text": ""})
+        )
+
+        page = html(response)
+        assert response.status_code == 400
+        assert page.count("This field is required.") == 2  # name and question 1
+        assert "“x” is not a number." in page
+
+    def test_a_question_the_service_refuses_is_a_form_error(self, login, owner, site):
+        response = login(owner).post(url(site, "new"), builder_post(**{"q1-choices": "Only"}))
+
+        assert response.status_code == 400
+        assert "Question 2 needs between 2 and 12 choices." in html(response)
+        assert not Widget.objects.exists()
+
+    def test_a_poll_without_questions_is_refused(self, login, owner, site):
+        data = builder_post()
+        del data["questions"]
+
+        response = login(owner).post(url(site, "new"), data)
+
+        assert response.status_code == 400
+        assert "A poll needs at least one question." in html(response)
+        assert not Widget.objects.exists()
+
+    def test_attribute_conditions_on_an_active_widget_are_refused_while_disabled(
+        self, login, owner, site
+    ):
+        widget = poll(site, targeting=IDENTIFIED)
+        Site.objects.filter(pk=site.pk).update(user_attributes_enabled=False)
+        before = state(site)
+
+        response = login(owner).post(url(site, widget.pk), builder_post())
+
+        assert response.status_code == 400
+        assert "User Attributes were disabled for this site" in html(response)
+        assert state(site) == before
+
+
+class TestWithoutJavaScript:
+    def test_add_condition_button_adds_a_row_and_saves_nothing(self, login, owner, site):
+        response = login(owner).post(url(site, "new"), builder_post(builder_action="add_condition"))
+
+        page = html(response)
+        assert response.status_code == 200
+        assert re.findall(r'name="conditions" value="(c\d)"', page) == ["c0", "c1", "c2"]
+        assert 'id="c2-key" name="c2-key" autofocus' in page
+        assert not Widget.objects.exists()
+
+    def test_remove_buttons_remove_their_block(self, login, owner, site):
+        client = login(owner)
+
+        page = html(
+            client.post(url(site, "new"), builder_post(builder_action="remove_condition:c0"))
+        )
+        assert re.findall(r'name="conditions" value="(c\d)"', page) == ["c1"]
+
+        page = html(
+            client.post(url(site, "new"), builder_post(builder_action="remove_question:q0"))
+        )
+        assert re.findall(r'name="questions" value="(q\d)"', page) == ["q1"]
+        assert not Widget.objects.exists()
+
+    def test_add_question_button_adds_a_block(self, login, owner, site):
+        response = login(owner).post(url(site, "new"), builder_post(builder_action="add_question"))
+
+        assert re.findall(r'name="questions" value="(q\d)"', html(response)) == ["q0", "q1", "q2"]
+        assert not Widget.objects.exists()
+
+
+class TestConditionRow:
+    def row(self, client, site, **params):
+        response = client.get(url(site, "builder/condition"), params, **HX)
+        assert response.status_code == 200
+        return html(response)
+
+    def options(self, page, name):
+        select = re.search(rf'<select id="{name}".*?</select>', page, re.S).group(0)
+        return re.findall(r'<option value="([^"]*)"', select)
+
+    def test_a_new_row_offers_the_sites_keys_with_types_and_the_visitor(self, login, owner, site):
+        catalogue(site)
+
+        page = self.row(login(owner), site, conditions=["c0", "c4"])
+
+        assert 'name="conditions" value="c5"' in page
+        assert self.options(page, "c5-key") == [
+            "",
+            "first_purchase",
+            "newsletter",
+            "plan",
+            "tier",
+            "total_spend",
+            "@visitor",
+        ]
+        assert "first_purchase (date)" in page
+        assert "plan (number, string: type conflict)" in page
+        assert 'id="c5-op"' not in page
+
+    @pytest.mark.parametrize(
+        ("key", "ops"),
+        [
+            (
+                "total_spend",
+                ["eq", "ne", "gt", "gte", "lt", "lte", "between", "is_set", "is_not_set"],
+            ),
+            (
+                "tier",
+                [
+                    "equals",
+                    "not_equals",
+                    "contains",
+                    "not_contains",
+                    "starts_with",
+                    "ends_with",
+                    "in",
+                    "is_set",
+                    "is_not_set",
+                ],
+            ),
+            (
+                "first_purchase",
+                [
+                    "before",
+                    "after",
+                    "on",
+                    "more_than_days_ago",
+                    "less_than_days_ago",
+                    "is_set",
+                    "is_not_set",
+                ],
+            ),
+            ("newsletter", ["is_true", "is_false", "is_set", "is_not_set"]),
+            ("@visitor", ["identified", "anonymous"]),
+        ],
+    )
+    def test_choosing_a_key_offers_only_the_operators_of_its_type(
+        self, login, owner, site, key, ops
+    ):
+        catalogue(site)
+
+        page = self.row(login(owner), site, prefix="c2", **{"c2-key": key, "c2-op": "gt"})
+
+        assert self.options(page, "c2-op") == ops
+        assert 'id="c2-type"' not in page  # one type: nothing to choose
+
+    def test_a_key_with_a_type_conflict_lets_the_user_pick_the_type(self, login, owner, site):
+        catalogue(site)
+        client = login(owner)
+
+        page = self.row(client, site, prefix="c0", **{"c0-key": "plan"})
+        assert self.options(page, "c0-type") == ["number", "string"]
+        assert '<option value="string" selected>as string</option>' in page
+        assert "in" in self.options(page, "c0-op")
+
+        page = self.row(client, site, prefix="c0", **{"c0-key": "plan", "c0-type": "number"})
+        assert self.options(page, "c0-op")[0] == "eq"
+
+    @pytest.mark.parametrize(
+        ("key", "op", "inputs"),
+        [
+            ("total_spend", "gt", ['type="number" step="any" id="c0-value"']),
+            (
+                "total_spend",
+                "between",
+                [
+                    'type="number" step="any" id="c0-value"',
+                    'type="number" step="any" id="c0-value2"',
+                ],
+            ),
+            ("tier", "equals", ['type="text" id="c0-value"']),
+            (
+                "tier",
+                "in",
+                ['type="text" id="c0-value" name="c0-value" value="" placeholder="gold, silver"'],
+            ),
+            ("first_purchase", "before", ['type="date" id="c0-value"']),
+            (
+                "first_purchase",
+                "more_than_days_ago",
+                ['type="number" min="0" step="1" id="c0-value"'],
+            ),
+            ("newsletter", "is_true", []),
+            ("total_spend", "is_set", []),
+            ("@visitor", "identified", []),
+        ],
+    )
+    def test_value_inputs_fit_the_operator(self, login, owner, site, key, op, inputs):
+        catalogue(site)
+
+        page = self.row(login(owner), site, prefix="c0", **{"c0-key": key, "c0-op": op})
+
+        found = re.findall(r'<input type="(?:number|text|date)"[^>]*>', page)
+        assert len(found) == len(inputs)
+        for tag, expected in zip(found, inputs, strict=True):
+            assert tag.startswith(f"<input {expected}")
+
+    def test_a_re_rendered_row_keeps_its_values_and_refreshes_the_previews(
+        self, login, owner, site
+    ):
+        catalogue(site)
+
+        response = login(owner).get(
+            url(site, "builder/condition"),
+            {
+                "prefix": "c3",
+                "c3-key": "total_spend",
+                "c3-op": "between",
+                "c3-value": "5",
+                "c3-value2": "9",
+            },
+            **HX,
+        )
+
+        page = html(response)
+        assert 'name="c3-value" value="5"' in page
+        assert 'name="c3-value2" value="9"' in page
+        assert "autofocus" not in page
+        assert response["HX-Trigger-After-Swap"] == "widget-form-changed"
+
+    def test_a_bad_prefix_is_refused(self, login, owner, site):
+        response = login(owner).get(url(site, "builder/condition"), {"prefix": "x1"})
+
+        assert response.status_code == 400
+
+    def test_question_blocks_show_choices_only_for_choice_questions(self, login, owner, site):
+        client = login(owner)
+
+        new = html(client.get(url(site, "builder/question"), {"questions": ["q0", "q1"]}, **HX))
+        assert 'name="questions" value="q2"' in new
+        assert 'name="q2-choices"' in new
+
+        rating = html(
+            client.get(
+                url(site, "builder/question"),
+                {"prefix": "q0", "q0-kind": "rating", "q0-text": "How?"},
+                **HX,
+            )
+        )
+        assert 'name="q0-choices"' not in rating
+        assert 'value="How?"' in rating
+
+    def test_a_removed_block_leaves_nothing_and_refreshes_the_previews(self, login, owner, site):
+        response = login(owner).get(url(site, "builder/removed"), **HX)
+
+        assert (response.status_code, response.content) == (200, b"")
+        assert response["HX-Trigger-After-Swap"] == "widget-form-changed"
+
+
+class TestPreview:
+    def profiles(self, site, now):
+        """Seven profiles, two of which are paying customers who bought > 10 days ago."""
+
+        def person(spend=None, bought_days_ago=None, spend_type=ValueType.NUMBER):
+            profile = ProfileFactory(site=site)
+            if spend is not None:
+                fields = (
+                    {"number_value": spend}
+                    if spend_type == ValueType.NUMBER
+                    else {"number_value": None, "string_value": str(spend)}
+                )
+                AttributeValueFactory(
+                    site=site, profile=profile, key="total_spend", value_type=spend_type, **fields
+                )
+            if bought_days_ago is not None:
+                AttributeValueFactory(
+                    site=site,
+                    profile=profile,
+                    key="first_purchase",
+                    value_type=ValueType.DATE,
+                    number_value=None,
+                    date_value=now - timedelta(days=bought_days_ago),
+                )
+
+        person(50, 30)  # matches
+        person(75, 11)  # matches
+        person(0, 30)  # spent nothing
+        person(20, 2)  # bought recently
+        person(10, 30, spend_type=ValueType.STRING)  # spend stored as text
+        person(100)  # never bought
+        person()  # nothing known
+
+    def preview(self, client, site, **overrides):
+        data = builder_post(**overrides)
+        response = client.get(url(site, "builder/preview"), data, **HX)
+        assert response.status_code == 200
+        return html(response)
+
+    def test_the_count_is_exactly_what_the_database_holds(self, login, owner, site, other_site):
+        now = timezone.now()
+        self.profiles(site, now)
+        self.profiles(other_site, now)  # the same people on another account's site
+        spenders = AttributeValue.objects.filter(
+            site=site, key="total_spend", value_type="number", number_value__gt=0
+        ).values_list("profile_id", flat=True)
+        bought_long_ago = AttributeValue.objects.filter(
+            site=site,
+            key="first_purchase",
+            value_type="date",
+            date_value__lt=now - timedelta(days=10),
+        ).values_list("profile_id", flat=True)
+        expected = len(set(spenders) & set(bought_long_ago))
+        assert expected == 2
+
+        page = self.preview(login(owner), site)
+
+        assert (
+            f'This targeting matches <strong id="preview-count">{expected}</strong> profiles'
+            in (page)
+        )
+        # and the widget preview comes along, out of band
+        assert '<div id="widget-preview" hx-swap-oob="innerHTML">' in page
+        assert "How happy are you?" in page
+        assert "Delivery" in page
+
+    def test_the_count_follows_the_rule(self, login, owner, site):
+        self.profiles(site, timezone.now())
+        client = login(owner)
+
+        any_of = self.preview(client, site, match="any")
+        assert 'id="preview-count">6</strong>' in any_of  # all but the one with nothing
+        nobody = self.preview(client, site, conditions=["c0"], **{"c0-op": "gt", "c0-value": "500"})
+        assert 'id="preview-count">0</strong> profiles' in nobody
+        everyone = self.preview(client, site, conditions=[])
+        assert 'id="preview-count">7</strong>' in everyone
+
+    def test_one_profile_is_singular(self, login, owner, site):
+        ProfileFactory(site=site)
+
+        page = self.preview(login(owner), site, conditions=[])
+
+        assert 'id="preview-count">1</strong> profile now.' in page
+
+    def test_a_row_without_a_key_yet_is_left_out(self, login, owner, site):
+        self.profiles(site, timezone.now())
+
+        page = self.preview(login(owner), site, **{"c1-key": "", "c1-type": "", "c1-op": ""})
+
+        assert 'id="preview-count">4</strong>' in page  # total_spend > 0 alone
+
+    def test_errors_show_instead_of_a_count(self, login, owner, site):
+        page = self.preview(login(owner), site, **{"c1-value": "-3"})
+
+        assert 'id="preview-count"' not in page
+        assert "No count yet: The number of days must be between 0 and 36500." in page
+
+    def test_the_feedback_preview_is_the_tab(self, login, owner, site):
+        page = self.preview(login(owner), site, kind="feedback")
+
+        assert '<span class="wp-tab">Feedback</span>' in page
+        assert "How happy are you?" not in page
+
+
+# --- activation ------------------------------------------------------------------------
+
+
+class TestActivation:
+    def test_refused_activation_shows_the_reason_on_the_list(self, login, owner, site):
+        # given a widget targeting on attributes, switched off when User Attributes went off
+        widget = poll(site)
+        user_attributes_disable(site=site, user=owner, client_ip=None)
+        client = login(owner)
+
+        # when the owner tries to switch it on again from the list
+        response = client.post(url(site, widget.pk, "activate"), follow=True)
+
+        # then it stays off and the page says why
+        page = html(response)
+        assert Widget.objects.get(pk=widget.pk).status == "disabled"
+        assert "was not activated: User Attributes were disabled for this site" in page
+        assert "Remove the attribute conditions or enable User Attributes first." in page
+        assert REASON_UA_DISABLED in page  # the row's reason
+        assert 'id="site-notice"' in page
+
+    def test_refused_activation_with_htmx_shows_the_reason_in_the_row(self, login, owner, site):
+        widget = poll(site)
+        user_attributes_disable(site=site, user=owner, client_ip=None)
+
+        response = login(owner).post(url(site, widget.pk, "activate"), **HX)
+
+        page = html(response)
+        assert response.status_code == 400
+        assert page.lstrip().startswith(f'<tr id="widget-{widget.pk}"')
+        assert '<p class="error" role="alert">' in page
+        assert "Remove the attribute conditions or enable User Attributes first." in page
+        assert "HX-Request" in response["Vary"]
+        assert Widget.objects.get(pk=widget.pk).status == "disabled"
+
+    def test_refused_activation_shows_the_reason_on_the_edit_page(self, login, owner, site):
+        widget = poll(site)
+        user_attributes_disable(site=site, user=owner, client_ip=None)
+
+        response = login(owner).post(
+            url(site, widget.pk, "activate"), {"next": "edit"}, follow=True
+        )
+
+        page = html(response)
+        assert response.redirect_chain == [(url(site, widget.pk), 302)]
+        assert "was not activated: User Attributes were disabled for this site" in page
+        notice = re.search(r'<div class="notice danger" id="disabled-notice".*?</div>', page)
+        assert notice.group(0).endswith(f"</strong> {REASON_UA_DISABLED}</div>")
+
+    def test_activating_with_htmx_swaps_the_row(self, login, owner, site):
+        widget = poll(site, status=Widget.Status.DRAFT)
+
+        response = login(owner).post(url(site, widget.pk, "activate"), **HX)
+
+        assert response.status_code == 200
+        assert 'data-status="active"' in html(response)
+        assert url(site, widget.pk, "pause") in html(response)
+        assert Widget.objects.get(pk=widget.pk).status == "active"
+
+    def test_a_visitor_only_widget_may_run_while_attributes_are_off(self, login, owner, site):
+        widget = poll(site, targeting=IDENTIFIED, status=Widget.Status.DRAFT)
+        Site.objects.filter(pk=site.pk).update(user_attributes_enabled=False)
+
+        login(owner).post(url(site, widget.pk, "activate"))
+
+        assert Widget.objects.get(pk=widget.pk).status == "active"
+
+    def test_pausing_a_paused_widget_says_so(self, login, owner, site):
+        widget = poll(site, status=Widget.Status.PAUSED)
+
+        page = html(login(owner).post(url(site, widget.pk, "pause"), follow=True))
+
+        assert "Only an active widget can be paused." in page
+
+
+class TestDelete:
+    def test_the_confirmation_is_a_dialog_with_htmx(self, login, owner, site):
+        widget = poll(site)
+
+        response = login(owner).get(url(site, widget.pk, "delete"), **HX)
+
+        page = html(response)
+        assert page.startswith("<dialog")
+        assert f'action="{url(site, widget.pk, "delete")}"' in page
+        assert "HX-Request" in response["Vary"]
+        assert Widget.objects.filter(pk=widget.pk).exists()
+
+    def test_confirming_deletes_the_widget_and_its_responses(self, login, owner, site):
+        widget = poll(site)
+        ResponseFactory(widget=widget)
+        keep = poll(site, name="Keep")
+
+        response = login(owner).post(url(site, widget.pk, "delete"))
+
+        assert response.status_code == 302
+        assert response["Location"] == url(site)
+        assert list(Widget.objects.values_list("pk", flat=True)) == [keep.pk]
+
+
+# --- results ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def answered_poll(site):
+    """A poll with a rating, a multiple-choice and a text question, and three responses."""
+    widget = WidgetFactory(site=site, name="Shop poll", kind="poll")
+    rating = QuestionFactory(widget=widget, position=0, kind="rating", text="Happy?", choices=[])
+    pick = QuestionFactory(
+        widget=widget, position=1, kind="multiple", text="Which?", choices=["Books", "Maps"]
+    )
+    text = QuestionFactory(
+        widget=widget, position=2, kind="text", text="Anything else?", choices=[], required=False
+    )
+    now = timezone.now()
+    first = ResponseFactory(
+        widget=widget,
+        answers={str(rating.pk): 5, str(pick.pk): ["Books", "Maps"], str(text.pk): "=HYPERLINK(1)"},
+        email="rachel@example.com",
+        consent_to_connect=True,
+        created_at=now - timedelta(hours=2),
+        profile=ProfileFactory(site=site, user_id="ABC"),
+    )
+    AttributeValueFactory(site=site, profile=first.profile, key="total_spend", number_value=500)
+    ResponseFactory(
+        widget=widget,
+        answers={str(rating.pk): 5, str(pick.pk): ["Books"]},
+        created_at=now - timedelta(hours=1),
+        profile=ProfileFactory(site=site, user_id="-2+3"),
+    )
+    ResponseFactory(
+        widget=widget,
+        answers={str(rating.pk): 2},
+        email="not-consented@example.com",
+        created_at=now,
+        profile=ProfileFactory(site=site, user_id=None),
+    )
+    return widget
+
+
+class TestResults:
+    def test_counts_per_answer_as_an_accessible_svg_chart(self, login, member, answered_poll):
+        site = answered_poll.site
+
+        page = html(login(member).get(url(site, answered_poll.pk, "results")))
+
+        assert '<strong id="total-responses">3</strong> responses' in page
+        chart = re.search(r'<svg id="chart-1".*?</svg>', page, re.S).group(0)
+        assert 'role="img" aria-labelledby="chart-1-title chart-1-desc"' in chart
+        assert '<title id="chart-1-title">Happy?</title>' in chart
+        assert (
+            '<desc id="chart-1-desc">3 answered. 1: 0 (0%); 2: 1 (33%); 3: 0 (0%); 4: 0 (0%); '
+            "5: 2 (67%)</desc>"
+        ) in chart
+        bars = re.findall(r'data-label="([^"]*)" data-count="(\d+)" data-percent="(\d+)"', chart)
+        assert bars == [
+            ("1", "0", "0"),
+            ("2", "1", "33"),
+            ("3", "0", "0"),
+            ("4", "0", "0"),
+            ("5", "2", "67"),
+        ]
+        assert ">2 · 67%</text>" in chart
+        assert '<rect x="210" y="120" width="320"' in chart  # the largest bar is full width
+        multiple = re.search(r'<svg id="chart-2".*?</svg>', page, re.S).group(0)
+        assert re.findall(r'data-label="([^"]*)" data-count="(\d+)"', multiple) == [
+            ("Books", "2"),
+            ("Maps", "1"),
+        ]
+        assert 'id="chart-3"' not in page  # text answers are listed, not charted
+        assert "<li>=HYPERLINK(1)</li>" in page
+
+    def test_responses_with_email_only_if_consented_and_attributes(
+        self, login, owner, answered_poll
+    ):
+        page = html(login(owner).get(url(answered_poll.site, answered_poll.pk, "results")))
+
+        assert page.count("<tr data-response=") == 3
+        assert "rachel@example.com" in page
+        assert "not-consented@example.com" not in page
+        assert "<code>total_spend</code> 500<br>" in page
+        assert "<code>ABC</code>" in page
+        assert "anonymous visitor" in page
+        assert "<dt>Which?</dt><dd>Books, Maps</dd>" in page
+
+    def test_feedback_shows_the_emotion_distribution(self, login, owner, site):
+        widget = WidgetFactory(site=site, kind="feedback", name="Tab")
+        for emotion in (5, 5, 4, 1):
+            ResponseFactory(widget=widget, emotion=emotion, comment="ok")
+
+        page = html(login(owner).get(url(site, widget.pk, "results")))
+
+        chart = re.search(r'<svg id="chart-emotions".*?</svg>', page, re.S).group(0)
+        assert re.findall(
+            r'data-label="([^"]*)" data-count="(\d+)" data-percent="(\d+)"', chart
+        ) == [
+            ("Hate", "1", "25"),
+            ("Dislike", "0", "0"),
+            ("Neutral", "0", "0"),
+            ("Like", "1", "25"),
+            ("Love", "2", "50"),
+        ]
+        assert "<strong>Love</strong><br>ok" in page
+
+    def test_no_responses_yet(self, login, owner, site):
+        widget = poll(site)
+
+        page = html(login(owner).get(url(site, widget.pk, "results")))
+
+        assert '<strong id="total-responses">0</strong> responses' in page
+        assert "No responses yet." in page
+
+
+class TestCsv:
+    def rows(self, response) -> list[list[str]]:
+        body = b"".join(response.streaming_content).decode("utf-8")
+        assert body.startswith("\ufeff")
+        return list(csv.reader(io.StringIO(body[1:])))
+
+    def test_one_row_per_response_oldest_first(self, login, member, answered_poll):
+        response = login(member).get(url(answered_poll.site, answered_poll.pk, "results.csv"))
+
+        assert response.status_code == 200
+        assert response["Content-Type"] == "text/csv; charset=utf-8"
+        assert response["Content-Disposition"] == (
+            f'attachment; filename="widget-{answered_poll.pk}-responses.csv"'
+        )
+        rows = self.rows(response)
+        responses = list(answered_poll.responses.order_by("created_at"))
+        assert rows[0] == [
+            "time (UTC)",
+            "visitor id",
+            "user id",
+            "Q1: Happy?",
+            "Q2: Which?",
+            "Q3: Anything else?",
+            "emotion (1 hate - 5 love)",
+            "comment",
+            "email",
+            "consent to connect",
+        ]
+        assert rows[1:] == [
+            [
+                responses[0].created_at.isoformat(),
+                responses[0].visitor.visitor_id,
+                "ABC",
+                "5",
+                "Books; Maps",
+                "'=HYPERLINK(1)",
+                "",
+                "",
+                "rachel@example.com",
+                "yes",
+            ],
+            [
+                responses[1].created_at.isoformat(),
+                responses[1].visitor.visitor_id,
+                "'-2+3",
+                "5",
+                "Books",
+                "",
+                "",
+                "",
+                "",
+                "no",
+            ],
+            [
+                responses[2].created_at.isoformat(),
+                responses[2].visitor.visitor_id,
+                "",
+                "2",
+                "",
+                "",
+                "",
+                "",
+                "",  # an email without the consent is never exported
+                "no",
+            ],
+        ]
+
+    def test_feedback_rows_carry_emotion_and_comment(self, login, owner, site):
+        widget = WidgetFactory(site=site, kind="feedback", name="Tab")
+        ResponseFactory(widget=widget, emotion=4, comment="@admin look here")
+
+        rows = self.rows(login(owner).get(url(site, widget.pk, "results.csv")))
+
+        assert rows[0][3:] == [
+            "emotion (1 hate - 5 love)",
+            "comment",
+            "email",
+            "consent to connect",
+        ]
+        assert rows[1][3:] == ["4", "'@admin look here", "", "no"]
+
+    def test_question_texts_in_the_header_are_guarded_too(self, login, owner, site):
+        widget = WidgetFactory(site=site, kind="poll")
+        QuestionFactory(
+            widget=widget, position=0, kind="text", text="+cmd|' /C calc'!A0", choices=[]
+        )
+
+        rows = self.rows(login(owner).get(url(site, widget.pk, "results.csv")))
+
+        assert rows[0][3] == "Q1: +cmd|' /C calc'!A0"  # starts with "Q1:", harmless
+
+    @pytest.mark.parametrize(
+        ("value", "safe"),
+        [
+            ("=1+1", "'=1+1"),
+            ("+1", "'+1"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("plain", "plain"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ],
+    )
+    def test_cells_that_start_like_a_formula_get_a_quote(self, value, safe):
+        assert csv_cell(value) == safe
