@@ -65,7 +65,8 @@ class Reason:
         INVALID_NUMBER: "NaN and Infinity are not numbers that can be stored.",
         NUMBER_OUT_OF_RANGE: f"Numbers must lie within ±{MAX_SAFE_INTEGER}.",
         STRING_TOO_LONG: f"Strings are at most {MAX_STRING_LENGTH} characters.",
-        INVALID_DATE: "This looks like an ISO-8601 date but is not a real date.",
+        INVALID_DATE: "This looks like an ISO-8601 date but is not a real date "
+        "(or falls outside the years 1 to 9999 in UTC).",
         INVALID_EMAIL: "The email attribute must be a string holding one email address.",
         EMAIL_OUTSIDE_EMAIL_KEY: "Email addresses may only be sent under the key 'email'.",
         PII_WITHOUT_USER_ID: "Personal data (email) is refused for visitors without a user id.",
@@ -182,7 +183,7 @@ def _check_value(key: str, raw: object, *, identified: bool) -> TypedValue | str
             return Reason.STRING_TOO_LONG
         try:
             moment = parse_iso_date(raw.strip())
-        except ValueError:
+        except (ValueError, OverflowError):  # no such day, or beyond year 1 to 9999 in UTC
             return Reason.INVALID_DATE
         if moment is not None:
             return TypedValue(ValueType.DATE, date_value=moment)

@@ -218,3 +218,62 @@ def test_javascript_iso_strings_round_trip(moment):
     text = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     parsed = parse_iso_date(text)
     assert parsed == moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+class TestHostileInput:
+    """Whatever arrives, the validator answers with a verdict per key and never raises."""
+
+    @pytest.mark.parametrize(
+        "text", ["0001-01-01T00:00+14:00", "9999-12-31T23:59-12:00", "0000-01-01"]
+    )
+    def test_dates_beyond_the_calendar_are_invalid_dates(self, text):
+        assert rejected({"d": text}) == {"d": Reason.INVALID_DATE}
+
+    @pytest.mark.parametrize("number", [2**63, -(2**63) - 1, 10**400, -(10**30)])
+    def test_numbers_beyond_64_bits_are_out_of_range(self, number):
+        assert rejected({"n": number}) == {"n": Reason.NUMBER_OUT_OF_RANGE}
+
+    def test_deep_nesting_is_an_unsupported_type(self):
+        value: list = []
+        for _ in range(5000):
+            value = [value]
+        assert rejected({"deep": value}) == {"deep": Reason.UNSUPPORTED_TYPE}
+
+    def test_huge_strings_are_too_long(self):
+        assert rejected({"s": "x" * 5_000_000}) == {"s": Reason.STRING_TOO_LONG}
+
+
+HOSTILE_CASES = {"tried": 0}
+hostile_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=40)
+    | st.text(alphabet="x", min_size=499, max_size=501)
+    | st.builds(
+        lambda moment, offset: f"{moment.isoformat()}{offset}",
+        st.datetimes(),
+        st.sampled_from(["", "Z", "+14:00", "-12:00", "+0530"]),
+    )
+    | st.sampled_from(["2019-06-20Z", "0001-01-01T00:00+14:00", "a@b.co", "\x00", "\ud800"])
+)
+hostile_values = st.recursive(
+    hostile_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(attributes=st.dictionaries(st.text(max_size=60), hostile_values, max_size=8))
+def test_hostile_attributes_never_raise(attributes):
+    HOSTILE_CASES["tried"] += 1
+    for identified in (True, False):
+        result = check_attributes(attributes, identified=identified)
+        assert set(result.accepted) | set(result.rejected) == set(attributes)
+
+
+def test_report_hostile_cases_tried():
+    print(f"validator hostile cases tried: {HOSTILE_CASES['tried']}")
+    assert HOSTILE_CASES["tried"] in (0, 200)
