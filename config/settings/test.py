@@ -10,3 +10,5 @@ COHORT_THROTTLE_PER_CLIENT = "100000/min"
 # Serve static files from the source folders; tests never run collectstatic.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# One line per request is noise in test output; failures still show warnings and errors.
+LOGGING["loggers"]["cohort.request"]["level"] = "WARNING"  # noqa: F405
