@@ -38,14 +38,19 @@ class RequestContextMiddleware:
         response["X-Request-ID"] = request_id
         if "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = settings.COHORT_CSP
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
         logger.info(
-            "request",
+            "%s %s %s %.1fms",
+            request.method,
+            request.path,
+            response.status_code,
+            duration_ms,
             extra={
                 "request_id": request_id,
                 "method": request.method,
                 "path": request.path,
                 "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "duration_ms": duration_ms,
             },
         )
         return response

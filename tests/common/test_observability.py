@@ -37,7 +37,9 @@ def test_pages_get_a_content_security_policy(client):
 
 
 def test_json_log_lines_carry_the_request_id():
-    record = logging.LogRecord("cohort.request", logging.INFO, __file__, 1, "request", (), None)
+    record = logging.LogRecord(
+        "cohort.request", logging.INFO, __file__, 1, "%s %s", ("GET", "/healthz"), None
+    )
     record.status = 200
     token = request_id_var.set("abc123abc123")
     try:
@@ -50,7 +52,7 @@ def test_json_log_lines_carry_the_request_id():
     assert line["request_id"] == "abc123abc123"
     assert line["status"] == 200
     assert line["level"] == "INFO"
-    assert line["message"] == "request"
+    assert line["message"] == "GET /healthz"
     assert line["time"].endswith("Z")
 
 
