@@ -170,7 +170,9 @@ def _clean_answer(question: Question, raw) -> object:
             raise ApplicationError("invalid_answer", f"Question {number}: not one of the choices.")
         return raw
     if question.kind == Question.Kind.MULTIPLE:
-        if not isinstance(raw, list) or not set(raw) <= set(question.choices):
+        if not isinstance(raw, list) or not all(
+            isinstance(c, str) and c in question.choices for c in raw
+        ):
             raise ApplicationError("invalid_answer", f"Question {number}: not among the choices.")
         return [c for c in question.choices if c in raw]
     if question.kind == Question.Kind.RATING:
@@ -211,6 +213,8 @@ def _clean_response(widget: Widget, data: ResponseInput) -> dict:
                 "invalid_comment", f"comment is text of at most {MAX_TEXT_ANSWER} characters."
             )
         fields["emotion"], fields["comment"] = data.emotion, data.comment.strip()
+    if not isinstance(data.email or "", str):
+        raise ApplicationError("invalid_email", "That is not an email address.")
     email = (data.email or "").strip().lower()
     if email:
         if not FULL_EMAIL_RE.match(email):

@@ -1,0 +1,602 @@
+"""The public widget API through HTTP: which widgets a visitor sees, and their answers.
+
+GET  /api/v1/sites/{site_key}/widgets?visitor_id=...&url=...
+POST /api/v1/sites/{site_key}/widgets/{widget_id}/responses
+
+Every test has two tenants: `site` (Radbooks) and `other_site` (Other Co).
+"""
+
+import pytest
+
+from apps.consent.services import user_attributes_disable
+from apps.feedback_targeting.models import Response, Widget
+from apps.feedback_targeting.services import (
+    QuestionSpec,
+    widget_activate,
+    widget_pause,
+    widget_save,
+)
+from apps.identity.models import PrivacyAudit, Profile, Visitor
+from apps.identity.selectors import profiles_matching
+from apps.identity.services import person_delete
+
+TABLET = "tablet123tablet123tablet123aaaaa"
+MOBILE = "mobile456mobile456mobile456bbbbb"
+STRANGER = "stranger0stranger0stranger00000"
+EVERYONE = {"match": "all", "conditions": []}
+PAYING_FOR_10_DAYS = {
+    "match": "all",
+    "conditions": [
+        {"type": "number", "key": "total_spend", "op": "gt", "value": 0},
+        {"type": "date", "key": "first_purchase", "op": "more_than_days_ago", "value": 10},
+    ],
+}
+RACHEL = {"total_spend": 500, "first_purchase": "2019-06-20Z"}
+QUESTIONS = [
+    QuestionSpec(kind="rating", text="How happy are you?"),
+    QuestionSpec(kind="single", text="Improve first?", choices=("Delivery", "Prices")),
+    QuestionSpec(
+        kind="multiple", text="Genres?", choices=("Fiction", "History", "Poetry"), required=False
+    ),
+    QuestionSpec(kind="text", text="Anything else?", required=False),
+]
+
+
+def make_poll(site, targeting=PAYING_FOR_10_DAYS, name="Paying customers", active=True, **extra):
+    widget = widget_save(
+        site=site,
+        kind=Widget.Kind.POLL,
+        name=name,
+        targeting=targeting,
+        questions=QUESTIONS,
+        thank_you_message="Thanks!",
+        **extra,
+    )
+    return widget_activate(widget=widget) if active else widget
+
+
+def make_feedback(site, targeting=EVERYONE, name="Feedback tab", **extra):
+    widget = widget_save(
+        site=site,
+        kind=Widget.Kind.FEEDBACK,
+        name=name,
+        targeting=targeting,
+        questions=[],
+        **extra,
+    )
+    return widget_activate(widget=widget)
+
+
+def identify(client, site, visitor_id, user_id, attributes):
+    response = client.post(
+        f"/api/v1/sites/{site.key}/identify",
+        {"visitor_id": visitor_id, "user_id": user_id, "attributes": attributes},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def offered(client, site, visitor_id=TABLET, url="https://shop.example.com/books", **headers):
+    return client.get(
+        f"/api/v1/sites/{site.key}/widgets", {"visitor_id": visitor_id, "url": url}, **headers
+    )
+
+
+def offered_ids(client, site, visitor_id=TABLET, url="https://shop.example.com/books"):
+    response = offered(client, site, visitor_id, url)
+    assert response.status_code == 200, response.json()
+    return [w["id"] for w in response.json()["widgets"]]
+
+
+def answer(client, site, widget, visitor_id=TABLET, **body):
+    return client.post(
+        f"/api/v1/sites/{site.key}/widgets/{widget.pk}/responses",
+        {"visitor_id": visitor_id, **body},
+        format="json",
+    )
+
+
+def question_ids(widget):
+    return [str(q.pk) for q in widget.questions.all()]
+
+
+def good_answers(widget, **overrides):
+    rating, single, _multiple, _text = question_ids(widget)
+    return {rating: 4, single: "Prices", **overrides}
+
+
+class TestDecision:
+    def test_a_matching_visitor_gets_the_poll_as_the_script_renders_it(self, api_client, site):
+        poll = make_poll(site)
+        identify(api_client, site, TABLET, "ABC", RACHEL)
+
+        response = offered(api_client, site)
+
+        assert response.status_code == 200
+        rating, single, multiple, text = poll.questions.all()
+        assert response.json() == {
+            "widgets": [
+                {
+                    "id": poll.pk,
+                    "kind": "poll",
+                    "name": "Paying customers",
+                    "thank_you_message": "Thanks!",
+                    "questions": [
+                        {
+                            "id": rating.pk,
+                            "kind": "rating",
+                            "text": "How happy are you?",
+                            "choices": [],
+                            "required": True,
+                        },
+                        {
+                            "id": single.pk,
+                            "kind": "single",
+                            "text": "Improve first?",
+                            "choices": ["Delivery", "Prices"],
+                            "required": True,
+                        },
+                        {
+                            "id": multiple.pk,
+                            "kind": "multiple",
+                            "text": "Genres?",
+                            "choices": ["Fiction", "History", "Poetry"],
+                            "required": False,
+                        },
+                        {
+                            "id": text.pk,
+                            "kind": "text",
+                            "text": "Anything else?",
+                            "choices": [],
+                            "required": False,
+                        },
+                    ],
+                }
+            ]
+        }
+
+    def test_a_feedback_widget_comes_with_the_emotion_scale(self, api_client, site):
+        feedback = make_feedback(site, thank_you_message="Merci")
+
+        [widget] = offered(api_client, site).json()["widgets"]
+
+        assert widget == {
+            "id": feedback.pk,
+            "kind": "feedback",
+            "name": "Feedback tab",
+            "thank_you_message": "Merci",
+            "questions": [],
+            "emotions": [
+                {"value": 1, "label": "Hate"},
+                {"value": 2, "label": "Dislike"},
+                {"value": 3, "label": "Neutral"},
+                {"value": 4, "label": "Like"},
+                {"value": 5, "label": "Love"},
+            ],
+        }
+
+    @pytest.mark.parametrize(
+        "attributes",
+        [
+            {"total_spend": 0, "first_purchase": "2019-06-20Z"},
+            {"total_spend": 500},
+            {"total_spend": 500, "first_purchase": "2099-01-01Z"},
+            {"total_spend": "500", "first_purchase": "2019-06-20Z"},  # a string, not a number
+        ],
+    )
+    def test_a_visitor_who_does_not_match_gets_nothing(self, api_client, site, attributes):
+        make_poll(site)
+        identify(api_client, site, TABLET, "XYZ", attributes)
+
+        assert offered_ids(api_client, site) == []
+
+    def test_an_anonymous_or_unknown_visitor_gets_only_untargeted_widgets(self, api_client, site):
+        make_poll(site)
+        identified_only = make_poll(
+            site,
+            {"match": "all", "conditions": [{"type": "visitor", "op": "identified"}]},
+            name="Identified visitors",
+        )
+        anonymous_only = make_feedback(
+            site, {"match": "all", "conditions": [{"type": "visitor", "op": "anonymous"}]}
+        )
+        identify(api_client, site, TABLET, None, {"ab_test": "A"})
+
+        assert offered_ids(api_client, site, TABLET) == [anonymous_only.pk]
+        assert offered_ids(api_client, site, STRANGER) == [anonymous_only.pk]
+        assert not Visitor.objects.filter(visitor_id=STRANGER).exists()  # asking stores nothing
+
+        identify(api_client, site, TABLET, "ABC", RACHEL)
+        assert sorted(offered_ids(api_client, site, TABLET)) == sorted(
+            [Widget.objects.get(name="Paying customers").pk, identified_only.pk]
+        )
+
+    def test_a_poll_answered_is_left_out_and_feedback_stays(self, api_client, site):
+        poll = make_poll(site)
+        feedback = make_feedback(site)
+        identify(api_client, site, TABLET, "ABC", RACHEL)
+        assert offered_ids(api_client, site) == [poll.pk, feedback.pk]
+
+        assert answer(api_client, site, poll, answers=good_answers(poll)).status_code == 201
+        assert answer(api_client, site, feedback, emotion=4).status_code == 201
+
+        assert offered_ids(api_client, site) == [feedback.pk]
+
+    def test_url_contains_limits_the_pages(self, api_client, site):
+        checkout = make_feedback(site, url_contains="/checkout")
+        everywhere = make_feedback(site, name="Everywhere")
+
+        assert offered_ids(api_client, site, url="https://shop.example.com/books") == [
+            everywhere.pk
+        ]
+        assert offered_ids(api_client, site, url="https://shop.example.com/checkout/pay") == [
+            checkout.pk,
+            everywhere.pk,
+        ]
+        assert offered_ids(api_client, site, url="") == [everywhere.pk]
+
+    def test_draft_paused_and_disabled_widgets_are_not_shown(self, api_client, site, owner):
+        make_poll(site, EVERYONE, name="draft", active=False)
+        widget_pause(widget=make_poll(site, EVERYONE, name="paused"))
+        make_poll(site, name="disabled")
+        identify(api_client, site, TABLET, "ABC", RACHEL)
+        assert offered_ids(api_client, site) == [Widget.objects.get(name="disabled").pk]
+
+        user_attributes_disable(site=site, user=owner, client_ip=None)
+
+        assert Widget.objects.get(name="disabled").status == Widget.Status.DISABLED
+        assert offered_ids(api_client, site) == []
+
+    def test_another_sites_widgets_are_never_shown(self, api_client, site, other_site):
+        ours = make_feedback(site)
+        theirs = make_feedback(other_site)
+        make_poll(other_site, EVERYONE)
+        identify(api_client, site, TABLET, "ABC", RACHEL)
+
+        assert offered_ids(api_client, site) == [ours.pk]
+        # The same device id on the other site is another visitor of another tenant
+        assert offered_ids(api_client, other_site)[0] == theirs.pk
+        assert len(offered_ids(api_client, other_site)) == 2
+        assert not Visitor.objects.filter(site=other_site).exists()
+
+    def test_ten_active_widgets_are_decided_in_a_few_queries(
+        self, api_client, site, django_assert_max_num_queries
+    ):
+        for number in range(5):
+            make_poll(site, name=f"poll {number}")
+            make_feedback(site, name=f"feedback {number}")
+        identify(api_client, site, TABLET, "ABC", RACHEL)
+        answer(api_client, site, Widget.objects.get(name="poll 0"), answers={})
+
+        # Site, widgets with their questions (then cached), visitor, attributes, answers
+        with django_assert_max_num_queries(6):
+            first = offered_ids(api_client, site)
+        with django_assert_max_num_queries(4):
+            again = offered_ids(api_client, site)
+
+        assert len(first) == 10
+        assert again == first
+
+    def test_the_decision_is_refreshed_when_a_widget_changes(self, api_client, site):
+        feedback = make_feedback(site)
+        assert offered_ids(api_client, site) == [feedback.pk]
+
+        widget_pause(widget=feedback)
+
+        assert offered_ids(api_client, site) == []
+
+    @pytest.mark.parametrize("visitor_id", ["", "short", "x" * 65, "with space in it 0000"])
+    def test_a_bad_visitor_id_is_refused(self, api_client, site, visitor_id):
+        response = offered(api_client, site, visitor_id)
+
+        assert response.status_code == 400
+        assert response.json()["code"] == "invalid_visitor_id"
+
+    def test_unknown_site_and_foreign_origins_are_refused(self, api_client, site):
+        response = api_client.get("/api/v1/sites/nope/widgets", {"visitor_id": TABLET})
+        assert (response.status_code, response.json()["code"]) == (404, "unknown_site")
+
+        foreign = offered(api_client, site, HTTP_ORIGIN="https://evil.example.com")
+        assert (foreign.status_code, foreign.json()["code"]) == (403, "origin_not_allowed")
+
+        allowed = offered(api_client, site, HTTP_ORIGIN="https://shop.example.com")
+        assert allowed.status_code == 200
+        assert allowed["Access-Control-Allow-Origin"] == "https://shop.example.com"
+        assert allowed["Access-Control-Allow-Methods"] == "GET, OPTIONS"
+
+
+class TestResponses:
+    def test_a_poll_answer_is_stored_against_the_visitor_and_profile(self, api_client, site):
+        poll = make_poll(site)
+        identify(api_client, site, TABLET, "ABC", RACHEL)
+        rating, single, multiple, text = question_ids(poll)
+
+        response = answer(
+            api_client,
+            site,
+            poll,
+            answers={
+                rating: 5,
+                single: "Delivery",
+                multiple: ["Poetry", "Fiction"],
+                text: "  More poetry.  ",
+            },
+            email=" Rachel@Example.com ",
+            consent_to_connect=True,
+            url="https://shop.example.com/books",
+        )
+
+        assert response.status_code == 201
+        stored = Response.objects.get(site=site)
+        assert response.json() == {"id": stored.pk, "thank_you_message": "Thanks!"}
+        assert stored.answers == {
+            rating: 5,
+            single: "Delivery",
+            multiple: ["Fiction", "Poetry"],  # in the order of the choices
+            text: "More poetry.",
+        }
+        assert (stored.email, stored.consent_to_connect) == ("rachel@example.com", True)
+        assert stored.page_url == "https://shop.example.com/books"
+        assert stored.visitor == Visitor.objects.get(site=site, visitor_id=TABLET)
+        assert stored.profile == Profile.objects.get(site=site, user_id="ABC")
+
+    def test_feedback_is_stored_with_emotion_and_comment(self, api_client, site):
+        feedback = make_feedback(site)
+
+        response = answer(api_client, site, feedback, emotion=2, comment=" Slow search ")
+
+        assert response.status_code == 201
+        stored = Response.objects.get(site=site)
+        assert (stored.emotion, stored.comment, stored.answers) == (2, "Slow search", {})
+        assert (stored.email, stored.consent_to_connect) == ("", False)
+        # A visitor never seen before gets an anonymous profile to hold the answer
+        visitor = Visitor.objects.get(site=site, visitor_id=TABLET)
+        assert stored.profile == visitor.profile
+        assert visitor.profile.user_id is None
+
+    def test_consent_without_an_email_keeps_nothing_to_connect(self, api_client, site):
+        feedback = make_feedback(site)
+
+        response = answer(api_client, site, feedback, emotion=3, email="", consent_to_connect=True)
+
+        assert response.status_code == 201
+        stored = Response.objects.get(site=site)
+        assert (stored.email, stored.consent_to_connect) == ("", False)
+
+    @pytest.mark.parametrize(
+        ("body", "code"),
+        [
+            ({"answers": {}}, "answer_required"),
+            ({"answers": {"rating": 4, "single": None}}, "answer_required"),
+            ({"answers": {"rating": 4, "single": ""}}, "answer_required"),
+            ({"answers": "4"}, "invalid_answer"),
+            ({"answers": {"rating": 6, "single": "Prices"}}, "invalid_answer"),
+            ({"answers": {"rating": True, "single": "Prices"}}, "invalid_answer"),
+            ({"answers": {"rating": "4", "single": "Prices"}}, "invalid_answer"),
+            ({"answers": {"rating": 4, "single": "Free books"}}, "invalid_answer"),
+            ({"answers": {"rating": 4, "single": ["Prices"]}}, "invalid_answer"),
+            (
+                {"answers": {"rating": 4, "single": "Prices", "multiple": "Poetry"}},
+                "invalid_answer",
+            ),
+            (
+                {"answers": {"rating": 4, "single": "Prices", "multiple": ["Comics"]}},
+                "invalid_answer",
+            ),
+            (
+                {"answers": {"rating": 4, "single": "Prices", "multiple": [{"a": 1}]}},
+                "invalid_answer",
+            ),
+            ({"answers": {"rating": 4, "single": "Prices", "text": 7}}, "invalid_answer"),
+            (
+                {"answers": {"rating": 4, "single": "Prices", "text": "x" * 2001}},
+                "invalid_answer",
+            ),
+            ({"email": "not-an-email", "consent_to_connect": True}, "invalid_email"),
+            ({"email": 5, "consent_to_connect": True}, "invalid_email"),
+            ({"email": ["a@example.com"], "consent_to_connect": True}, "invalid_email"),
+            ({"email": "rachel@example.com"}, "consent_required"),
+            ({"email": "rachel@example.com", "consent_to_connect": False}, "consent_required"),
+            ({"email": "rachel@example.com", "consent_to_connect": "true"}, "consent_required"),
+            ({"visitor_id": "bad"}, "invalid_visitor_id"),
+        ],
+    )
+    def test_a_bad_poll_answer_is_refused_with_a_code(self, api_client, site, body, code):
+        poll = make_poll(site)
+        identify(api_client, site, TABLET, "ABC", RACHEL)
+        names = dict(zip(["rating", "single", "multiple", "text"], question_ids(poll), strict=True))
+        body = dict(body)
+        if isinstance(body.get("answers"), dict):
+            body["answers"] = {names[key]: value for key, value in body["answers"].items()}
+        else:
+            body.setdefault("answers", {names["rating"]: 4, names["single"]: "Prices"})
+
+        response = answer(api_client, site, poll, **body)
+
+        assert response.status_code == 400
+        assert response.json()["code"] == code
+        assert response.json()["message"]
+        assert not Response.objects.exists()
+
+    @pytest.mark.parametrize(
+        ("body", "code"),
+        [
+            ({}, "invalid_emotion"),
+            ({"emotion": 0}, "invalid_emotion"),
+            ({"emotion": 6}, "invalid_emotion"),
+            ({"emotion": "5"}, "invalid_emotion"),
+            ({"emotion": True}, "invalid_emotion"),
+            ({"emotion": 5, "comment": 7}, "invalid_comment"),
+            ({"emotion": 5, "comment": "x" * 2001}, "invalid_comment"),
+        ],
+    )
+    def test_a_bad_feedback_answer_is_refused_with_a_code(self, api_client, site, body, code):
+        feedback = make_feedback(site)
+
+        response = answer(api_client, site, feedback, **body)
+
+        assert (response.status_code, response.json()["code"]) == (400, code)
+        assert not Response.objects.exists()
+        assert not Visitor.objects.exists()
+
+    def test_a_body_that_is_not_an_object_is_refused(self, api_client, site):
+        feedback = make_feedback(site)
+
+        response = api_client.post(
+            f"/api/v1/sites/{site.key}/widgets/{feedback.pk}/responses", [1], format="json"
+        )
+
+        assert (response.status_code, response.json()["code"]) == (400, "malformed_body")
+
+    def test_a_poll_is_answered_once_per_visitor_feedback_many_times(self, api_client, site):
+        poll = make_poll(site)
+        feedback = make_feedback(site)
+        identify(api_client, site, TABLET, "ABC", RACHEL)
+
+        assert answer(api_client, site, poll, answers=good_answers(poll)).status_code == 201
+        again = answer(api_client, site, poll, answers=good_answers(poll))
+        assert answer(api_client, site, feedback, emotion=5).status_code == 201
+        assert answer(api_client, site, feedback, emotion=1).status_code == 201
+
+        assert (again.status_code, again.json()["code"]) == (409, "already_answered")
+        assert Response.objects.filter(widget=poll).count() == 1
+        assert Response.objects.filter(widget=feedback).count() == 2
+
+    def test_a_visitor_the_poll_does_not_target_is_refused(self, api_client, site):
+        poll = make_poll(site)
+        identify(api_client, site, TABLET, "XYZ", {"total_spend": 0})
+
+        refused = answer(api_client, site, poll, answers=good_answers(poll))
+        anonymous = answer(api_client, site, poll, visitor_id=STRANGER, answers=good_answers(poll))
+
+        assert (refused.status_code, refused.json()["code"]) == (403, "not_targeted")
+        assert (anonymous.status_code, anonymous.json()["code"]) == (403, "not_targeted")
+        assert not Response.objects.exists()
+        # Nothing was created for the stranger either
+        assert not Visitor.objects.filter(visitor_id=STRANGER).exists()
+        assert Profile.objects.filter(site=site).count() == 1
+
+    def test_a_paused_widget_takes_no_answers(self, api_client, site):
+        feedback = widget_pause(widget=make_feedback(site))
+
+        response = answer(api_client, site, feedback, emotion=5)
+
+        assert (response.status_code, response.json()["code"]) == (409, "widget_inactive")
+
+    def test_another_sites_widget_is_not_found(self, api_client, site, other_site):
+        theirs = make_feedback(other_site)
+
+        response = answer(api_client, site, theirs, emotion=5)
+        missing = api_client.post(
+            f"/api/v1/sites/{site.key}/widgets/999999/responses",
+            {"visitor_id": TABLET, "emotion": 5},
+            format="json",
+        )
+
+        assert (response.status_code, response.json()["code"]) == (404, "unknown_widget")
+        assert (missing.status_code, missing.json()["code"]) == (404, "unknown_widget")
+        assert not Response.objects.exists()
+        assert not Visitor.objects.exists()
+
+
+class TestResponsesFollowThePerson:
+    def test_an_anonymous_answer_joins_the_users_profile_when_identified(self, api_client, site):
+        feedback = make_feedback(site)
+        assert answer(api_client, site, feedback, emotion=4, comment="Nice").status_code == 201
+        anonymous_profile = Response.objects.get().profile
+        assert anonymous_profile.user_id is None
+
+        identify(api_client, site, TABLET, "ABC", RACHEL)
+
+        rachel = Profile.objects.get(site=site, user_id="ABC")
+        assert Response.objects.get().profile == rachel
+        assert not Profile.objects.filter(pk=anonymous_profile.pk).exists()
+
+        # Her answer on a second device joins the same profile
+        identify(api_client, site, MOBILE, "ABC", {})
+        assert answer(api_client, site, feedback, visitor_id=MOBILE, emotion=5).status_code == 201
+        assert set(Response.objects.values_list("profile_id", flat=True)) == {rachel.pk}
+        assert Response.objects.filter(profile=rachel).count() == 2
+
+    def test_visitor_lookup_finds_the_person_by_the_consent_email(self, api_client, site):
+        feedback = make_feedback(site)
+        answer(
+            api_client,
+            site,
+            feedback,
+            emotion=5,
+            email="Rachel@Example.com",
+            consent_to_connect=True,
+        )
+        answer(api_client, site, feedback, visitor_id=MOBILE, emotion=1)
+        identify(api_client, site, TABLET, "ABC", RACHEL)
+        rachel = Profile.objects.get(site=site, user_id="ABC")
+
+        assert list(profiles_matching(site=site, user_id=None, email="rachel@example.com")) == [
+            rachel
+        ]
+        assert list(profiles_matching(site=site, user_id=None, email=" RACHEL@example.COM ")) == [
+            rachel
+        ]
+        assert not profiles_matching(site=site, user_id=None, email="other@example.com").exists()
+
+    def test_the_consent_email_of_one_site_does_not_find_people_of_another(
+        self, api_client, site, other_site
+    ):
+        answer(
+            api_client,
+            other_site,
+            make_feedback(other_site),
+            emotion=5,
+            email="rachel@example.com",
+            consent_to_connect=True,
+        )
+
+        assert not profiles_matching(site=site, user_id=None, email="rachel@example.com").exists()
+
+    def test_deleting_the_person_deletes_their_answers(self, api_client, site, owner):
+        poll = make_poll(site)
+        feedback = make_feedback(site)
+        identify(api_client, site, TABLET, "ABC", RACHEL)
+        answer(api_client, site, poll, answers=good_answers(poll))
+        answer(api_client, site, feedback, visitor_id=MOBILE, emotion=2, comment="Hm")
+        identify(api_client, site, MOBILE, "ABC", {})
+        # Someone else's answer stays
+        answer(api_client, site, feedback, visitor_id=STRANGER, emotion=5)
+        assert Response.objects.count() == 3
+
+        audit = person_delete(
+            site=site, user_id="ABC", email=None, requested_by=owner, channel="api"
+        )
+
+        assert audit.deleted_counts["responses"] == 2
+        assert list(Response.objects.values_list("visitor__visitor_id", flat=True)) == [STRANGER]
+        # Answered again later, the poll is a new person's first answer
+        identify(api_client, site, TABLET, "ABC", RACHEL)
+        assert offered_ids(api_client, site) == [poll.pk, feedback.pk]
+
+    def test_deleting_by_the_consent_email_deletes_an_anonymous_answer(
+        self, api_client, site, owner
+    ):
+        feedback = make_feedback(site)
+        answer(
+            api_client,
+            site,
+            feedback,
+            emotion=5,
+            email="rachel@example.com",
+            consent_to_connect=True,
+        )
+
+        person_delete(
+            site=site,
+            user_id=None,
+            email="Rachel@example.com",
+            requested_by=owner,
+            channel=PrivacyAudit.Channel.API,
+        )
+
+        assert not Response.objects.exists()
+        assert not Profile.objects.exists()
+        assert not Visitor.objects.exists()
