@@ -17,9 +17,16 @@
  *   in order, then replaces window.hj with the real function;
  * - sends `hj('identify', userId, attributes)` to POST /api/v1/sites/<key>/identify, one
  *   request at a time in call order, retrying once (same message_id) on a network error,
- *   a 5xx or a 429.
+ *   a 5xx or a 429;
+ * - once those calls are answered, asks GET /api/v1/sites/<key>/widgets which Polls and
+ *   Incoming Feedback widgets this visitor should see, shows them inside a shadow root (a
+ *   poll card in the bottom-right corner, a "Feedback" tab on the right edge), sends the
+ *   answers to POST .../widgets/<id>/responses, and asks again shortly after each
+ *   successful identify call. A poll the visitor closes stays closed for the browser
+ *   session (sessionStorage `_cohort_closed_<site_key>`).
  *
- * It never throws into the host page: bad arguments are reported with console.warn.
+ * It never throws into the host page: bad arguments are reported with console.warn;
+ * widget requests that fail are silent outside debug mode.
  * `?cohortDebug=1` on the page URL turns on debug logging for the browser tab
  * (`?cohortDebug=0` turns it off); in debug mode every call, request and response is
  * logged and a `cohort:debug` event is dispatched on window after each response.
@@ -271,6 +278,8 @@
     }
   }
 
+  // One request: a POST with a JSON body, or a GET when body is null (a "simple" CORS
+  // request, without a preflight).
   async function fetchOnce(url, body) {
     const controller = typeof AbortController === "function" ? new AbortController() : null;
     const timer = controller
@@ -278,16 +287,19 @@
           controller.abort();
         }, REQUEST_TIMEOUT_MS)
       : null;
+    const init = {
+      method: body === null ? "GET" : "POST",
+      mode: "cors",
+      credentials: "omit",
+      signal: controller ? controller.signal : undefined,
+    };
+    if (body !== null) {
+      init.headers = { "Content-Type": "application/json" };
+      init.body = body;
+      init.keepalive = byteLength(body) <= KEEPALIVE_MAX_BYTES;
+    }
     try {
-      return await window.fetch(url, {
-        method: "POST",
-        mode: "cors",
-        credentials: "omit",
-        headers: { "Content-Type": "application/json" },
-        body: body,
-        keepalive: byteLength(body) <= KEEPALIVE_MAX_BYTES,
-        signal: controller ? controller.signal : undefined,
-      });
+      return await window.fetch(url, init);
     } finally {
       if (timer !== null) window.clearTimeout(timer);
     }
@@ -295,6 +307,892 @@
 
   function truncate(text) {
     return typeof text === "string" ? text.slice(0, MAX_URL_LENGTH) : "";
+  }
+
+  // --- widgets ---------------------------------------------------------------------------
+  //
+  // Polls (a card in the bottom-right corner) and Incoming Feedback (a "Feedback" tab on the
+  // right edge that opens a panel), rendered inside one shadow root so that the host page's
+  // CSS does not reach them and ours does not leak out.
+
+  const WIDGET_RECHECK_MS = 300;
+  const MAX_TEXT_ANSWER = 2000;
+  const MAX_EMAIL_LENGTH = 254;
+  const MAX_CLOSED_REMEMBERED = 100;
+  const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+  const QUESTION_KINDS = ["single", "multiple", "rating", "text"];
+  const EMOTION_FACES = { 1: "😠", 2: "😞", 3: "😐", 4: "😊", 5: "😍" };
+  const TOP_LAYER = "2147483000";
+  const WIDGET_CSS = [
+    ":host { all: initial; }",
+    ".w, .w * { box-sizing: border-box; }",
+    ".w { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif;",
+    "  font-size: 14px; line-height: 1.4; color: #1f2330; text-align: left; }",
+    "[hidden] { display: none !important; }",
+    ".card, .panel { position: fixed; z-index: 1; width: 320px; max-width: calc(100vw - 32px);",
+    "  max-height: calc(100vh - 32px); overflow: auto; background: #ffffff; color: #1f2330;",
+    "  border: 1px solid #d5d8e3; border-radius: 10px; padding: 16px;",
+    "  box-shadow: 0 10px 30px rgba(20, 24, 40, 0.2); }",
+    ".card { right: 16px; bottom: 16px; }",
+    ".panel { z-index: 2; right: 52px; top: 50%; transform: translateY(-50%); }",
+    "@media (max-width: 480px) { .panel { right: 16px; } }",
+    ".head { display: flex; align-items: flex-start; gap: 8px; margin-bottom: 8px; }",
+    ".heading { flex: 1; min-width: 0; }",
+    ".progress { margin: 0 0 2px; font-size: 12px; color: #5b6072; }",
+    ".title { margin: 0; font-size: 15px; font-weight: 600; line-height: 1.35; color: #1f2330; }",
+    ".optional { font-weight: 400; color: #5b6072; }",
+    "button { font: inherit; cursor: pointer; margin: 0; }",
+    "button:focus-visible, input:focus-visible, textarea:focus-visible, .tab:focus-visible {",
+    "  outline: 3px solid #f59e0b; outline-offset: 2px; }",
+    ".close { flex: none; width: 32px; height: 32px; padding: 0; border: 0; border-radius: 6px;",
+    "  background: transparent; color: #4b5063; font-size: 22px; line-height: 1; }",
+    ".close:hover { background: #f0f1f6; }",
+    ".primary { padding: 8px 16px; border: 1px solid #4338ca; border-radius: 6px;",
+    "  background: #4338ca; color: #ffffff; font-weight: 600; }",
+    ".primary:hover { background: #3730a3; }",
+    ".primary:disabled { opacity: 0.6; cursor: default; }",
+    ".choices { display: grid; gap: 6px; }",
+    ".choice { display: flex; align-items: center; gap: 8px; padding: 7px 10px; cursor: pointer;",
+    "  border: 1px solid #dfe2eb; border-radius: 6px; background: #ffffff; }",
+    ".choice:hover { border-color: #a5a9c4; }",
+    ".choice input { margin: 0; accent-color: #4338ca; }",
+    ".scale, .emotions { display: flex; gap: 6px; }",
+    ".scale button, .emotions button { flex: 1; min-height: 40px; padding: 6px 0;",
+    "  border: 1px solid #d5d8e3; border-radius: 6px; background: #f4f5fa; color: #1f2330; }",
+    ".scale button:hover, .emotions button:hover { border-color: #4338ca; }",
+    ".scale button[aria-pressed='true'], .emotions button[aria-pressed='true'] {",
+    "  background: #4338ca; border-color: #4338ca; color: #ffffff; }",
+    ".scale-ends { display: flex; justify-content: space-between; margin-top: 4px;",
+    "  font-size: 12px; color: #5b6072; }",
+    ".emotions button { display: flex; flex-direction: column; align-items: center; gap: 2px; }",
+    ".face { font-size: 20px; line-height: 1.1; }",
+    ".emotion-label { font-size: 11px; }",
+    ".label { display: block; margin: 12px 0 4px; font-size: 13px; color: #3b4052; }",
+    ".field { display: block; width: 100%; margin: 0; padding: 8px; font: inherit; color: #1f2330;",
+    "  background: #ffffff; border: 1px solid #c4c8d6; border-radius: 6px; }",
+    "textarea.field { min-height: 72px; resize: vertical; }",
+    ".contact { margin-top: 12px; padding-top: 4px; border-top: 1px solid #eceef4; }",
+    ".check { display: flex; align-items: flex-start; gap: 8px; margin-top: 8px; font-size: 13px;",
+    "  cursor: pointer; }",
+    ".check input { margin: 2px 0 0; accent-color: #4338ca; }",
+    ".error { margin: 10px 0 0; font-size: 13px; color: #b42318; }",
+    ".error:empty, .thanks:empty { display: none; }",
+    ".thanks { margin: 4px 0 0; font-size: 15px; }",
+    ".foot { display: flex; justify-content: flex-end; gap: 8px; margin-top: 12px; }",
+    ".tab { position: fixed; z-index: 1; right: 0; top: 50%; padding: 14px 9px; border: 0;",
+    "  border-radius: 0 6px 6px 0; background: #4338ca; color: #ffffff; font-weight: 600;",
+    "  writing-mode: vertical-rl; transform: translateY(-50%) rotate(180deg);",
+    "  box-shadow: 0 4px 14px rgba(20, 24, 40, 0.25); }",
+    ".tab:hover { background: #3730a3; }",
+  ].join("\n");
+
+  function el(tag, attributes, children) {
+    const node = document.createElement(tag);
+    Object.keys(attributes || {}).forEach(function (name) {
+      const value = attributes[name];
+      if (value === null || value === undefined || value === false) return;
+      node.setAttribute(name, value === true ? "" : String(value));
+    });
+    (children || []).forEach(function (child) {
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function isBlank(answer) {
+    if (answer === undefined || answer === null) return true;
+    if (typeof answer === "string") return answer.trim() === "";
+    return Array.isArray(answer) && answer.length === 0;
+  }
+
+  function questionValid(question) {
+    if (!isPlainObject(question) || !Number.isInteger(question.id)) return false;
+    if (QUESTION_KINDS.indexOf(question.kind) < 0 || typeof question.text !== "string") {
+      return false;
+    }
+    if (question.kind !== "single" && question.kind !== "multiple") return true;
+    return (
+      Array.isArray(question.choices) &&
+      question.choices.length > 0 &&
+      question.choices.every(function (choice) {
+        return typeof choice === "string";
+      })
+    );
+  }
+
+  function widgetValid(widget) {
+    if (!isPlainObject(widget) || !Number.isInteger(widget.id)) return false;
+    if (widget.kind === "poll") {
+      return (
+        Array.isArray(widget.questions) &&
+        widget.questions.length > 0 &&
+        widget.questions.every(questionValid)
+      );
+    }
+    return (
+      widget.kind === "feedback" &&
+      Array.isArray(widget.emotions) &&
+      widget.emotions.length > 0 &&
+      widget.emotions.every(function (emotion) {
+        return (
+          isPlainObject(emotion) &&
+          Number.isInteger(emotion.value) &&
+          typeof emotion.label === "string"
+        );
+      })
+    );
+  }
+
+  function thankYou(widget) {
+    return typeof widget.thank_you_message === "string" && widget.thank_you_message
+      ? widget.thank_you_message
+      : "Thank you for your feedback!";
+  }
+
+  // What the visitor is told after sending an answer: {state, message} where state is
+  // "thanks" (stored, or stored before), "gone" (the widget is no longer open to this
+  // visitor) or "retry" (not stored; the visitor may correct it or try again).
+  function answerOutcome(widget, result) {
+    const data = isPlainObject(result.data) ? result.data : {};
+    if (result.status === 201) {
+      const message =
+        typeof data.thank_you_message === "string" && data.thank_you_message
+          ? data.thank_you_message
+          : thankYou(widget);
+      return { state: "thanks", message: message };
+    }
+    if (result.status === 409 && data.code === "already_answered") {
+      return { state: "thanks", message: thankYou(widget) };
+    }
+    if (result.status === 400 && typeof data.message === "string") {
+      return { state: "retry", message: data.message };
+    }
+    if (result.status === 403 || result.status === 404 || result.status === 409) {
+      return { state: "gone", message: "Sorry, this is no longer open for answers." };
+    }
+    return { state: "retry", message: "Your answer could not be sent. Please try again." };
+  }
+
+  // The optional email with its explicit, unticked consent box.
+  function contactFields(prefix) {
+    const email = el("input", {
+      type: "email",
+      id: prefix + "email",
+      class: "field",
+      autocomplete: "email",
+      maxlength: MAX_EMAIL_LENGTH,
+    });
+    const consent = el("input", { type: "checkbox", id: prefix + "consent" });
+    const node = el("div", { class: "contact" }, [
+      el("label", { class: "label", for: email.id }, ["Your email (optional)"]),
+      email,
+      el("label", { class: "check", for: consent.id }, [
+        consent,
+        el("span", null, ["Connect my feedback to this email"]),
+      ]),
+    ]);
+    // {email} to send ("" for none), or {problem, field} to show the visitor.
+    function read() {
+      const value = email.value.trim();
+      if (value === "") return { email: "" };
+      if (!consent.checked) {
+        return {
+          problem: "Tick “Connect my feedback to this email”, or clear the email.",
+          field: consent,
+        };
+      }
+      if (value.length > MAX_EMAIL_LENGTH || !EMAIL_PATTERN.test(value)) {
+        return { problem: "Please enter a valid email address, or clear it.", field: email };
+      }
+      return { email: value };
+    }
+    function reset() {
+      email.value = "";
+      consent.checked = false;
+    }
+    return { node: node, read: read, reset: reset };
+  }
+
+  // One poll question's controls; answers[question.id] follows what the visitor picks.
+  function questionControls(question, prefix, answers, labelId, guard) {
+    const name = prefix + "q" + question.id;
+    if (question.kind === "single" || question.kind === "multiple") {
+      const type = question.kind === "single" ? "radio" : "checkbox";
+      const inputs = [];
+      const labels = question.choices.map(function (choice, index) {
+        const input = el("input", { type: type, name: name, id: name + "-" + index, value: choice });
+        inputs.push(input);
+        input.addEventListener(
+          "change",
+          guard(function () {
+            const picked = inputs.filter(function (box) {
+              return box.checked;
+            });
+            answers[question.id] =
+              type === "radio"
+                ? picked.length ? picked[0].value : undefined
+                : picked.map(function (box) {
+                    return box.value;
+                  });
+          })
+        );
+        return el("label", { class: "choice", for: input.id }, [input, el("span", null, [choice])]);
+      });
+      const group = el(
+        "div",
+        { class: "choices", role: type === "radio" ? "radiogroup" : "group", "aria-labelledby": labelId },
+        labels
+      );
+      return {
+        node: group,
+        focus: function () {
+          const checked = inputs.filter(function (box) {
+            return box.checked;
+          });
+          (checked[0] || inputs[0]).focus();
+        },
+      };
+    }
+    if (question.kind === "rating") {
+      const buttons = [1, 2, 3, 4, 5].map(function (value) {
+        const button = el(
+          "button",
+          { type: "button", "aria-pressed": "false", "aria-label": value + " out of 5" },
+          [String(value)]
+        );
+        button.addEventListener(
+          "click",
+          guard(function () {
+            answers[question.id] = value;
+            buttons.forEach(function (other) {
+              other.setAttribute("aria-pressed", other === button ? "true" : "false");
+            });
+          })
+        );
+        return button;
+      });
+      const node = el("div", null, [
+        el("div", { class: "scale", role: "group", "aria-labelledby": labelId }, buttons),
+        el("div", { class: "scale-ends", "aria-hidden": "true" }, [
+          el("span", null, ["1 · not at all"]),
+          el("span", null, ["5 · very"]),
+        ]),
+      ]);
+      return {
+        node: node,
+        focus: function () {
+          const value = answers[question.id];
+          buttons[typeof value === "number" ? value - 1 : 0].focus();
+        },
+      };
+    }
+    const text = el("textarea", {
+      class: "field",
+      rows: 3,
+      maxlength: MAX_TEXT_ANSWER,
+      "aria-labelledby": labelId,
+    });
+    text.addEventListener(
+      "input",
+      guard(function () {
+        answers[question.id] = text.value;
+      })
+    );
+    return {
+      node: text,
+      focus: function () {
+        text.focus();
+      },
+    };
+  }
+
+  function widgetsCreate(env) {
+    const closedKey = "_cohort_closed_" + env.siteKey;
+    const showing = {}; // widget id → {kind, touched, remove()}
+    const finished = {}; // widget ids answered or closed on this page
+    let host = null;
+    let root = null;
+    let checks = 0; // number of the latest check asked for
+    let changes = 0; // successful identify calls so far
+    let changesSeen = -1; // `changes` when the latest check started
+    let timer = null;
+
+    // Event handlers never throw into the page.
+    function guard(fn) {
+      return function () {
+        try {
+          return fn.apply(this, arguments);
+        } catch (error) {
+          env.warn("widget failed: " + describe(error && error.message));
+          return undefined;
+        }
+      };
+    }
+
+    function closedIds() {
+      try {
+        const ids = JSON.parse(storageGet("sessionStorage", closedKey) || "[]");
+        return Array.isArray(ids) ? ids : [];
+      } catch (error) {
+        return [];
+      }
+    }
+
+    function closedRemember(id) {
+      const ids = closedIds().filter(function (other) {
+        return other !== id;
+      });
+      ids.push(id);
+      storageSet("sessionStorage", closedKey, JSON.stringify(ids.slice(-MAX_CLOSED_REMEMBERED)));
+    }
+
+    function pageUrl() {
+      return truncate(window.location.href);
+    }
+
+    function focusWithin(node) {
+      const active = root && root.activeElement;
+      return Boolean(active && node.contains(active));
+    }
+
+    function focusIfWithin(node, target) {
+      if (focusWithin(node)) target.focus();
+    }
+
+    // The shadow root every widget lives in, attached to a <cohort-widgets> element at the
+    // end of <body>. The element's inline !important declarations outrank any rule of the
+    // host page (even `* { display: none !important }`); inside, only our sheet applies.
+    function rootEnsure() {
+      if (host !== null && document.documentElement.contains(host)) return root;
+      Object.keys(showing).forEach(function (id) {
+        delete showing[id]; // the page removed our element, and the widgets with it
+      });
+      host = document.createElement("cohort-widgets");
+      const style = host.style;
+      style.setProperty("all", "initial", "important");
+      [
+        ["display", "block"],
+        ["position", "fixed"],
+        ["top", "0"],
+        ["left", "0"],
+        ["width", "0"],
+        ["height", "0"],
+        ["overflow", "visible"],
+        ["visibility", "visible"],
+        ["opacity", "1"],
+        ["z-index", TOP_LAYER],
+      ].forEach(function (pair) {
+        style.setProperty(pair[0], pair[1], "important");
+      });
+      root = host.attachShadow({ mode: "open" });
+      let adopted = false;
+      try {
+        if (typeof window.CSSStyleSheet === "function" && "adoptedStyleSheets" in root) {
+          // A constructed sheet also works under a Content-Security-Policy without
+          // 'unsafe-inline' styles.
+          const sheet = new window.CSSStyleSheet();
+          sheet.replaceSync(WIDGET_CSS);
+          root.adoptedStyleSheets = [sheet];
+          adopted = true;
+        }
+      } catch (error) {
+        adopted = false;
+      }
+      if (!adopted) root.appendChild(el("style", null, [WIDGET_CSS]));
+      document.body.appendChild(host);
+      return root;
+    }
+
+    function bodyReady() {
+      if (document.body) return Promise.resolve();
+      return new Promise(function (resolve) {
+        document.addEventListener("DOMContentLoaded", resolve, { once: true });
+      });
+    }
+
+    async function answerSend(widget, payload) {
+      env.info(
+        widget.kind + " " + widget.id + " answered: " +
+        JSON.stringify(widget.kind === "poll" ? payload.answers : {
+          emotion: payload.emotion,
+          comment: payload.comment,
+        }) +
+        (payload.email ? ", with an email and the consent to connect it" : "")
+      );
+      const result = await env.send(
+        "widget response",
+        "/widgets/" + widget.id + "/responses",
+        payload,
+        // No retry after a network error: the answer may have been stored already.
+        { quiet: true, retryNetwork: false }
+      );
+      return answerOutcome(widget, result);
+    }
+
+    function header(title, progress, closeLabel) {
+      const close = el("button", { type: "button", class: "close", "aria-label": closeLabel }, [
+        "×",
+      ]);
+      const node = el("div", { class: "head" }, [
+        el("div", { class: "heading" }, progress ? [progress, title] : [title]),
+        close,
+      ]);
+      return { node: node, close: close };
+    }
+
+    function pollShow(widget) {
+      const prefix = "cohort-" + widget.id + "-";
+      const questions = widget.questions;
+      const answers = {};
+      const entry = { kind: "poll", touched: false, remove: null };
+      let step = 0;
+      let sending = false;
+      let answered = false;
+
+      const title = el("h2", { class: "title", id: prefix + "title" });
+      const progress = el("p", { class: "progress" });
+      const head = header(title, progress, "Close poll");
+      const controls = questions.map(function (question) {
+        return questionControls(question, prefix, answers, title.id, guard);
+      });
+      const contact = contactFields(prefix);
+      const error = el("p", { class: "error", role: "alert" });
+      const next = el("button", { type: "submit", class: "primary" });
+      const form = el(
+        "form",
+        { novalidate: true },
+        controls
+          .map(function (control) {
+            return control.node;
+          })
+          .concat([contact.node, error, el("div", { class: "foot" }, [next])])
+      );
+      const status = el("p", { class: "thanks", role: "status" });
+      const done = el("button", { type: "button", class: "primary" }, ["Close"]);
+      const after = el("div", { class: "foot", hidden: true }, [done]);
+      const card = el(
+        "section",
+        { class: "w card", role: "dialog", "aria-labelledby": title.id },
+        [head.node, form, status, after]
+      );
+
+      function render(focus) {
+        const question = questions[step];
+        const last = step === questions.length - 1;
+        title.textContent = question.text;
+        if (!question.required) {
+          title.appendChild(el("span", { class: "optional" }, [" (optional)"]));
+        }
+        progress.hidden = questions.length < 2;
+        progress.textContent = "Question " + (step + 1) + " of " + questions.length;
+        controls.forEach(function (control, index) {
+          control.node.hidden = index !== step;
+        });
+        contact.node.hidden = !last;
+        next.textContent = last ? "Submit" : "Next";
+        error.textContent = "";
+        if (focus) controls[step].focus();
+      }
+
+      function close(how) {
+        if (!answered) closedRemember(widget.id);
+        finished[widget.id] = true;
+        delete showing[widget.id];
+        card.remove();
+        env.info(
+          "poll " + widget.id + " closed (" + how + ")" +
+          (answered ? "" : "; not shown again in this browser session")
+        );
+      }
+
+      function finish(outcome) {
+        answered = outcome.state === "thanks";
+        finished[widget.id] = true;
+        const hadFocus = focusWithin(card);
+        form.hidden = true;
+        progress.hidden = true;
+        title.textContent = answered ? "Answer sent" : "Poll closed";
+        status.textContent = outcome.message;
+        after.hidden = false;
+        if (hadFocus) done.focus();
+      }
+
+      async function submit() {
+        const question = questions[step];
+        if (question.required && isBlank(answers[question.id])) {
+          error.textContent = "Please answer this question.";
+          controls[step].focus();
+          return;
+        }
+        if (step < questions.length - 1) {
+          step += 1;
+          render(focusWithin(card));
+          return;
+        }
+        const given = contact.read();
+        if (given.problem) {
+          error.textContent = given.problem;
+          given.field.focus();
+          return;
+        }
+        const payload = { visitor_id: env.visitorId, answers: {}, url: pageUrl() };
+        questions.forEach(function (q) {
+          const answer = answers[q.id];
+          if (isBlank(answer)) return;
+          payload.answers[String(q.id)] =
+            typeof answer === "string" ? answer.slice(0, MAX_TEXT_ANSWER) : answer;
+        });
+        if (given.email) {
+          payload.email = given.email;
+          payload.consent_to_connect = true;
+        }
+        sending = true;
+        next.disabled = true;
+        next.textContent = "Sending…";
+        error.textContent = "";
+        const outcome = await answerSend(widget, payload);
+        sending = false;
+        next.disabled = false;
+        next.textContent = "Submit";
+        if (outcome.state === "retry") {
+          error.textContent = outcome.message;
+          return;
+        }
+        finish(outcome);
+      }
+
+      form.addEventListener(
+        "submit",
+        guard(function (event) {
+          event.preventDefault();
+          if (sending) return;
+          submit().catch(function (problem) {
+            env.warn("poll failed: " + describe(problem && problem.message));
+          });
+        })
+      );
+      ["input", "click"].forEach(function (type) {
+        form.addEventListener(
+          type,
+          guard(function () {
+            entry.touched = true;
+          })
+        );
+      });
+      head.close.addEventListener(
+        "click",
+        guard(function () {
+          close("× button");
+        })
+      );
+      done.addEventListener(
+        "click",
+        guard(function () {
+          close("after answering");
+        })
+      );
+      card.addEventListener(
+        "keydown",
+        guard(function (event) {
+          if (event.key !== "Escape") return;
+          event.preventDefault();
+          event.stopPropagation();
+          close("Escape");
+        })
+      );
+      render(false);
+      entry.remove = function () {
+        card.remove();
+      };
+      return { entry: entry, node: card };
+    }
+
+    function feedbackShow(widget) {
+      const prefix = "cohort-" + widget.id + "-";
+      const entry = { kind: "feedback", touched: false, remove: null };
+      let emotion = null;
+      let sending = false;
+      let gone = false;
+
+      const tab = el(
+        "button",
+        {
+          type: "button",
+          class: "tab",
+          "aria-expanded": "false",
+          "aria-controls": prefix + "panel",
+          "aria-haspopup": "dialog",
+        },
+        ["Feedback"]
+      );
+      const title = el("h2", { class: "title", id: prefix + "title" }, [
+        "How would you rate your experience?",
+      ]);
+      const head = header(title, null, "Close feedback");
+      const faces = widget.emotions.map(function (option) {
+        const button = el("button", { type: "button", "aria-pressed": "false" }, [
+          el("span", { class: "face", "aria-hidden": "true" }, [EMOTION_FACES[option.value] || ""]),
+          el("span", { class: "emotion-label" }, [option.label]),
+        ]);
+        button.addEventListener(
+          "click",
+          guard(function () {
+            emotion = option.value;
+            faces.forEach(function (other) {
+              other.setAttribute("aria-pressed", other === button ? "true" : "false");
+            });
+          })
+        );
+        return button;
+      });
+      const comment = el("textarea", {
+        id: prefix + "comment",
+        class: "field",
+        rows: 3,
+        maxlength: MAX_TEXT_ANSWER,
+      });
+      const contact = contactFields(prefix);
+      const error = el("p", { class: "error", role: "alert" });
+      const submitButton = el("button", { type: "submit", class: "primary" }, ["Send feedback"]);
+      const form = el("form", { novalidate: true }, [
+        el("div", { class: "emotions", role: "group", "aria-labelledby": title.id }, faces),
+        el("label", { class: "label", for: comment.id }, ["Tell us more (optional)"]),
+        comment,
+        contact.node,
+        error,
+        el("div", { class: "foot" }, [submitButton]),
+      ]);
+      const status = el("p", { class: "thanks", role: "status" });
+      const done = el("button", { type: "button", class: "primary" }, ["Close"]);
+      const after = el("div", { class: "foot", hidden: true }, [done]);
+      const panel = el(
+        "section",
+        {
+          class: "panel",
+          id: prefix + "panel",
+          role: "dialog",
+          "aria-labelledby": title.id,
+          hidden: true,
+        },
+        [head.node, form, status, after]
+      );
+      const node = el("div", { class: "w" }, [tab, panel]);
+
+      function formReset() {
+        emotion = null;
+        faces.forEach(function (face) {
+          face.setAttribute("aria-pressed", "false");
+        });
+        comment.value = "";
+        contact.reset();
+        error.textContent = "";
+        status.textContent = "";
+        form.hidden = false;
+        after.hidden = true;
+      }
+
+      function open() {
+        // What the visitor started stays; after a sent answer the form starts afresh.
+        if (form.hidden) formReset();
+        panel.hidden = false;
+        tab.setAttribute("aria-expanded", "true");
+        entry.touched = true;
+        faces[0].focus();
+        env.info("feedback " + widget.id + " opened");
+      }
+
+      function close(how) {
+        const hadFocus = focusWithin(panel);
+        panel.hidden = true;
+        tab.setAttribute("aria-expanded", "false");
+        entry.touched = emotion !== null || comment.value.trim() !== "";
+        if (hadFocus) tab.focus();
+        env.info("feedback " + widget.id + " closed (" + how + ")");
+      }
+
+      async function submit() {
+        if (emotion === null) {
+          error.textContent = "Please choose how you feel.";
+          faces[0].focus();
+          return;
+        }
+        const given = contact.read();
+        if (given.problem) {
+          error.textContent = given.problem;
+          given.field.focus();
+          return;
+        }
+        const payload = {
+          visitor_id: env.visitorId,
+          emotion: emotion,
+          comment: comment.value.trim().slice(0, MAX_TEXT_ANSWER),
+          url: pageUrl(),
+        };
+        if (given.email) {
+          payload.email = given.email;
+          payload.consent_to_connect = true;
+        }
+        sending = true;
+        submitButton.disabled = true;
+        submitButton.textContent = "Sending…";
+        error.textContent = "";
+        const outcome = await answerSend(widget, payload);
+        sending = false;
+        submitButton.disabled = false;
+        submitButton.textContent = "Send feedback";
+        if (outcome.state === "retry") {
+          error.textContent = outcome.message;
+          return;
+        }
+        const hadFocus = focusWithin(panel);
+        form.hidden = true;
+        status.textContent = outcome.message;
+        after.hidden = false;
+        emotion = null;
+        entry.touched = false;
+        if (hadFocus) done.focus();
+        if (outcome.state === "gone") {
+          gone = true;
+          finished[widget.id] = true;
+        }
+      }
+
+      tab.addEventListener(
+        "click",
+        guard(function () {
+          if (panel.hidden) open();
+          else close("Feedback tab");
+        })
+      );
+      form.addEventListener(
+        "submit",
+        guard(function (event) {
+          event.preventDefault();
+          if (sending) return;
+          submit().catch(function (problem) {
+            env.warn("feedback failed: " + describe(problem && problem.message));
+          });
+        })
+      );
+      head.close.addEventListener(
+        "click",
+        guard(function () {
+          close("× button");
+        })
+      );
+      done.addEventListener(
+        "click",
+        guard(function () {
+          close("after answering");
+          if (!gone) return;
+          delete showing[widget.id];
+          node.remove();
+        })
+      );
+      panel.addEventListener(
+        "keydown",
+        guard(function (event) {
+          if (event.key !== "Escape") return;
+          event.preventDefault();
+          event.stopPropagation();
+          close("Escape");
+        })
+      );
+      entry.remove = function () {
+        node.remove();
+      };
+      return { entry: entry, node: node };
+    }
+
+    function kindShowing(kind) {
+      return Object.keys(showing).some(function (id) {
+        return showing[id].kind === kind;
+      });
+    }
+
+    // Show what the API offers: at most one poll card and one feedback tab at a time, never
+    // a widget twice, never a poll closed earlier in this browser session.
+    function decide(offered, reason) {
+      rootEnsure();
+      const notes = [];
+      const usable = offered.filter(function (widget) {
+        if (widgetValid(widget)) return true;
+        notes.push("skipped a widget this script cannot show: " + show(widget));
+        return false;
+      });
+      const ids = usable.map(function (widget) {
+        return String(widget.id);
+      });
+      Object.keys(showing).forEach(function (id) {
+        if (ids.indexOf(id) >= 0 || showing[id].touched) return;
+        showing[id].remove();
+        delete showing[id];
+        notes.push("widget " + id + " hidden: no longer meant for this visitor");
+      });
+      const closed = closedIds();
+      usable.forEach(function (widget) {
+        const label = widget.kind + " " + widget.id + " " + JSON.stringify(widget.name);
+        if (showing[widget.id]) {
+          notes.push(label + " is already showing");
+        } else if (finished[widget.id]) {
+          notes.push(label + " was answered or closed on this page");
+        } else if (widget.kind === "poll" && closed.indexOf(widget.id) >= 0) {
+          notes.push(label + " was closed earlier in this browser session");
+        } else if (kindShowing(widget.kind)) {
+          notes.push(label + " waits: another " + widget.kind + " is showing");
+        } else {
+          const made = widget.kind === "poll" ? pollShow(widget) : feedbackShow(widget);
+          root.appendChild(made.node);
+          showing[widget.id] = made.entry;
+          notes.push(label + " shown");
+        }
+      });
+      env.info(
+        "widgets (" + reason + "): " + usable.length + " for this visitor" +
+        (notes.length ? "; " + notes.join("; ") : "")
+      );
+    }
+
+    // Ask the API which widgets this visitor matches, once every call sent before has been
+    // answered. Only the latest check asked for runs and is shown.
+    function check(reason) {
+      checks += 1;
+      const number = checks;
+      env
+        .settled()
+        .then(async function () {
+          if (number !== checks) return;
+          changesSeen = changes;
+          const path =
+            "/widgets?visitor_id=" + encodeURIComponent(env.visitorId) +
+            "&url=" + encodeURIComponent(pageUrl());
+          const result = await env.send("widgets", path, null, { quiet: true });
+          if (number !== checks) return;
+          if (result.status !== 200 || !isPlainObject(result.data)) return;
+          if (!Array.isArray(result.data.widgets)) return;
+          await bodyReady();
+          decide(result.data.widgets, reason);
+        })
+        .catch(function (error) {
+          env.warn("widgets failed: " + describe(error && error.message));
+        });
+    }
+
+    // After a successful identify call: check again once the calls settle down, unless a
+    // check that started after this call already saw its attributes.
+    function attributesChanged() {
+      changes += 1;
+      if (timer !== null) window.clearTimeout(timer);
+      timer = window.setTimeout(
+        guard(function () {
+          timer = null;
+          if (changesSeen !== changes) check("attributes changed");
+        }),
+        WIDGET_RECHECK_MS
+      );
+    }
+
+    return { check: check, attributesChanged: attributesChanged };
   }
 
   function start() {
@@ -328,6 +1226,10 @@
       if (debug) log("info", message);
     }
 
+    function debugWarn(message) {
+      if (debug) warn(message);
+    }
+
     function debugEvent(detail) {
       if (!debug) return;
       try {
@@ -343,12 +1245,16 @@
       });
     }
 
-    // POST a payload, retrying once with the same body on a network error, 5xx or 429.
+    // Send a request: a POST of `payload`, or a GET when `payload` is null. Retries once
+    // with the same body on a 5xx, a 429 or (unless options.retryNetwork is false) a
+    // network error. Failures warn in any mode, or only in debug mode with options.quiet.
     // Resolves to {status, data} (status 0 when the API could not be reached).
-    async function post(command, path, payload) {
+    async function send(command, path, payload, options) {
+      const quiet = Boolean(options && options.quiet);
+      const retryNetwork = !(options && options.retryNetwork === false);
       const url = apiRoot + path;
-      const body = JSON.stringify(payload);
-      debugInfo(command + " sending to " + url + " " + body);
+      const body = payload === null ? null : JSON.stringify(payload);
+      debugInfo(command + (body === null ? " asking " + url : " sending to " + url + " " + body));
       let response = null;
       for (let attempt = 1; attempt <= 2; attempt += 1) {
         response = null;
@@ -357,12 +1263,14 @@
         } catch (error) {
           response = null;
         }
-        const retryable = response === null || response.status >= 500 || response.status === 429;
+        const retryable =
+          (response === null && retryNetwork) ||
+          (response !== null && (response.status >= 500 || response.status === 429));
         if (!retryable || attempt === 2) break;
         const delay = retryDelay(response);
         debugInfo(
           command + " " + (response ? "answered " + response.status : "could not reach the API") +
-          "; retrying in " + delay + " ms with the same message_id"
+          "; retrying in " + delay + " ms" + (body === null ? "" : " with the same body")
         );
         await sleep(delay);
       }
@@ -372,18 +1280,35 @@
       };
       debugInfo(command + " response " + result.status + " " + JSON.stringify(result.data));
       debugEvent({ command: command, sent: payload, status: result.status, response: result.data });
+      const report = quiet ? debugWarn : warn;
       if (result.status === 0) {
-        warn(
+        report(
           command + " could not reach " + config.apiBase + " (network error, or this page's " +
           "origin is not among the site's allowed origins)."
         );
       } else if (result.status < 200 || result.status >= 300) {
         const code = result.data && result.data.code ? result.data.code : "error";
         const message = result.data && result.data.message ? ": " + result.data.message : "";
-        warn(command + " refused (" + result.status + " " + code + ")" + message);
+        report(command + " refused (" + result.status + " " + code + ")" + message);
       }
       return result;
     }
+
+    function post(command, path, payload) {
+      return send(command, path, payload);
+    }
+
+    const widgets = widgetsCreate({
+      siteKey: siteKey,
+      visitorId: visitorId,
+      send: send,
+      // Resolves once every call queued so far has been answered.
+      settled: function () {
+        return queue;
+      },
+      info: debugInfo,
+      warn: debugWarn,
+    });
 
     function pageVisitRecord() {
       const payload = {
@@ -428,6 +1353,8 @@
       sessionStore(siteKey, sessionId);
       enqueue(async function () {
         const result = await post("identify", "/identify", payload);
+        // New attributes (or a new user) may change which widgets this visitor matches.
+        if (result.status === 200) widgets.attributesChanged();
         if (!debug || !result.data || !isPlainObject(result.data.rejected)) return;
         const rejected = result.data.rejected;
         Object.keys(rejected).forEach(function (key) {
@@ -476,6 +1403,9 @@
     queued.forEach(function (args) {
       hj.apply(null, Array.prototype.slice.call(args));
     });
+    // Widgets are decided once the visit and the queued identify calls have been answered,
+    // so that targeting sees this page's attributes.
+    widgets.check("page loaded");
     try {
       window.dispatchEvent(new CustomEvent("cohort:ready", { detail: hj.cohort }));
     } catch (error) {

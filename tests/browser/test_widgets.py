@@ -1,0 +1,459 @@
+"""Polls and Incoming Feedback in Chromium, shown by the tracking script from the real API.
+
+As in test_tracker.py, the customer's shop is a page on another origin (127.0.0.1 instead
+of localhost, same port) whose HTML Playwright serves; the script, the widget decision and
+the responses are the live server's. Pages run in debug mode unless a test says otherwise,
+so that each widget decision can be waited for in the console.
+"""
+
+import json
+import time
+
+import pytest
+
+from apps.feedback_targeting.models import Response, Widget
+from apps.feedback_targeting.selectors import live_widgets_forget
+from apps.feedback_targeting.services import QuestionSpec, widget_activate, widget_save
+from apps.identity.models import Profile, Visitor
+from tests.factories import SiteFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STUB = "window.hj=window.hj||function(){(hj.q=hj.q||[]).push(arguments)};"
+PAYING_FOR_10_DAYS = {
+    "match": "all",
+    "conditions": [
+        {"type": "number", "key": "total_spend", "op": "gt", "value": 0},
+        {"type": "date", "key": "first_purchase", "op": "more_than_days_ago", "value": 10},
+    ],
+}
+RACHEL = "hj('identify', 'ABC', {total_spend: 500, first_purchase: '2019-06-20Z'})"
+HAPPY = "How happy are you with Radbooks?"
+IMPROVE = "What should we improve first?"
+GENRES = "Which genres do you read?"
+ANYTHING = "Anything else?"
+THANKS = "Thank you! Your answer helps us choose what to fix first."
+CONSENT = "Connect my feedback to this email"
+DECISION = "info: [cohort] widgets ("
+
+
+class Shop:
+    """A customer's page on its own origin with the install snippet, in debug mode."""
+
+    def __init__(self, page, live_server, site):
+        self.page = page
+        self.site = site
+        self.origin = live_server.url.replace("localhost", "127.0.0.1")
+        self.script_url = f"{live_server.url}/t/{site.key}.js"
+        self.api = f"{live_server.url}/api/v1/sites/{site.key}"
+        self.head = ""  # extra markup for <head>: the host page's own CSS
+        self.body = "<h1>Shop</h1><button class='primary'>Buy</button>"
+        self.offers: list[list[dict]] = []  # each widget decision the API answered
+        self.errors: list[str] = []
+        page.on("response", self._record)
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        # The page is served by Playwright, not from a loopback address; let it call ours.
+        page.context.grant_permissions(["local-network-access"], origin=self.origin)
+        page.route(f"{self.origin}/shop/**", self._serve)
+
+    def _serve(self, route):
+        html = (
+            f"<!doctype html><html><head><script>{STUB}</script>"
+            f'<script async src="{self.script_url}"></script>{self.head}</head>'
+            f"<body>{self.body}</body></html>"
+        )
+        route.fulfill(status=200, content_type="text/html", body=html)
+
+    def _record(self, response):
+        if response.request.method == "GET" and response.url.startswith(f"{self.api}/widgets?"):
+            self.offers.append(response.json()["widgets"] if response.status == 200 else None)
+
+    def open(self, debug=True):
+        """Open the page and wait for the script's first widget decision."""
+        seen = len(self.decisions())
+        self.page.goto(f"{self.origin}/shop/page" + ("?cohortDebug=1" if debug else ""))
+        self.page.wait_for_function("window.hj && window.hj.cohort")
+        if debug:
+            return self.wait_for_decision(seen + 1)
+        return None
+
+    def call(self, js):
+        self.page.evaluate(f"() => {{ {js}; }}")
+
+    def decisions(self):
+        return [m for m in self.page.console_messages if m.startswith(DECISION)]
+
+    def wait_for_decision(self, count, timeout=10.0):
+        """The `count`-th widget decision logged (1-based, counted since the test began),
+        once the API answer it was made from has been recorded too."""
+        deadline = time.monotonic() + timeout
+        while len(self.decisions()) < count or len(self.offers) < count:
+            assert time.monotonic() < deadline, f"no widget decision {count}: {self.decisions()}"
+            self.page.wait_for_timeout(50)
+        return self.decisions()[count - 1]
+
+    def warnings(self):
+        return [m for m in self.page.console_messages if m.startswith("warning: ")]
+
+    def shadow(self, js):
+        """Evaluate `js` with `root` bound to the widgets' shadow root."""
+        return self.page.evaluate(
+            f"() => {{ const root = document.querySelector('cohort-widgets').shadowRoot; "
+            f"return {js}; }}"
+        )
+
+    def identified_profile(self, user_id):
+        return Profile.objects.get(site=self.site, user_id=user_id)
+
+
+@pytest.fixture
+def site(live_server, settings):
+    settings.COHORT_PUBLIC_BASE_URL = live_server.url
+    origin = live_server.url.replace("localhost", "127.0.0.1")
+    return SiteFactory(allowed_origins=[live_server.url, origin], user_attributes_enabled=True)
+
+
+@pytest.fixture
+def poll(site):
+    """The seed's example: a poll for paying customers who bought more than 10 days ago."""
+    widget = widget_save(
+        site=site,
+        kind=Widget.Kind.POLL,
+        name="Paying customers",
+        targeting=PAYING_FOR_10_DAYS,
+        questions=[
+            QuestionSpec(kind="rating", text=HAPPY),
+            QuestionSpec(
+                kind="single",
+                text=IMPROVE,
+                choices=("Delivery speed", "Book selection", "Prices"),
+            ),
+            QuestionSpec(
+                kind="multiple",
+                text=GENRES,
+                choices=("Fiction", "History", "Poetry"),
+                required=False,
+            ),
+            QuestionSpec(kind="text", text=ANYTHING, required=False),
+        ],
+        thank_you_message=THANKS,
+    )
+    return widget_activate(widget=widget)
+
+
+@pytest.fixture
+def feedback(site):
+    widget = widget_save(
+        site=site,
+        kind=Widget.Kind.FEEDBACK,
+        name="Site feedback",
+        targeting={"match": "all", "conditions": []},
+        questions=[],
+        thank_you_message="Thanks, we read every message.",
+    )
+    return widget_activate(widget=widget)
+
+
+@pytest.fixture
+def shop(page, live_server, site):
+    return Shop(page, live_server, site)
+
+
+def test_an_anonymous_visitor_is_not_shown_the_targeted_poll(shop, poll):
+    decision = shop.open()
+
+    assert shop.offers == [[]]
+    assert decision == "info: [cohort] widgets (page loaded): 0 for this visitor"
+    assert shop.page.get_by_role("dialog").count() == 0
+    assert shop.warnings() == []
+    assert shop.errors == []
+
+
+def test_a_matching_visitor_answers_the_poll_once_with_email_and_consent(shop, site, poll):
+    page = shop.open()
+    assert shop.offers == [[]]
+
+    # When the visitor logs in as a paying customer of long standing
+    shop.call(RACHEL)
+    assert shop.wait_for_decision(2) == (
+        "info: [cohort] widgets (attributes changed): 1 for this visitor; poll "
+        f'{poll.pk} "Paying customers" shown'
+    )
+
+    # Then the poll card appears, one question at a time
+    page = shop.page
+    card = page.get_by_role("dialog", name=HAPPY)
+    card.wait_for()
+    assert card.get_by_text("Question 1 of 4").is_visible()
+
+    # The rating is answered with the keyboard: Tab to 4, Enter; Tab to Next, Enter
+    card.get_by_role("button", name="1 out of 5").focus()
+    for _ in range(3):
+        page.keyboard.press("Tab")
+    assert shop.shadow("root.activeElement.getAttribute('aria-label')") == "4 out of 5"
+    page.keyboard.press("Enter")
+    assert card.get_by_role("button", name="4 out of 5").get_attribute("aria-pressed") == "true"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert shop.shadow("root.activeElement.textContent") == "Next"
+    page.keyboard.press("Enter")
+
+    # A required question cannot be skipped
+    card = page.get_by_role("dialog", name=IMPROVE)
+    card.wait_for()
+    assert shop.shadow("root.activeElement.value") == "Delivery speed"  # focus moved along
+    card.get_by_role("button", name="Next").click()
+    assert card.get_by_role("alert").text_content() == "Please answer this question."
+    card.get_by_label("Book selection").check()
+    card.get_by_role("button", name="Next").click()
+
+    card = page.get_by_role("dialog", name=f"{GENRES} (optional)")
+    card.get_by_label("Poetry").check()
+    card.get_by_label("Fiction").check()
+    card.get_by_role("button", name="Next").click()
+
+    card = page.get_by_role("dialog", name=f"{ANYTHING} (optional)")
+    card.get_by_role("textbox", name=ANYTHING).fill("More poetry, please.")
+    consent = card.get_by_role("checkbox", name=CONSENT)
+    assert not consent.is_checked()
+
+    # An email without the consent is not sent: the visitor is asked to tick the box
+    card.get_by_label("Your email (optional)").fill("Rachel@Example.com")
+    card.get_by_role("button", name="Submit").click()
+    assert card.get_by_role("alert").text_content() == (
+        "Tick “Connect my feedback to this email”, or clear the email."
+    )
+    assert shop.shadow("root.activeElement.type") == "checkbox"
+    assert not Response.objects.exists()
+
+    consent.check()
+    card.get_by_role("button", name="Submit").click()
+    card = page.get_by_role("dialog", name="Answer sent")
+    card.get_by_role("status").filter(has_text=THANKS).wait_for()
+
+    # The answer is stored against ABC's profile, with the email and the consent
+    [response] = Response.objects.filter(site=site)
+    questions = {q.text: str(q.pk) for q in poll.questions.all()}
+    assert response.widget_id == poll.pk
+    assert response.answers == {
+        questions[HAPPY]: 4,
+        questions[IMPROVE]: "Book selection",
+        questions[GENRES]: ["Fiction", "Poetry"],
+        questions[ANYTHING]: "More poetry, please.",
+    }
+    assert (response.email, response.consent_to_connect) == ("rachel@example.com", True)
+    assert response.profile_id == shop.identified_profile("ABC").pk
+    visitor = Visitor.objects.get(site=site, visitor_id=page.evaluate("hj.cohort.visitorId"))
+    assert response.visitor_id == visitor.pk
+    assert response.page_url == f"{shop.origin}/shop/page?cohortDebug=1"
+
+    # The thank-you card closes, and the poll is not offered again
+    card.get_by_role("button", name="Close", exact=True).click()
+    assert page.get_by_role("dialog").count() == 0
+    shop.open()
+    assert shop.offers[-1] == []
+    assert page.get_by_role("dialog").count() == 0
+    assert page.evaluate(f"sessionStorage.getItem('_cohort_closed_{site.key}')") is None
+    assert shop.warnings() == []
+    assert shop.errors == []
+
+
+def test_a_visitor_who_spent_nothing_never_sees_the_poll(shop, site, poll):
+    shop.open()
+
+    shop.call("hj('identify', 'ZERO', {total_spend: 0, first_purchase: '2019-06-20Z'})")
+    assert shop.wait_for_decision(2) == (
+        "info: [cohort] widgets (attributes changed): 0 for this visitor"
+    )
+    shop.open()
+
+    assert shop.offers == [[], [], []]
+    assert shop.page.get_by_role("dialog").count() == 0
+    assert shop.identified_profile("ZERO")
+    assert not Response.objects.exists()
+
+
+def test_incoming_feedback_opens_from_the_side_tab_and_stores_the_emotion(shop, site, feedback):
+    shop.open()
+    page = shop.page
+    tab = page.get_by_role("button", name="Feedback", exact=True)
+    assert tab.get_attribute("aria-expanded") == "false"
+
+    # The tab opens the panel with the keyboard, and focus moves into it
+    tab.focus()
+    page.keyboard.press("Enter")
+    panel = page.get_by_role("dialog", name="How would you rate your experience?")
+    panel.wait_for()
+    assert tab.get_attribute("aria-expanded") == "true"
+    assert shop.shadow("root.activeElement.textContent").endswith("Hate")
+
+    # An emotion is required
+    panel.get_by_role("button", name="Send feedback").click()
+    assert panel.get_by_role("alert").text_content() == "Please choose how you feel."
+
+    panel.get_by_role("button", name="Love").click()
+    panel.get_by_label("Tell us more (optional)").fill("  The search is great.  ")
+    panel.get_by_role("button", name="Send feedback").click()
+    panel.get_by_role("status").filter(has_text="Thanks, we read every message.").wait_for()
+
+    [response] = Response.objects.filter(site=site, widget=feedback)
+    assert (response.emotion, response.comment) == (5, "The search is great.")
+    assert (response.email, response.consent_to_connect, response.answers) == ("", False, {})
+    visitor = Visitor.objects.get(site=site, visitor_id=page.evaluate("hj.cohort.visitorId"))
+    assert response.visitor_id == visitor.pk
+    assert response.profile_id == visitor.profile_id
+    assert visitor.profile.user_id is None
+
+    # Closing returns focus to the tab, which stays for more feedback
+    panel.get_by_role("button", name="Close", exact=True).click()
+    assert not panel.is_visible()
+    assert shop.shadow("root.activeElement.textContent") == "Feedback"
+    page.keyboard.press("Enter")
+    assert panel.get_by_role("button", name="Send feedback").is_visible()
+    page.keyboard.press("Escape")
+    assert not panel.is_visible()
+    assert tab.get_attribute("aria-expanded") == "false"
+    assert shop.errors == []
+
+
+def test_host_page_css_does_not_reach_the_widgets_and_ours_does_not_leak(shop, site, feedback):
+    shop.head = (
+        "<style>"
+        "body * { display: none !important; }"
+        "button { color: rgb(255, 0, 0) !important; background: yellow !important; }"
+        "* { font-size: 40px !important; font-family: serif !important; }"
+        "</style>"
+    )
+    shop.open()
+
+    tab = shop.page.get_by_role("button", name="Feedback", exact=True)
+    assert tab.is_visible()
+    styles = shop.shadow(
+        "(() => { const s = getComputedStyle(root.querySelector('.tab'));"
+        " return [s.color, s.backgroundColor, s.fontSize, s.display]; })()"
+    )
+    assert styles == ["rgb(255, 255, 255)", "rgb(67, 56, 202)", "14px", "block"]
+    tab.click()
+    send = shop.page.get_by_role("button", name="Send feedback")
+    assert send.is_visible()
+    assert send.evaluate("b => getComputedStyle(b).color") == "rgb(255, 255, 255)"
+
+    # Our `.primary` rule stays inside the shadow root
+    page_button = shop.page.evaluate(
+        "getComputedStyle(document.querySelector('body > button.primary')).backgroundColor"
+    )
+    assert page_button == "rgb(255, 255, 0)"
+    assert shop.errors == []
+
+
+def test_escape_closes_the_poll_for_the_rest_of_the_browser_session(shop, site, poll):
+    shop.open()
+    shop.call(RACHEL)
+    shop.call(RACHEL)  # a second identify soon after: still one card
+    decision = shop.wait_for_decision(2)
+    assert decision.endswith(f'poll {poll.pk} "Paying customers" shown')
+    card = shop.page.get_by_role("dialog", name=HAPPY)
+    card.wait_for()
+    shop.page.wait_for_timeout(600)  # past the debounce of the second call
+    assert shop.page.get_by_role("dialog").count() == 1
+
+    card.get_by_role("button", name="3 out of 5").focus()
+    shop.page.keyboard.press("Escape")
+
+    assert shop.page.get_by_role("dialog").count() == 0
+    assert shop.page.evaluate(f"sessionStorage.getItem('_cohort_closed_{site.key}')") == (
+        json.dumps([poll.pk], separators=(",", ":"))
+    )
+    decision = shop.open()
+    assert [w["id"] for w in shop.offers[-1]] == [poll.pk]  # still offered by the API
+    assert decision.endswith("was closed earlier in this browser session")
+    assert shop.page.get_by_role("dialog").count() == 0
+    assert not Response.objects.exists()
+
+    # A new browser session shows it again
+    shop.page.evaluate("sessionStorage.clear()")
+    shop.open()
+    shop.page.get_by_role("dialog", name=HAPPY).wait_for()
+    assert shop.errors == []
+
+
+def test_the_close_button_works_and_the_poll_shows_on_the_matching_page_only(shop, site, poll):
+    poll.url_contains = "/checkout"
+    poll.save(update_fields=["url_contains"])
+    live_widgets_forget(site_id=site.pk)
+    shop.open()
+    shop.call(RACHEL)
+    assert shop.wait_for_decision(2).endswith(": 0 for this visitor")
+
+    shop.page.goto(f"{shop.origin}/shop/checkout?cohortDebug=1")
+    card = shop.page.get_by_role("dialog", name=HAPPY)
+    card.wait_for()
+    card.get_by_role("button", name="Close poll").click()
+    assert shop.page.get_by_role("dialog").count() == 0
+    assert shop.errors == []
+
+
+def test_widget_failures_are_silent_outside_debug_mode(shop, site, poll, feedback):
+    attempts = []
+
+    def unavailable(route):
+        attempts.append(route.request.method)
+        route.fulfill(
+            status=500,
+            headers={"Access-Control-Allow-Origin": shop.origin},
+            content_type="application/json",
+            body='{"code": "error", "message": "Down."}',
+        )
+
+    # A broken decision: nothing shown, nothing said
+    shop.page.route(f"{shop.api}/widgets?*", unavailable)
+    shop.open(debug=False)
+    shop.page.wait_for_timeout(1500)  # the retry after 500 ms included
+    assert attempts == ["GET", "GET"]
+    assert shop.page.get_by_role("button", name="Feedback", exact=True).count() == 0
+    shop.page.unroute(f"{shop.api}/widgets?*")
+
+    # A broken answer: the visitor is told, the console stays quiet
+    shop.page.route(f"{shop.api}/widgets/*/responses", unavailable)
+    shop.open(debug=False)
+    shop.page.get_by_role("button", name="Feedback", exact=True).click()
+    shop.page.get_by_role("button", name="Like", exact=True).click()
+    shop.page.get_by_role("button", name="Send feedback").click()
+    shop.page.get_by_role("alert").filter(
+        has_text="Your answer could not be sent. Please try again."
+    ).wait_for()
+    assert not Response.objects.exists()
+    assert shop.warnings() == []
+    assert [m for m in shop.page.console_messages if "[cohort]" in m] == []
+    assert shop.errors == []
+
+
+def test_the_demo_page_shows_the_poll_once_rachel_logs_in(page, live_server, site, poll):
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{live_server.url}/demo/{site.key}/?cohortDebug=1")
+    decisions = page.locator("#widget-response")
+    decisions.filter(has_text="none for this visitor").wait_for()
+    assert page.get_by_role("dialog").count() == 0
+
+    page.get_by_role("button", name="Log in as Rachel").click()
+
+    card = page.get_by_role("dialog", name=HAPPY)
+    card.wait_for()
+    assert decisions.text_content() == "widgets → 200\npoll: Paying customers"
+    card.get_by_role("button", name="5 out of 5").click()
+    card.get_by_role("button", name="Next").click()
+    card = page.get_by_role("dialog", name=IMPROVE)
+    card.get_by_label("Prices").check()
+    card.get_by_role("button", name="Next").click()
+    card = page.get_by_role("dialog", name=f"{GENRES} (optional)")
+    card.get_by_role("button", name="Next").click()
+    card = page.get_by_role("dialog", name=f"{ANYTHING} (optional)")
+    card.get_by_role("button", name="Submit").click()
+    card = page.get_by_role("dialog", name="Answer sent")
+    card.get_by_role("status").filter(has_text=THANKS).wait_for()
+
+    [response] = Response.objects.filter(site=site, widget=poll)
+    assert response.profile.user_id == "ABC"
+    assert (response.email, response.consent_to_connect) == ("", False)
+    assert errors == []
