@@ -253,6 +253,17 @@ class SessionOutput(serializers.Serializer):
     last_seen_at = serializers.DateTimeField()
 
 
+class FeedbackOutput(serializers.Serializer):
+    widget_id = serializers.IntegerField()
+    widget_name = serializers.CharField(source="widget.name")
+    answers = serializers.DictField(help_text="Question id → answer, for polls.")
+    emotion = serializers.IntegerField(allow_null=True)
+    comment = serializers.CharField()
+    email = serializers.CharField(help_text="Given with the consent to connect, else empty.")
+    page_url = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
 @extend_schema_serializer(component_name="Person")
 class ProfileOutput(serializers.Serializer):
     user_id = serializers.CharField(allow_null=True)
@@ -261,12 +272,16 @@ class ProfileOutput(serializers.Serializer):
     attributes = AttributeOutput(many=True)
     visitors = VisitorOutput(many=True)
     sessions = SessionOutput(many=True)
+    responses = FeedbackOutput(many=True)
 
 
 LOOKUP_PARAMETERS = [
     OpenApiParameter("user_id", str, description="The user id sent to identify."),
     OpenApiParameter(
-        "email", str, description="An email address (the `email` attribute, case-insensitive)."
+        "email",
+        str,
+        description="An email address, case-insensitive: matches the `email` attribute and "
+        "the email a visitor gave with a feedback response and the consent to connect it.",
     ),
 ]
 

@@ -233,7 +233,7 @@ def session_record(
     with transaction.atomic():
         if not _message_claim(site=site, message_id=message_id, now=now):
             previous = ProcessedMessage.objects.get(site=site, message_id=message_id).response
-            return {**previous, "duplicate": True}
+            return {"session_id": session_key, **previous, "duplicate": True}
         visitor_pk, profile_id = _visitor_upsert(site=site, visitor_id=visitor_id, now=now)
         row = fetch_one(
             f"INSERT INTO {table} (site_id, visitor_id, profile_id, session_key, landing_url, "
@@ -259,10 +259,10 @@ def session_record(
             raise ApplicationError(
                 "invalid_session_id", "This session id belongs to another visitor."
             )
-        response = {"session_id": session_key, "page_count": row[0]}
+        outcome = {"page_count": row[0]}
         if message_id is not None:
-            _message_answer(site=site, message_id=message_id, response=response)
-    return response
+            _message_answer(site=site, message_id=message_id, response=outcome)
+    return {"session_id": session_key, **outcome}
 
 
 def _terms_hash(*, user_id: str | None, email: str | None) -> tuple[str, str]:

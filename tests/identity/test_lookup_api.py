@@ -78,6 +78,38 @@ def test_lookup_by_user_id_shows_everything(api_client, site, token, rachel):
     ]
 
 
+def test_lookup_shows_feedback_responses_and_finds_consent_emails(api_client, site, token):
+    from apps.feedback_targeting.services import (
+        ResponseInput,
+        response_submit,
+        widget_activate,
+        widget_save,
+    )
+
+    feedback = widget_activate(
+        widget=widget_save(site=site, kind="feedback", name="Tab", targeting={}, questions=[])
+    )
+    response_submit(
+        site=site,
+        widget_id=feedback.pk,
+        visitor_id=OTHER,
+        data=ResponseInput(
+            answers={},
+            emotion=5,
+            comment="Lovely",
+            email="Anon@Example.com",
+            consent_to_connect=True,
+        ),
+    )
+
+    found = lookup(api_client, site, token, email="anon@example.com").json()["profiles"]
+
+    assert [p["user_id"] for p in found] == [None]
+    assert [
+        (r["widget_name"], r["emotion"], r["comment"], r["email"]) for r in found[0]["responses"]
+    ] == [("Tab", 5, "Lovely", "anon@example.com")]
+
+
 def test_lookup_by_email_is_case_insensitive(api_client, site, token, rachel):
     response = lookup(api_client, site, token, email="RACHEL@example.COM")
 
