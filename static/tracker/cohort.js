@@ -655,13 +655,10 @@
       return Boolean(active && node.contains(active));
     }
 
-    function focusIfWithin(node, target) {
-      if (focusWithin(node)) target.focus();
-    }
-
     // The shadow root every widget lives in, attached to a <cohort-widgets> element at the
     // end of <body>. The element's inline !important declarations outrank any rule of the
-    // host page (even `* { display: none !important }`); inside, only our sheet applies.
+    // host page (even `body * { display: none !important }`); inside, only our sheet
+    // applies.
     function rootEnsure() {
       if (host !== null && document.documentElement.contains(host)) return root;
       Object.keys(showing).forEach(function (id) {

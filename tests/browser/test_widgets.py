@@ -457,3 +457,28 @@ def test_the_demo_page_shows_the_poll_once_rachel_logs_in(page, live_server, sit
     assert response.profile.user_id == "ABC"
     assert (response.email, response.consent_to_connect) == ("", False)
     assert errors == []
+
+
+def test_a_poll_that_stops_matching_goes_away_unless_the_visitor_is_answering(shop, poll):
+    shop.open()
+    shop.call(RACHEL)
+    card = shop.page.get_by_role("dialog", name=HAPPY)
+    card.wait_for()
+
+    # New attributes no longer match: the untouched card goes away
+    shop.call("hj('identify', 'ABC', {total_spend: 0})")
+    assert shop.wait_for_decision(3).endswith(
+        f"0 for this visitor; widget {poll.pk} hidden: no longer meant for this visitor"
+    )
+    assert shop.page.get_by_role("dialog").count() == 0
+
+    # Matching again, it comes back; once the visitor has started, it stays
+    shop.call("hj('identify', 'ABC', {total_spend: 10})")
+    card.wait_for()
+    card.get_by_role("button", name="2 out of 5").click()
+    shop.call("hj('identify', 'ABC', {total_spend: 0})")
+    assert shop.wait_for_decision(5) == (
+        "info: [cohort] widgets (attributes changed): 0 for this visitor"
+    )
+    assert card.is_visible()
+    assert shop.errors == []
