@@ -8,6 +8,7 @@ from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, Us
 from apps.accounts.services import api_token_revoke
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
+from apps.common.admin import ReadOnlyAdminMixin
 
 PLAN_FIELDS = ("tier", "billing_version")
 
@@ -48,7 +49,7 @@ class AccountMembershipInline(MembershipInline):
     verbose_name_plural = "Members"
 
 
-class PlanChangeInline(admin.TabularInline):
+class PlanChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The account's plan history, read-only: it is written only by the plan service."""
 
     model = PlanChange
@@ -65,15 +66,6 @@ class PlanChangeInline(admin.TabularInline):
     readonly_fields = fields
     ordering = ("-created_at", "-id")
     verbose_name_plural = "Plan history"
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(User)
@@ -187,7 +179,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccountEvent)
-class AccountEventAdmin(admin.ModelAdmin):
+class AccountEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Token creation and revocation, append-only."""
 
     list_display = ("created_at", "account", "action", "actor_email", "subject")
@@ -195,12 +187,3 @@ class AccountEventAdmin(admin.ModelAdmin):
     search_fields = ("account__name", "account__slug", "actor_email", "subject")
     list_select_related = ("account",)
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from apps.billing.models import PlanChange
+from apps.common.admin import ReadOnlyAdminMixin
 
 
 @admin.register(PlanChange)
-class PlanChangeAdmin(admin.ModelAdmin):
+class PlanChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The plan history is append-only: rows are written by the plan service, never edited.
     Staff change a plan from the account's page."""
 
@@ -22,12 +23,3 @@ class PlanChangeAdmin(admin.ModelAdmin):
     search_fields = ("account__name", "account__slug", "changed_by__email")
     list_select_related = ("account", "changed_by")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

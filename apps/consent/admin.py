@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
+from apps.common.admin import ReadOnlyAdminMixin
 from apps.consent.models import ConsentRecord, SignedDPA
 from apps.consent.selectors import DPA_VERSION
 from apps.consent.services import signed_dpa_record
@@ -62,7 +63,7 @@ class SignedDPAAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(admin.ModelAdmin):
+class ConsentRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The append-only trail of User Attributes being enabled and disabled, written only by
     the consent service when an owner or admin confirms the dialog."""
 
@@ -100,12 +101,3 @@ class ConsentRecordAdmin(admin.ModelAdmin):
             return "—"
         items = format_html_join("", "<li>{}</li>", ((text,) for text in obj.statements))
         return format_html("<ol>{}</ol>", items)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -3,45 +3,26 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from apps.common.admin import ReadOnlyAdmin, ReadOnlyAdminMixin
 from apps.common.errors import ApplicationError
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.services import widget_pause
 
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Widgets, questions and responses are written by the builder and the public API,
-    whose services validate targeting rules and refresh the cached widget decision; an
-    edit here would skip both. Staff inspect them, and can pause a running widget."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+# Widgets, questions and responses are written by the builder and the public API, whose
+# services validate targeting rules and refresh the cached widget decision; an edit here
+# would skip both. Staff inspect them, and can pause a running widget.
 
 
 def pretty_json(value) -> str:
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
 
 
-class QuestionInline(admin.TabularInline):
+class QuestionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Question
     extra = 0
     fields = ("position", "kind", "text", "choices", "required")
     readonly_fields = fields
     ordering = ("position",)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Widget)

@@ -1,20 +1,7 @@
 from django.contrib import admin
 
+from apps.common.admin import ReadOnlyAdmin
 from apps.identity.models import PrivacyAudit, ProcessedMessage, Profile, Session, Visitor
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Identity data is written only by the identify service, which keeps profiles,
-    devices and sessions stitched together; staff inspect it here but do not edit it."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Profile)

@@ -1,20 +1,7 @@
 from django.contrib import admin
 
+from apps.common.admin import ReadOnlyAdmin
 from apps.user_attributes.models import AttributeKey, AttributeRejection, AttributeValue
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Attribute values and the catalogue are written only by the identify service (which
-    keeps the catalogue's counts in step with the values); staff inspect them here."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AttributeValue)
