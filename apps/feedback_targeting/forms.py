@@ -165,6 +165,8 @@ class ConditionRow:
     op: str = ""
     value: str = ""
     value2: str = ""
+    # The key the type and operator were chosen for; another key means they are stale.
+    type_key: str = ""
     error: str = ""
 
     @classmethod
@@ -179,6 +181,7 @@ class ConditionRow:
             op=field("op"),
             value=field("value"),
             value2=field("value2"),
+            type_key=field("type_key"),
         )
 
     @classmethod
@@ -186,11 +189,18 @@ class ConditionRow:
         type_, op = str(condition.get("type", "")), str(condition.get("op", ""))
         value, value2 = _value_text(type_, op, condition.get("value"))
         key = VISITOR_KEY if type_ == "visitor" else str(condition.get("key", ""))
-        return cls(prefix=prefix, key=key, type=type_, op=op, value=value, value2=value2)
+        return cls(
+            prefix=prefix, key=key, type=type_, op=op, value=value, value2=value2, type_key=key
+        )
 
     @property
     def is_blank(self) -> bool:
         return not self.key
+
+    @property
+    def key_changed(self) -> bool:
+        """The key was changed after its type and operator were shown (no JavaScript)."""
+        return bool(self.type_key) and self.type_key != self.key
 
     @property
     def needs_value(self) -> bool:
@@ -212,26 +222,33 @@ class ConditionRow:
 
     def type_options(self, catalogue: Mapping[str, KeyChoice]) -> list[str]:
         """The types this row's key may be compared as: one, unless the key's values
-        arrived with several types (or the key is not in the catalogue)."""
+        arrived with several types (or the key is not in the catalogue). A saved
+        condition keeps its own type even if the catalogue never saw it, so that opening
+        a widget never changes its rule behind the user's back."""
         if self.key == VISITOR_KEY:
             return ["visitor"]
         choice = catalogue.get(self.key)
         if choice is None:
             return list(ValueType.values)
-        return choice.types_seen or [choice.value_type]
+        types = choice.types_seen or [choice.value_type]
+        if not self.key_changed and self.type in ValueType.values and self.type not in types:
+            types = [*types, self.type]
+        return types
 
     def fitted(self, catalogue: Mapping[str, KeyChoice]) -> "ConditionRow":
         """The row with a type and an operator that fit its key, for display."""
         if self.is_blank:
             return replace(self, type="", op="")
+        chosen = "" if self.key_changed else self.type
         types = self.type_options(catalogue)
-        if self.type in types:
-            type_ = self.type
+        if chosen in types:
+            type_ = chosen
         else:
             choice = catalogue.get(self.key)
             type_ = choice.value_type if choice and choice.value_type in types else types[0]
         ops = OPERATORS[type_]
-        return replace(self, type=type_, op=self.op if self.op in ops else next(iter(ops)))
+        op = self.op if self.op in ops else next(iter(ops))
+        return replace(self, type=type_, op=op, type_key=self.key)
 
 
 @dataclass(frozen=True)
@@ -399,12 +416,20 @@ class BuilderForm:
         valid = self.fields.is_valid()
         for question in self.questions:
             valid = question.is_valid() and valid
-        self.rows = [replace(r, error="Give a value.") if r.missing_value else r for r in self.rows]
+        self.rows = [self._precheck(r) for r in self.rows]
         try:
             parse_rule(self.rule_json())
         except RuleError as error:
             self.add_rule_errors(error)
         return valid and not self.errors and not any(r.error for r in self.rows)
+
+    @staticmethod
+    def _precheck(row: ConditionRow) -> ConditionRow:
+        if row.key_changed and not row.is_blank:
+            return replace(row, error="The attribute changed: check the operator and value.")
+        if row.missing_value:
+            return replace(row, error="Give a value.")
+        return row
 
     def add_rule_errors(self, error: RuleError) -> None:
         """Put each of the rule's errors on its condition row (or on the whole form)."""

@@ -441,6 +441,18 @@ class TestRuleErrors:
         assert response.status_code == 400
         assert state(site) == before
 
+    def test_a_key_changed_without_javascript_asks_to_check_the_row(self, login, owner, site):
+        catalogue(site)
+        stale = {"c0-key": "tier", "c0-type": "number", "c0-type_key": "total_spend"}
+
+        response = login(owner).post(url(site, "new"), builder_post(**stale))
+
+        page = html(response)
+        assert response.status_code == 400
+        assert "The attribute changed: check the operator and value." in page
+        assert '<input type="hidden" name="c0-type" value="string">' in page
+        assert not Widget.objects.exists()
+
     def test_field_and_rule_errors_show_together(self, login, owner, site):
         response = login(owner).post(
             url(site, "new"), builder_post(name="", **{"c0-value": "x", "q0-text": ""})
@@ -600,6 +612,31 @@ class TestConditionRow:
 
         page = self.row(client, site, prefix="c0", **{"c0-key": "plan", "c0-type": "number"})
         assert self.options(page, "c0-op")[0] == "eq"
+
+    def test_changing_the_key_drops_the_old_keys_type(self, login, owner, site):
+        # given a row showing total_spend (a number) with "between"
+        catalogue(site)
+        stale = {"c0-key": "tier", "c0-type": "number", "c0-type_key": "total_spend"}
+
+        # when the key becomes tier (a string)
+        page = self.row(login(owner), site, prefix="c0", **stale, **{"c0-op": "between"})
+
+        # then the row is a string row, and remembers it was fitted to tier
+        assert 'id="c0-type"' not in page
+        assert '<input type="hidden" name="c0-type" value="string">' in page
+        assert '<input type="hidden" name="c0-type_key" value="tier">' in page
+        assert self.options(page, "c0-op")[0] == "equals"
+
+    def test_a_saved_condition_keeps_a_type_the_catalogue_never_saw(self, login, owner, site):
+        catalogue(site)
+        odd = {"type": "string", "key": "total_spend", "op": "equals", "value": "500"}
+        widget = poll(site, targeting={"match": "all", "conditions": [odd]})
+
+        page = html(login(owner).get(url(site, widget.pk)))
+
+        assert self.options(page, "c0-type") == ["number", "string"]
+        assert '<option value="string" selected>as string</option>' in page
+        assert '<option value="equals" selected>equals</option>' in page
 
     @pytest.mark.parametrize(
         ("key", "op", "inputs"),
