@@ -1,11 +1,11 @@
 """Reads of people and their history: Visitor Lookup."""
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from apps.feedback_targeting.models import Response
 from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
 from apps.sites.models import Site
-from apps.user_attributes.models import AttributeValue
+from apps.user_attributes.models import AttributeValue, ValueType
 from apps.user_attributes.validation import EMAIL_KEY
 
 
@@ -24,21 +24,26 @@ def profiles_matching(*, site: Site, user_id: str | None, email: str | None) -> 
     consent. Given both, as the privacy rules ask, every profile of either is found.
     """
     user_id, email = normalize_lookup_terms(user_id=user_id, email=email)
-    condition = Q(pk__in=[])
+    # One `pk IN (a UNION b UNION c)` rather than `a OR pk IN b OR pk IN c`: PostgreSQL
+    # answers an OR of subqueries by scanning every profile of the site.
+    sources: list[QuerySet] = []
     if user_id:
-        condition |= Q(user_id=user_id)
+        sources.append(Profile.objects.filter(site=site, user_id=user_id).values("pk"))
     if email:
-        condition |= Q(
-            pk__in=AttributeValue.objects.filter(
-                site=site, key=EMAIL_KEY, string_value=email
+        sources.append(
+            AttributeValue.objects.filter(
+                site=site, key=EMAIL_KEY, value_type=ValueType.STRING, string_value=email
             ).values("profile_id")
         )
-        condition |= Q(
-            pk__in=Response.objects.filter(site=site, email=email, consent_to_connect=True).values(
-                "profile_id"
-            )
+        sources.append(
+            Response.objects.filter(site=site, email=email, consent_to_connect=True)
+            .order_by()
+            .values("profile_id")
         )
-    return Profile.objects.filter(site=site).filter(condition)
+    if not sources:
+        return Profile.objects.none()
+    ids = sources[0].union(*sources[1:]) if len(sources) > 1 else sources[0]
+    return Profile.objects.filter(site=site, pk__in=ids)
 
 
 def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list[Profile]:
