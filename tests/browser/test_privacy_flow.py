@@ -318,9 +318,7 @@ def expect_rachel(person) -> None:
     expect(person.locator('tr[data-key="email"]')).to_contain_text("rachel@example.com")
     expect(person.locator('tr[data-key="total_spend"]')).to_contain_text("Number")
     expect(person.locator('tr[data-key="total_spend"]')).to_contain_text("650")
-    expect(person.locator('tr[data-key="first_purchase"]')).to_contain_text(
-        "2019-06-20"
-    )
+    expect(person.locator('tr[data-key="first_purchase"]')).to_contain_text("2019-06-20")
     expect(person.locator("ul.visitors li")).to_have_count(2)
     expect(person.locator("ul.visitors")).to_contain_text(TABLET)
     expect(person.locator("ul.visitors")).to_contain_text(MOBILE)
