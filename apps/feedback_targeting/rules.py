@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 
+from apps.identity.models import Profile
 from apps.user_attributes.models import AttributeValue, ValueType
 
 MAX_CONDITIONS = 20
@@ -349,16 +350,12 @@ def _value_q(condition: Condition, now: datetime) -> Q:
     return Q(boolean_value=(op == "is_true"))
 
 
-def _condition_q(condition: Condition, site_id: int, now: datetime) -> Q:
-    if condition.type == "visitor":
-        identified = Q(user_id__isnull=False)
-        return identified if condition.op == "identified" else ~identified
-    values = AttributeValue.objects.filter(
-        site_id=site_id, profile=OuterRef("pk"), key=condition.key
-    )
-    if condition.op in ANY_OPS:
-        exists = Exists(values)
-        return Q(exists) if condition.op == "is_set" else ~Q(exists)
+def _values_matching(condition: Condition, site_id: int, now: datetime) -> QuerySet:
+    """The site's attribute rows that satisfy an attribute condition (at most one per
+    profile: a profile holds one value per key)."""
+    values = AttributeValue.objects.filter(site_id=site_id, key=condition.key)
+    if condition.op == "is_set":
+        return values
     values = values.filter(value_type=condition.type)
     if condition.type == ValueType.STRING and condition.op in (
         "contains",
@@ -367,7 +364,30 @@ def _condition_q(condition: Condition, site_id: int, now: datetime) -> Q:
         "ends_with",
     ):
         values = values.annotate(lowered=Lower("string_value"))
-    return Q(Exists(values.filter(_value_q(condition, now))))
+    return values.filter(_value_q(condition, now))
+
+
+def _condition_q(
+    condition: Condition,
+    site_id: int,
+    now: datetime,
+    *,
+    profile: str = "pk",
+    user_id: str = "user_id",
+) -> Q:
+    """The condition as a filter on rows whose profile key is `profile` and whose
+    profile's user id is reached through `user_id` (a Profile by default)."""
+    if condition.type == "visitor":
+        identified = Q(**{f"{user_id}__isnull": False})
+        return identified if condition.op == "identified" else ~identified
+    if condition.op in ANY_OPS:
+        exists = Exists(
+            AttributeValue.objects.filter(
+                site_id=site_id, profile=OuterRef(profile), key=condition.key
+            )
+        )
+        return Q(exists) if condition.op == "is_set" else ~Q(exists)
+    return Q(Exists(_values_matching(condition, site_id, now).filter(profile=OuterRef(profile))))
 
 
 def compile_rule(rule: Rule, *, site_id: int, now: datetime) -> Q:
@@ -381,6 +401,39 @@ def compile_rule(rule: Rule, *, site_id: int, now: datetime) -> Q:
     return combined
 
 
+def count_query(rule: Rule, *, site_id: int, now: datetime) -> QuerySet:
+    """A query whose `.count()` is the number of the site's profiles the rule matches.
+
+    A rule that needs every condition and has a positive attribute condition is counted
+    from that condition's attribute rows (one per profile, read from the per-type index)
+    with the other conditions checked against each row's profile, instead of from every
+    profile of the site. Any other rule is counted over the profiles with compile_rule.
+    """
+    anchor = None
+    if rule.match == "all":
+        anchor = next(
+            (
+                i
+                for i, c in enumerate(rule.conditions)
+                if c.uses_attributes and c.op != "is_not_set"
+            ),
+            None,
+        )
+    if anchor is None:
+        return Profile.objects.filter(site_id=site_id).filter(
+            compile_rule(rule, site_id=site_id, now=now)
+        )
+    rows = _values_matching(rule.conditions[anchor], site_id, now)
+    for index, condition in enumerate(rule.conditions):
+        if index != anchor:
+            rows = rows.filter(
+                _condition_q(
+                    condition, site_id, now, profile="profile_id", user_id="profile__user_id"
+                )
+            )
+    return rows
+
+
 __all__ = [
     "OPERATORS",
     "Condition",
@@ -388,6 +441,7 @@ __all__ = [
     "Rule",
     "RuleError",
     "compile_rule",
+    "count_query",
     "evaluate",
     "parse_rule",
 ]

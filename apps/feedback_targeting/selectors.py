@@ -10,8 +10,8 @@ from django.db.models import Count, QuerySet
 from django.http import Http404
 
 from apps.feedback_targeting.models import Question, Response, Widget
-from apps.feedback_targeting.rules import Facts, Rule, compile_rule, evaluate, parse_rule
-from apps.identity.models import Profile, Visitor
+from apps.feedback_targeting.rules import Facts, Rule, count_query, evaluate, parse_rule
+from apps.identity.models import Visitor
 from apps.sites.models import Site
 from apps.user_attributes.models import AttributeKey, AttributeValue
 
@@ -42,11 +42,7 @@ def widget_rule(*, widget: Widget) -> Rule:
 
 def targeting_count(*, site: Site, rule: Rule, now: datetime) -> int:
     """How many of the site's profiles the rule matches right now."""
-    return (
-        Profile.objects.filter(site=site)
-        .filter(compile_rule(rule, site_id=site.pk, now=now))
-        .count()
-    )
+    return count_query(rule, site_id=site.pk, now=now).count()
 
 
 @dataclass(frozen=True)

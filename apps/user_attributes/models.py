@@ -46,11 +46,16 @@ class AttributeValue(models.Model):
                 ),
             ),
         ]
+        # One index per type, holding only the rows of that type and carrying the profile:
+        # a targeting count or an email lookup reads one of them and never the table.
         indexes = [
-            models.Index(fields=["site", "key", "number_value"], name="attr_site_key_number"),
-            models.Index(fields=["site", "key", "date_value"], name="attr_site_key_date"),
-            models.Index(fields=["site", "key", "string_value"], name="attr_site_key_string"),
-            models.Index(fields=["site", "key", "boolean_value"], name="attr_site_key_boolean"),
+            models.Index(
+                fields=["site", "key", f"{value_type}_value"],
+                include=["profile"],
+                condition=models.Q(value_type=value_type),
+                name=f"attr_{value_type}",
+            )
+            for value_type in ("number", "string", "date", "boolean")
         ]
 
     def __str__(self) -> str:
