@@ -254,6 +254,10 @@ def response_submit(
     if widget.status != Widget.Status.ACTIVE:
         raise ApplicationError("widget_inactive", "This widget is not running.", status_code=409)
     fields = _clean_response(widget, data)
+    if widget.url_contains and widget.url_contains not in fields["page_url"]:
+        raise ApplicationError(
+            "not_targeted", "This widget is not shown on this page.", status_code=403
+        )
     with transaction.atomic():
         visitor_pk, profile_id = visitor_profile_ensure(site=site, visitor_id=visitor_id, now=now)
         visitor = Visitor.objects.select_related("profile").get(pk=visitor_pk)
@@ -263,10 +267,11 @@ def response_submit(
             raise ApplicationError(
                 "not_targeted", "This widget is not shown to this visitor.", status_code=403
             )
-        answered = Response.objects.filter(site=site, widget=widget, visitor_id=visitor_pk)
+        # A person answers a poll once, on whichever of their devices.
+        answered = Response.objects.filter(site=site, widget=widget, profile_id=profile_id)
         if widget.kind == Widget.Kind.POLL and answered.exists():
             raise ApplicationError(
-                "already_answered", "This visitor already answered this poll.", status_code=409
+                "already_answered", "This person already answered this poll.", status_code=409
             )
         return Response.objects.create(
             site=site,

@@ -463,6 +463,29 @@ class TestResponses:
         assert Response.objects.filter(widget=poll).count() == 1
         assert Response.objects.filter(widget=feedback).count() == 2
 
+    def test_a_person_answers_a_poll_once_whatever_the_device(self, api_client, site):
+        poll = make_poll(site)
+        identify(api_client, site, TABLET, "ABC", RACHEL)
+        identify(api_client, site, MOBILE, "ABC", {})
+        assert answer(api_client, site, poll, answers=good_answers(poll)).status_code == 201
+
+        again = answer(api_client, site, poll, visitor_id=MOBILE, answers=good_answers(poll))
+
+        assert (again.status_code, again.json()["code"]) == (409, "already_answered")
+        assert Response.objects.filter(widget=poll).count() == 1
+
+    def test_an_answer_from_a_page_the_widget_is_not_on_is_refused(self, api_client, site):
+        feedback = make_feedback(site, url_contains="/checkout")
+
+        elsewhere = answer(api_client, site, feedback, emotion=3, url="https://shop.example.com/")
+        there = answer(
+            api_client, site, feedback, emotion=3, url="https://shop.example.com/checkout"
+        )
+
+        assert (elsewhere.status_code, elsewhere.json()["code"]) == (403, "not_targeted")
+        assert there.status_code == 201
+        assert Response.objects.count() == 1
+
     def test_a_visitor_the_poll_does_not_target_is_refused(self, api_client, site):
         poll = make_poll(site)
         identify(api_client, site, TABLET, "XYZ", {"total_spend": 0})
