@@ -1,4 +1,5 @@
-# Cohort: `make run` serves the app with demo data on SQLite; `make test` runs the suite.
+# Cohort: `make run` serves the app with demo data on SQLite; `make test` runs the suite;
+# `make bench` measures it on PostgreSQL.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -35,6 +36,13 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Load the bench database and measure (bench/README.md); about 20 minutes. Not part of test.
+bench: install
+	@command -v wrk >/dev/null || { echo "make bench needs wrk (apt-get install -y wrk)"; exit 1; }
+	@command -v pgbench >/dev/null || { echo "make bench needs pgbench (postgresql-client)"; exit 1; }
+	$(BIN)/pip install --quiet -r requirements/bench.txt
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache

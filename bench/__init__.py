@@ -1,0 +1,1 @@
+"""Benchmark harness: `make bench` (see bench/README.md). Not part of the test suite."""

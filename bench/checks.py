@@ -1,0 +1,125 @@
+"""Correctness counters after a load run; every one of them must be 0.
+
+- lost_keys: an identify answer said a `bench_slot<k>` key was stored, yet the person's
+  profile does not hold that key with a value of this run (the value names the run);
+- duplicate_profiles: user ids with more than one profile on the site, and devices of an
+  acknowledged identified call that do not point at that user's profile;
+- deadlocks: the change of pg_stat_database.deadlocks for the bench database;
+- server_errors: 5xx answers counted by the load tool.
+"""
+
+from pathlib import Path
+
+import psycopg
+
+
+def deadlocks(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()[0]
+
+
+def read_acks(path: str | Path) -> list[tuple[str, str, str]]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    acks = []
+    for line in path.read_text().splitlines():
+        user, visitor, slot = line.split("|")
+        acks.append((user, visitor, slot))
+    return acks
+
+
+def identify_counters(dsn: str, *, site_id: int, tag: str, acks_file: str | Path) -> dict:
+    """Lost keys and duplicate profiles for the people an identify run acknowledged."""
+    acks = read_acks(acks_file)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE acks (user_id text, visitor_id text, slot text)")
+        with conn.cursor().copy("COPY acks FROM STDIN") as copy:
+            for row in acks:
+                copy.write_row(row)
+        conn.execute("ANALYZE acks")
+        # The key must be on the profile the answer was about: the user's profile for an
+        # identified call, the device's current profile for an anonymous one.
+        lost = conn.execute(
+            """
+            WITH target AS (
+              SELECT a.slot, COALESCE(p.id, v.profile_id) AS profile_id
+              FROM acks a
+              LEFT JOIN identity_profile p ON p.site_id = %(site)s AND a.user_id <> ''
+                   AND p.user_id = a.user_id
+              LEFT JOIN identity_visitor v ON v.site_id = %(site)s AND a.user_id = ''
+                   AND v.visitor_id = a.visitor_id
+            )
+            SELECT count(*) FROM target t
+            WHERE NOT EXISTS (
+              SELECT 1 FROM user_attributes_attributevalue av
+              WHERE av.site_id = %(site)s AND av.profile_id = t.profile_id AND av.key = t.slot
+                AND av.string_value LIKE %(prefix)s
+            )
+            """,
+            {"site": site_id, "prefix": f"{tag}-%"},
+        ).fetchone()[0]
+        duplicates = conn.execute(
+            """
+            SELECT count(*) FROM (
+              SELECT p.user_id FROM identity_profile p
+              WHERE p.site_id = %(site)s
+                AND p.user_id IN (SELECT user_id FROM acks WHERE user_id <> '')
+              GROUP BY p.user_id HAVING count(*) > 1
+            ) d
+            """,
+            {"site": site_id},
+        ).fetchone()[0]
+        # A device last identified as a user must belong to that user's profile, unless a
+        # later call in the run identified it as someone else (not in this traffic mix).
+        misattached = conn.execute(
+            """
+            SELECT count(DISTINCT a.visitor_id) FROM acks a
+            JOIN identity_visitor v ON v.site_id = %(site)s AND v.visitor_id = a.visitor_id
+            JOIN identity_profile p ON p.site_id = %(site)s AND p.user_id = a.user_id
+            WHERE a.user_id <> '' AND v.profile_id IS DISTINCT FROM p.id
+            """,
+            {"site": site_id},
+        ).fetchone()[0]
+    return {
+        "acknowledged": len(acks),
+        "lost_keys": lost,
+        "duplicate_profiles": duplicates + misattached,
+    }
+
+
+def site_counters(dsn: str, *, site_id: int) -> dict:
+    """Whole-site checks, run once at the end: duplicate user ids and catalogue counts."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        duplicates = conn.execute(
+            "SELECT count(*) FROM (SELECT user_id FROM identity_profile WHERE site_id = %s "
+            "AND user_id IS NOT NULL GROUP BY user_id HAVING count(*) > 1) d",
+            [site_id],
+        ).fetchone()[0]
+        drift = conn.execute(
+            """
+            SELECT count(*) FROM user_attributes_attributekey k
+            LEFT JOIN (
+              SELECT key, count(*) AS n FROM user_attributes_attributevalue
+              WHERE site_id = %(site)s GROUP BY key
+            ) v ON v.key = k.key
+            WHERE k.site_id = %(site)s AND k.profile_count <> COALESCE(v.n, 0)
+            """,
+            {"site": site_id},
+        ).fetchone()[0]
+        orphans = conn.execute(
+            "SELECT count(*) FROM identity_profile p WHERE p.site_id = %s AND p.user_id IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM identity_visitor v WHERE v.profile_id = p.id)",
+            [site_id],
+        ).fetchone()[0]
+    return {
+        "duplicate_user_ids": duplicates,
+        "catalogue_keys_miscounted": drift,
+        "anonymous_profiles_without_device": orphans,
+    }
+
+
+def server_errors(statuses: dict) -> int:
+    return sum(count for status, count in statuses.items() if str(status).startswith("5"))

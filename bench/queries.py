@@ -1,0 +1,298 @@
+"""Targeting counts and Visitor Lookup, measured against hand-written SQL.
+
+The builder's count runs in-process through `targeting_count` (rule parsing, compilation
+and the query, as the builder's preview does). Each rule's hand-written query gives the
+same answer straight from the attribute table; both must agree. "Cold" means the bench
+tables were pushed out of PostgreSQL's shared buffers (by reading a ballast table through
+an index) and the kernel's page cache was dropped where the machine allows it; "warm" is
+the same call repeated.
+"""
+
+import http.client
+import statistics
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+from django.db import connection
+from django.utils import timezone
+
+from apps.common.demo import DEMO_POLL_TARGETING
+from apps.feedback_targeting.rules import parse_rule
+from apps.feedback_targeting.selectors import targeting_count
+from apps.sites.models import Site
+
+ATTR = "user_attributes_attributevalue"
+
+
+def ballast_create(dsn: str) -> int:
+    """An unlogged table twice the size of shared_buffers, read to evict everything else."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        buffers = conn.execute(
+            "SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'"
+        ).fetchone()[0]
+        rows = int(2 * buffers / 250)
+        conn.execute("DROP TABLE IF EXISTS bench_ballast")
+        conn.execute(
+            "CREATE UNLOGGED TABLE bench_ballast AS "
+            "SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, %s) g",
+            [rows],
+        )
+        conn.execute("CREATE INDEX ON bench_ballast (id)")
+        conn.execute("VACUUM ANALYZE bench_ballast")
+        return rows
+
+
+def make_cold(dsn: str) -> bool:
+    """Evict the bench tables from shared buffers, then drop the page cache if allowed."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET enable_seqscan = off")
+        conn.execute("SET enable_bitmapscan = off")
+        conn.execute("SELECT sum(length(pad)) FROM bench_ballast WHERE id > 0")
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as handle:
+            handle.write("1\n")
+        return True
+    except OSError:
+        return False
+
+
+def rules_for(dsn: str, *, site_id: int, profiles: int) -> dict[str, dict]:
+    """The seed's example rule and rules matching ~0.1 %, 1 %, 10 % and 50 % of profiles,
+    with thresholds read from the loaded data."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        day = conn.execute(
+            f"SELECT date_value FROM {ATTR} WHERE site_id = %s AND key = 'first_purchase' "
+            "ORDER BY date_value DESC OFFSET %s LIMIT 1",
+            [site_id, profiles // 100],
+        ).fetchone()
+        spend = conn.execute(
+            f"SELECT number_value FROM {ATTR} WHERE site_id = %s AND key = 'total_spend' "
+            "ORDER BY number_value DESC OFFSET %s LIMIT 1",
+            [site_id, profiles // 10],
+        ).fetchone()
+    after = (day[0] - timedelta(days=1)).date().isoformat() if day else "2026-01-01"
+    return {
+        "seed example": DEMO_POLL_TARGETING,
+        "0.1 %": {
+            "match": "all",
+            "conditions": [
+                {"type": "string", "key": "plan", "op": "equals", "value": "enterprise"}
+            ],
+        },
+        "1 %": {
+            "match": "all",
+            "conditions": [
+                {"type": "date", "key": "first_purchase", "op": "after", "value": after}
+            ],
+        },
+        "10 %": {
+            "match": "all",
+            "conditions": [
+                {
+                    "type": "number",
+                    "key": "total_spend",
+                    "op": "gt",
+                    "value": spend[0] if spend else 0,
+                }
+            ],
+        },
+        "50 %": {
+            "match": "all",
+            "conditions": [{"type": "boolean", "key": "newsletter", "op": "is_true"}],
+        },
+    }
+
+
+def hand_sql(rule: dict, *, site_id: int, now) -> tuple[str, list]:
+    """The query an engineer would write for the same count, on the attribute table only
+    (one row per profile and key, so count(*) counts profiles)."""
+    conditions = rule["conditions"]
+
+    def one(alias: str, c: dict) -> tuple[str, list]:
+        base = f"{alias}.site_id = %s AND {alias}.key = %s AND {alias}.value_type = %s"
+        params: list = [site_id, c["key"], c["type"]]
+        op, value = c["op"], c.get("value")
+        if c["type"] == "number":
+            base += f" AND {alias}.number_value > %s"
+            params.append(value)
+        elif c["type"] == "string":
+            base += f" AND {alias}.string_value = %s"
+            params.append(value)
+        elif c["type"] == "boolean":
+            base += f" AND {alias}.boolean_value = %s"
+            params.append(op == "is_true")
+        elif op == "after":
+            base += f" AND {alias}.date_value >= (%s::date + 1)::timestamptz"
+            params.append(value)
+        elif op == "more_than_days_ago":
+            base += f" AND {alias}.date_value < %s"
+            params.append(now - timedelta(days=value))
+        return base, params
+
+    first, params = one("a", conditions[0])
+    if len(conditions) == 1:
+        return f"SELECT count(*) FROM {ATTR} a WHERE {first}", params
+    second, more = one("b", conditions[1])
+    return (
+        f"SELECT count(*) FROM {ATTR} a JOIN {ATTR} b ON b.profile_id = a.profile_id "
+        f"AND {second} WHERE {first}",
+        more + params,
+    )
+
+
+def _explain(sql: str, params: list) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def _app_count(site: Site, rule_json: dict, now) -> tuple[int, float, tuple[str, list]]:
+    captured: list[tuple[str, list]] = []
+
+    def record(execute, sql, params, many, context):
+        captured.append((sql, list(params or ())))
+        return execute(sql, params, many, context)
+
+    started = time.perf_counter()
+    with connection.execute_wrapper(record):
+        count = targeting_count(site=site, rule=parse_rule(rule_json), now=now)
+    return count, (time.perf_counter() - started) * 1000, captured[-1]
+
+
+def _hand_count(sql: str, params: list) -> tuple[int, float]:
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        count = cursor.fetchone()[0]
+    return count, (time.perf_counter() - started) * 1000
+
+
+def _spread(values: list[float]) -> dict:
+    return {
+        "median": round(statistics.median(values), 2),
+        "min": round(min(values), 2),
+        "max": round(max(values), 2),
+    }
+
+
+def measure_targeting(
+    dsn: str, *, site: Site, profiles: int, warm_runs: int, cold_runs: int, log
+) -> dict:
+    now = timezone.now()
+    rules = rules_for(dsn, site_id=site.pk, profiles=profiles)
+    results = {}
+    for name, rule in rules.items():
+        sql, params = hand_sql(rule, site_id=site.pk, now=now)
+        cold = {"app": [], "hand": []}
+        page_cache_dropped = True
+        for _ in range(cold_runs):
+            for which in ("app", "hand"):
+                page_cache_dropped &= make_cold(dsn)
+                connection.close()
+                if which == "app":
+                    count, ms, app_query = _app_count(site, rule, now)
+                else:
+                    hand, ms = _hand_count(sql, params)
+                cold[which].append(ms)
+        warm = {"app": [], "hand": []}
+        for _ in range(warm_runs):
+            count, ms, app_query = _app_count(site, rule, now)
+            warm["app"].append(ms)
+            hand, ms = _hand_count(sql, params)
+            warm["hand"].append(ms)
+        if count != hand:
+            raise AssertionError(f"rule {name}: app counted {count}, hand-written SQL {hand}")
+        app_warm = statistics.median(warm["app"])
+        hand_warm = statistics.median(warm["hand"])
+        results[name] = {
+            "rule": rule,
+            "matches": count,
+            "selectivity": round(count / profiles, 5),
+            "cold_ms": {k: _spread(v) for k, v in cold.items()},
+            "warm_ms": {k: _spread(v) for k, v in warm.items()},
+            "warm_ratio_app_to_hand": round(app_warm / max(hand_warm, 1e-6), 2),
+            "cold_ratio_app_to_hand": round(
+                statistics.median(cold["app"]) / max(statistics.median(cold["hand"]), 1e-6), 2
+            ),
+            "page_cache_dropped": page_cache_dropped,
+            "app_sql": connection.ops.compose_sql(*app_query),
+            "hand_sql": connection.ops.compose_sql(sql, params),
+            "explain_app": _explain(*app_query),
+            "explain_hand": _explain(sql, params),
+        }
+        log(
+            f"  targeting {name:>12}: {count:>9,} matches, warm app "
+            f"{app_warm:7.1f} ms vs hand {hand_warm:7.1f} ms, cold app "
+            f"{statistics.median(cold['app']):7.1f} ms vs hand "
+            f"{statistics.median(cold['hand']):7.1f} ms"
+        )
+    return results
+
+
+def measure_lookup(
+    *, port: int, site_key: str, token: str, profiles: int, requests: int, reps: int, log
+) -> dict:
+    """Visitor Lookup through the private API, one request at a time, by user id and by
+    email (interleaved), for people spread over the whole site."""
+    import random
+
+    rng = random.Random(7)
+    latencies: dict[str, list[list[float]]] = {"user_id": [], "email": []}
+    statuses: dict[str, int] = {}
+    found = {"user_id": 0, "email": 0}
+    for _ in range(reps):
+        for kind in ("user_id", "email"):
+            times = []
+            for _ in range(requests):
+                k = rng.randrange(profiles)
+                k -= 1 if k % 5 == 4 else 0
+                query = f"user_id=u{k}" if kind == "user_id" else f"email=user{k}@{_domain(k)}"
+                started = time.perf_counter()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request(
+                    "GET",
+                    f"/api/v1/sites/{site_key}/lookup?{query}",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                response = conn.getresponse()
+                body = response.read()
+                conn.close()
+                times.append((time.perf_counter() - started) * 1000)
+                statuses[str(response.status)] = statuses.get(str(response.status), 0) + 1
+                found[kind] += body.count(b'"user_id":"u')
+            latencies[kind].append(sorted(times))
+    result = {"statuses": statuses, "found": found}
+    for kind, runs in latencies.items():
+        p50 = [statistics.median(run) for run in runs]
+        p95 = [run[int(0.95 * len(run)) - 1] for run in runs]
+        result[kind] = {"p50_ms": _spread(p50), "p95_ms": _spread(p95)}
+        log(
+            f"  lookup by {kind:<7}: p50 {statistics.median(p50):6.2f} ms, "
+            f"p95 {statistics.median(p95):6.2f} ms"
+        )
+    return result
+
+
+def _domain(k: int) -> str:
+    from bench.datagen import DOMAINS
+
+    return DOMAINS[k % 4]
+
+
+def explain_lookup(*, site: Site, user_id: str, email: str) -> dict:
+    from apps.identity.selectors import profiles_matching
+
+    plans = {}
+    for name, terms in (("user_id", {"user_id": user_id}), ("email", {"email": email})):
+        query = profiles_matching(site=site, **({"user_id": None, "email": None} | terms))
+        query = query.values("pk")
+        sql, params = query.query.sql_with_params()
+        plans[name] = _explain(sql, list(params))
+    return plans
+
+
+def save_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

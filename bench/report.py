@@ -1,0 +1,182 @@
+"""The printed table of a bench run (also stored in the JSON as "table")."""
+
+
+def _range(s: dict, digits: int = 0, scale: float = 1.0) -> tuple[str, str]:
+    if not s or s.get("median") is None:
+        return "-", ""
+    fmt = f"{{:,.{digits}f}}"
+    return (
+        fmt.format(s["median"] * scale),
+        f"{fmt.format(s['min'] * scale)}-{fmt.format(s['max'] * scale)}",
+    )
+
+
+def _verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("met" if ok else "MISSED")
+
+
+def table(results: dict, goals: dict) -> list[str]:
+    rows: list[tuple[str, str, str, str, str]] = []
+    groups = results.get("groups", {})
+
+    def add(label, value, span="", goal="", verdict=""):
+        rows.append((label, value, span, goal, verdict))
+
+    ingest = groups.get("ingest")
+    if ingest:
+        names = {
+            "B0": "B0 trivial JSON view, req/s",
+            "B1": "B1 DRF validate-only, req/s",
+            "B2": "B2 identify, req/s",
+            "B3": "B3 pgbench identify SQL, tx/s",
+        }
+        for kind, label in names.items():
+            add(label, *_range(ingest[kind]["rps"]))
+        ratios = ingest["ratios"]
+        b2b0, b2b3 = ratios["B2/B0"], ratios["B2/B3"]
+        add(
+            "B2/B0",
+            *_range(b2b0, 3),
+            f">= {goals['B2/B0']}",
+            _verdict(b2b0["median"] >= goals["B2/B0"]),
+        )
+        add("B2/B1", *_range(ratios["B2/B1"], 3))
+        add(
+            "B2/B3",
+            *_range(b2b3, 3),
+            f">= {goals['B2/B3']}",
+            _verdict(b2b3["median"] >= goals["B2/B3"]),
+        )
+        for kind in ("B0", "B2"):
+            add(
+                f"{kind} requests per CPU-second (server + db)",
+                *_range(ingest[kind]["requests_per_cpu_second"]),
+            )
+        add(
+            "load tool CPU share, % (wrk, B2 runs)", *_range(ingest["B2"]["tool_cpu_share"], 1, 100)
+        )
+        busy = [r["cpu"]["machine_busy_share"] for r in ingest["B2"]["runs"]]
+        add(
+            "machine busy during B2 runs, % (everything)",
+            f"{100 * sorted(busy)[len(busy) // 2]:.0f}",
+        )
+    latency = groups.get("latency")
+    if latency:
+        for label in ("50%", "80%"):
+            g = latency[label]
+            p99 = g["p99_ms"]["median"]
+            goal = f"p99 <= {goals['p99_at_50_ms']:g} ms" if label == "50%" else ""
+            verdict = _verdict(p99 <= goals["p99_at_50_ms"]) if label == "50%" else ""
+            add(f"B2 at {label} of max: rate, req/s", *_range(g["rate"]))
+            add(
+                f"B2 at {label}: p50 / p95 / p99, ms",
+                f"{g['p50_ms']['median']} / {g['p95_ms']['median']} / {p99}",
+                f"p99 {g['p99_ms']['min']}-{g['p99_ms']['max']}",
+                goal,
+                verdict,
+            )
+        add(
+            "load tool CPU share, % (open-loop client)",
+            *_range(latency["50%"]["tool_cpu_share"], 1, 100),
+        )
+    widgets = groups.get("widgets")
+    if widgets:
+        add("B0 (widget group), req/s", *_range(widgets["B0"]["rps"]))
+        add("widget decision, 10 active, req/s", *_range(widgets["W10"]["rps"]))
+        add("widget decision, 100 active, req/s", *_range(widgets["W100"]["rps"]))
+        add("W10/B0", *_range(widgets["ratios"]["W10/B0"], 3))
+        w = widgets["ratios"]["W100/B0"]
+        add(
+            "W100/B0",
+            *_range(w, 3),
+            f">= {goals['W100/B0']}",
+            _verdict(w["median"] >= goals["W100/B0"]),
+        )
+        add(
+            "W100 requests per CPU-second (server + db)",
+            *_range(widgets["W100"]["requests_per_cpu_second"]),
+        )
+        for kind in ("W10", "W100"):
+            lat = sorted(r["latency_us"]["p50"] / 1000 for r in widgets[kind]["runs"])
+            add(f"{kind} p50 latency at saturation (wrk), ms", f"{lat[len(lat) // 2]:.1f}")
+    granian = groups.get("granian")
+    if granian and "ratios" in granian:
+        add("granian B0, req/s", *_range(granian["B0"]["rps"]))
+        add("granian B2, req/s", *_range(granian["B2"]["rps"]))
+        add("granian B1, req/s", *_range(granian["B1"]["rps"]))
+        add("granian B2/B0", *_range(granian["ratios"]["B2/B0"], 3))
+        add("granian B2/B1", *_range(granian["ratios"]["B2/B1"], 3))
+    targeting = groups.get("targeting")
+    if targeting:
+        for name, t in targeting.items():
+            app, hand = t["warm_ms"]["app"], t["warm_ms"]["hand"]
+            ratio = t["warm_ratio_app_to_hand"]
+            ok = ratio <= goals["targeting_ratio"] and app["median"] <= goals["targeting_warm_ms"]
+            add(
+                f"count {name} ({t['matches']:,}), warm app / hand, ms",
+                f"{app['median']:.1f} / {hand['median']:.1f}",
+                f"x{ratio}",
+                f"<= x{goals['targeting_ratio']}, < {goals['targeting_warm_ms']:g} ms",
+                _verdict(ok),
+            )
+            add(
+                f"count {name}, cold app / hand, ms",
+                f"{t['cold_ms']['app']['median']:.1f} / {t['cold_ms']['hand']['median']:.1f}",
+                f"x{t['cold_ratio_app_to_hand']}",
+            )
+    lookup = groups.get("lookup")
+    if lookup:
+        for kind in ("user_id", "email"):
+            p50, p95 = lookup[kind]["p50_ms"], lookup[kind]["p95_ms"]
+            add(
+                f"lookup by {kind}: p50 / p95, ms",
+                f"{p50['median']:.2f} / {p95['median']:.2f}",
+                f"p95 {p95['min']:.2f}-{p95['max']:.2f}",
+                f"<= {goals['lookup_ms']:g} ms",
+                _verdict(p95["median"] <= goals["lookup_ms"]),
+            )
+    counters = results.get("counters", [])
+    if counters:
+        totals = {
+            key: sum(c.get(key, 0) for c in counters)
+            for key in (
+                "lost_keys",
+                "duplicate_profiles",
+                "deadlocks",
+                "server_errors",
+                "failed_transactions",
+            )
+        }
+        site = results.get("site_counters", {})
+        total = sum(totals.values()) + site.get("duplicate_user_ids", 0)
+        add(
+            "correctness: lost / dup / deadlocks / 5xx / failed tx",
+            f"{totals['lost_keys']} / {totals['duplicate_profiles']} / {totals['deadlocks']} / "
+            f"{totals['server_errors']} / {totals['failed_transactions']}",
+            f"{len(counters)} runs",
+            "all 0",
+            _verdict(total == 0),
+        )
+        if site:
+            # Informational: pgbench (B3) replays fixed catalogue increments, so the
+            # catalogue's profile counts drift by design once B3 has run.
+            add(
+                "site: dup user ids / catalogue keys off (B3) / orphans",
+                f"{site['duplicate_user_ids']} / {site['catalogue_keys_miscounted']} / "
+                f"{site['anonymous_profiles_without_device']}",
+            )
+    load = results.get("load")
+    if load:
+        add(
+            f"data load: {load['profiles']:,} profiles, {load['attribute_values']:,} values, s",
+            f"{load['seconds']['total']}",
+            "reused" if load.get("reused") else "",
+        )
+    widths = [max(len(r[i]) for r in rows) if rows else 0 for i in range(5)]
+    header = ("figure", "median", "min-max", "goal", "")
+    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths).rstrip())
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return lines
