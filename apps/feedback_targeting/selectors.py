@@ -155,11 +155,12 @@ def widgets_for_visitor(*, site: Site, visitor_id: str, url: str, now: datetime)
     )
     answered: set[int] = set()
     polls = [w.id for w in live if w.kind == Widget.Kind.POLL]
-    if visitor is not None and polls:
+    if visitor is not None and visitor.profile_id is not None and polls:
+        # Answers follow the person across devices, so one answer on any device counts.
         answered = set(
-            Response.objects.filter(site=site, visitor=visitor, widget_id__in=polls).values_list(
-                "widget_id", flat=True
-            )
+            Response.objects.filter(
+                site=site, profile_id=visitor.profile_id, widget_id__in=polls
+            ).values_list("widget_id", flat=True)
         )
     return [w.payload for w in live if w.id not in answered and evaluate(w.rule, facts, now)]
 

@@ -472,6 +472,7 @@ class TestResponses:
         again = answer(api_client, site, poll, visitor_id=MOBILE, answers=good_answers(poll))
 
         assert (again.status_code, again.json()["code"]) == (409, "already_answered")
+        assert offered_ids(api_client, site, visitor_id=MOBILE) == []
         assert Response.objects.filter(widget=poll).count() == 1
 
     def test_an_answer_from_a_page_the_widget_is_not_on_is_refused(self, api_client, site):
