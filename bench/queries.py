@@ -177,6 +177,27 @@ def _spread(values: list[float]) -> dict:
     }
 
 
+def warm_targeting(dsn: str, *, site: Site, profiles: int, runs: int) -> dict:
+    """Warm medians only, app and hand-written, for the state the data is in now."""
+    now = timezone.now()
+    result = {}
+    for name, rule in rules_for(dsn, site_id=site.pk, profiles=profiles).items():
+        sql, params = hand_sql(rule, site_id=site.pk, now=now)
+        app, hand = [], []
+        for _ in range(runs):
+            app.append(_app_count(site, rule, now)[1])
+            hand.append(_hand_count(sql, params)[1])
+        result[name] = {"app": _spread(app), "hand": _spread(hand)}
+    return result
+
+
+def vacuum_attributes(dsn: str) -> float:
+    started = time.perf_counter()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"VACUUM (ANALYZE) {ATTR}")
+    return round(time.perf_counter() - started, 1)
+
+
 def measure_targeting(
     dsn: str, *, site: Site, profiles: int, warm_runs: int, cold_runs: int, log
 ) -> dict:

@@ -124,6 +124,13 @@ def table(results: dict, goals: dict) -> list[str]:
                 f"{t['cold_ms']['app']['median']:.1f} / {t['cold_ms']['hand']['median']:.1f}",
                 f"x{t['cold_ratio_app_to_hand']}",
             )
+    after = results.get("targeting_after_writes")
+    if after:
+        for name, t in after.items():
+            add(
+                f"count {name}, warm before vacuum, app / hand, ms",
+                f"{t['app']['median']:.1f} / {t['hand']['median']:.1f}",
+            )
     lookup = groups.get("lookup")
     if lookup:
         for kind in ("user_id", "email"):

@@ -85,22 +85,9 @@ class CpuMeter:
         }
 
 
-def run_measured(command: list[str], env: dict, timeout: float) -> tuple[int, float, str, str]:
-    """Run a load tool to completion: (exit code, its CPU seconds, stdout, stderr)."""
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        out, err = process.communicate()
-    # communicate() reaped the child; its rusage went to RUSAGE_CHILDREN.
-    return process.returncode, 0.0, out, err
-
-
 def run_tool(command: list[str], env: dict, timeout: float) -> tuple[int, float, str, str]:
-    """Like run_measured, but the tool's CPU time is taken from wait4()'s rusage."""
+    """Run a load tool to completion: (exit code, its CPU seconds from wait4()'s rusage,
+    stdout, stderr)."""
     out_file = BASE_DIR / "bench" / "data" / f"tool-{os.getpid()}.out"
     err_file = out_file.with_suffix(".err")
     with out_file.open("w") as out, err_file.open("w") as err:
