@@ -11,6 +11,16 @@ def _range(s: dict, digits: int = 0, scale: float = 1.0) -> tuple[str, str]:
     )
 
 
+def _cpu_per_request(runs: list[dict]) -> str:
+    """Server and PostgreSQL CPU milliseconds per request, over all runs of a kind."""
+    requests = sum(r.get("requests") or 0 for r in runs)
+    if not requests:
+        return "-"
+    server = sum(r["cpu"]["server_cpu_seconds"] for r in runs) * 1000 / requests
+    db = sum(r["cpu"]["postgres_cpu_seconds"] for r in runs) * 1000 / requests
+    return f"{server:.2f} / {db:.2f}"
+
+
 def _verdict(ok: bool | None) -> str:
     return "" if ok is None else ("met" if ok else "MISSED")
 
@@ -52,6 +62,8 @@ def table(results: dict, goals: dict) -> list[str]:
                 f"{kind} requests per CPU-second (server + db)",
                 *_range(ingest[kind]["requests_per_cpu_second"]),
             )
+        for kind in ("B0", "B1", "B2"):
+            add(f"{kind} CPU per request, app / db, ms", _cpu_per_request(ingest[kind]["runs"]))
         add(
             "load tool CPU share, % (wrk, B2 runs)", *_range(ingest["B2"]["tool_cpu_share"], 1, 100)
         )
@@ -97,15 +109,20 @@ def table(results: dict, goals: dict) -> list[str]:
             *_range(widgets["W100"]["requests_per_cpu_second"]),
         )
         for kind in ("W10", "W100"):
+            add(f"{kind} CPU per request, app / db, ms", _cpu_per_request(widgets[kind]["runs"]))
+        for kind in ("W10", "W100"):
             lat = sorted(r["latency_us"]["p50"] / 1000 for r in widgets[kind]["runs"])
             add(f"{kind} p50 latency at saturation (wrk), ms", f"{lat[len(lat) // 2]:.1f}")
     granian = groups.get("granian")
     if granian and "ratios" in granian:
-        add("granian B0, req/s", *_range(granian["B0"]["rps"]))
-        add("granian B2, req/s", *_range(granian["B2"]["rps"]))
-        add("granian B1, req/s", *_range(granian["B1"]["rps"]))
-        add("granian B2/B0", *_range(granian["ratios"]["B2/B0"], 3))
-        add("granian B2/B1", *_range(granian["ratios"]["B2/B1"], 3))
+        kinds = [k for k in ("B0", "B1", "B2", "granian B0", "granian B2") if k in granian]
+        for kind in kinds:
+            server = (
+                "" if kind.startswith("granian") or "granian B0" not in granian else "gunicorn "
+            )
+            add(f"{server}{kind} (server comparison), req/s", *_range(granian[kind]["rps"]))
+        for name, ratio in granian["ratios"].items():
+            add(name, *_range(ratio, 3))
     targeting = groups.get("targeting")
     if targeting:
         for name, t in targeting.items():

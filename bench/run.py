@@ -109,6 +109,7 @@ class Bench:
             "WEB_CONCURRENCY": str(args.workers),
         }
         self.server: system.Server | None = None
+        self.compare_servers = False
         self.widget_config: int | None = None
         self.run_number = 0
         self.run_id = format(int(time.time()) % 36**5, "x")
@@ -293,6 +294,10 @@ class Bench:
         )
         self.server.start()
 
+    def ensure_server(self, kind: str) -> None:
+        if self.server is None or self.server.kind != kind:
+            self.start_server(kind)
+
     def stop_server(self) -> None:
         if self.server is not None:
             self.server.stop()
@@ -372,6 +377,13 @@ class Bench:
         return f"{prefix}{self.run_number}x{self.run_id}"
 
     def run_kind(self, kind: str) -> dict:
+        """One measured run. "granian B2" is B2 served by granian; in the server
+        comparison a plain kind is served by gunicorn."""
+        if " " in kind:
+            server, kind = kind.split(" ", 1)
+            self.ensure_server(server)
+        elif self.compare_servers:
+            self.ensure_server("gunicorn")
         site_key = self.site.key
         lines_per_run = int(4000 * self.args.duration)
         if kind == "B0":
@@ -583,15 +595,19 @@ class Bench:
             log("\n(granian is not installed: variant skipped)")
             self.results["groups"]["granian"] = {"skipped": "granian not installed"}
             return
-        self.start_server("granian")
+        # Both servers in one interleaved group (a restart between them), so that the
+        # comparison holds on a machine whose load changes.
+        self.compare_servers = True
         try:
-            group = self.interleaved("granian", ["B0", "B1", "B2"])
+            group = self.interleaved("granian", ["B0", "B2", "granian B0", "granian B2"])
             group["ratios"] = {
-                "B2/B0": self.ratio(group, "B2", "B0"),
-                "B2/B1": self.ratio(group, "B2", "B1"),
+                "granian B0 / gunicorn B0": self.ratio(group, "granian B0", "B0"),
+                "granian B2 / gunicorn B2": self.ratio(group, "granian B2", "B2"),
+                "granian B2/B0": self.ratio(group, "granian B2", "granian B0"),
             }
         finally:
-            self.start_server("gunicorn")
+            self.compare_servers = False
+            self.ensure_server("gunicorn")
 
     def group_lookup(self) -> None:
         from bench import queries
