@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -99,6 +99,18 @@ def _profile_move_history(*, site: Site, source_id: int, target_id: int) -> None
     Visitor.objects.filter(site=site, profile_id=source_id).update(profile_id=target_id)
 
 
+def _profile_drop_emptied(*, site: Site, profile_id: int) -> None:
+    """Delete a profile whose rows were all moved or deleted already: one statement that
+    names the site, instead of Django's cascade, which would look for related rows in
+    every table again (across all sites). A row still pointing at the profile fails the
+    commit (the foreign keys are checked then) instead of being deleted with it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {quote(Profile._meta.db_table)} WHERE site_id = %s AND id = %s",
+            [site.id, profile_id],
+        )
+
+
 def _visitor_attach(
     *, site: Site, visitor_pk: int, current_profile_id: int | None, target_id: int
 ) -> None:
@@ -121,7 +133,7 @@ def _visitor_attach(
         if current.user_id is None:
             attributes_merge(site=site, source_profile_id=current.pk, target_profile_id=target_id)
             _profile_move_history(site=site, source_id=current.pk, target_id=target_id)
-            current.delete()
+            _profile_drop_emptied(site=site, profile_id=current.pk)
     Visitor.objects.filter(site=site, pk=visitor_pk).update(profile_id=target_id)
 
 

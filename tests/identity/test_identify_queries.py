@@ -1,0 +1,90 @@
+"""The statements one identify call sends: how many, and that each names its site.
+
+A fixed count keeps an N+1 from creeping into the hot path; the site in every statement
+on a tenant table is what lets the tables be distributed by site (docs/scaling.md).
+"""
+
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.identity.models import Profile, Visitor
+from apps.user_attributes.models import AttributeValue
+
+DEVICE = "device0000000000000000000000000a"
+OTHER_DEVICE = "device0000000000000000000000000b"
+TENANT_TABLES = re.compile(
+    r'(?:FROM|INTO|UPDATE|JOIN)\s+"(identity_(?!privacyaudit)\w+|user_attributes_\w+|'
+    r'feedback_targeting_\w+)"'
+)
+
+
+def identify(api_client, site, visitor_id, user_id, attributes, message_id=None):
+    body = {"visitor_id": visitor_id, "user_id": user_id, "attributes": attributes}
+    if message_id:
+        body["message_id"] = message_id
+    response = api_client.post(f"/api/v1/sites/{site.key}/identify", body, format="json")
+    assert response.status_code == 200, response.content
+    return response
+
+
+def statements(captured) -> list[str]:
+    """What the call sent, without the savepoints of the test's own transaction."""
+    return [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+
+def unscoped(queries) -> list[str]:
+    """Statements on a tenant table that do not name site_id."""
+    return [
+        q["sql"] for q in queries if TENANT_TABLES.search(q["sql"]) and "site_id" not in q["sql"]
+    ]
+
+
+def test_a_returning_user_costs_a_fixed_number_of_statements(api_client, site):
+    attributes = {"plan": "pro", "total_spend": 10, "newsletter": True}
+    identify(api_client, site, DEVICE, "ABC", attributes)
+
+    with CaptureQueriesContext(connection) as captured:
+        identify(api_client, site, DEVICE, "ABC", {**attributes, "total_spend": 12}, "m" * 20)
+
+    # site; message claim; visitor; profile; catalogue; existing keys; values; answer.
+    assert len(statements(captured)) == 8, statements(captured)
+    assert unscoped(captured.captured_queries) == []
+
+
+def test_an_anonymous_profile_joining_a_user_names_the_site_in_every_statement(
+    api_client, site, other_site
+):
+    identify(api_client, other_site, DEVICE, None, {"ab_test": "B"})
+    identify(api_client, site, DEVICE, None, {"ab_test": "A"})
+    anonymous = Visitor.objects.get(site=site, visitor_id=DEVICE).profile_id
+
+    with CaptureQueriesContext(connection) as captured:
+        identify(api_client, site, DEVICE, "ABC", {"plan": "pro"})
+
+    assert unscoped(captured.captured_queries) == []
+    # Its values, sessions, responses and devices move in one statement each, and the
+    # emptied anonymous profile goes in one more (no cascade looking for rows again).
+    assert len(statements(captured)) == 18, statements(captured)
+    user = Profile.objects.get(site=site, user_id="ABC")
+    assert not Profile.objects.filter(pk=anonymous).exists()
+    assert {a.key: a.value for a in user.attributes.all()} == {"ab_test": "A", "plan": "pro"}
+    assert Visitor.objects.get(site=site, visitor_id=DEVICE).profile_id == user.pk
+    # The other site's visitor with the same device id keeps its anonymous profile.
+    other = Visitor.objects.get(site=other_site, visitor_id=DEVICE)
+    assert AttributeValue.objects.get(site=other_site, profile_id=other.profile_id).key == (
+        "ab_test"
+    )
+
+
+@pytest.mark.usefixtures("site")
+def test_an_identified_device_moving_to_another_user_names_the_site(api_client, site):
+    identify(api_client, site, OTHER_DEVICE, "A", {"plan": "free"})
+
+    with CaptureQueriesContext(connection) as captured:
+        identify(api_client, site, OTHER_DEVICE, "B", {"plan": "pro"})
+
+    assert unscoped(captured.captured_queries) == []
+    assert Profile.objects.filter(site=site, user_id__in=["A", "B"]).count() == 2
