@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import time
@@ -713,17 +714,21 @@ class Bench:
         log(f"\nresults: {path.relative_to(BASE_DIR)} ({self.results['seconds']} s in all)")
 
 
+def _stop(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     args = parse_args()
     bench = Bench(args)
+    # Stopped from outside (also when started in the background, where SIGINT is
+    # ignored), the run still stops the server it started.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     try:
         bench.run()
-    except KeyboardInterrupt:
+    finally:
         bench.stop_server()
-        raise
-    except BaseException:
-        bench.stop_server()
-        raise
 
 
 if __name__ == "__main__":
