@@ -328,7 +328,8 @@ class Bench:
         )
         return path
 
-    def measured(self, label: str, action) -> dict:
+    def measured(self, action) -> dict:
+        """Run `action` (a load run) with CPU, deadlock and 5xx accounting around it."""
         deadlocks0 = checks.deadlocks(self.db_url)
         meter = system.CpuMeter(self.server.pids() if self.server else [], self.backend_pids())
         result = action()
@@ -390,7 +391,7 @@ class Bench:
         if kind == "B0":
             lines = WORK / "lines-b0.txt"
             traffic.write_get(lines, url_path="/bench/b0")
-            result = self.measured(kind, lambda: self.wrk_run(lines=lines, tag="b0"))
+            result = self.measured(lambda: self.wrk_run(lines=lines, tag="b0"))
             self.results["counters"].append(
                 {
                     "run": self.next_tag("b0-"),
@@ -404,7 +405,7 @@ class Bench:
             lines = self.identify_lines(
                 url_path=f"/bench/b1/{site_key}/identify", tag=tag, count=lines_per_run
             )
-            result = self.measured(kind, lambda: self.wrk_run(lines=lines, tag=tag))
+            result = self.measured(lambda: self.wrk_run(lines=lines, tag=tag))
             lines.unlink()
             return result
         if kind == "B2":
@@ -412,13 +413,12 @@ class Bench:
             lines = self.identify_lines(
                 url_path=f"/api/v1/sites/{site_key}/identify", tag=tag, count=lines_per_run
             )
-            result = self.measured(kind, lambda: self.wrk_run(lines=lines, tag=tag, track=True))
+            result = self.measured(lambda: self.wrk_run(lines=lines, tag=tag, track=True))
             lines.unlink()
             return self.identify_checks(result, tag)
         if kind == "B3":
             scripts = [(Path(s["script"]), s["weight"]) for s in self.scripts.values()]
             result = self.measured(
-                kind,
                 lambda: system.pgbench(
                     dsn_args=self.pgbench_args(),
                     scripts=scripts,
@@ -444,7 +444,7 @@ class Bench:
                 traffic.write_widgets(
                     lines, site_key=site_key, n=self.args.profiles, count=20000, seed=11
                 )
-            result = self.measured(kind, lambda: self.wrk_run(lines=lines, tag=kind.lower()))
+            result = self.measured(lambda: self.wrk_run(lines=lines, tag=kind.lower()))
             self.results["counters"].append(
                 {
                     "run": self.next_tag(f"{kind.lower()}-"),
@@ -547,7 +547,6 @@ class Bench:
                     count=int(rate * self.args.duration) + 10,
                 )
                 result = self.measured(
-                    label,
                     lambda lines=lines, tag=tag, rate=rate: system.openloop(
                         port=self.args.port,
                         lines=lines,
