@@ -121,6 +121,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.common.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # How many proxies in front of us append to X-Forwarded-For. 0 (the default) trusts
+    # only the socket address, so a client cannot choose its own rate-limit identity;
+    # behind one load balancer set NUM_PROXIES=1.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 
 SPECTACULAR_SETTINGS = {

@@ -490,3 +490,17 @@ def test_text_that_cannot_be_stored_is_a_400_not_a_crash(api_client, site, body)
     assert response.status_code == 400
     assert response.json()["code"] == "malformed_body"
     assert not Profile.objects.exists()
+
+
+@override_settings(COHORT_THROTTLE_PER_CLIENT="2/min")
+def test_a_client_cannot_escape_its_limit_with_a_forged_forwarded_for(api_client, site):
+    statuses = [
+        api_client.post(
+            f"/api/v1/sites/{site.key}/identify",
+            {"visitor_id": TABLET, "user_id": "u1", "attributes": {}},
+            format="json",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{i}",
+        ).status_code
+        for i in range(3)
+    ]
+    assert statuses == [200, 200, 429]
