@@ -6,4 +6,4 @@ class CommonConfig(AppConfig):
     label = "common"
 
     def ready(self) -> None:
-        from apps.common import schema  # noqa: F401 - registers the OpenAPI extension
+        from apps.common import checks, schema  # noqa: F401 - register checks and schema

@@ -19,6 +19,7 @@ def _production_env(**extra: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="config.settings.production",
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="cohort.example.com",
+        CACHE_URL="redis://127.0.0.1:6379/0",
         **extra,
     )
     return env
@@ -51,3 +52,13 @@ def test_production_refuses_to_start_without_a_secret_key():
 
     assert result.returncode != 0
     assert "Set the SECRET_KEY environment variable" in result.stderr
+
+
+def test_a_per_process_cache_is_a_deploy_warning():
+    env = _production_env()
+    del env["CACHE_URL"]
+
+    result = _check(env)
+
+    assert result.returncode != 0
+    assert "cohort.W001" in result.stderr

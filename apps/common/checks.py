@@ -1,0 +1,26 @@
+"""Deployment checks of our own, run by `manage.py check --deploy`."""
+
+from django.conf import settings
+from django.core.checks import Tags, Warning, register
+
+PER_PROCESS_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+@register(Tags.caches, deploy=True)
+def shared_cache_check(app_configs, **kwargs):
+    """Rate-limit counters and the widget decision cache must be shared by every worker."""
+    backend = settings.CACHES["default"]["BACKEND"]
+    if backend in PER_PROCESS_CACHES:
+        return [
+            Warning(
+                "The default cache is local to each process.",
+                hint="Set CACHE_URL (e.g. redis://127.0.0.1:6379/0): otherwise each worker "
+                "counts rate limits on its own and widget changes reach other workers "
+                "only when their cached copy expires.",
+                id="cohort.W001",
+            )
+        ]
+    return []
