@@ -707,6 +707,26 @@
       });
     }
 
+    // Adds the consented email, sends, and shows progress on the button. Null means the
+    // visitor should try again; the reason is then shown in `error`.
+    async function answerWithProgress(widget, payload, given, button, idleLabel, error) {
+      if (given.email) {
+        payload.email = given.email;
+        payload.consent_to_connect = true;
+      }
+      button.disabled = true;
+      button.textContent = "Sending…";
+      error.textContent = "";
+      const outcome = await answerSend(widget, payload);
+      button.disabled = false;
+      button.textContent = idleLabel;
+      if (outcome.state === "retry") {
+        error.textContent = outcome.message;
+        return null;
+      }
+      return outcome;
+    }
+
     async function answerSend(widget, payload) {
       env.info(
         widget.kind + " " + widget.id + " answered: " +
@@ -839,23 +859,10 @@
           payload.answers[String(q.id)] =
             typeof answer === "string" ? answer.slice(0, MAX_TEXT_ANSWER) : answer;
         });
-        if (given.email) {
-          payload.email = given.email;
-          payload.consent_to_connect = true;
-        }
         sending = true;
-        next.disabled = true;
-        next.textContent = "Sending…";
-        error.textContent = "";
-        const outcome = await answerSend(widget, payload);
+        const outcome = await answerWithProgress(widget, payload, given, next, "Submit", error);
         sending = false;
-        next.disabled = false;
-        next.textContent = "Submit";
-        if (outcome.state === "retry") {
-          error.textContent = outcome.message;
-          return;
-        }
-        finish(outcome);
+        if (outcome) finish(outcome);
       }
 
       form.addEventListener(
@@ -1025,22 +1032,12 @@
           comment: comment.value.trim().slice(0, MAX_TEXT_ANSWER),
           url: pageUrl(),
         };
-        if (given.email) {
-          payload.email = given.email;
-          payload.consent_to_connect = true;
-        }
         sending = true;
-        submitButton.disabled = true;
-        submitButton.textContent = "Sending…";
-        error.textContent = "";
-        const outcome = await answerSend(widget, payload);
+        const outcome = await answerWithProgress(
+          widget, payload, given, submitButton, "Send feedback", error
+        );
         sending = false;
-        submitButton.disabled = false;
-        submitButton.textContent = "Send feedback";
-        if (outcome.state === "retry") {
-          error.textContent = outcome.message;
-          return;
-        }
+        if (!outcome) return;
         const hadFocus = focusWithin(panel);
         form.hidden = true;
         status.textContent = outcome.message;
