@@ -286,6 +286,13 @@ LOOKUP_PARAMETERS = [
 ]
 
 
+LOOKUP_ERRORS = {
+    400: _error("No or bad search terms.", "lookup_terms_required", "invalid_lookup_terms"),
+    401: _error("Missing or invalid token.", "not_authenticated", "authentication_failed"),
+    404: _error("The site is not one of the token's account.", "unknown_site"),
+}
+
+
 class LookupApi(AccountTokenAPIView):
     """Visitor Lookup and deletion for privacy requests. Give the user id and the email
     together when you know both: that is the only way to find everything about a person."""
@@ -307,12 +314,7 @@ class LookupApi(AccountTokenAPIView):
         operation_id="visitor_lookup",
         summary="Look up everything stored about a person",
         parameters=LOOKUP_PARAMETERS,
-        responses={
-            200: OutputSerializer,
-            400: _error("No or bad search terms.", "lookup_terms_required", "invalid_lookup_terms"),
-            401: _error("Missing or invalid token.", "not_authenticated", "authentication_failed"),
-            404: _error("The site is not one of the token's account.", "unknown_site"),
-        },
+        responses={200: OutputSerializer, **LOOKUP_ERRORS},
     )
     def get(self, request, site_key: str):
         user_id, email = self._terms(request)
@@ -333,10 +335,8 @@ class LookupApi(AccountTokenAPIView):
         parameters=LOOKUP_PARAMETERS,
         responses={
             200: DeleteOutputSerializer,
-            400: _error("No or bad search terms.", "lookup_terms_required", "invalid_lookup_terms"),
-            401: _error("Missing or invalid token.", "not_authenticated", "authentication_failed"),
+            **LOOKUP_ERRORS,
             403: _error("Only owners and admins delete.", "permission_denied"),
-            404: _error("The site is not one of the token's account.", "unknown_site"),
         },
     )
     def delete(self, request, site_key: str):
