@@ -14,11 +14,11 @@ import pytest
 
 from apps.identity.models import ProcessedMessage, Profile, Session, Visitor
 from apps.user_attributes.models import AttributeValue
+from tests.browser.shop import STUB, CustomerPage
 from tests.factories import SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STUB = "window.hj=window.hj||function(){(hj.q=hj.q||[]).push(arguments)};"
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 RACHEL = (
     "hj('identify', 'ABC', {email: 'rachel@example.com', total_spend: 500, "
@@ -26,22 +26,12 @@ RACHEL = (
 )
 
 
-class Shop:
+class Shop(CustomerPage):
     """A customer's page on its own origin, and the API calls the script makes from it."""
 
     def __init__(self, page, live_server, site):
-        self.page = page
-        self.site = site
-        self.origin = live_server.url.replace("localhost", "127.0.0.1")
-        self.script_url = f"{live_server.url}/t/{site.key}.js"
-        self.api = f"{live_server.url}/api/v1/sites/{site.key}"
         self.calls: list[dict] = []
-        self.errors: list[str] = []
-        page.on("response", self._record)
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-        # The page is served by Playwright, not from a loopback address; let it call ours.
-        page.context.grant_permissions(["local-network-access"], origin=self.origin)
-        page.route(f"{self.origin}/shop/**", self._serve)
+        super().__init__(page, live_server, site)
 
     def _serve(self, route):
         # /shop/installed: the install snippet as customers paste it.
@@ -69,9 +59,6 @@ class Shop:
     def load_script(self):
         self.page.add_script_tag(url=self.script_url)
         return self.page.wait_for_function("window.hj && window.hj.cohort").json_value()
-
-    def call(self, js):
-        self.page.evaluate(f"() => {{ {js}; }}")
 
     def wait_for_calls(self, count, timeout=10.0):
         deadline = time.monotonic() + timeout

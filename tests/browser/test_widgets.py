@@ -15,11 +15,11 @@ from apps.feedback_targeting.models import Response, Widget
 from apps.feedback_targeting.selectors import live_widgets_forget
 from apps.feedback_targeting.services import QuestionSpec, widget_activate, widget_save
 from apps.identity.models import Profile, Visitor
+from tests.browser.shop import STUB, CustomerPage
 from tests.factories import SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STUB = "window.hj=window.hj||function(){(hj.q=hj.q||[]).push(arguments)};"
 PAYING_FOR_10_DAYS = {
     "match": "all",
     "conditions": [
@@ -37,24 +37,14 @@ CONSENT = "Connect my feedback to this email"
 DECISION = "info: [cohort] widgets ("
 
 
-class Shop:
+class Shop(CustomerPage):
     """A customer's page on its own origin with the install snippet, in debug mode."""
 
     def __init__(self, page, live_server, site):
-        self.page = page
-        self.site = site
-        self.origin = live_server.url.replace("localhost", "127.0.0.1")
-        self.script_url = f"{live_server.url}/t/{site.key}.js"
-        self.api = f"{live_server.url}/api/v1/sites/{site.key}"
         self.head = ""  # extra markup for <head>: the host page's own CSS
         self.body = "<h1>Shop</h1><button class='primary'>Buy</button>"
         self.offers: list[list[dict]] = []  # each widget decision the API answered
-        self.errors: list[str] = []
-        page.on("response", self._record)
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-        # The page is served by Playwright, not from a loopback address; let it call ours.
-        page.context.grant_permissions(["local-network-access"], origin=self.origin)
-        page.route(f"{self.origin}/shop/**", self._serve)
+        super().__init__(page, live_server, site)
 
     def _serve(self, route):
         html = (
@@ -76,9 +66,6 @@ class Shop:
         if debug:
             return self.wait_for_decision(seen + 1)
         return None
-
-    def call(self, js):
-        self.page.evaluate(f"() => {{ {js}; }}")
 
     def decisions(self):
         return [m for m in self.page.console_messages if m.startswith(DECISION)]

@@ -1,0 +1,30 @@
+"""A customer's page for browser tests: served by Playwright on its own origin, loading
+our script and calling our live server cross-origin, as a real customer's site does."""
+
+STUB = "window.hj=window.hj||function(){(hj.q=hj.q||[]).push(arguments)};"
+
+
+class CustomerPage:
+    """Subclasses say what the page holds (`_serve`) and which answers to keep (`_record`)."""
+
+    def __init__(self, page, live_server, site):
+        self.page = page
+        self.site = site
+        self.origin = live_server.url.replace("localhost", "127.0.0.1")
+        self.script_url = f"{live_server.url}/t/{site.key}.js"
+        self.api = f"{live_server.url}/api/v1/sites/{site.key}"
+        self.errors: list[str] = []
+        page.on("response", self._record)
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        # The page is served by Playwright, not from a loopback address; let it call ours.
+        page.context.grant_permissions(["local-network-access"], origin=self.origin)
+        page.route(f"{self.origin}/shop/**", self._serve)
+
+    def _serve(self, route):
+        raise NotImplementedError
+
+    def _record(self, response):
+        pass
+
+    def call(self, js):
+        self.page.evaluate(f"() => {{ {js}; }}")
