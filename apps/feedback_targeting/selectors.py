@@ -19,13 +19,9 @@ DECISION_CACHE_SECONDS = 60
 EMOTIONS = {1: "Hate", 2: "Dislike", 3: "Neutral", 4: "Like", 5: "Love"}
 
 
-def widgets_of_site(*, site: Site) -> QuerySet[Widget]:
-    return Widget.objects.filter(site=site).prefetch_related("questions")
-
-
 def widgets_with_response_counts(*, site: Site) -> QuerySet[Widget]:
     """The site's widgets for the list page, each with `response_count`."""
-    return widgets_of_site(site=site).annotate(response_count=Count("responses"))
+    return Widget.objects.filter(site=site).annotate(response_count=Count("responses"))
 
 
 def widget_get_for_site(*, site: Site, pk: int) -> Widget:
