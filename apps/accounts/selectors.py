@@ -45,8 +45,9 @@ def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def api_token_authenticate(*, raw: str) -> ApiToken | None:
-    """The active token with this value whose holder is still a member of its account."""
+def api_token_authenticate(*, raw: str) -> tuple[ApiToken, Membership] | None:
+    """The active token with this value and its holder's membership of the token's
+    account; None when either is gone."""
     token = (
         ApiToken.objects.select_related("account", "user")
         .filter(token_hash=token_hash(raw), revoked_at__isnull=True, user__is_active=True)
@@ -54,9 +55,11 @@ def api_token_authenticate(*, raw: str) -> ApiToken | None:
     )
     if token is None:
         return None
-    if not Membership.objects.filter(account=token.account, user=token.user).exists():
+    membership = Membership.objects.filter(account=token.account, user=token.user).first()
+    if membership is None:
         return None
-    return token
+    membership.account, membership.user = token.account, token.user
+    return token, membership
 
 
 @dataclass(frozen=True)

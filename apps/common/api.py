@@ -18,7 +18,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apps.accounts.selectors import api_token_authenticate, membership_get
+from apps.accounts.selectors import api_token_authenticate
 from apps.accounts.services import api_token_touch
 from apps.common.errors import ApplicationError, Forbidden, NotFound
 from apps.common.tenancy import role_at_least
@@ -213,11 +213,13 @@ class ApiTokenAuthentication(BaseAuthentication):
         scheme, _, raw = header.partition(" ")
         if scheme != self.keyword or not raw.strip():
             return None
-        token = api_token_authenticate(raw=raw.strip())
-        if token is None:
+        found = api_token_authenticate(raw=raw.strip())
+        if found is None:
             raise exceptions.AuthenticationFailed("The API token is not valid or was revoked.")
+        token, membership = found
         api_token_touch(token=token)
-        return token.user, token
+        # request.auth is the membership the token acts with (its account and role).
+        return token.user, membership
 
     def authenticate_header(self, request):
         return self.keyword
@@ -232,9 +234,8 @@ class AccountTokenAPIView(BaseAPIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        token = request.auth
-        self.account = token.account
-        self.membership = membership_get(user=token.user, account_slug=token.account.slug)
+        self.membership = request.auth
+        self.account = self.membership.account
         if "site_key" in kwargs:
             try:
                 self.site = site_get_for_account(account=self.account, key=kwargs["site_key"])
