@@ -141,7 +141,7 @@ def catalogue_apply(*, site: Site, deltas: list[_CatalogueDelta], now: datetime)
                 d.key,
                 d.value_type,
                 TYPE_BITS[d.value_type],
-                max(d.new_profiles, 0),
+                d.new_profiles,
                 d.anonymous,
                 db_datetime(now),
                 db_datetime(now),
