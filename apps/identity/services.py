@@ -118,9 +118,23 @@ def _profile_create_anonymous(*, site: Site, now: datetime) -> int:
 
 def _profile_move_history(*, site: Site, source_id: int, target_id: int) -> None:
     """Everything recorded against `source` now belongs to `target`."""
-    Session.objects.filter(site=site, profile_id=source_id).update(profile_id=target_id)
-    Response.objects.filter(site=site, profile_id=source_id).update(profile_id=target_id)
-    Visitor.objects.filter(site=site, profile_id=source_id).update(profile_id=target_id)
+    for model in (Session, Response, Visitor):
+        execute(
+            f"UPDATE {quote(model._meta.db_table)} SET profile_id = %s "
+            f"WHERE site_id = %s AND profile_id = %s",
+            [target_id, site.id, source_id],
+        )
+
+
+def _profile_is_anonymous_locked(*, site: Site, profile_id: int) -> bool:
+    """Whether a profile has no user id, locking its row until commit."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    row = fetch_one(
+        f"SELECT user_id IS NULL FROM {quote(Profile._meta.db_table)} "
+        f"WHERE site_id = %s AND id = %s{lock}",
+        [site.id, profile_id],
+    )
+    return bool(row[0])
 
 
 def _profile_drop_emptied(*, site: Site, profile_id: int) -> None:
@@ -155,12 +169,12 @@ def _visitor_attach(
             [target_id, site.id, visitor_pk],
         )
     else:
-        current = Profile.objects.select_for_update().get(site=site, pk=current_profile_id)
-        if current.user_id is None:
-            attributes_merge(site=site, source_profile_id=current.pk, target_profile_id=target_id)
+        if _profile_is_anonymous_locked(site=site, profile_id=current_profile_id):
+            source = current_profile_id
+            attributes_merge(site=site, source_profile_id=source, target_profile_id=target_id)
             # This visitor moves with the anonymous profile's other devices.
-            _profile_move_history(site=site, source_id=current.pk, target_id=target_id)
-            _profile_drop_emptied(site=site, profile_id=current.pk)
+            _profile_move_history(site=site, source_id=source, target_id=target_id)
+            _profile_drop_emptied(site=site, profile_id=source)
             return
     execute(
         f"UPDATE {quote(Visitor._meta.db_table)} SET profile_id = %s "

@@ -15,6 +15,7 @@ from django.db.models.functions import Greatest
 from apps.common.sql import (
     db_date,
     db_datetime,
+    execute,
     fetch_all,
     quote,
     set_from_excluded,
@@ -193,45 +194,29 @@ def catalogue_forget_profiles(*, site: Site, key_counts: dict[str, int]) -> None
 def attributes_merge(*, site: Site, source_profile_id: int, target_profile_id: int) -> None:
     """Move an anonymous profile's values onto the profile it joins. Per key the most
     recently updated value wins; the loser is deleted and the catalogue counts follow."""
-    source = {
-        v.key: v for v in AttributeValue.objects.filter(site=site, profile_id=source_profile_id)
-    }
-    if not source:
-        return
-    target = {
-        v.key: v
-        for v in AttributeValue.objects.filter(
-            site=site, profile_id=target_profile_id, key__in=list(source)
-        )
-    }
-    newer_in_source = sorted(
-        key
-        for key, value in source.items()
-        if key not in target or value.updated_at > target[key].updated_at
+    table = quote(AttributeValue._meta.db_table)
+    key = quote("key")
+    # Keys both profiles hold: after the move they count one profile fewer.
+    shared = fetch_all(
+        f"SELECT t.{key} FROM {table} t JOIN {table} s ON s.site_id = t.site_id "
+        f"AND s.profile_id = %s AND s.{key} = t.{key} WHERE t.site_id = %s AND t.profile_id = %s",
+        [source_profile_id, site.id, target_profile_id],
     )
-    upsert_rows(
-        AttributeValue._meta.db_table,
-        _VALUE_COLUMNS,
-        ("site_id", "profile_id", "key"),
-        [
-            (
-                site.id,
-                target_profile_id,
-                key,
-                source[key].value_type,
-                source[key].number_value,
-                source[key].string_value,
-                db_datetime(source[key].date_value),
-                source[key].boolean_value,
-                db_datetime(source[key].updated_at),
-            )
-            for key in newer_in_source
-        ],
-        set_from_excluded(_VALUE_COLUMNS[3:]),
+    columns = ", ".join(quote(c) for c in _VALUE_COLUMNS)
+    values = ", ".join(f"s.{quote(c)}" for c in _VALUE_COLUMNS[2:])
+    execute(
+        f"INSERT INTO {table} ({columns}) SELECT s.site_id, %s, {values} FROM {table} s "
+        f"WHERE s.site_id = %s AND s.profile_id = %s ORDER BY s.{key} "
+        f"ON CONFLICT (site_id, profile_id, {key}) DO UPDATE SET "
+        f"{set_from_excluded(_VALUE_COLUMNS[3:])} "
+        f"WHERE excluded.updated_at > {table}.updated_at",
+        [target_profile_id, site.id, source_profile_id],
     )
-    AttributeValue.objects.filter(site=site, profile_id=source_profile_id).delete()
-    # Keys both profiles had now count one profile fewer.
-    catalogue_forget_profiles(site=site, key_counts=dict.fromkeys(target, 1))
+    execute(
+        f"DELETE FROM {table} WHERE site_id = %s AND profile_id = %s",
+        [site.id, source_profile_id],
+    )
+    catalogue_forget_profiles(site=site, key_counts={row[0]: 1 for row in shared})
 
 
 def catalogue_recount(*, site: Site) -> int:
