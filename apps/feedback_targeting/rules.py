@@ -9,8 +9,9 @@ A rule is plain JSON, stored on the widget:
         {"type": "visitor", "op": "identified"}
      ]}
 
-Semantics, shared by `evaluate` (one visitor, in Python) and `compile_rule` (every
-profile, in SQL) and checked equal by a property-based test:
+Semantics, shared by `evaluate` (one visitor, in Python), `compile_rule` (a filter on
+Profile, through the ORM) and `count_sql` (the builder's count, written as SQL text) and
+checked equal by a property-based test:
 
 - A condition on an attribute matches only when the profile has a value for the key *of
   the condition's type*; a missing key or a value of another type never matches, negative
