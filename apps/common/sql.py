@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from django.db import connection
+from django.db.models import Field, Model
 
 # Quoted identifiers, by name: PostgreSQL and SQLite quote names the same way, and the hot
 # paths quote the same few dozen names on every call.
@@ -84,3 +85,84 @@ def _upsert_sql(
 def set_from_excluded(columns: tuple[str, ...]) -> str:
     """`a = excluded.a, b = excluded.b`: the update clause of a plain upsert."""
     return ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns)
+
+
+def fetch_all(sql: str, params: Sequence) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def select_columns(model: type[Model], alias: str) -> str:
+    """`alias."column", …` for every concrete field of the model, in field order: the
+    columns `instance_from_row` expects."""
+    return _select_columns(connection.vendor, model, alias)
+
+
+@functools.cache
+def _select_columns(vendor: str, model: type[Model], alias: str) -> str:
+    return ", ".join(f"{alias}.{quote(f.column)}" for f in model._meta.concrete_fields)
+
+
+def table(model: type[Model]) -> str:
+    """The model's quoted table name."""
+    return _table(connection.vendor, model)
+
+
+@functools.cache
+def _table(vendor: str, model: type[Model]) -> str:
+    return quote(model._meta.db_table)
+
+
+# Per backend and model: the fields whose raw values the ORM converts when it reads them
+# (text dates and 0/1 booleans on SQLite, JSON everywhere).
+_CONVERTED: dict[tuple[str, type[Model]], list[tuple[int, Field]]] = {}
+
+
+def _converted_fields(model: type[Model]) -> list[tuple[int, Field]]:
+    key = (connection.vendor, model)
+    found = _CONVERTED.get(key)
+    if found is None:
+        found = [
+            (index, field)
+            for index, field in enumerate(model._meta.concrete_fields)
+            if connection.ops.get_db_converters(field.cached_col)
+            or field.get_db_converters(connection)
+        ]
+        _CONVERTED[key] = found
+    return found
+
+
+def instance_from_row(model: type[Model], values: Sequence) -> Model:
+    """A model instance from the raw values of `select_columns(model, …)`, converted as a
+    queryset converts them. For hot reads, where building the query costs more than
+    running it."""
+    values = list(values)
+    for index, field in _converted_fields(model):
+        col = field.cached_col
+        for converter in connection.ops.get_db_converters(col) + field.get_db_converters(
+            connection
+        ):
+            values[index] = converter(values[index], col, connection)
+    return model.from_db(connection.alias, None, values)
+
+
+def insert_instance(model: type[Model], values: dict) -> Model:
+    """One `INSERT … RETURNING id` of a row, each value prepared as the ORM prepares it
+    for saving; the saved instance. `values` are keyed by attname (`account_id`)."""
+    fields = [model._meta.get_field(name) for name in values]
+    (row_id,) = fetch_one(
+        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(model._meta.pk.column)}",
+        [
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(fields, values.values(), strict=True)
+        ],
+    )
+    saved = {model._meta.pk.attname: row_id, **values}
+    return model.from_db(
+        connection.alias,
+        list(saved),
+        [saved[f.attname] for f in model._meta.concrete_fields if f.attname in saved],
+    )
