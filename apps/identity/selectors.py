@@ -1,8 +1,10 @@
 """Reads of people and their history: Visitor Lookup."""
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet, prefetch_related_objects
+from django.db.models.expressions import RawSQL
 
-from apps.feedback_targeting.models import Response
+from apps.common.sql import fetch_all, instance_from_row, select_columns, table
+from apps.feedback_targeting.models import Response, Widget
 from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
 from apps.sites.models import Site
 from apps.user_attributes.models import AttributeValue, ValueType
@@ -17,6 +19,39 @@ def normalize_lookup_terms(
     return user_id, email
 
 
+def _matching_ids_sql(*, site: Site, user_id: str | None, email: str | None) -> tuple[str, list]:
+    """`SELECT` of the ids of the site's profiles with this user id or this email.
+
+    One `a UNION b UNION c` rather than an OR of subqueries: PostgreSQL answers an OR of
+    subqueries by scanning every profile of the site. Terms must be normalised.
+    """
+    sources: list[tuple[str, list]] = []
+    if user_id:
+        sources.append(
+            (
+                f"SELECT id FROM {table(Profile)} WHERE site_id = %s AND user_id = %s",
+                [site.id, user_id],
+            )
+        )
+    if email:
+        sources.append(
+            (
+                f"SELECT profile_id FROM {table(AttributeValue)} "
+                "WHERE site_id = %s AND key = %s AND value_type = %s AND string_value = %s",
+                [site.id, EMAIL_KEY, ValueType.STRING, email],
+            )
+        )
+        sources.append(
+            (
+                f"SELECT profile_id FROM {table(Response)} "
+                "WHERE site_id = %s AND email = %s AND consent_to_connect = %s",
+                [site.id, email, True],
+            )
+        )
+    sql = " UNION ".join(part for part, _ in sources)
+    return sql, [param for _, params in sources for param in params]
+
+
 def profiles_matching(*, site: Site, user_id: str | None, email: str | None) -> QuerySet[Profile]:
     """Profiles of the site with this user id or this email (either matches).
 
@@ -24,56 +59,91 @@ def profiles_matching(*, site: Site, user_id: str | None, email: str | None) -> 
     consent. Given both, as the privacy rules ask, every profile of either is found.
     """
     user_id, email = normalize_lookup_terms(user_id=user_id, email=email)
-    # One `pk IN (a UNION b UNION c)` rather than `a OR pk IN b OR pk IN c`: PostgreSQL
-    # answers an OR of subqueries by scanning every profile of the site.
-    sources: list[QuerySet] = []
-    if user_id:
-        sources.append(Profile.objects.filter(site=site, user_id=user_id).values("pk"))
-    if email:
-        sources.append(
-            AttributeValue.objects.filter(
-                site=site, key=EMAIL_KEY, value_type=ValueType.STRING, string_value=email
-            ).values("profile_id")
-        )
-        sources.append(
-            Response.objects.filter(site=site, email=email, consent_to_connect=True)
-            .order_by()
-            .values("profile_id")
-        )
-    if not sources:
+    if not user_id and not email:
         return Profile.objects.none()
-    ids = sources[0].union(*sources[1:]) if len(sources) > 1 else sources[0]
-    return Profile.objects.filter(site=site, pk__in=ids)
+    sql, params = _matching_ids_sql(site=site, user_id=user_id, email=email)
+    # Our own statement text; the terms are parameters.
+    return Profile.objects.filter(site=site, pk__in=RawSQL(sql, params))  # noqa: S611
 
 
 def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list[Profile]:
-    """Every matching profile with its attributes, devices, sessions and responses."""
-    return list(
-        profiles_matching(site=site, user_id=user_id, email=email)
-        .prefetch_related(
-            Prefetch(
-                "attributes",
-                queryset=AttributeValue.objects.filter(site=site).order_by("key"),
-            ),
-            Prefetch(
-                "visitors", queryset=Visitor.objects.filter(site=site).order_by("first_seen_at")
-            ),
-            Prefetch(
-                "responses",
-                queryset=Response.objects.filter(site=site)
-                .select_related("widget")
-                .prefetch_related("widget__questions")
-                .order_by("-created_at"),
-            ),
-            Prefetch(
-                "sessions",
-                queryset=Session.objects.filter(site=site)
-                .select_related("visitor")
-                .order_by("-started_at"),
-            ),
+    """Every matching profile (by user id, then id) with its rows as lists:
+    `attribute_list` (by key), `visitor_list` (first seen first), `session_list` with each
+    session's visitor and `response_list` with each response's widget (newest first), and
+    a poll widget's questions.
+
+    Hand-written statements, one per table: this is the hot path of Visitor Lookup, and
+    building the equivalent querysets costs several times what running them does.
+    """
+    user_id, email = normalize_lookup_terms(user_id=user_id, email=email)
+    if not user_id and not email:
+        return []
+    ids_sql, ids_params = _matching_ids_sql(site=site, user_id=user_id, email=email)
+    profiles = [
+        instance_from_row(Profile, row)
+        for row in fetch_all(
+            f"SELECT {select_columns(Profile, 'p')} FROM {table(Profile)} p "
+            f"WHERE p.site_id = %s AND p.id IN ({ids_sql}) ORDER BY p.user_id, p.id",
+            [site.id, *ids_params],
         )
-        .order_by("user_id", "pk")
-    )
+    ]
+    if not profiles:
+        return []
+    by_id = {profile.pk: profile for profile in profiles}
+    for profile in profiles:
+        profile.attribute_list, profile.visitor_list = [], []
+        profile.session_list, profile.response_list = [], []
+    among = f"IN ({', '.join(['%s'] * len(by_id))})"
+    params = [site.id, *by_id]
+
+    for row in fetch_all(
+        f"SELECT {select_columns(AttributeValue, 'a')} "
+        f"FROM {table(AttributeValue)} a "
+        f"WHERE a.site_id = %s AND a.profile_id {among} ORDER BY a.key",
+        params,
+    ):
+        value = instance_from_row(AttributeValue, row)
+        by_id[value.profile_id].attribute_list.append(value)
+
+    for row in fetch_all(
+        f"SELECT {select_columns(Visitor, 'v')} FROM {table(Visitor)} v "
+        f"WHERE v.site_id = %s AND v.profile_id {among} ORDER BY v.first_seen_at, v.id",
+        params,
+    ):
+        visitor = instance_from_row(Visitor, row)
+        by_id[visitor.profile_id].visitor_list.append(visitor)
+
+    # A session's device may since belong to someone else: join it, not the list above.
+    split = len(Session._meta.concrete_fields)
+    for row in fetch_all(
+        f"SELECT {select_columns(Session, 's')}, {select_columns(Visitor, 'v')} "
+        f"FROM {table(Session)} s "
+        f"JOIN {table(Visitor)} v ON v.id = s.visitor_id AND v.site_id = s.site_id "
+        f"WHERE s.site_id = %s AND s.profile_id {among} ORDER BY s.started_at DESC, s.id DESC",
+        params,
+    ):
+        session = instance_from_row(Session, row[:split])
+        session.visitor = instance_from_row(Visitor, row[split:])
+        by_id[session.profile_id].session_list.append(session)
+
+    split = len(Response._meta.concrete_fields)
+    widgets: dict[int, Widget] = {}
+    for row in fetch_all(
+        f"SELECT {select_columns(Response, 'r')}, {select_columns(Widget, 'w')} "
+        f"FROM {table(Response)} r "
+        f"JOIN {table(Widget)} w ON w.id = r.widget_id AND w.site_id = r.site_id "
+        f"WHERE r.site_id = %s AND r.profile_id {among} ORDER BY r.created_at DESC, r.id DESC",
+        params,
+    ):
+        response = instance_from_row(Response, row[:split])
+        response.widget = widgets.setdefault(
+            response.widget_id, instance_from_row(Widget, row[split:])
+        )
+        by_id[response.profile_id].response_list.append(response)
+    polls = [widget for widget in widgets.values() if widget.kind != Widget.Kind.FEEDBACK]
+    if polls:
+        prefetch_related_objects(polls, "questions")
+    return profiles
 
 
 def privacy_audit_trail(*, account, limit: int = 50) -> QuerySet[PrivacyAudit]:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError, Forbidden
-from apps.common.sql import db_datetime, execute, fetch_one, quote
+from apps.common.sql import db_datetime, execute, fetch_one, insert_instance, quote
 from apps.feedback_targeting.models import Response
 from apps.identity.models import PrivacyAudit, ProcessedMessage, Profile, Session, Visitor
 from apps.identity.selectors import normalize_lookup_terms, person_lookup, profiles_matching
@@ -345,22 +345,28 @@ def _terms_hash(*, user_id: str | None, email: str | None) -> tuple[str, str]:
     return salt, digest
 
 
-def _audit(*, site: Site, action: str, channel: str, requested_by, user_id, email, **fields):
+def _audit(
+    *, site: Site, action: str, channel: str, requested_by, user_id, email, **fields
+) -> PrivacyAudit:
+    """Append the record of a lookup or deletion: one `INSERT`, as it runs on every lookup."""
     salt, digest = _terms_hash(user_id=user_id, email=email)
-    return PrivacyAudit.objects.create(
-        account_id=site.account_id,
-        site=site,
-        site_name=site.name,
-        action=action,
-        channel=channel,
-        requested_by=requested_by,
-        requested_by_email=requested_by.email,
-        searched_user_id=bool(user_id),
-        searched_email=bool(email),
-        terms_salt=salt,
-        terms_hash=digest,
-        **fields,
-    )
+    values = {
+        "account_id": site.account_id,
+        "site_id": site.id,
+        "site_name": site.name,
+        "action": action,
+        "channel": channel,
+        "requested_by_id": requested_by.pk,
+        "requested_by_email": requested_by.email,
+        "searched_user_id": bool(user_id),
+        "searched_email": bool(email),
+        "terms_salt": salt,
+        "terms_hash": digest,
+        "profiles_found": 0,
+        "deleted_counts": {},
+        "created_at": timezone.now(),
+    } | fields
+    return insert_instance(PrivacyAudit, values)
 
 
 def _require_terms(user_id: str | None, email: str | None) -> None:
