@@ -139,6 +139,19 @@ def test_lookup_is_audited_without_personal_data(api_client, site, token, owner,
         1,
     )
     assert (audit.searched_user_id, audit.searched_email) == (True, True)
+    assert (audit.account_id, audit.site_id, audit.site_name) == (
+        site.account_id,
+        site.pk,
+        site.name,
+    )
+    assert audit.requested_by_email == owner.email
+    assert audit.deleted_counts == {}
+    assert audit.created_at is not None
+    assert len(audit.terms_salt) == 32
+    assert (
+        audit.terms_hash
+        == hashlib.sha256(f"{audit.terms_salt}\x1fABC\x1frachel@example.com".encode()).hexdigest()
+    )
     stored = str(
         {f.name: getattr(audit, f.name) for f in audit._meta.fields if f.name != "requested_by"}
     )
@@ -178,6 +191,7 @@ def test_delete_removes_every_row_of_the_person_and_nothing_else(api_client, sit
     assert catalogue == {"email": 0, "plan": 1, "total_spend": 0}
     assert lookup(api_client, site, token, user_id="ABC").json()["profiles"] == []
     audit = PrivacyAudit.objects.get(action="delete")
+    assert response.json()["audit_id"] == audit.pk
     assert audit.deleted_counts == response.json()["deleted"]
     assert len(audit.terms_salt) == 32
     assert (
@@ -256,3 +270,48 @@ class TestTokens:
         assert response.status_code == 403
         assert response.json()["code"] == "permission_denied"
         assert Profile.objects.filter(site=site, user_id="ABC").exists()
+
+    def test_token_of_a_deactivated_user_is_401(self, api_client, site, account, owner, rachel):
+        _, raw = api_token_create(account=account, user=owner, name="x")
+        owner.is_active = False
+        owner.save(update_fields=["is_active"])
+
+        response = lookup(api_client, site, raw, user_id="ABC")
+
+        assert response.status_code == 401
+        assert response.json()["code"] == "authentication_failed"
+        assert not PrivacyAudit.objects.exists()
+
+    def test_membership_of_another_account_does_not_keep_a_token_alive(
+        self, api_client, site, account, other_account, member, rachel
+    ):
+        _, raw = api_token_create(account=account, user=member, name="x")
+        MembershipFactory(account=other_account, user=member, role=Membership.Role.OWNER)
+        Membership.objects.filter(account=account, user=member).delete()
+
+        assert lookup(api_client, site, raw, user_id="ABC").status_code == 401
+        assert not PrivacyAudit.objects.exists()
+
+    def test_the_role_is_the_one_in_the_tokens_account(
+        self, api_client, site, account, other_account, member, rachel
+    ):
+        # An owner elsewhere is still only a member here.
+        MembershipFactory(account=other_account, user=member, role=Membership.Role.OWNER)
+        _, raw = api_token_create(account=account, user=member, name="x")
+
+        response = lookup(api_client, site, raw, method="delete", user_id="ABC")
+
+        assert response.status_code == 403
+        assert Profile.objects.filter(site=site, user_id="ABC").exists()
+
+    def test_use_is_noted_at_most_once_a_minute(self, api_client, site, account, owner):
+        token, raw = api_token_create(account=account, user=owner, name="x")
+
+        lookup(api_client, site, raw, user_id="ABC")
+        token.refresh_from_db()
+        first = token.last_used_at
+        lookup(api_client, site, raw, user_id="ABC")
+        token.refresh_from_db()
+
+        assert first is not None
+        assert token.last_used_at == first
