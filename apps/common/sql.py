@@ -6,7 +6,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
 
 # Quoted identifiers, by name: PostgreSQL and SQLite quote names the same way, and the hot
@@ -119,15 +119,14 @@ def _table(vendor: str, model: type[Model]) -> str:
 _CONVERTED: dict[tuple[str, type[Model]], list[tuple[int, Field]]] = {}
 
 
-def _converted_fields(model: type[Model]) -> list[tuple[int, Field]]:
-    key = (connection.vendor, model)
+def _converted_fields(db, model: type[Model]) -> list[tuple[int, Field]]:
+    key = (db.vendor, model)
     found = _CONVERTED.get(key)
     if found is None:
         found = [
             (index, field)
             for index, field in enumerate(model._meta.concrete_fields)
-            if connection.ops.get_db_converters(field.cached_col)
-            or field.get_db_converters(connection)
+            if db.ops.get_db_converters(field.cached_col) or field.get_db_converters(db)
         ]
         _CONVERTED[key] = found
     return found
@@ -137,14 +136,15 @@ def instance_from_row(model: type[Model], values: Sequence) -> Model:
     """A model instance from the raw values of `select_columns(model, …)`, converted as a
     queryset converts them. For hot reads, where building the query costs more than
     running it."""
-    values = list(values)
-    for index, field in _converted_fields(model):
-        col = field.cached_col
-        for converter in connection.ops.get_db_converters(col) + field.get_db_converters(
-            connection
-        ):
-            values[index] = converter(values[index], col, connection)
-    return model.from_db(connection.alias, None, values)
+    db = connections[DEFAULT_DB_ALIAS]
+    converted = _converted_fields(db, model)
+    if converted:
+        values = list(values)
+        for index, field in converted:
+            col = field.cached_col
+            for converter in db.ops.get_db_converters(col) + field.get_db_converters(db):
+                values[index] = converter(values[index], col, db)
+    return model.from_db(db.alias, None, values)
 
 
 def insert_instance(model: type[Model], values: dict) -> Model:
