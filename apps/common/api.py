@@ -24,7 +24,7 @@ from apps.common.errors import ApplicationError, Forbidden, NotFound
 from apps.common.tenancy import role_at_least
 from apps.common.throttling import Rate, throttle_hit
 from apps.sites.origins import origin_allowed
-from apps.sites.selectors import site_get_for_account, site_get_public
+from apps.sites.selectors import site_get_public
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +204,11 @@ class PublicSiteAPIView(BaseAPIView):
 
 
 class ApiTokenAuthentication(BaseAuthentication):
-    """`Authorization: Bearer <token>` with a member's personal API token."""
+    """`Authorization: Bearer <token>` with a member's personal API token.
+
+    `request.auth` is the token's `TokenAccess`: the membership it acts with (its account
+    and role) and, when the URL names a site, that site if the account has it, read in
+    the same statement as the token."""
 
     keyword = "Bearer"
 
@@ -213,13 +217,12 @@ class ApiTokenAuthentication(BaseAuthentication):
         scheme, _, raw = header.partition(" ")
         if scheme != self.keyword or not raw.strip():
             return None
-        found = api_token_authenticate(raw=raw.strip())
-        if found is None:
+        url_kwargs = (request.parser_context or {}).get("kwargs") or {}
+        access = api_token_authenticate(raw=raw.strip(), site_key=url_kwargs.get("site_key"))
+        if access is None:
             raise exceptions.AuthenticationFailed("The API token is not valid or was revoked.")
-        token, membership = found
-        api_token_touch(token=token)
-        # request.auth is the membership the token acts with (its account and role).
-        return token.user, membership
+        api_token_touch(token=access.token)
+        return access.token.user, access
 
     def authenticate_header(self, request):
         return self.keyword
@@ -234,15 +237,12 @@ class AccountTokenAPIView(BaseAPIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        self.membership = request.auth
+        self.membership = request.auth.membership
         self.account = self.membership.account
         if "site_key" in kwargs:
-            try:
-                self.site = site_get_for_account(account=self.account, key=kwargs["site_key"])
-            except Http404:
-                raise NotFound(
-                    "unknown_site", "No site of this account has this site key."
-                ) from None
+            if request.auth.site is None:
+                raise NotFound("unknown_site", "No site of this account has this site key.")
+            self.site = request.auth.site
 
     def require_role(self, role: str) -> None:
         if not role_at_least(self.membership, role):

@@ -6,6 +6,7 @@ import pytest
 from django.apps import apps
 
 from apps.accounts.models import Membership
+from apps.accounts.selectors import api_token_authenticate
 from apps.accounts.services import api_token_create, api_token_revoke
 from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
 from apps.identity.services import session_record, visitor_identify
@@ -315,3 +316,24 @@ class TestTokens:
 
         assert first is not None
         assert token.last_used_at == first
+
+    def test_a_bad_token_is_401_whatever_the_site(self, api_client, site, other_site):
+        for key in (site.key, other_site.key, "no-such-site"):
+            api_client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
+            response = api_client.get(f"/api/v1/sites/{key}/lookup?user_id=ABC")
+
+            assert (response.status_code, response.json()["code"]) == (
+                401,
+                "authentication_failed",
+            )
+
+    def test_the_token_reads_only_its_own_accounts_site(self, account, owner, site, other_site):
+        _, raw = api_token_create(account=account, user=owner, name="x")
+
+        own = api_token_authenticate(raw=raw, site_key=site.key)
+        other = api_token_authenticate(raw=raw, site_key=other_site.key)
+        none = api_token_authenticate(raw=raw)
+
+        assert (own.site, own.site.account, own.membership.account) == (site, account, account)
+        assert (other.site, none.site) == (None, None)
+        assert other.membership.user == owner

@@ -120,9 +120,9 @@ def test_a_lookup_sends_a_fixed_number_of_statements_each_naming_its_site(
 
     assert response.status_code == 200
     sent = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
-    # token with membership, account and user; token use; site; profiles; attributes;
-    # devices; sessions; responses; the poll's questions; the audit record.
-    assert len(sent) == 10, sent
+    # token with user and account; membership with site; token use; profiles with their
+    # attributes; devices; sessions; responses; the poll's questions; the audit record.
+    assert len(sent) == 9, sent
     assert [q for q in sent if TENANT_TABLES.search(q) and "site_id" not in q] == []
     assert [p["user_id"] for p in response.json()["profiles"]] == ["ANNA"]
 
@@ -138,7 +138,7 @@ def test_a_lookup_that_finds_nobody_stops_after_the_match_and_is_audited(
 
     assert response.json() == {"site_key": site.key, "profiles": []}
     sent = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
-    # token; site; profiles; the audit record.
+    # token; membership and site; profiles; the audit record.
     assert len(sent) == 4, sent
     audit = PrivacyAudit.objects.order_by("-id").first()
     assert (audit.profiles_found, audit.searched_email, audit.requested_by) == (0, True, owner)
