@@ -2,6 +2,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -79,24 +80,27 @@ def api_token_authenticate(*, raw: str, site_key: str | None = None) -> TokenAcc
     Two hand-written statements, as every private API call starts here: the token with
     its user and account, then the membership with the site. (One statement joining all
     five tables costs PostgreSQL more to plan than the two together.)"""
-    row = fetch_one(
-        f"SELECT {select_columns(ApiToken, 't')}, {select_columns(User, 'u')}, "
-        f"{select_columns(Account, 'a')} FROM {table(ApiToken)} t "
-        f"JOIN {table(User)} u ON u.id = t.user_id "
-        f"JOIN {table(Account)} a ON a.id = t.account_id "
-        "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active = %s",
-        [token_hash(raw), True],
-    )
-    if row is None:
-        return None
-    token, user, account = _instances((ApiToken, User, Account), row)
-    row = fetch_one(
-        f"SELECT {select_columns(Membership, 'm')}, {select_columns(Site, 's')} "
-        f"FROM {table(Membership)} m LEFT JOIN {table(Site)} s "
-        "ON s.account_id = m.account_id AND s.key = %s "
-        "WHERE m.account_id = %s AND m.user_id = %s",
-        [site_key, account.id, user.id],
-    )
+    with connection.cursor() as cursor:
+        row = fetch_one(
+            f"SELECT {select_columns(ApiToken, 't')}, {select_columns(User, 'u')}, "
+            f"{select_columns(Account, 'a')} FROM {table(ApiToken)} t "
+            f"JOIN {table(User)} u ON u.id = t.user_id "
+            f"JOIN {table(Account)} a ON a.id = t.account_id "
+            "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active = %s",
+            [token_hash(raw), True],
+            cursor=cursor,
+        )
+        if row is None:
+            return None
+        token, user, account = _instances((ApiToken, User, Account), row)
+        row = fetch_one(
+            f"SELECT {select_columns(Membership, 'm')}, {select_columns(Site, 's')} "
+            f"FROM {table(Membership)} m LEFT JOIN {table(Site)} s "
+            "ON s.account_id = m.account_id AND s.key = %s "
+            "WHERE m.account_id = %s AND m.user_id = %s",
+            [site_key, account.id, user.id],
+            cursor=cursor,
+        )
     if row is None:
         return None
     membership, site = _instances((Membership, Site), row)

@@ -30,10 +30,14 @@ def db_date(value: date | None):
     return connection.ops.adapt_datefield_value(value)
 
 
-def fetch_one(sql: str, params: Sequence) -> tuple | None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
+def fetch_one(sql: str, params: Sequence, *, cursor=None) -> tuple | None:
+    """The first row of a statement, on `cursor` when given (a read of several statements
+    shares one), else on a cursor of its own."""
+    if cursor is None:
+        with connection.cursor() as cursor:
+            return fetch_one(sql, params, cursor=cursor)
+    cursor.execute(sql, params)
+    return cursor.fetchone()
 
 
 def fetch_all(sql: str, params: Sequence) -> list[tuple]:
@@ -87,10 +91,13 @@ def set_from_excluded(columns: tuple[str, ...]) -> str:
     return ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns)
 
 
-def fetch_all(sql: str, params: Sequence) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+def fetch_all(sql: str, params: Sequence, *, cursor=None) -> list[tuple]:
+    """Every row of a statement, on `cursor` when given, else on a cursor of its own."""
+    if cursor is None:
+        with connection.cursor() as cursor:
+            return fetch_all(sql, params, cursor=cursor)
+    cursor.execute(sql, params)
+    return cursor.fetchall()
 
 
 def select_columns(model: type[Model], alias: str) -> str:
@@ -150,19 +157,27 @@ def instance_from_row(model: type[Model], values: Sequence) -> Model:
 def insert_instance(model: type[Model], values: dict) -> Model:
     """One `INSERT … RETURNING id` of a row, each value prepared as the ORM prepares it
     for saving; the saved instance. `values` are keyed by attname (`account_id`)."""
+    db = connections[DEFAULT_DB_ALIAS]
     fields = [model._meta.get_field(name) for name in values]
     (row_id,) = fetch_one(
-        f"INSERT INTO {quote(model._meta.db_table)} "
-        f"({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(model._meta.pk.column)}",
+        _insert_sql(db.vendor, model, tuple(values)),
         [
-            field.get_db_prep_save(value, connection)
+            field.get_db_prep_save(value, db)
             for field, value in zip(fields, values.values(), strict=True)
         ],
     )
     saved = {model._meta.pk.attname: row_id, **values}
     return model.from_db(
-        connection.alias,
+        db.alias,
         list(saved),
         [saved[f.attname] for f in model._meta.concrete_fields if f.attname in saved],
+    )
+
+
+@functools.cache
+def _insert_sql(vendor: str, model: type[Model], names: tuple[str, ...]) -> str:
+    columns = [quote(model._meta.get_field(name).column) for name in names]
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING {quote(model._meta.pk.column)}"
     )
