@@ -8,7 +8,7 @@ from django.http import Http404
 
 from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
 from apps.billing.models import PlanChange
-from apps.common.sql import fetch_one, instance_from_row, select_columns, table
+from apps.common.sql import fetch_one, instances_from_row, select_columns, table
 from apps.consent.models import ConsentRecord
 from apps.identity.models import PrivacyAudit
 from apps.sites.models import Site
@@ -58,19 +58,6 @@ class TokenAccess:
     site: Site | None
 
 
-def _instances(models: tuple, row: tuple) -> list:
-    """Split a row of `select_columns` blocks into one instance per model (None for the
-    block of an outer join that found nothing)."""
-    instances, start = [], 0
-    for model in models:
-        fields = model._meta.concrete_fields
-        end = start + len(fields)
-        found = row[start + fields.index(model._meta.pk)] is not None
-        instances.append(instance_from_row(model, row[start:end]) if found else None)
-        start = end
-    return instances
-
-
 def api_token_authenticate(*, raw: str, site_key: str | None = None) -> TokenAccess | None:
     """The active token with this value and its holder's membership of the token's
     account; None when either is gone. With a site key, also the token's account's site
@@ -92,7 +79,7 @@ def api_token_authenticate(*, raw: str, site_key: str | None = None) -> TokenAcc
         )
         if row is None:
             return None
-        token, user, account = _instances((ApiToken, User, Account), row)
+        token, user, account = instances_from_row((ApiToken, User, Account), row)
         row = fetch_one(
             f"SELECT {select_columns(Membership, 'm')}, {select_columns(Site, 's')} "
             f"FROM {table(Membership)} m LEFT JOIN {table(Site)} s "
@@ -103,7 +90,7 @@ def api_token_authenticate(*, raw: str, site_key: str | None = None) -> TokenAcc
         )
     if row is None:
         return None
-    membership, site = _instances((Membership, Site), row)
+    membership, site = instances_from_row((Membership, Site), row)
     token.account = membership.account = account
     token.user = membership.user = user
     if site is not None:

@@ -207,8 +207,8 @@ class ApiTokenAuthentication(BaseAuthentication):
     """`Authorization: Bearer <token>` with a member's personal API token.
 
     `request.auth` is the token's `TokenAccess`: the membership it acts with (its account
-    and role) and, when the URL names a site, that site if the account has it, read in
-    the same statement as the token."""
+    and role) and, when the URL names a site, that site if the account has it, read
+    together with the token."""
 
     keyword = "Bearer"
 

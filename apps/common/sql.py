@@ -1,6 +1,8 @@
-"""Small SQL helpers for the statements the ORM cannot say: multi-row upserts with
-expressions, and `INSERT … RETURNING` used to lock and read a row in one round trip.
-Everything here runs on PostgreSQL and on SQLite (3.35+)."""
+"""Small SQL helpers for the statements the ORM cannot say (multi-row upserts with
+expressions, `INSERT … RETURNING` used to lock and read a row in one round trip) and for
+hot paths where building a queryset costs more than running it (hand-written reads that
+still give model instances, converted as the ORM converts them). Everything here runs on
+PostgreSQL and on SQLite (3.35+)."""
 
 import functools
 from collections.abc import Iterable, Sequence
@@ -152,6 +154,20 @@ def instance_from_row(model: type[Model], values: Sequence) -> Model:
             for converter in db.ops.get_db_converters(col) + field.get_db_converters(db):
                 values[index] = converter(values[index], col, db)
     return model.from_db(db.alias, None, values)
+
+
+def instances_from_row(models: Sequence[type[Model]], row: Sequence) -> list[Model | None]:
+    """One instance per model from a row of consecutive `select_columns` blocks; None for
+    the block of an outer join that found nothing (its primary key is null)."""
+    instances: list[Model | None] = []
+    start = 0
+    for model in models:
+        fields = model._meta.concrete_fields
+        end = start + len(fields)
+        found = row[start + fields.index(model._meta.pk)] is not None
+        instances.append(instance_from_row(model, row[start:end]) if found else None)
+        start = end
+    return instances
 
 
 def insert_instance(model: type[Model], values: dict) -> Model:

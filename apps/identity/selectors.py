@@ -4,7 +4,7 @@ from django.db import connection
 from django.db.models import QuerySet, prefetch_related_objects
 from django.db.models.expressions import RawSQL
 
-from apps.common.sql import fetch_all, instance_from_row, select_columns, table
+from apps.common.sql import fetch_all, instance_from_row, instances_from_row, select_columns, table
 from apps.feedback_targeting.models import Response, Widget
 from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
 from apps.sites.models import Site
@@ -95,12 +95,12 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
             [site.id, *ids_params],
             cursor=cursor,
         ):
-            profile = by_id.get(row[0])
+            profile = by_id.get(row[0])  # the profile's id
             if profile is None:
                 profile = by_id[row[0]] = instance_from_row(Profile, row[:split])
                 profile.attribute_list, profile.visitor_list = [], []
                 profile.session_list, profile.response_list = [], []
-            if row[split] is not None:
+            if row[split] is not None:  # the attribute value's id
                 profile.attribute_list.append(instance_from_row(AttributeValue, row[split:]))
         if not by_id:
             return []
@@ -117,7 +117,6 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
             by_id[visitor.profile_id].visitor_list.append(visitor)
 
         # A session's device may since belong to someone else: join it, not the list above.
-        split = len(Session._meta.concrete_fields)
         for row in fetch_all(
             f"SELECT {select_columns(Session, 's')}, {select_columns(Visitor, 'v')} "
             f"FROM {table(Session)} s "
@@ -126,11 +125,9 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
             params,
             cursor=cursor,
         ):
-            session = instance_from_row(Session, row[:split])
-            session.visitor = instance_from_row(Visitor, row[split:])
+            session, session.visitor = instances_from_row((Session, Visitor), row)
             by_id[session.profile_id].session_list.append(session)
 
-        split = len(Response._meta.concrete_fields)
         for row in fetch_all(
             f"SELECT {select_columns(Response, 'r')}, {select_columns(Widget, 'w')} "
             f"FROM {table(Response)} r "
@@ -139,10 +136,8 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
             params,
             cursor=cursor,
         ):
-            response = instance_from_row(Response, row[:split])
-            response.widget = widgets.setdefault(
-                response.widget_id, instance_from_row(Widget, row[split:])
-            )
+            response, widget = instances_from_row((Response, Widget), row)
+            response.widget = widgets.setdefault(widget.pk, widget)
             by_id[response.profile_id].response_list.append(response)
     polls = [widget for widget in widgets.values() if widget.kind != Widget.Kind.FEEDBACK]
     if polls:
