@@ -42,10 +42,13 @@ def fetch_one(sql: str, params: Sequence, *, cursor=None) -> tuple | None:
     return cursor.fetchone()
 
 
-def fetch_all(sql: str, params: Sequence) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+def fetch_all(sql: str, params: Sequence, *, cursor=None) -> list[tuple]:
+    """Every row of a statement, on `cursor` when given, else on a cursor of its own."""
+    if cursor is None:
+        with connection.cursor() as cursor:
+            return fetch_all(sql, params, cursor=cursor)
+    cursor.execute(sql, params)
+    return cursor.fetchall()
 
 
 def execute(sql: str, params: Sequence) -> int:
@@ -91,15 +94,6 @@ def _upsert_sql(
 def set_from_excluded(columns: tuple[str, ...]) -> str:
     """`a = excluded.a, b = excluded.b`: the update clause of a plain upsert."""
     return ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns)
-
-
-def fetch_all(sql: str, params: Sequence, *, cursor=None) -> list[tuple]:
-    """Every row of a statement, on `cursor` when given, else on a cursor of its own."""
-    if cursor is None:
-        with connection.cursor() as cursor:
-            return fetch_all(sql, params, cursor=cursor)
-    cursor.execute(sql, params)
-    return cursor.fetchall()
 
 
 def select_columns(model: type[Model], alias: str) -> str:
