@@ -24,7 +24,7 @@ from apps.common.errors import ApplicationError, Forbidden, NotFound
 from apps.common.tenancy import role_at_least
 from apps.common.throttling import Rate, throttle_hit
 from apps.sites.origins import origin_allowed
-from apps.sites.selectors import site_get_for_account, site_get_public
+from apps.sites.selectors import site_get_for_account, site_get_public, site_get_public_cached
 
 logger = logging.getLogger(__name__)
 
@@ -154,16 +154,21 @@ class PublicSiteAPIView(BaseAPIView):
     Resolves the site (404 for an unknown key), answers CORS only for the site's allowed
     origins (calls without an Origin header, from a back end, are accepted), and applies
     the per-site and per-client rate limits.
+
+    A read-only endpoint that never changes the site may set `site_from_memory`: the site
+    then comes from this process's memory while it is unchanged (`site_get_public_cached`).
     """
 
     parser_classes = [LenientJSONParser]
     authentication_classes: list = []
     permission_classes: list = []
     cors_methods = "POST, OPTIONS"
+    site_from_memory = False
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        site = site_get_public(key=kwargs.get("site_key", ""))
+        lookup = site_get_public_cached if self.site_from_memory else site_get_public
+        site = lookup(key=kwargs.get("site_key", ""))
         if site is None:
             raise NotFound("unknown_site", "No site has this site key.")
         self.site = site
