@@ -30,12 +30,23 @@ def throttle_hit(*, scope: str, ident: str, rate: Rate, now: float | None = None
     now = time.time() if now is None else now
     window = int(now // rate.period)
     key = f"throttle:{scope}:{ident}:{window}"
-    cache.add(key, 0, timeout=rate.period + 1)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # the counter expired between add and incr
-        cache.add(key, 1, timeout=rate.period + 1)
-        count = 1
+    count = _count(key, timeout=rate.period + 1)
     if count > rate.limit:
         return max(1, int((window + 1) * rate.period - now + 0.999))
     return None
+
+
+def _count(key: str, *, timeout: int) -> int:
+    """Add one to the window's counter: a single `incr` once the counter exists (the
+    common case); `add` creates it for the first request of a window."""
+    try:
+        return cache.incr(key)
+    except ValueError:  # no counter for this window yet
+        pass
+    if cache.add(key, 1, timeout=timeout):
+        return 1
+    try:  # another request created it between the two calls
+        return cache.incr(key)
+    except ValueError:  # ... and it expired already
+        cache.add(key, 1, timeout=timeout)
+        return 1
