@@ -176,33 +176,34 @@ def _stored_value(value_type: str, number, string, date, boolean):
 
 @functools.lru_cache(maxsize=256)
 def _decision_sql(with_attributes: bool, poll_ids: tuple[int, ...]) -> tuple[str, int]:
-    """The statement of `visitor_decision_facts` and its number of parts, each of which
-    takes the site's id and the visitor id as parameters."""
-    # Only the first part joins the profile: the others reach the person's rows through
-    # the visitor's profile key (fewer joins to plan; the plan is most of the cost).
-    visitor = f"FROM {_table(Visitor)} v "
-    where = "WHERE v.site_id = %s AND v.visitor_id = %s"
+    """The statement of `visitor_decision_facts` and its number of parts. Its parameters
+    are the site's id and the visitor id, then the site's id once per part: the visitor is
+    found once (a CTE referenced by every part, which PostgreSQL computes once), and each
+    part names the site itself so that the planner reads the (site, profile) indexes."""
     parts = [
         "SELECT 0, p.user_id, NULL, NULL, NULL, NULL, NULL "
-        f"{visitor}JOIN {_table(Profile)} p ON p.site_id = v.site_id AND p.id = v.profile_id "
-        f"{where}"
+        f"FROM v JOIN {_table(Profile)} p ON p.site_id = %s AND p.id = v.profile_id"
     ]
     if with_attributes:
         parts.append(
             "SELECT 1, a.key, a.value_type, a.number_value, a.string_value, a.date_value, "
-            f"a.boolean_value {visitor}JOIN {_table(AttributeValue)} a "
-            f"ON a.site_id = v.site_id AND a.profile_id = v.profile_id {where}"
+            f"a.boolean_value FROM v JOIN {_table(AttributeValue)} a "
+            "ON a.site_id = %s AND a.profile_id = v.profile_id"
         )
     if poll_ids:
         # The ids are written into the text (integers of our own rows): the statement then
         # stays the same from one request to the next, and psycopg parses it only once.
         ids = ", ".join(str(int(pk)) for pk in poll_ids)
         parts.append(
-            f"SELECT 2, NULL, NULL, r.widget_id, NULL, NULL, NULL {visitor}"
-            f"JOIN {_table(Response)} r ON r.site_id = v.site_id AND r.profile_id = v.profile_id "
-            f"{where} AND r.widget_id IN ({ids})"
+            f"SELECT 2, NULL, NULL, r.widget_id, NULL, NULL, NULL FROM v "
+            f"JOIN {_table(Response)} r ON r.site_id = %s AND r.profile_id = v.profile_id "
+            f"AND r.widget_id IN ({ids})"
         )
-    return " UNION ALL ".join(parts), len(parts)
+    sql = (
+        f"WITH v AS (SELECT profile_id FROM {_table(Visitor)} "
+        "WHERE site_id = %s AND visitor_id = %s) " + " UNION ALL ".join(parts)
+    )
+    return sql, len(parts)
 
 
 def visitor_decision_facts(
@@ -211,10 +212,11 @@ def visitor_decision_facts(
     """The visitor's facts (as `visitor_facts`) and which of `poll_ids` its person already
     answered on any device, in one statement: the profile, then (if asked) its attribute
     values, then (if any polls) the polls it answered, as rows of one UNION ALL (a poll's
-    id travels in the number column, whose type every branch can share)."""
+    id travels in the number column, whose type every part can share). A visitor without
+    a profile has no rows: not identified, no attributes, nothing answered."""
     sql, parts = _decision_sql(with_attributes, tuple(poll_ids))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [site.pk, visitor_id] * parts)
+        cursor.execute(sql, [site.pk, visitor_id, *[site.pk] * parts])
         rows = cursor.fetchall()
     identified, attributes, answered = False, {}, set()
     for kind, text, value_type, number, string, date, boolean in rows:
