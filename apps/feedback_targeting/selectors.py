@@ -95,6 +95,9 @@ def widget_payload(widget: Widget) -> dict:
 
 @dataclass(frozen=True)
 class LiveWidget:
+    """A running widget as every decision of this process shares it: never change it or
+    its payload."""
+
     id: int
     kind: str
     rule: Rule
@@ -258,7 +261,7 @@ def widget_decision(*, site: Site, visitor_id: str, url: str, now: datetime) -> 
 
 
 def widgets_for_visitor(*, site: Site, visitor_id: str, url: str, now: datetime) -> list[dict]:
-    """The payloads of `widget_decision`."""
+    """The payloads of `widget_decision` (shared by every decision: read them only)."""
     return [w.payload for w in widget_decision(site=site, visitor_id=visitor_id, url=url, now=now)]
 
 
