@@ -1,8 +1,9 @@
 """Fixed-window rate limits counted atomically in the shared cache.
 
-`cache.add` creates a window's counter only if missing and `cache.incr` increments it
-atomically, on Redis and on the local-memory cache alike, so concurrent requests never
-lose a count (unlike a read-modify-write of a request history).
+`cache.incr` increments a window's counter atomically and `cache.add` creates it only if
+missing, on Redis and on the local-memory cache alike, so concurrent requests never lose a
+count (unlike a read-modify-write of a request history). The counter usually exists, so
+a request costs one cache call; the first of a window costs two or three.
 """
 
 import time
@@ -30,23 +31,21 @@ def throttle_hit(*, scope: str, ident: str, rate: Rate, now: float | None = None
     now = time.time() if now is None else now
     window = int(now // rate.period)
     key = f"throttle:{scope}:{ident}:{window}"
-    count = _count(key, timeout=rate.period + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # the window's first request (or its counter expired)
+        count = _window_start(key, timeout=rate.period + 1)
     if count > rate.limit:
         return max(1, int((window + 1) * rate.period - now + 0.999))
     return None
 
 
-def _count(key: str, *, timeout: int) -> int:
-    """Add one to the window's counter: a single `incr` once the counter exists (the
-    common case); `add` creates it for the first request of a window."""
-    try:
-        return cache.incr(key)
-    except ValueError:  # no counter for this window yet
-        pass
+def _window_start(key: str, *, timeout: int) -> int:
+    """Create a window's counter at 1, or count on the one a concurrent request created."""
     if cache.add(key, 1, timeout=timeout):
         return 1
-    try:  # another request created it between the two calls
+    try:
         return cache.incr(key)
-    except ValueError:  # ... and it expired already
+    except ValueError:  # created and expired in between: this request opens it again
         cache.add(key, 1, timeout=timeout)
         return 1

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError, Forbidden
-from apps.common.sql import db_datetime, fetch_one, quote
+from apps.common.sql import db_datetime, execute, fetch_one, quote
 from apps.feedback_targeting.models import Response
 from apps.identity.models import PrivacyAudit, ProcessedMessage, Profile, Session, Visitor
 from apps.identity.selectors import normalize_lookup_terms, person_lookup, profiles_matching
@@ -28,7 +28,7 @@ from apps.user_attributes.services import (
     catalogue_forget_profiles,
     rejections_record,
 )
-from apps.user_attributes.validation import check_attributes
+from apps.user_attributes.validation import AttributeCheck, check_attributes
 
 MAX_URL_LENGTH = 2000
 
@@ -46,21 +46,34 @@ def identify_access_check(*, site: Site) -> None:
         )
 
 
-def _message_claim(*, site: Site, message_id: str | None, now: datetime) -> bool:
-    """Record a message id; False when it was already applied (the call is a retry)."""
+class _AlreadyApplied(Exception):
+    """Raised inside a call's transaction to undo it: its message id was applied before."""
+
+
+def _message_record(*, site: Site, message_id: str | None, response: dict, now: datetime) -> None:
+    """Keep a message id with the answer it got, as the call's last statement.
+
+    A message id seen before (a retry, or the same call racing itself: the second insert
+    waits for the first transaction and then finds its row) raises `_AlreadyApplied`, and
+    the caller's transaction is rolled back. Only the outcome is kept with the message id:
+    no user id, no device id.
+    """
     if message_id is None:
-        return True
-    table = quote(ProcessedMessage._meta.db_table)
+        return
+    field = ProcessedMessage._meta.get_field("response")
     row = fetch_one(
-        f"INSERT INTO {table} (site_id, message_id, created_at) VALUES (%s, %s, %s) "
+        f"INSERT INTO {quote(ProcessedMessage._meta.db_table)} "
+        f"(site_id, message_id, created_at, response) VALUES (%s, %s, %s, %s) "
         f"ON CONFLICT (site_id, message_id) DO NOTHING RETURNING id",
-        [site.id, message_id, db_datetime(now)],
+        [site.id, message_id, db_datetime(now), field.get_db_prep_value(response, connection)],
     )
-    return row is not None
+    if row is None:
+        raise _AlreadyApplied
 
 
-def _message_answer(*, site: Site, message_id: str, response: dict) -> None:
-    ProcessedMessage.objects.filter(site=site, message_id=message_id).update(response=response)
+def _message_response(*, site: Site, message_id: str) -> dict:
+    """The answer a message id got when it was applied."""
+    return ProcessedMessage.objects.get(site=site, message_id=message_id).response or {}
 
 
 def _visitor_upsert(*, site: Site, visitor_id: str, now: datetime) -> tuple[int, int | None]:
@@ -85,18 +98,43 @@ def _profile_upsert(*, site: Site, user_id: str, now: datetime) -> int:
     )[0]
 
 
-def _profile_lock(*, site: Site, profile_id: int, now: datetime) -> Profile:
-    profile = Profile.objects.select_for_update().get(site=site, pk=profile_id)
-    profile.updated_at = now
-    profile.save(update_fields=["updated_at"])
-    return profile
+def _profile_lock(*, site: Site, profile_id: int, now: datetime) -> int:
+    """Touch a profile, locking its row until commit."""
+    execute(
+        f"UPDATE {quote(Profile._meta.db_table)} SET updated_at = %s "
+        f"WHERE site_id = %s AND id = %s",
+        [db_datetime(now), site.id, profile_id],
+    )
+    return profile_id
+
+
+def _profile_create_anonymous(*, site: Site, now: datetime) -> int:
+    return fetch_one(
+        f"INSERT INTO {quote(Profile._meta.db_table)} (site_id, user_id, created_at, updated_at) "
+        f"VALUES (%s, NULL, %s, %s) RETURNING id",
+        [site.id, db_datetime(now), db_datetime(now)],
+    )[0]
 
 
 def _profile_move_history(*, site: Site, source_id: int, target_id: int) -> None:
     """Everything recorded against `source` now belongs to `target`."""
-    Session.objects.filter(site=site, profile_id=source_id).update(profile_id=target_id)
-    Response.objects.filter(site=site, profile_id=source_id).update(profile_id=target_id)
-    Visitor.objects.filter(site=site, profile_id=source_id).update(profile_id=target_id)
+    for model in (Session, Response, Visitor):
+        execute(
+            f"UPDATE {quote(model._meta.db_table)} SET profile_id = %s "
+            f"WHERE site_id = %s AND profile_id = %s",
+            [target_id, site.id, source_id],
+        )
+
+
+def _profile_is_anonymous_locked(*, site: Site, profile_id: int) -> bool:
+    """Whether a profile has no user id, locking its row until commit."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    row = fetch_one(
+        f"SELECT user_id IS NULL FROM {quote(Profile._meta.db_table)} "
+        f"WHERE site_id = %s AND id = %s{lock}",
+        [site.id, profile_id],
+    )
+    return bool(row[0])
 
 
 def _profile_drop_emptied(*, site: Site, profile_id: int) -> None:
@@ -125,26 +163,34 @@ def _visitor_attach(
     if current_profile_id == target_id:
         return
     if current_profile_id is None:
-        Session.objects.filter(site=site, visitor_id=visitor_pk, profile__isnull=True).update(
-            profile_id=target_id
+        execute(
+            f"UPDATE {quote(Session._meta.db_table)} SET profile_id = %s "
+            f"WHERE site_id = %s AND visitor_id = %s AND profile_id IS NULL",
+            [target_id, site.id, visitor_pk],
         )
     else:
-        current = Profile.objects.select_for_update().get(site=site, pk=current_profile_id)
-        if current.user_id is None:
-            attributes_merge(site=site, source_profile_id=current.pk, target_profile_id=target_id)
-            _profile_move_history(site=site, source_id=current.pk, target_id=target_id)
-            _profile_drop_emptied(site=site, profile_id=current.pk)
-    Visitor.objects.filter(site=site, pk=visitor_pk).update(profile_id=target_id)
+        if _profile_is_anonymous_locked(site=site, profile_id=current_profile_id):
+            source = current_profile_id
+            attributes_merge(site=site, source_profile_id=source, target_profile_id=target_id)
+            # This visitor moves with the anonymous profile's other devices.
+            _profile_move_history(site=site, source_id=source, target_id=target_id)
+            _profile_drop_emptied(site=site, profile_id=source)
+            return
+    execute(
+        f"UPDATE {quote(Visitor._meta.db_table)} SET profile_id = %s "
+        f"WHERE site_id = %s AND id = %s",
+        [target_id, site.id, visitor_pk],
+    )
 
 
 def _anonymous_profile(
     *, site: Site, visitor_pk: int, current_profile_id: int | None, now: datetime
 ) -> int:
     if current_profile_id is not None:
-        return _profile_lock(site=site, profile_id=current_profile_id, now=now).pk
-    profile = Profile.objects.create(site=site, user_id=None, created_at=now, updated_at=now)
-    _visitor_attach(site=site, visitor_pk=visitor_pk, current_profile_id=None, target_id=profile.pk)
-    return profile.pk
+        return _profile_lock(site=site, profile_id=current_profile_id, now=now)
+    profile_id = _profile_create_anonymous(site=site, now=now)
+    _visitor_attach(site=site, visitor_pk=visitor_pk, current_profile_id=None, target_id=profile_id)
+    return profile_id
 
 
 def visitor_profile_ensure(*, site: Site, visitor_id: str, now: datetime) -> tuple[int, int]:
@@ -174,43 +220,49 @@ def visitor_identify(
     identify_access_check(site=site)
     now = now or timezone.now()
     check = check_attributes(attributes, identified=user_id is not None)
-    with transaction.atomic():
-        if not _message_claim(site=site, message_id=message_id, now=now):
-            previous = ProcessedMessage.objects.get(site=site, message_id=message_id).response
-            return {"visitor_id": visitor_id, "user_id": user_id, **previous, "duplicate": True}
-        visitor_pk, current_profile_id = _visitor_upsert(site=site, visitor_id=visitor_id, now=now)
-        if user_id is not None:
-            profile_id = _profile_upsert(site=site, user_id=user_id, now=now)
-            _visitor_attach(
-                site=site,
-                visitor_pk=visitor_pk,
-                current_profile_id=current_profile_id,
-                target_id=profile_id,
+    try:
+        with transaction.atomic():
+            outcome = _identify_apply(
+                site=site, visitor_id=visitor_id, user_id=user_id, check=check, now=now
             )
-        elif check.accepted or current_profile_id is not None:
-            profile_id = _anonymous_profile(
-                site=site, visitor_pk=visitor_pk, current_profile_id=current_profile_id, now=now
-            )
-        else:
-            profile_id = None
-        stored, limited = (
-            attributes_store(
-                site=site,
-                profile_id=profile_id,
-                values=check.accepted,
-                identified=user_id is not None,
-                now=now,
-            )
-            if profile_id is not None
-            else ([], {})
-        )
-        rejected = {**check.rejected, **limited}
-        rejections_record(site=site, rejected=rejected, now=now)
-        outcome = {"stored": stored, "rejected": rejected}
-        if message_id is not None:
-            # Only the outcome is kept with the message id: no user id, no device id.
-            _message_answer(site=site, message_id=message_id, response=outcome)
+            _message_record(site=site, message_id=message_id, response=outcome, now=now)
+    except _AlreadyApplied:
+        outcome = {**_message_response(site=site, message_id=message_id), "duplicate": True}
     return {"visitor_id": visitor_id, "user_id": user_id, **outcome}
+
+
+def _identify_apply(
+    *, site: Site, visitor_id: str, user_id: str | None, check: AttributeCheck, now: datetime
+) -> dict:
+    visitor_pk, current_profile_id = _visitor_upsert(site=site, visitor_id=visitor_id, now=now)
+    if user_id is not None:
+        profile_id = _profile_upsert(site=site, user_id=user_id, now=now)
+        _visitor_attach(
+            site=site,
+            visitor_pk=visitor_pk,
+            current_profile_id=current_profile_id,
+            target_id=profile_id,
+        )
+    elif check.accepted or current_profile_id is not None:
+        profile_id = _anonymous_profile(
+            site=site, visitor_pk=visitor_pk, current_profile_id=current_profile_id, now=now
+        )
+    else:
+        profile_id = None
+    stored, limited = (
+        attributes_store(
+            site=site,
+            profile_id=profile_id,
+            values=check.accepted,
+            identified=user_id is not None,
+            now=now,
+        )
+        if profile_id is not None
+        else ([], {})
+    )
+    rejected = {**check.rejected, **limited}
+    rejections_record(site=site, rejected=rejected, now=now)
+    return {"stored": stored, "rejected": rejected}
 
 
 def _clean_url(value: object, *, name: str, required: bool) -> str:
@@ -241,40 +293,50 @@ def session_record(
     url = _clean_url(url, name="url", required=True)
     referrer = _clean_url(referrer, name="referrer", required=False)
     now = now or timezone.now()
-    table = quote(Session._meta.db_table)
-    with transaction.atomic():
-        if not _message_claim(site=site, message_id=message_id, now=now):
-            previous = ProcessedMessage.objects.get(site=site, message_id=message_id).response
-            return {"session_id": session_key, **previous, "duplicate": True}
-        visitor_pk, profile_id = _visitor_upsert(site=site, visitor_id=visitor_id, now=now)
-        row = fetch_one(
-            f"INSERT INTO {table} (site_id, visitor_id, profile_id, session_key, landing_url, "
-            f"last_url, referrer, page_count, started_at, last_seen_at) "
-            f"VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s) "
-            f"ON CONFLICT (site_id, session_key) DO UPDATE SET "
-            f"last_url = excluded.last_url, page_count = {table}.page_count + 1, "
-            f"last_seen_at = excluded.last_seen_at "
-            f"WHERE {table}.visitor_id = excluded.visitor_id RETURNING page_count",
-            [
-                site.id,
-                visitor_pk,
-                profile_id,
-                session_key,
-                url,
-                url,
-                referrer,
-                db_datetime(now),
-                db_datetime(now),
-            ],
-        )
-        if row is None:
-            raise ApplicationError(
-                "invalid_session_id", "This session id belongs to another visitor."
+    try:
+        with transaction.atomic():
+            outcome = _session_apply(
+                site=site,
+                visitor_id=visitor_id,
+                session_key=session_key,
+                url=url,
+                referrer=referrer,
+                now=now,
             )
-        outcome = {"page_count": row[0]}
-        if message_id is not None:
-            _message_answer(site=site, message_id=message_id, response=outcome)
+            _message_record(site=site, message_id=message_id, response=outcome, now=now)
+    except _AlreadyApplied:
+        outcome = {**_message_response(site=site, message_id=message_id), "duplicate": True}
     return {"session_id": session_key, **outcome}
+
+
+def _session_apply(
+    *, site: Site, visitor_id: str, session_key: str, url: str, referrer: str, now: datetime
+) -> dict:
+    table = quote(Session._meta.db_table)
+    visitor_pk, profile_id = _visitor_upsert(site=site, visitor_id=visitor_id, now=now)
+    row = fetch_one(
+        f"INSERT INTO {table} (site_id, visitor_id, profile_id, session_key, landing_url, "
+        f"last_url, referrer, page_count, started_at, last_seen_at) "
+        f"VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s) "
+        f"ON CONFLICT (site_id, session_key) DO UPDATE SET "
+        f"last_url = excluded.last_url, page_count = {table}.page_count + 1, "
+        f"last_seen_at = excluded.last_seen_at "
+        f"WHERE {table}.visitor_id = excluded.visitor_id RETURNING page_count",
+        [
+            site.id,
+            visitor_pk,
+            profile_id,
+            session_key,
+            url,
+            url,
+            referrer,
+            db_datetime(now),
+            db_datetime(now),
+        ],
+    )
+    if row is None:
+        raise ApplicationError("invalid_session_id", "This session id belongs to another visitor.")
+    return {"page_count": row[0]}
 
 
 def _terms_hash(*, user_id: str | None, email: str | None) -> tuple[str, str]:

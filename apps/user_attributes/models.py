@@ -48,12 +48,24 @@ class AttributeValue(models.Model):
         ]
         # One index per type, holding only the rows of that type and carrying the profile:
         # a targeting count or an email lookup reads one of them and never the table.
+        # Each comes twice: ordered by value, to read a condition's rows; and ordered by
+        # profile within the key, carrying the value, so that a count of several
+        # conditions merges their rows in profile order (or probes one per row) instead
+        # of hashing hundreds of thousands of them. A row is in exactly one of each pair.
         indexes = [
             models.Index(
                 fields=["site", "key", f"{value_type}_value"],
                 include=["profile"],
                 condition=models.Q(value_type=value_type),
                 name=f"attr_{value_type}",
+            )
+            for value_type in ("number", "string", "date", "boolean")
+        ] + [
+            models.Index(
+                fields=["site", "key", "profile"],
+                include=[f"{value_type}_value"],
+                condition=models.Q(value_type=value_type),
+                name=f"attr_{value_type}_by_profile",
             )
             for value_type in ("number", "string", "date", "boolean")
         ]

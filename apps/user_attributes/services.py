@@ -12,7 +12,15 @@ from datetime import datetime, timedelta
 from django.db.models import Count, F
 from django.db.models.functions import Greatest
 
-from apps.common.sql import db_date, db_datetime, quote, set_from_excluded, upsert_rows
+from apps.common.sql import (
+    db_date,
+    db_datetime,
+    execute,
+    fetch_all,
+    quote,
+    set_from_excluded,
+    upsert_rows,
+)
 from apps.sites.models import Site
 from apps.user_attributes.models import (
     TYPE_BITS,
@@ -75,12 +83,7 @@ def attributes_store(
     if not values:
         return [], {}
     keys = sorted(values)
-    catalogue = {
-        row["key"]: row
-        for row in AttributeKey.objects.filter(site=site, key__in=keys).values(
-            "key", "value_type", "types_mask", "last_seen_at"
-        )
-    }
+    catalogue = _catalogue_for_call(site=site, profile_id=profile_id, keys=keys, now=now)
     rejected: dict[str, str] = {}
     unknown = [key for key in keys if key not in catalogue]
     if unknown:
@@ -91,11 +94,6 @@ def attributes_store(
     if not keys:
         return [], rejected
 
-    existing = set(
-        AttributeValue.objects.filter(site=site, profile_id=profile_id, key__in=keys).values_list(
-            "key", flat=True
-        )
-    )
     upsert_rows(
         AttributeValue._meta.db_table,
         _VALUE_COLUMNS,
@@ -106,16 +104,44 @@ def attributes_store(
 
     deltas = []
     for key in keys:
-        row = catalogue.get(key)
+        entry = catalogue.get(key)
         value_type = values[key].value_type
-        new_profiles = 0 if key in existing else 1
-        stale = row is None or row["last_seen_at"] <= now - LAST_SEEN_RESOLUTION
-        changed = row is None or not row["types_mask"] & TYPE_BITS[value_type]
-        changed = changed or row["value_type"] != value_type
-        if new_profiles or stale or changed or not identified:
+        new_profiles = 0 if entry is not None and entry.profile_has_key else 1
+        changed = entry is None or entry.stale or entry.value_type != value_type
+        changed = changed or not entry.types_mask & TYPE_BITS[value_type]
+        if new_profiles or changed or not identified:
             deltas.append(_CatalogueDelta(key, value_type, new_profiles, 0 if identified else 1))
     catalogue_apply(site=site, deltas=deltas, now=now)
     return keys, rejected
+
+
+@dataclass(frozen=True)
+class _CatalogueEntry:
+    value_type: str
+    types_mask: int
+    stale: bool
+    profile_has_key: bool
+
+
+def _catalogue_for_call(
+    *, site: Site, profile_id: int, keys: list[str], now: datetime
+) -> dict[str, _CatalogueEntry]:
+    """The catalogue rows of a call's keys, each with whether its last-seen time is due for
+    a refresh and whether the profile holds a value under it already: one statement.
+    (A key with a stored value always has a catalogue row: rows are never deleted.)"""
+    keys_sql = ", ".join(["%s"] * len(keys))
+    rows = fetch_all(
+        f"SELECT k.{quote('key')}, k.value_type, k.types_mask, k.last_seen_at <= %s, "
+        f"v.id IS NOT NULL FROM {quote(AttributeKey._meta.db_table)} k "
+        f"LEFT JOIN {quote(AttributeValue._meta.db_table)} v ON v.site_id = k.site_id "
+        f"AND v.profile_id = %s AND v.{quote('key')} = k.{quote('key')} "
+        f"WHERE k.site_id = %s AND k.{quote('key')} IN ({keys_sql})",
+        [db_datetime(now - LAST_SEEN_RESOLUTION), profile_id, site.id, *keys],
+    )
+    return {
+        key: _CatalogueEntry(value_type, types_mask, bool(stale), bool(has_key))
+        for key, value_type, types_mask, stale, has_key in rows
+    }
 
 
 def catalogue_apply(*, site: Site, deltas: list[_CatalogueDelta], now: datetime) -> None:
@@ -168,45 +194,29 @@ def catalogue_forget_profiles(*, site: Site, key_counts: dict[str, int]) -> None
 def attributes_merge(*, site: Site, source_profile_id: int, target_profile_id: int) -> None:
     """Move an anonymous profile's values onto the profile it joins. Per key the most
     recently updated value wins; the loser is deleted and the catalogue counts follow."""
-    source = {
-        v.key: v for v in AttributeValue.objects.filter(site=site, profile_id=source_profile_id)
-    }
-    if not source:
-        return
-    target = {
-        v.key: v
-        for v in AttributeValue.objects.filter(
-            site=site, profile_id=target_profile_id, key__in=list(source)
-        )
-    }
-    newer_in_source = sorted(
-        key
-        for key, value in source.items()
-        if key not in target or value.updated_at > target[key].updated_at
+    table = quote(AttributeValue._meta.db_table)
+    key = quote("key")
+    # Keys both profiles hold: after the move they count one profile fewer.
+    shared = fetch_all(
+        f"SELECT t.{key} FROM {table} t JOIN {table} s ON s.site_id = t.site_id "
+        f"AND s.profile_id = %s AND s.{key} = t.{key} WHERE t.site_id = %s AND t.profile_id = %s",
+        [source_profile_id, site.id, target_profile_id],
     )
-    upsert_rows(
-        AttributeValue._meta.db_table,
-        _VALUE_COLUMNS,
-        ("site_id", "profile_id", "key"),
-        [
-            (
-                site.id,
-                target_profile_id,
-                key,
-                source[key].value_type,
-                source[key].number_value,
-                source[key].string_value,
-                db_datetime(source[key].date_value),
-                source[key].boolean_value,
-                db_datetime(source[key].updated_at),
-            )
-            for key in newer_in_source
-        ],
-        set_from_excluded(_VALUE_COLUMNS[3:]),
+    columns = ", ".join(quote(c) for c in _VALUE_COLUMNS)
+    values = ", ".join(f"s.{quote(c)}" for c in _VALUE_COLUMNS[2:])
+    execute(
+        f"INSERT INTO {table} ({columns}) SELECT s.site_id, %s, {values} FROM {table} s "
+        f"WHERE s.site_id = %s AND s.profile_id = %s ORDER BY s.{key} "
+        f"ON CONFLICT (site_id, profile_id, {key}) DO UPDATE SET "
+        f"{set_from_excluded(_VALUE_COLUMNS[3:])} "
+        f"WHERE excluded.updated_at > {table}.updated_at",
+        [target_profile_id, site.id, source_profile_id],
     )
-    AttributeValue.objects.filter(site=site, profile_id=source_profile_id).delete()
-    # Keys both profiles had now count one profile fewer.
-    catalogue_forget_profiles(site=site, key_counts=dict.fromkeys(target, 1))
+    execute(
+        f"DELETE FROM {table} WHERE site_id = %s AND profile_id = %s",
+        [site.id, source_profile_id],
+    )
+    catalogue_forget_profiles(site=site, key_counts={row[0]: 1 for row in shared})
 
 
 def catalogue_recount(*, site: Site) -> int:

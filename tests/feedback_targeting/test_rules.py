@@ -13,10 +13,10 @@ from apps.feedback_targeting.rules import (
     Facts,
     RuleError,
     compile_rule,
-    count_query,
     evaluate,
     parse_rule,
 )
+from apps.feedback_targeting.selectors import targeting_count
 from apps.identity.models import Profile
 from apps.user_attributes.models import AttributeValue
 
@@ -253,7 +253,7 @@ def test_rule_in_python_equals_rule_in_sql(site, profiles, raw_rule):
 
     assert in_sql == in_python
     # The builder's count takes its own route through the database; it agrees too.
-    assert count_query(parsed, site_id=site.pk, now=NOW).count() == len(in_python)
+    assert targeting_count(site=site, rule=parsed, now=NOW) == len(in_python)
 
 
 def test_compiled_rule_never_reaches_another_site(site, other_site):
@@ -276,12 +276,12 @@ def test_compiled_rule_never_reaches_another_site(site, other_site):
     )
 
     assert [p.site_id for p in matched] == [site.pk]
-    assert count_query(parsed, site_id=site.pk, now=NOW).count() == 1
+    assert targeting_count(site=site, rule=parsed, now=NOW) == 1
     both = rule(
         {"type": "number", "op": "gt", "key": "n", "value": 1},
         {"type": "visitor", "op": "identified"},
     )
-    assert count_query(both, site_id=site.pk, now=NOW).count() == 1
+    assert targeting_count(site=site, rule=both, now=NOW) == 1
 
 
 def _single_conditions():
@@ -345,13 +345,13 @@ def test_every_operator_agrees_on_every_boundary(site):
         )
         in_python = {pk for pk, profile_facts in stored if evaluate(parsed, profile_facts, NOW)}
         assert in_sql == in_python, raw
-        assert count_query(parsed, site_id=site.pk, now=NOW).count() == len(in_python), raw
+        assert targeting_count(site=site, rule=parsed, now=NOW) == len(in_python), raw
         for other in (
             {"type": "visitor", "op": "anonymous"},
             {"type": "number", "op": "gte", "key": "a", "value": 0},
         ):
             combined = parse_rule({"match": "all", "conditions": [raw, other]})
             expected = sum(1 for _, f in stored if evaluate(combined, f, NOW))
-            assert count_query(combined, site_id=site.pk, now=NOW).count() == expected, raw
+            assert targeting_count(site=site, rule=combined, now=NOW) == expected, raw
         checked += 1
     assert checked >= 130

@@ -130,3 +130,36 @@ def test_parallel_new_users_get_exactly_one_profile_each(live_server):
         f"user-{i}" for i in range(5)
     ]
     assert AttributeKey.objects.get(site=site, key="plan").profile_count == 5
+
+
+def test_one_message_sent_many_times_at_once_is_applied_once(live_server):
+    site = SiteFactory()
+    url = f"{live_server.url}/api/v1/sites/{site.key}/identify"
+    deadlocks_before = deadlocks()
+
+    def send(n: int) -> tuple[int, dict]:
+        # The same message id from one device, each copy with a different value: only
+        # one copy may be applied, and every other one must get that copy's answer.
+        return post(
+            url,
+            {
+                "visitor_id": device(0),
+                "user_id": "ABC",
+                "attributes": {"copy": n, f"only_{n}": True},
+                "message_id": "same-message-0000000000",
+            },
+        )
+
+    with ThreadPoolExecutor(max_workers=DEVICES) as pool:
+        answers = list(pool.map(send, range(DEVICES)))
+
+    assert [status for status, _ in answers] == [200] * DEVICES
+    applied = [body for _, body in answers if not body.get("duplicate")]
+    assert len(applied) == 1
+    stored = applied[0]["stored"]
+    assert all(body["stored"] == stored for _, body in answers)
+    values = {a.key: a.value for a in Profile.objects.get(site=site).attributes.all()}
+    (winner,) = (n for n in range(DEVICES) if f"only_{n}" in stored)
+    assert values == {"copy": winner, f"only_{winner}": True}
+    assert AttributeKey.objects.filter(site=site).count() == 2
+    assert deadlocks() == deadlocks_before

@@ -339,6 +339,24 @@ class TestIdempotency:
         assert retry.json() == {**first.json(), "duplicate": True}
         assert values_of(site, "u1") == {"total": ("number", 2.0)}
 
+    def test_a_retry_leaves_no_trace_in_the_catalogue_or_the_rejection_counts(
+        self, api_client, site
+    ):
+        body = {"plan": "pro", "bad key!": 1}
+        first = identify(api_client, site, TABLET, None, body, message_id="r" * 32)
+        catalogue = list(AttributeKey.objects.filter(site=site).values())
+        rejections = list(AttributeRejection.objects.filter(site=site).values())
+        visitor = Visitor.objects.get(site=site, visitor_id=TABLET)
+
+        retry = identify(api_client, site, TABLET, None, body, message_id="r" * 32)
+
+        assert retry.json() == {**first.json(), "duplicate": True}
+        assert first.json()["rejected"] != {}
+        assert list(AttributeKey.objects.filter(site=site).values()) == catalogue
+        assert list(AttributeRejection.objects.filter(site=site).values()) == rejections
+        assert Visitor.objects.get(pk=visitor.pk).last_seen_at == visitor.last_seen_at
+        assert ProcessedMessage.objects.filter(site=site).count() == 1
+
     def test_message_ids_are_per_site(self, api_client, site, other_site):
         identify(api_client, site, TABLET, "u1", {"total": 1}, message_id="m" * 32)
         response = identify(api_client, other_site, TABLET, "u1", {"total": 5}, message_id="m" * 32)
