@@ -6,6 +6,7 @@ from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError
 from apps.feedback_targeting.services import REASON_PLAN, widgets_disable_for_attributes
 from apps.sites.models import Site
+from apps.sites.selectors import site_public_forget
 
 
 @transaction.atomic
@@ -53,7 +54,10 @@ def plan_change(
     locked.billing_version = new_version
     locked.save(update_fields=["tier", "billing_version"])
     account.tier, account.billing_version = tier, new_version
+    sites = list(Site.objects.filter(account=locked).order_by("pk"))
+    for site in sites:  # the public site lookup carries the account's plan
+        site_public_forget(key=site.key)
     if had_access and not user_attributes_access(account=locked).allowed:
-        for site in Site.objects.filter(account=locked).order_by("pk"):
+        for site in sites:
             widgets_disable_for_attributes(site=site, reason=REASON_PLAN)
     return change

@@ -11,8 +11,10 @@ from django.utils.cache import patch_vary_headers
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
@@ -24,7 +26,7 @@ from apps.common.errors import ApplicationError, Forbidden, NotFound
 from apps.common.tenancy import role_at_least
 from apps.common.throttling import Rate, throttle_hit
 from apps.sites.origins import origin_allowed
-from apps.sites.selectors import site_get_public
+from apps.sites.selectors import site_get_public, site_get_public_cached
 
 logger = logging.getLogger(__name__)
 
@@ -148,22 +150,47 @@ def first_unstorable_text(data) -> str | None:
     return None
 
 
+class JSONFirstNegotiation(DefaultContentNegotiation):
+    """DRF's content negotiation, answered without parsing for the requests the tracking
+    script sends (no Accept header, `*/*` or `application/json`, no `format`) when JSON
+    is the only renderer: DRF would choose JSON with the media type `application/json`."""
+
+    PLAIN_ACCEPTS = ("*/*", JSONRenderer.media_type)
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        if (
+            len(renderers) == 1
+            and type(renderers[0]) is JSONRenderer
+            and not format_suffix
+            and request.META.get("HTTP_ACCEPT", "*/*") in self.PLAIN_ACCEPTS
+            and self.settings.URL_FORMAT_OVERRIDE not in request.query_params
+        ):
+            return renderers[0], JSONRenderer.media_type
+        return super().select_renderer(request, renderers, format_suffix)
+
+
 class PublicSiteAPIView(BaseAPIView):
     """Base for the public endpoints the tracking script calls with a site key.
 
     Resolves the site (404 for an unknown key), answers CORS only for the site's allowed
     origins (calls without an Origin header, from a back end, are accepted), and applies
     the per-site and per-client rate limits.
+
+    A read-only endpoint that never changes the site may set `site_from_memory`: the site
+    then comes from this process's memory while it is unchanged (`site_get_public_cached`).
     """
 
     parser_classes = [LenientJSONParser]
     authentication_classes: list = []
     permission_classes: list = []
+    content_negotiation_class = JSONFirstNegotiation
     cors_methods = "POST, OPTIONS"
+    site_from_memory = False
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        site = site_get_public(key=kwargs.get("site_key", ""))
+        lookup = site_get_public_cached if self.site_from_memory else site_get_public
+        site = lookup(key=kwargs.get("site_key", ""))
         if site is None:
             raise NotFound("unknown_site", "No site has this site key.")
         self.site = site

@@ -16,7 +16,7 @@ from apps.consent.services import user_attributes_enable
 from apps.feedback_targeting.models import Widget
 from apps.feedback_targeting.services import QuestionSpec, widget_activate, widget_save
 from apps.sites.models import Site
-from apps.sites.services import site_create
+from apps.sites.services import site_create, site_update
 
 DEMO_EMAIL = "demo@cohort.example"
 DEMO_PASSWORD = "cohort-demo-2026"  # noqa: S105 - a published demo login, not a secret
@@ -101,8 +101,7 @@ def demo_seed(*, base_url: str) -> dict:
             account=account, name=DEMO_SITE, allowed_origins=[origin], created_by=user
         )
     elif origin not in site.allowed_origins:
-        site.allowed_origins = [*site.allowed_origins, origin]
-        site.save(update_fields=["allowed_origins"])
+        site_update(site=site, name=site.name, allowed_origins=[*site.allowed_origins, origin])
     if not site.user_attributes_enabled:
         user_attributes_enable(
             site=site,

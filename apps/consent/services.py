@@ -9,6 +9,7 @@ from apps.consent.models import ConsentRecord, SignedDPA
 from apps.consent.selectors import DPA_VERSION, consent_statements
 from apps.feedback_targeting.services import REASON_UA_DISABLED, widgets_disable_for_attributes
 from apps.sites.models import Site
+from apps.sites.selectors import site_public_forget
 
 
 def _record(*, site: Site, user: User, action: str, statements: list[str], meta: dict):
@@ -47,6 +48,7 @@ def user_attributes_enable(
     locked.user_attributes_enabled = True
     locked.save(update_fields=["user_attributes_enabled"])
     site.user_attributes_enabled = True
+    site_public_forget(key=site.key)
     return _record(
         site=site,
         user=user,
@@ -67,6 +69,7 @@ def user_attributes_disable(
     locked.user_attributes_enabled = False
     locked.save(update_fields=["user_attributes_enabled"])
     site.user_attributes_enabled = False
+    site_public_forget(key=site.key)
     widgets_disable_for_attributes(site=site, reason=REASON_UA_DISABLED)
     return _record(
         site=site,

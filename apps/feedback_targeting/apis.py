@@ -1,12 +1,14 @@
 """Public endpoints the tracking script calls to show widgets and send answers."""
 
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from apps.common.api import PublicSiteAPIView
-from apps.feedback_targeting.selectors import widgets_for_visitor
+from apps.feedback_targeting.selectors import widget_decision
 from apps.feedback_targeting.services import ResponseInput, response_submit
 from apps.identity.apis import _body, _error
 from apps.user_attributes.validation import ID_RE, clean_client_id
@@ -14,6 +16,7 @@ from apps.user_attributes.validation import ID_RE, clean_client_id
 
 class WidgetsApi(PublicSiteAPIView):
     cors_methods = "GET, OPTIONS"
+    site_from_memory = True
 
     @extend_schema_serializer(component_name="WidgetList")
     class OutputSerializer(serializers.Serializer):
@@ -43,13 +46,17 @@ class WidgetsApi(PublicSiteAPIView):
     )
     def get(self, request, site_key: str):
         visitor_id = clean_client_id(request.query_params.get("visitor_id"), name="visitor_id")
-        widgets = widgets_for_visitor(
+        widgets = widget_decision(
             site=self.site,
             visitor_id=visitor_id,
             url=request.query_params.get("url", "")[:2000],
             now=timezone.now(),
         )
-        return Response({"widgets": widgets})
+        if request.accepted_media_type != JSONRenderer.media_type:  # e.g. "; indent=4"
+            return Response({"widgets": [w.payload for w in widgets]})
+        # The same bytes the renderer would write, from payloads rendered once per change.
+        body = b'{"widgets":[' + b",".join(w.payload_json for w in widgets) + b"]}"
+        return HttpResponse(body, content_type=JSONRenderer.media_type)
 
 
 class ResponseApi(PublicSiteAPIView):

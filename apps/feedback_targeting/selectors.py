@@ -1,20 +1,23 @@
 """Reads for widgets: the builder, the live decision of what a visitor sees, results."""
 
+import functools
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Count, QuerySet
 from django.http import Http404
+from rest_framework.renderers import JSONRenderer
 
+from apps.common.localcache import StampedLocalCache
+from apps.common.sql import quote
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.rules import Facts, Rule, count_sql, evaluate, parse_rule
-from apps.identity.models import Visitor
+from apps.identity.models import Profile, Visitor
 from apps.sites.models import Site
-from apps.user_attributes.models import AttributeKey, AttributeValue
+from apps.user_attributes.models import AttributeKey, AttributeValue, ValueType
 
 DECISION_CACHE_SECONDS = 60
 EMOTIONS = {1: "Hate", 2: "Dislike", 3: "Neutral", 4: "Like", 5: "Love"}
@@ -101,41 +104,60 @@ def widget_payload(widget: Widget) -> dict:
 
 @dataclass(frozen=True)
 class LiveWidget:
+    """A running widget as every decision of this process shares it: never change it or
+    its payload."""
+
     id: int
     kind: str
     rule: Rule
     url_contains: str
     payload: dict
+    # The payload as the API's JSON renderer writes it (compact JSON joins by commas).
+    payload_json: bytes
+    # Widgets with equal rules share one index: a decision evaluates each rule once.
+    rule_index: int
 
 
-def _decision_cache_key(site_id: int) -> str:
-    return f"widgets:live:{site_id}"
+# Each process keeps the live widgets of a site as Python objects (parsed rules, payloads)
+# until a widget of the site changes (`live_widgets_forget`) or DECISION_CACHE_SECONDS pass.
+_live_widgets: StampedLocalCache[list[LiveWidget]] = StampedLocalCache(
+    "widgets-live", seconds=DECISION_CACHE_SECONDS
+)
 
 
 def live_widgets(*, site: Site) -> list[LiveWidget]:
-    """The site's active widgets with parsed rules, cached until a widget changes."""
-    key = _decision_cache_key(site.pk)
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
-    live = [
-        LiveWidget(
-            id=w.pk,
-            kind=w.kind,
-            rule=parse_rule(w.targeting),
-            url_contains=w.url_contains,
-            payload=widget_payload(w),
-        )
-        for w in Widget.objects.filter(site=site, status=Widget.Status.ACTIVE)
+    """The site's active widgets with parsed rules, kept until a widget changes."""
+    return _live_widgets.get(site.pk, lambda: _live_widgets_load(site=site))
+
+
+def _live_widgets_load(*, site: Site) -> list[LiveWidget]:
+    renderer = JSONRenderer()
+    rules: dict[Rule, int] = {}
+    live = []
+    for w in (
+        Widget.objects.filter(site=site, status=Widget.Status.ACTIVE)
         .prefetch_related("questions")
         .order_by("created_at", "pk")
-    ]
-    cache.set(key, live, DECISION_CACHE_SECONDS)
+    ):
+        rule, payload = parse_rule(w.targeting), widget_payload(w)
+        live.append(
+            LiveWidget(
+                id=w.pk,
+                kind=w.kind,
+                rule=rule,
+                url_contains=w.url_contains,
+                payload=payload,
+                payload_json=renderer.render(payload),
+                rule_index=rules.setdefault(rule, len(rules)),
+            )
+        )
     return live
 
 
 def live_widgets_forget(*, site_id: int) -> None:
-    cache.delete(_decision_cache_key(site_id))
+    """Every process loads the site's live widgets again (call on every change to a
+    widget, its questions or its status)."""
+    _live_widgets.forget(site_id)
 
 
 def visitor_facts(*, site: Site, visitor: Visitor | None, with_attributes: bool) -> Facts:
@@ -148,27 +170,108 @@ def visitor_facts(*, site: Site, visitor: Visitor | None, with_attributes: bool)
     return Facts(identified=visitor.profile.user_id is not None, attributes=attributes)
 
 
-def widgets_for_visitor(*, site: Site, visitor_id: str, url: str, now: datetime) -> list[dict]:
+def _table(model) -> str:
+    return quote(model._meta.db_table)
+
+
+def _stored_value(value_type: str, number, string, date, boolean):
+    """A value read by hand-written SQL, typed as the ORM would give it (SQLite returns
+    datetimes as naive UTC text and booleans as 0 / 1)."""
+    if value_type == ValueType.NUMBER:
+        return number
+    if value_type == ValueType.STRING:
+        return string
+    if value_type == ValueType.DATE:
+        return datetime.fromisoformat(date).replace(tzinfo=UTC) if isinstance(date, str) else date
+    return bool(boolean)
+
+
+@functools.lru_cache(maxsize=256)
+def _decision_sql(with_attributes: bool, poll_ids: tuple[int, ...]) -> tuple[str, int]:
+    """The statement of `visitor_decision_facts` and its number of parts. Its parameters
+    are the site's id and the visitor id, then the site's id once per part: the visitor is
+    found once (a CTE referenced by every part, which PostgreSQL computes once), and each
+    part names the site itself so that the planner reads the (site, profile) indexes."""
+    parts = [
+        "SELECT 0, p.user_id, NULL, NULL, NULL, NULL, NULL "
+        f"FROM v JOIN {_table(Profile)} p ON p.site_id = %s AND p.id = v.profile_id"
+    ]
+    if with_attributes:
+        parts.append(
+            "SELECT 1, a.key, a.value_type, a.number_value, a.string_value, a.date_value, "
+            f"a.boolean_value FROM v JOIN {_table(AttributeValue)} a "
+            "ON a.site_id = %s AND a.profile_id = v.profile_id"
+        )
+    if poll_ids:
+        # The ids are written into the text (integers of our own rows): the statement then
+        # stays the same from one request to the next, and psycopg parses it only once.
+        ids = ", ".join(str(int(pk)) for pk in poll_ids)
+        parts.append(
+            f"SELECT 2, NULL, NULL, r.widget_id, NULL, NULL, NULL FROM v "
+            f"JOIN {_table(Response)} r ON r.site_id = %s AND r.profile_id = v.profile_id "
+            f"AND r.widget_id IN ({ids})"
+        )
+    sql = (
+        f"WITH v AS (SELECT profile_id FROM {_table(Visitor)} "
+        "WHERE site_id = %s AND visitor_id = %s) " + " UNION ALL ".join(parts)
+    )
+    return sql, len(parts)
+
+
+def visitor_decision_facts(
+    *, site: Site, visitor_id: str, with_attributes: bool, poll_ids: list[int]
+) -> tuple[Facts, set[int]]:
+    """The visitor's facts (as `visitor_facts`) and which of `poll_ids` its person already
+    answered on any device, in one statement: the profile, then (if asked) its attribute
+    values, then (if any polls) the polls it answered, as rows of one UNION ALL (a poll's
+    id travels in the number column, whose type every part can share). A visitor without
+    a profile has no rows: not identified, no attributes, nothing answered."""
+    sql, parts = _decision_sql(with_attributes, tuple(poll_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [site.pk, visitor_id, *[site.pk] * parts])
+        rows = cursor.fetchall()
+    identified, attributes, answered = False, {}, set()
+    for kind, text, value_type, number, string, date, boolean in rows:
+        if kind == 0:
+            identified = text is not None
+        elif kind == 1:
+            attributes[text] = (
+                value_type,
+                _stored_value(value_type, number, string, date, boolean),
+            )
+        else:
+            answered.add(int(number))
+    return Facts(identified=identified, attributes=attributes), answered
+
+
+def widget_decision(*, site: Site, visitor_id: str, url: str, now: datetime) -> list[LiveWidget]:
     """The active widgets this visitor matches now, polls already answered left out."""
     live = [w for w in live_widgets(site=site) if not w.url_contains or w.url_contains in url]
     if not live:
         return []
-    visitor = (
-        Visitor.objects.select_related("profile").filter(site=site, visitor_id=visitor_id).first()
+    # Answers follow the person across devices, so one answer on any device counts.
+    facts, answered = visitor_decision_facts(
+        site=site,
+        visitor_id=visitor_id,
+        with_attributes=any(w.rule.uses_attributes for w in live),
+        poll_ids=[w.id for w in live if w.kind == Widget.Kind.POLL],
     )
-    facts = visitor_facts(
-        site=site, visitor=visitor, with_attributes=any(w.rule.uses_attributes for w in live)
-    )
-    answered: set[int] = set()
-    polls = [w.id for w in live if w.kind == Widget.Kind.POLL]
-    if visitor is not None and visitor.profile_id is not None and polls:
-        # Answers follow the person across devices, so one answer on any device counts.
-        answered = set(
-            Response.objects.filter(
-                site=site, profile_id=visitor.profile_id, widget_id__in=polls
-            ).values_list("widget_id", flat=True)
-        )
-    return [w.payload for w in live if w.id not in answered and evaluate(w.rule, facts, now)]
+    matches: dict[int, bool] = {}
+    chosen = []
+    for w in live:
+        if w.id in answered:
+            continue
+        match = matches.get(w.rule_index)
+        if match is None:
+            match = matches[w.rule_index] = evaluate(w.rule, facts, now)
+        if match:
+            chosen.append(w)
+    return chosen
+
+
+def widgets_for_visitor(*, site: Site, visitor_id: str, url: str, now: datetime) -> list[dict]:
+    """The payloads of `widget_decision` (shared by every decision: read them only)."""
+    return [w.payload for w in widget_decision(site=site, visitor_id=visitor_id, url=url, now=now)]
 
 
 # --- results -------------------------------------------------------------------------------

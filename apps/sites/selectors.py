@@ -1,9 +1,20 @@
+import re
+
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404
 
 from apps.accounts.models import Account
+from apps.common.localcache import StampedLocalCache
 from apps.sites.models import Site
+
+# Public site lookups kept in process memory. Every write to a site (or to its account's
+# plan) calls `site_public_forget`; the time bound covers a per-process shared cache.
+PUBLIC_SITE_SECONDS = 10
+SITE_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_public_sites: StampedLocalCache[Site | None] = StampedLocalCache(
+    "site-public", seconds=PUBLIC_SITE_SECONDS
+)
 
 
 def sites_of_account(*, account: Account) -> QuerySet[Site]:
@@ -21,6 +32,22 @@ def site_get_for_account(*, account: Account, key: str) -> Site:
 def site_get_public(*, key: str) -> Site | None:
     """The site behind a public site key, with its account (for the plan check)."""
     return Site.objects.select_related("account").filter(key=key).first()
+
+
+def site_get_public_cached(*, key: str) -> Site | None:
+    """`site_get_public` answered from this process's memory while the site is unchanged.
+
+    For the hot read-only endpoints (the widget decision): the Site is shared between
+    requests, so callers must not change it. An unknown key is not kept.
+    """
+    if not SITE_KEY_RE.fullmatch(key):  # no site has it; keep odd text out of cache keys
+        return site_get_public(key=key)
+    return _public_sites.get(key, lambda: site_get_public(key=key))
+
+
+def site_public_forget(*, key: str) -> None:
+    """Every process looks the site up again (after a change to the site or its plan)."""
+    _public_sites.forget(key)
 
 
 def site_script_url(*, site: Site) -> str:

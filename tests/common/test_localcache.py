@@ -1,0 +1,121 @@
+"""Objects kept in process memory, valid while their stamp in the shared cache stands."""
+
+import pytest
+from django.core.cache import cache
+
+from apps.common import localcache
+from apps.common.localcache import StampedLocalCache
+
+
+class Loader:
+    """Counts loads and answers the current value."""
+
+    def __init__(self, value):
+        self.value = value
+        self.loads = 0
+
+    def __call__(self):
+        self.loads += 1
+        return self.value
+
+
+@pytest.fixture
+def kept(db):
+    return StampedLocalCache("test-kept", seconds=30)
+
+
+def test_a_value_is_loaded_once_and_then_served_from_memory(kept):
+    load = Loader(["a"])
+
+    first = kept.get(1, load)
+    load.value = ["b"]
+    again = kept.get(1, load)
+
+    assert first == again == ["a"]
+    assert again is first  # the same object, not a copy
+    assert load.loads == 1
+
+
+def test_forget_makes_the_next_read_load_again(kept):
+    load = Loader(["a"])
+    kept.get(1, load)
+    load.value = ["b"]
+
+    kept.forget(1)
+
+    assert kept.get(1, load) == ["b"]
+    assert load.loads == 2
+
+
+def test_a_new_stamp_from_another_process_is_seen(kept):
+    load = Loader(["a"])
+    kept.get(1, load)
+    load.value = ["b"]
+
+    # Another process renewed the stamp in the shared cache; this process's memory is
+    # untouched.
+    cache.set("stamp:test-kept:1", "from-elsewhere", timeout=None)
+
+    assert kept.get(1, load) == ["b"]
+
+
+def test_a_cleared_cache_never_brings_back_an_old_stamp(kept):
+    load = Loader(["a"])
+    kept.get(1, load)
+    load.value = ["b"]
+
+    cache.clear()
+
+    assert kept.get(1, load) == ["b"]
+    assert load.loads == 2
+
+
+def test_an_entry_is_loaded_again_after_its_time(kept, monkeypatch):
+    load = Loader(["a"])
+    now = localcache.time.monotonic()
+    kept.get(1, load)
+    load.value = ["b"]
+
+    monkeypatch.setattr(localcache.time, "monotonic", lambda: now + 29)
+    assert kept.get(1, load) == ["a"]
+    monkeypatch.setattr(localcache.time, "monotonic", lambda: now + 31)
+    assert kept.get(1, load) == ["b"]
+
+
+def test_none_is_not_kept_and_leaves_no_stamp(kept):
+    load = Loader(None)
+
+    assert kept.get("unknown", load) is None
+    assert kept.get("unknown", load) is None
+
+    assert load.loads == 2
+    assert cache.get("stamp:test-kept:unknown") is None
+
+
+def test_entries_are_kept_apart(kept):
+    kept.get(1, Loader("one"))
+    kept.get(2, Loader("two"))
+
+    kept.forget(1)
+
+    assert kept.get(1, Loader("new one")) == "new one"
+    assert kept.get(2, Loader("new two")) == "two"
+
+
+def test_forget_inside_a_transaction_renews_the_stamp_again_at_commit(
+    kept, django_capture_on_commit_callbacks
+):
+    """A process that read the old rows between the change and its commit must not keep
+    them: the stamp it saw is replaced once more when the change commits."""
+    kept.get(1, Loader("old"))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        kept.forget(1)
+        during = cache.get("stamp:test-kept:1")
+        kept.get(1, Loader("old, read before the commit"))
+
+    for callback in callbacks:
+        callback()
+
+    assert len(callbacks) == 1
+    assert cache.get("stamp:test-kept:1") not in (None, during)
+    assert kept.get(1, Loader("committed")) == "committed"
