@@ -26,7 +26,7 @@ from apps.common.errors import ApplicationError, Forbidden, NotFound
 from apps.common.tenancy import role_at_least
 from apps.common.throttling import Rate, throttle_hit
 from apps.sites.origins import origin_allowed
-from apps.sites.selectors import site_get_public, site_get_public_cached
+from apps.sites.selectors import site_get_public_cached
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +176,9 @@ class PublicSiteAPIView(BaseAPIView):
     origins (calls without an Origin header, from a back end, are accepted), and applies
     the per-site and per-client rate limits.
 
-    A read-only endpoint that never changes the site may set `site_from_memory`: the site
-    then comes from this process's memory while it is unchanged (`site_get_public_cached`).
+    The site comes from this process's memory while it is unchanged
+    (`site_get_public_cached`): these endpoints only read it, and every service that
+    changes a site or its plan renews its stamp, so the next call sees the change.
     """
 
     parser_classes = [LenientJSONParser]
@@ -185,12 +186,10 @@ class PublicSiteAPIView(BaseAPIView):
     permission_classes: list = []
     content_negotiation_class = JSONFirstNegotiation
     cors_methods = "POST, OPTIONS"
-    site_from_memory = False
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        lookup = site_get_public_cached if self.site_from_memory else site_get_public
-        site = lookup(key=kwargs.get("site_key", ""))
+        site = site_get_public_cached(key=kwargs.get("site_key", ""))
         if site is None:
             raise NotFound("unknown_site", "No site has this site key.")
         self.site = site

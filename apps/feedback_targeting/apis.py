@@ -16,7 +16,6 @@ from apps.user_attributes.validation import ID_RE, clean_client_id
 
 class WidgetsApi(PublicSiteAPIView):
     cors_methods = "GET, OPTIONS"
-    site_from_memory = True
 
     @extend_schema_serializer(component_name="WidgetList")
     class OutputSerializer(serializers.Serializer):

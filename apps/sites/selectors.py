@@ -37,7 +37,7 @@ def site_get_public(*, key: str) -> Site | None:
 def site_get_public_cached(*, key: str) -> Site | None:
     """`site_get_public` answered from this process's memory while the site is unchanged.
 
-    For the hot read-only endpoints (the widget decision): the Site is shared between
+    For the public endpoints the tracking script calls: the Site is shared between
     requests, so callers must not change it. An unknown key is not kept.
     """
     if not SITE_KEY_RE.fullmatch(key):  # no site has it; keep odd text out of cache keys

@@ -269,9 +269,10 @@ class TestDecision:
         identify(api_client, site, TABLET, "ABC", RACHEL)
         answer(api_client, site, Widget.objects.get(name="poll 0"), answers={})
 
-        # Site, widgets, their questions (then kept), and the visitor with its attributes
-        # and answers in one statement; then only that statement
-        with django_assert_num_queries(4):
+        # Widgets and their questions (then kept; the site is kept since the identify
+        # call), and the visitor with its attributes and answers in one statement; then
+        # only that statement
+        with django_assert_num_queries(3):
             first = offered_ids(api_client, site)
         with django_assert_num_queries(1):
             again = offered_ids(api_client, site)

@@ -1,5 +1,5 @@
 """The public site lookup kept in process memory (`site_get_public_cached`): every change to
-a site or its plan takes effect on the next widget decision.
+a site or its plan takes effect on the next widget decision or identify call.
 
 Every test has two tenants: `site` (Radbooks) and `other_site` (Other Co).
 """
@@ -13,6 +13,7 @@ from apps.consent.services import user_attributes_disable
 from apps.sites.models import Site
 from apps.sites.selectors import PUBLIC_SITE_SECONDS, site_get_public_cached
 from apps.sites.services import site_delete, site_update
+from apps.user_attributes.models import AttributeValue
 
 VISITOR = "visitor0visitor0visitor0visitor0"
 SHOP = "https://shop.example.com"
@@ -89,6 +90,40 @@ def test_a_plan_change_is_seen_on_every_site_of_the_account(site, owner, account
     assert site_get_public_cached(key=site.key).account.tier == "plus"
     assert site_get_public_cached(key=second.key).account.tier == "plus"
     assert site_get_public_cached(key=other_site.key).account.tier == "business"
+
+
+def identify(client, site_key, plan="pro"):
+    return client.post(
+        f"/api/v1/sites/{site_key}/identify",
+        {"visitor_id": VISITOR, "user_id": "u1", "attributes": {"plan": plan}},
+        format="json",
+    )
+
+
+def test_identify_is_refused_on_the_next_call_after_user_attributes_are_switched_off(
+    api_client, site, other_site, owner
+):
+    assert identify(api_client, site.key).status_code == 200
+    assert identify(api_client, other_site.key).status_code == 200
+
+    user_attributes_disable(site=Site.objects.get(pk=site.pk), user=owner, client_ip=None)
+
+    refused = identify(api_client, site.key, plan="gold")
+    assert status_and_code(refused) == (403, "user_attributes_disabled")
+    assert AttributeValue.objects.get(site=site, key="plan").string_value == "pro"
+    assert identify(api_client, other_site.key, plan="gold").status_code == 200
+
+
+def test_identify_is_refused_on_the_next_call_after_a_downgrade(api_client, site, owner, account):
+    assert identify(api_client, site.key).status_code == 200
+
+    plan_change(account=account, tier="plus", changed_by=owner)
+
+    assert status_and_code(identify(api_client, site.key, plan="gold")) == (
+        403,
+        "plan_not_eligible",
+    )
+    assert AttributeValue.objects.get(site=site, key="plan").string_value == "pro"
 
 
 def test_a_change_no_service_announced_is_seen_within_the_time_bound(api_client, site, monkeypatch):
