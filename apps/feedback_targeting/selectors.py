@@ -12,7 +12,7 @@ from django.http import Http404
 from rest_framework.renderers import JSONRenderer
 
 from apps.common.localcache import StampedLocalCache
-from apps.common.sql import quote
+from apps.common.sql import table
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.rules import Facts, Rule, count_sql, evaluate, parse_rule
 from apps.identity.models import Profile, Visitor
@@ -170,10 +170,6 @@ def visitor_facts(*, site: Site, visitor: Visitor | None, with_attributes: bool)
     return Facts(identified=visitor.profile.user_id is not None, attributes=attributes)
 
 
-def _table(model) -> str:
-    return quote(model._meta.db_table)
-
-
 def _stored_value(value_type: str, number, string, date, boolean):
     """A value read by hand-written SQL, typed as the ORM would give it (SQLite returns
     datetimes as naive UTC text and booleans as 0 / 1)."""
@@ -194,12 +190,12 @@ def _decision_sql(with_attributes: bool, poll_ids: tuple[int, ...]) -> tuple[str
     part names the site itself so that the planner reads the (site, profile) indexes."""
     parts = [
         "SELECT 0, p.user_id, NULL, NULL, NULL, NULL, NULL "
-        f"FROM v JOIN {_table(Profile)} p ON p.site_id = %s AND p.id = v.profile_id"
+        f"FROM v JOIN {table(Profile)} p ON p.site_id = %s AND p.id = v.profile_id"
     ]
     if with_attributes:
         parts.append(
             "SELECT 1, a.key, a.value_type, a.number_value, a.string_value, a.date_value, "
-            f"a.boolean_value FROM v JOIN {_table(AttributeValue)} a "
+            f"a.boolean_value FROM v JOIN {table(AttributeValue)} a "
             "ON a.site_id = %s AND a.profile_id = v.profile_id"
         )
     if poll_ids:
@@ -208,11 +204,11 @@ def _decision_sql(with_attributes: bool, poll_ids: tuple[int, ...]) -> tuple[str
         ids = ", ".join(str(int(pk)) for pk in poll_ids)
         parts.append(
             f"SELECT 2, NULL, NULL, r.widget_id, NULL, NULL, NULL FROM v "
-            f"JOIN {_table(Response)} r ON r.site_id = %s AND r.profile_id = v.profile_id "
+            f"JOIN {table(Response)} r ON r.site_id = %s AND r.profile_id = v.profile_id "
             f"AND r.widget_id IN ({ids})"
         )
     sql = (
-        f"WITH v AS (SELECT profile_id FROM {_table(Visitor)} "
+        f"WITH v AS (SELECT profile_id FROM {table(Visitor)} "
         "WHERE site_id = %s AND visitor_id = %s) " + " UNION ALL ".join(parts)
     )
     return sql, len(parts)
