@@ -1,9 +1,12 @@
 """Identify calls, page-visit sessions and identity stitching.
 
-Locking: every call first upserts (and so locks) its visitor row, then the profile it
-writes to. Calls from one device are therefore serialised, calls for one user are
-serialised on the profile row, and since the order is always visitor → profile no two
-calls can wait on each other in a cycle.
+Locking: every call first upserts (and so locks) its visitor row, then the one profile it
+writes to, then (when stitching) the visitor's own anonymous profile, then attribute
+values of that profile, then catalogue rows and rejection counts, each in one statement in
+key order. Calls from one device are therefore serialised, calls for one user are
+serialised on the profile row, no call locks the profile of a user it does not write to,
+and since every call takes its locks in this order no two calls wait on each other in a
+cycle.
 """
 
 import hashlib
@@ -126,15 +129,20 @@ def _profile_move_history(*, site: Site, source_id: int, target_id: int) -> None
         )
 
 
-def _profile_is_anonymous_locked(*, site: Site, profile_id: int) -> bool:
-    """Whether a profile has no user id, locking its row until commit."""
+def _profile_lock_if_anonymous(*, site: Site, profile_id: int) -> bool:
+    """Whether a profile has no user id; if so its row stays locked until commit.
+
+    Only a row that passes the filter is locked, so an identified profile is read without
+    a lock: its user id never changes, and locking it would let two devices switching
+    between the same two users in opposite directions wait on each other. An anonymous
+    profile belongs to one device, whose visitor row the caller already holds."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     row = fetch_one(
-        f"SELECT user_id IS NULL FROM {quote(Profile._meta.db_table)} "
-        f"WHERE site_id = %s AND id = %s{lock}",
+        f"SELECT id FROM {quote(Profile._meta.db_table)} "
+        f"WHERE site_id = %s AND id = %s AND user_id IS NULL{lock}",
         [site.id, profile_id],
     )
-    return bool(row[0])
+    return row is not None
 
 
 def _profile_drop_emptied(*, site: Site, profile_id: int) -> None:
@@ -151,8 +159,9 @@ def _profile_drop_emptied(*, site: Site, profile_id: int) -> None:
 
 def _visitor_attach(
     *, site: Site, visitor_pk: int, current_profile_id: int | None, target_id: int
-) -> None:
-    """Point the visitor at `target`, stitching its anonymous history into it.
+) -> dict[str, str]:
+    """Point the visitor at `target`, stitching its anonymous history into it. Returns the
+    attribute keys a merge found on both profiles (see `attributes_merge`).
 
     - A visitor that had no profile brings its sessions along.
     - A visitor whose profile was anonymous merges that profile into `target` (latest
@@ -161,7 +170,7 @@ def _visitor_attach(
       user's profile keeps all of its history (a user id never changes).
     """
     if current_profile_id == target_id:
-        return
+        return {}
     if current_profile_id is None:
         execute(
             f"UPDATE {quote(Session._meta.db_table)} SET profile_id = %s "
@@ -169,18 +178,21 @@ def _visitor_attach(
             [target_id, site.id, visitor_pk],
         )
     else:
-        if _profile_is_anonymous_locked(site=site, profile_id=current_profile_id):
+        if _profile_lock_if_anonymous(site=site, profile_id=current_profile_id):
             source = current_profile_id
-            attributes_merge(site=site, source_profile_id=source, target_profile_id=target_id)
-            # This visitor moves with the anonymous profile's other devices.
+            merged_keys = attributes_merge(
+                site=site, source_profile_id=source, target_profile_id=target_id
+            )
+            # The visitor row moves with the rest of the anonymous profile's history.
             _profile_move_history(site=site, source_id=source, target_id=target_id)
             _profile_drop_emptied(site=site, profile_id=source)
-            return
+            return merged_keys
     execute(
         f"UPDATE {quote(Visitor._meta.db_table)} SET profile_id = %s "
         f"WHERE site_id = %s AND id = %s",
         [target_id, site.id, visitor_pk],
     )
+    return {}
 
 
 def _anonymous_profile(
@@ -235,9 +247,10 @@ def _identify_apply(
     *, site: Site, visitor_id: str, user_id: str | None, check: AttributeCheck, now: datetime
 ) -> dict:
     visitor_pk, current_profile_id = _visitor_upsert(site=site, visitor_id=visitor_id, now=now)
+    merged_keys: dict[str, str] = {}
     if user_id is not None:
         profile_id = _profile_upsert(site=site, user_id=user_id, now=now)
-        _visitor_attach(
+        merged_keys = _visitor_attach(
             site=site,
             visitor_pk=visitor_pk,
             current_profile_id=current_profile_id,
@@ -256,6 +269,7 @@ def _identify_apply(
             values=check.accepted,
             identified=user_id is not None,
             now=now,
+            merged_keys=merged_keys,
         )
         if profile_id is not None
         else ([], {})

@@ -92,7 +92,11 @@ class AttributeKey(models.Model):
     value_type = models.CharField(max_length=8, choices=ValueType.choices)
     # Every type this key has been sent with (bits of TYPE_BITS); more than one is a conflict.
     types_mask = models.PositiveSmallIntegerField(default=0)
-    profile_count = models.PositiveIntegerField(default=0)
+    # Profiles holding a value under this key. A plain integer column: a merge lowers it in
+    # the same upsert that raises the call's other keys, and PostgreSQL checks a CHECK
+    # constraint on the proposed (negative) row before resolving the conflict; the write
+    # itself never takes it below zero.
+    profile_count = models.IntegerField(default=0)
     # Times a value arrived for a visitor without a user id (a personal-data warning sign).
     anonymous_count = models.PositiveIntegerField(default=0)
     first_seen_at = models.DateTimeField()

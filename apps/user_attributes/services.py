@@ -2,11 +2,13 @@
 
 Every write here runs inside the caller's transaction, after the caller has locked the
 profile row, so calls for one profile are serialised and "latest wins" holds per key.
-Multi-row writes are single `INSERT … ON CONFLICT` statements ordered by key, so two
-transactions never lock catalogue rows in opposite orders.
+Multi-row writes are single `INSERT … ON CONFLICT` statements ordered by key, and a
+transaction writes the catalogue once (the counts a merge lowers travel with the call's
+own keys), so two transactions never lock catalogue rows in opposite orders.
 """
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.db.models import Count, F
@@ -50,10 +52,14 @@ _VALUE_COLUMNS = (
 
 @dataclass(frozen=True)
 class _CatalogueDelta:
+    """A change to one catalogue row. A count-only change (`seen` false: a merge folding
+    two profiles' values into one) keeps the row's type and last-seen time."""
+
     key: str
     value_type: str
     new_profiles: int
     anonymous: int
+    seen: bool = True
 
 
 def _value_row(site_id: int, profile_id: int, key: str, typed: TypedValue, at: datetime) -> tuple:
@@ -77,32 +83,33 @@ def attributes_store(
     values: dict[str, TypedValue],
     identified: bool,
     now: datetime,
+    merged_keys: dict[str, str] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """Store a call's accepted values on a locked profile: each key sent replaces its
-    stored value, keys not sent keep theirs. Returns (stored keys, extra rejections)."""
-    if not values:
-        return [], {}
+    stored value, keys not sent keep theirs. Returns (stored keys, extra rejections).
+
+    `merged_keys` (key → stored type) are the keys that a merge earlier in the same
+    transaction found on both profiles; each now counts one profile fewer."""
     keys = sorted(values)
-    catalogue = _catalogue_for_call(site=site, profile_id=profile_id, keys=keys, now=now)
     rejected: dict[str, str] = {}
+    deltas: dict[str, _CatalogueDelta] = {}
+    catalogue = (
+        _catalogue_for_call(site=site, profile_id=profile_id, keys=keys, now=now) if keys else {}
+    )
     unknown = [key for key in keys if key not in catalogue]
     if unknown:
         room = MAX_KEYS_PER_SITE - AttributeKey.objects.filter(site=site).count()
         for key in unknown[max(room, 0) :]:
             rejected[key] = Reason.SITE_KEY_LIMIT_REACHED
         keys = [key for key in keys if key not in rejected]
-    if not keys:
-        return [], rejected
-
-    upsert_rows(
-        AttributeValue._meta.db_table,
-        _VALUE_COLUMNS,
-        ("site_id", "profile_id", "key"),
-        [_value_row(site.id, profile_id, key, values[key], now) for key in keys],
-        set_from_excluded(_VALUE_COLUMNS[3:]),
-    )
-
-    deltas = []
+    if keys:
+        upsert_rows(
+            AttributeValue._meta.db_table,
+            _VALUE_COLUMNS,
+            ("site_id", "profile_id", "key"),
+            [_value_row(site.id, profile_id, key, values[key], now) for key in keys],
+            set_from_excluded(_VALUE_COLUMNS[3:]),
+        )
     for key in keys:
         entry = catalogue.get(key)
         value_type = values[key].value_type
@@ -110,8 +117,15 @@ def attributes_store(
         changed = entry is None or entry.stale or entry.value_type != value_type
         changed = changed or not entry.types_mask & TYPE_BITS[value_type]
         if new_profiles or changed or not identified:
-            deltas.append(_CatalogueDelta(key, value_type, new_profiles, 0 if identified else 1))
-    catalogue_apply(site=site, deltas=deltas, now=now)
+            deltas[key] = _CatalogueDelta(key, value_type, new_profiles, 0 if identified else 1)
+    for key, value_type in (merged_keys or {}).items():
+        delta = deltas.get(key)
+        deltas[key] = (
+            replace(delta, new_profiles=delta.new_profiles - 1)
+            if delta is not None
+            else _CatalogueDelta(key, value_type, -1, 0, seen=False)
+        )
+    catalogue_apply(site=site, deltas=list(deltas.values()), now=now)
     return keys, rejected
 
 
@@ -145,9 +159,9 @@ def _catalogue_for_call(
 
 
 def catalogue_apply(*, site: Site, deltas: list[_CatalogueDelta], now: datetime) -> None:
-    """Add profile counts and seen types to catalogue rows, creating missing keys."""
+    """Add profile counts (never below zero) and seen types to catalogue rows, creating
+    missing keys: one statement in key order, the only catalogue write of a call."""
     table = AttributeKey._meta.db_table
-    t = quote(table)
     upsert_rows(
         table,
         (
@@ -166,7 +180,7 @@ def catalogue_apply(*, site: Site, deltas: list[_CatalogueDelta], now: datetime)
                 site.id,
                 d.key,
                 d.value_type,
-                TYPE_BITS[d.value_type],
+                TYPE_BITS[d.value_type] if d.seen else 0,
                 d.new_profiles,
                 d.anonymous,
                 db_datetime(now),
@@ -174,11 +188,22 @@ def catalogue_apply(*, site: Site, deltas: list[_CatalogueDelta], now: datetime)
             )
             for d in sorted(deltas, key=lambda d: d.key)
         ],
-        f"value_type = excluded.value_type, "
+        _catalogue_updates(quote(table)),
+    )
+
+
+@functools.cache
+def _catalogue_updates(t: str) -> str:
+    # A count-only row carries an empty type mask.
+    count_only = "excluded.types_mask = 0"
+    total = f"{t}.profile_count + excluded.profile_count"
+    return (
+        f"value_type = CASE WHEN {count_only} THEN {t}.value_type ELSE excluded.value_type END, "
         f"types_mask = {t}.types_mask | excluded.types_mask, "
-        f"profile_count = {t}.profile_count + excluded.profile_count, "
+        f"profile_count = CASE WHEN {total} < 0 THEN 0 ELSE {total} END, "
         f"anonymous_count = {t}.anonymous_count + excluded.anonymous_count, "
-        f"last_seen_at = excluded.last_seen_at",
+        f"last_seen_at = CASE WHEN {count_only} THEN {t}.last_seen_at "
+        f"ELSE excluded.last_seen_at END"
     )
 
 
@@ -191,14 +216,17 @@ def catalogue_forget_profiles(*, site: Site, key_counts: dict[str, int]) -> None
             )
 
 
-def attributes_merge(*, site: Site, source_profile_id: int, target_profile_id: int) -> None:
+def attributes_merge(
+    *, site: Site, source_profile_id: int, target_profile_id: int
+) -> dict[str, str]:
     """Move an anonymous profile's values onto the profile it joins. Per key the most
-    recently updated value wins; the loser is deleted and the catalogue counts follow."""
+    recently updated value wins and the loser is deleted. Returns the keys both profiles
+    held (key → type), which now count one profile fewer: the caller passes them on to
+    `attributes_store`, whose one catalogue write lowers their counts."""
     table = quote(AttributeValue._meta.db_table)
     key = quote("key")
-    # Keys both profiles hold: after the move they count one profile fewer.
     shared = fetch_all(
-        f"SELECT t.{key} FROM {table} t JOIN {table} s ON s.site_id = t.site_id "
+        f"SELECT t.{key}, t.value_type FROM {table} t JOIN {table} s ON s.site_id = t.site_id "
         f"AND s.profile_id = %s AND s.{key} = t.{key} WHERE t.site_id = %s AND t.profile_id = %s",
         [source_profile_id, site.id, target_profile_id],
     )
@@ -216,7 +244,7 @@ def attributes_merge(*, site: Site, source_profile_id: int, target_profile_id: i
         f"DELETE FROM {table} WHERE site_id = %s AND profile_id = %s",
         [site.id, source_profile_id],
     )
-    catalogue_forget_profiles(site=site, key_counts={row[0]: 1 for row in shared})
+    return dict(shared)
 
 
 def catalogue_recount(*, site: Site) -> int:

@@ -1,7 +1,8 @@
 """Parallel identify calls against a live server on PostgreSQL: no lost key, one profile per
-user id, no deadlock."""
+user id, no deadlock, also when devices switch users or merge at the same moment."""
 
 import json
+import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,7 @@ import pytest
 from django.db import connection
 
 from apps.identity.models import Profile, Visitor
+from apps.identity.services import visitor_identify
 from apps.user_attributes.models import AttributeKey, AttributeValue
 from tests.factories import SiteFactory
 
@@ -17,6 +19,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 DEVICES = 6
 CALLS_PER_DEVICE = 12
+ROUNDS = 12
 
 
 def post(url: str, body: dict) -> tuple[int, dict]:
@@ -162,4 +165,104 @@ def test_one_message_sent_many_times_at_once_is_applied_once(live_server):
     (winner,) = (n for n in range(DEVICES) if f"only_{n}" in stored)
     assert values == {"copy": winner, f"only_{winner}": True}
     assert AttributeKey.objects.filter(site=site).count() == 2
+    assert deadlocks() == deadlocks_before
+
+
+def test_switching_a_device_to_another_user_does_not_wait_for_the_previous_users_profile():
+    """Another transaction holding the previous user's profile (that user's own identify
+    call, say) must not hold up a device that moves on to a different user: waiting there
+    is what let two devices switching between two users in opposite directions deadlock."""
+    site = SiteFactory()
+    visitor_identify(site=site, visitor_id=device(0), user_id="A", attributes={"plan": "free"})
+    previous = Profile.objects.get(site=site, user_id="A")
+    holder = connection.get_new_connection(connection.get_connection_params())
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {Profile._meta.db_table} WHERE id = %s FOR UPDATE", [previous.pk]
+            )
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        answer = visitor_identify(
+            site=site, visitor_id=device(0), user_id="B", attributes={"plan": "pro"}
+        )
+    finally:
+        holder.rollback()
+        holder.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert answer["stored"] == ["plan"]
+    visitor = Visitor.objects.get(site=site, visitor_id=device(0))
+    assert visitor.profile.user_id == "B"
+    assert {a.key: a.value for a in previous.attributes.all()} == {"plan": "free"}
+
+
+def race(url: str, bodies: list[dict]) -> list[int]:
+    """Post the bodies at the same moment, one thread each: their statuses."""
+    barrier = threading.Barrier(len(bodies))
+
+    def send(body: dict) -> int:
+        barrier.wait()
+        return post(url, body)[0]
+
+    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+        return list(pool.map(send, bodies))
+
+
+def test_devices_switching_between_two_users_in_opposite_directions(live_server):
+    site = SiteFactory()
+    url = f"{live_server.url}/api/v1/sites/{site.key}/identify"
+    assert post(url, {"visitor_id": device(0), "user_id": "A", "attributes": {}})[0] == 200
+    assert post(url, {"visitor_id": device(1), "user_id": "B", "attributes": {}})[0] == 200
+    deadlocks_before = deadlocks()
+
+    statuses = []
+    for round_ in range(ROUNDS):
+        # Device 0 moves to the user device 1 is leaving, and the other way round.
+        users = ("B", "A") if round_ % 2 == 0 else ("A", "B")
+        statuses += race(
+            url,
+            [
+                {"visitor_id": device(n), "user_id": user, "attributes": {"r": round_}}
+                for n, user in enumerate(users)
+            ],
+        )
+
+    assert statuses == [200] * 2 * ROUNDS
+    assert Profile.objects.filter(site=site).count() == 2
+    assert AttributeKey.objects.get(site=site, key="r").profile_count == 2
+    assert deadlocks() == deadlocks_before
+
+
+def test_first_identifications_racing_anonymous_calls_with_the_same_keys(live_server):
+    """A merge lowers the count of a key both profiles held (c) while the call stores
+    another (b); an anonymous call on another device raises both counts at the same time.
+    Two catalogue writes in one transaction (c, then b) against one in key order (b, c)
+    would wait on each other."""
+    site = SiteFactory()
+    url = f"{live_server.url}/api/v1/sites/{site.key}/identify"
+    keys = ["a", "b", "c"]
+    deadlocks_before = deadlocks()
+
+    statuses = []
+    for round_ in range(ROUNDS):
+        user, merging, anonymous = f"user-{round_}", device(2 * round_), device(2 * round_ + 1)
+        for body in (
+            {"visitor_id": device(99), "user_id": user, "attributes": {"c": 1}},
+            {"visitor_id": merging, "user_id": None, "attributes": {"a": 2, "c": 2}},
+        ):
+            assert post(url, body)[0] == 200
+        statuses += race(
+            url,
+            [
+                {"visitor_id": merging, "user_id": user, "attributes": {"b": 3}},
+                {"visitor_id": anonymous, "user_id": None, "attributes": dict.fromkeys(keys, 4)},
+            ],
+        )
+
+    assert statuses == [200] * 2 * ROUNDS
+    # Each round leaves one user and one anonymous profile, each holding every key.
+    counts = dict(AttributeKey.objects.filter(site=site).values_list("key", "profile_count"))
+    assert counts == dict.fromkeys(keys, 2 * ROUNDS)
     assert deadlocks() == deadlocks_before

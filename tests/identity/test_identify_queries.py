@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.identity.models import Profile, Visitor
-from apps.user_attributes.models import AttributeValue
+from apps.user_attributes.models import AttributeKey, AttributeValue
 
 DEVICE = "device0000000000000000000000000a"
 OTHER_DEVICE = "device0000000000000000000000000b"
@@ -89,3 +89,26 @@ def test_an_identified_device_moving_to_another_user_names_the_site(api_client, 
 
     assert unscoped(captured.captured_queries) == []
     assert Profile.objects.filter(site=site, user_id__in=["A", "B"]).count() == 2
+
+
+def test_a_merge_writes_the_catalogue_once_in_key_order(api_client, site):
+    """The keys a merge folds together (c) and the call's own keys (b, d) share one
+    catalogue statement in key order: two statements would lock c before b, and a call on
+    another device locking b then c would wait on this one while it waits back."""
+    identify(api_client, site, OTHER_DEVICE, "ABC", {"c": 1})
+    identify(api_client, site, DEVICE, None, {"a": 2, "c": 2})
+
+    with CaptureQueriesContext(connection) as captured:
+        identify(api_client, site, DEVICE, "ABC", {"b": 3, "d": 3})
+
+    catalogue = AttributeKey._meta.db_table
+    writes = [
+        sql
+        for sql in statements(captured)
+        if re.search(rf'(INSERT INTO|UPDATE)\s+"{catalogue}"', sql)
+    ]
+    assert len(writes) == 1, writes
+    counts = dict(AttributeKey.objects.filter(site=site).values_list("key", "profile_count"))
+    assert counts == {"a": 1, "b": 1, "c": 1, "d": 1}
+    seen = AttributeKey.objects.get(site=site, key="c")
+    assert (seen.value_type, seen.types_seen) == ("number", ["number"])
