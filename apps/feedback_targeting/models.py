@@ -3,8 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from apps.common.models import site_key
 from apps.identity.models import Profile, Visitor
-from apps.sites.models import Site
 
 
 def empty_rule() -> dict:
@@ -22,7 +22,7 @@ class Widget(models.Model):
         PAUSED = "paused", "Paused"
         DISABLED = "disabled", "Disabled by Cohort"
 
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    site = site_key()
     kind = models.CharField(max_length=10, choices=Kind.choices)
     name = models.CharField(max_length=120)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
@@ -53,7 +53,7 @@ class Question(models.Model):
         RATING = "rating", "Rating 1-5"
         TEXT = "text", "Free text"
 
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    site = site_key()
     widget = models.ForeignKey(Widget, on_delete=models.CASCADE, related_name="questions")
     position = models.PositiveSmallIntegerField()
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -77,7 +77,7 @@ class Response(models.Model):
     """One visitor's answer to a widget. It follows the visitor's profile through
     stitching and is deleted with the person."""
 
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    site = site_key()
     widget = models.ForeignKey(Widget, on_delete=models.CASCADE, related_name="responses")
     visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="responses")
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="responses")

@@ -9,12 +9,12 @@ Every row carries its site so the data can be distributed by tenant.
 from django.db import models
 from django.db.models import Q
 
-from apps.common.models import AppendOnlyModel
+from apps.common.models import AppendOnlyModel, site_key
 from apps.sites.models import Site
 
 
 class Profile(models.Model):
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    site = site_key()
     # The customer's user id; null for the anonymous profile of an unidentified visitor.
     user_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField()
@@ -39,7 +39,7 @@ class Profile(models.Model):
 
 
 class Visitor(models.Model):
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    site = site_key()
     visitor_id = models.CharField(max_length=64)
     # The profile this device currently belongs to (null until it is identified or sends
     # anonymous attributes).
@@ -62,7 +62,7 @@ class Visitor(models.Model):
 class Session(models.Model):
     """One browsing session of a visitor: landing page, referrer, pages seen."""
 
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    site = site_key()
     visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="sessions")
     # Follows the visitor's profile; null while the visitor is unknown, joined on identify.
     profile = models.ForeignKey(
@@ -92,7 +92,7 @@ class Session(models.Model):
 class ProcessedMessage(models.Model):
     """A message id already applied, with the answer given, so a retry is not applied twice."""
 
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    site = site_key()
     message_id = models.CharField(max_length=64)
     response = models.JSONField(null=True)
     created_at = models.DateTimeField()

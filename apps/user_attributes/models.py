@@ -2,8 +2,8 @@
 
 from django.db import models
 
+from apps.common.models import site_key
 from apps.identity.models import Profile
-from apps.sites.models import Site
 
 
 class ValueType(models.TextChoices):
@@ -20,7 +20,7 @@ TYPE_BITS = {ValueType.NUMBER: 1, ValueType.STRING: 2, ValueType.DATE: 4, ValueT
 class AttributeValue(models.Model):
     """The latest value of one key for one profile, in the column of its type."""
 
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    site = site_key()
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="attributes")
     key = models.CharField(max_length=50)
     value_type = models.CharField(max_length=8, choices=ValueType.choices)
@@ -86,7 +86,7 @@ class AttributeValue(models.Model):
 class AttributeKey(models.Model):
     """The site's attribute catalogue: one row per key ever accepted."""
 
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    site = site_key()
     key = models.CharField(max_length=50)
     # The type of the most recent value sent under this key.
     value_type = models.CharField(max_length=8, choices=ValueType.choices)
@@ -122,7 +122,7 @@ class AttributeKey(models.Model):
 class AttributeRejection(models.Model):
     """How many attributes were rejected per site, day, key and reason."""
 
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    site = site_key()
     day = models.DateField()
     key = models.CharField(max_length=50)
     reason = models.CharField(max_length=40)

@@ -1,0 +1,47 @@
+"""Migration operations shared by several apps."""
+
+from django.db import migrations, models
+
+
+def site_key_index_dropped(
+    app_label: str, *model_names: str
+) -> migrations.SeparateDatabaseAndState:
+    """Move tenant tables' site keys to `site_key()` (no index of their own).
+
+    Django's own AlterField would drop the foreign key and add it back, checking every
+    stored row again under a lock; here the state changes and the database only loses the
+    index Django made for the key. Reversible: the index comes back."""
+
+    def index_name(apps, schema_editor, model_name: str) -> tuple[str, str]:
+        table = apps.get_model(app_label, model_name)._meta.db_table
+        return table, schema_editor._create_index_name(table, ["site_id"], suffix="")
+
+    def forwards(apps, schema_editor):
+        for model_name in model_names:
+            _, name = index_name(apps, schema_editor, model_name)
+            schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
+
+    def backwards(apps, schema_editor):
+        for model_name in model_names:
+            table, name = index_name(apps, schema_editor, model_name)
+            schema_editor.execute(
+                f"CREATE INDEX {schema_editor.quote_name(name)} "
+                f"ON {schema_editor.quote_name(table)} ({schema_editor.quote_name('site_id')})"
+            )
+
+    return migrations.SeparateDatabaseAndState(
+        state_operations=[
+            migrations.AlterField(
+                model_name=model_name,
+                name="site",
+                field=models.ForeignKey(
+                    db_index=False,
+                    on_delete=models.CASCADE,
+                    related_name="+",
+                    to="sites.site",
+                ),
+            )
+            for model_name in model_names
+        ],
+        database_operations=[migrations.RunPython(forwards, backwards)],
+    )
