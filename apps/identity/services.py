@@ -11,15 +11,17 @@ cycle.
 
 import hashlib
 import secrets
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError, Forbidden
-from apps.common.sql import db_datetime, execute, fetch_one, insert_instance, quote
+from apps.common.sql import db_datetime, execute, fetch_one, insert_instance, table
 from apps.feedback_targeting.models import Response
 from apps.identity.models import PrivacyAudit, ProcessedMessage, Profile, Session, Visitor
 from apps.identity.selectors import normalize_lookup_terms, person_lookup, profiles_matching
@@ -65,7 +67,7 @@ def _message_record(*, site: Site, message_id: str | None, response: dict, now: 
         return
     field = ProcessedMessage._meta.get_field("response")
     row = fetch_one(
-        f"INSERT INTO {quote(ProcessedMessage._meta.db_table)} "
+        f"INSERT INTO {table(ProcessedMessage)} "
         f"(site_id, message_id, created_at, response) VALUES (%s, %s, %s, %s) "
         f"ON CONFLICT (site_id, message_id) DO NOTHING RETURNING id",
         [site.id, message_id, db_datetime(now), field.get_db_prep_value(response, connection)],
@@ -79,11 +81,46 @@ def _message_response(*, site: Site, message_id: str) -> dict:
     return ProcessedMessage.objects.get(site=site, message_id=message_id).response or {}
 
 
+def processed_messages_purge(*, now: datetime | None = None, batch_size: int = 5000) -> int:
+    """Forget message ids older than the retention window (a retry after it is applied
+    again). Site by site, in batches that each commit on their own, so that identify
+    calls never wait long behind the purge: the number of ids forgotten."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.COHORT_MESSAGE_RETENTION_DAYS)
+    t = table(ProcessedMessage)
+    purged = 0
+    for site_id in Site.objects.order_by("pk").values_list("pk", flat=True):
+        while True:
+            deleted = execute(
+                f"DELETE FROM {t} WHERE site_id = %s AND id IN (SELECT id FROM {t} "
+                "WHERE site_id = %s AND created_at < %s ORDER BY created_at LIMIT %s)",
+                [site_id, site_id, db_datetime(cutoff), batch_size],
+            )
+            purged += deleted
+            if deleted < batch_size:
+                break
+    return purged
+
+
+def _apply_once(
+    *, site: Site, message_id: str | None, now: datetime, apply: Callable[[], dict]
+) -> dict:
+    """Run `apply` in a transaction that ends by keeping the message id with its answer.
+    A message id applied before gets that first answer, marked as a duplicate, and
+    nothing this call did is kept."""
+    try:
+        with transaction.atomic():
+            outcome = apply()
+            _message_record(site=site, message_id=message_id, response=outcome, now=now)
+    except _AlreadyApplied:
+        outcome = {**_message_response(site=site, message_id=message_id), "duplicate": True}
+    return outcome
+
+
 def _visitor_upsert(*, site: Site, visitor_id: str, now: datetime) -> tuple[int, int | None]:
     """Create or touch the visitor, locking its row: (visitor pk, current profile pk)."""
-    table = quote(Visitor._meta.db_table)
+    t = table(Visitor)
     return fetch_one(
-        f"INSERT INTO {table} (site_id, visitor_id, first_seen_at, last_seen_at) "
+        f"INSERT INTO {t} (site_id, visitor_id, first_seen_at, last_seen_at) "
         f"VALUES (%s, %s, %s, %s) ON CONFLICT (site_id, visitor_id) "
         f"DO UPDATE SET last_seen_at = excluded.last_seen_at RETURNING id, profile_id",
         [site.id, visitor_id, db_datetime(now), db_datetime(now)],
@@ -92,9 +129,9 @@ def _visitor_upsert(*, site: Site, visitor_id: str, now: datetime) -> tuple[int,
 
 def _profile_upsert(*, site: Site, user_id: str, now: datetime) -> int:
     """The profile of a user id, created if new; its row stays locked until commit."""
-    table = quote(Profile._meta.db_table)
+    t = table(Profile)
     return fetch_one(
-        f"INSERT INTO {table} (site_id, user_id, created_at, updated_at) "
+        f"INSERT INTO {t} (site_id, user_id, created_at, updated_at) "
         f"VALUES (%s, %s, %s, %s) ON CONFLICT (site_id, user_id) WHERE user_id IS NOT NULL "
         f"DO UPDATE SET updated_at = excluded.updated_at RETURNING id",
         [site.id, user_id, db_datetime(now), db_datetime(now)],
@@ -104,8 +141,7 @@ def _profile_upsert(*, site: Site, user_id: str, now: datetime) -> int:
 def _profile_lock(*, site: Site, profile_id: int, now: datetime) -> int:
     """Touch a profile, locking its row until commit."""
     execute(
-        f"UPDATE {quote(Profile._meta.db_table)} SET updated_at = %s "
-        f"WHERE site_id = %s AND id = %s",
+        f"UPDATE {table(Profile)} SET updated_at = %s WHERE site_id = %s AND id = %s",
         [db_datetime(now), site.id, profile_id],
     )
     return profile_id
@@ -113,7 +149,7 @@ def _profile_lock(*, site: Site, profile_id: int, now: datetime) -> int:
 
 def _profile_create_anonymous(*, site: Site, now: datetime) -> int:
     return fetch_one(
-        f"INSERT INTO {quote(Profile._meta.db_table)} (site_id, user_id, created_at, updated_at) "
+        f"INSERT INTO {table(Profile)} (site_id, user_id, created_at, updated_at) "
         f"VALUES (%s, NULL, %s, %s) RETURNING id",
         [site.id, db_datetime(now), db_datetime(now)],
     )[0]
@@ -123,8 +159,7 @@ def _profile_move_history(*, site: Site, source_id: int, target_id: int) -> None
     """Everything recorded against `source` now belongs to `target`."""
     for model in (Session, Response, Visitor):
         execute(
-            f"UPDATE {quote(model._meta.db_table)} SET profile_id = %s "
-            f"WHERE site_id = %s AND profile_id = %s",
+            f"UPDATE {table(model)} SET profile_id = %s WHERE site_id = %s AND profile_id = %s",
             [target_id, site.id, source_id],
         )
 
@@ -138,8 +173,7 @@ def _profile_lock_if_anonymous(*, site: Site, profile_id: int) -> bool:
     profile belongs to one device, whose visitor row the caller already holds."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     row = fetch_one(
-        f"SELECT id FROM {quote(Profile._meta.db_table)} "
-        f"WHERE site_id = %s AND id = %s AND user_id IS NULL{lock}",
+        f"SELECT id FROM {table(Profile)} WHERE site_id = %s AND id = %s AND user_id IS NULL{lock}",
         [site.id, profile_id],
     )
     return row is not None
@@ -152,7 +186,7 @@ def _profile_drop_emptied(*, site: Site, profile_id: int) -> None:
     commit (the foreign keys are checked then) instead of being deleted with it."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"DELETE FROM {quote(Profile._meta.db_table)} WHERE site_id = %s AND id = %s",
+            f"DELETE FROM {table(Profile)} WHERE site_id = %s AND id = %s",
             [site.id, profile_id],
         )
 
@@ -173,7 +207,7 @@ def _visitor_attach(
         return {}
     if current_profile_id is None:
         execute(
-            f"UPDATE {quote(Session._meta.db_table)} SET profile_id = %s "
+            f"UPDATE {table(Session)} SET profile_id = %s "
             f"WHERE site_id = %s AND visitor_id = %s AND profile_id IS NULL",
             [target_id, site.id, visitor_pk],
         )
@@ -188,8 +222,7 @@ def _visitor_attach(
             _profile_drop_emptied(site=site, profile_id=source)
             return merged_keys
     execute(
-        f"UPDATE {quote(Visitor._meta.db_table)} SET profile_id = %s "
-        f"WHERE site_id = %s AND id = %s",
+        f"UPDATE {table(Visitor)} SET profile_id = %s WHERE site_id = %s AND id = %s",
         [target_id, site.id, visitor_pk],
     )
     return {}
@@ -232,14 +265,14 @@ def visitor_identify(
     identify_access_check(site=site)
     now = now or timezone.now()
     check = check_attributes(attributes, identified=user_id is not None)
-    try:
-        with transaction.atomic():
-            outcome = _identify_apply(
-                site=site, visitor_id=visitor_id, user_id=user_id, check=check, now=now
-            )
-            _message_record(site=site, message_id=message_id, response=outcome, now=now)
-    except _AlreadyApplied:
-        outcome = {**_message_response(site=site, message_id=message_id), "duplicate": True}
+    outcome = _apply_once(
+        site=site,
+        message_id=message_id,
+        now=now,
+        apply=lambda: _identify_apply(
+            site=site, visitor_id=visitor_id, user_id=user_id, check=check, now=now
+        ),
+    )
     return {"visitor_id": visitor_id, "user_id": user_id, **outcome}
 
 
@@ -307,35 +340,35 @@ def session_record(
     url = _clean_url(url, name="url", required=True)
     referrer = _clean_url(referrer, name="referrer", required=False)
     now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            outcome = _session_apply(
-                site=site,
-                visitor_id=visitor_id,
-                session_key=session_key,
-                url=url,
-                referrer=referrer,
-                now=now,
-            )
-            _message_record(site=site, message_id=message_id, response=outcome, now=now)
-    except _AlreadyApplied:
-        outcome = {**_message_response(site=site, message_id=message_id), "duplicate": True}
+    outcome = _apply_once(
+        site=site,
+        message_id=message_id,
+        now=now,
+        apply=lambda: _session_apply(
+            site=site,
+            visitor_id=visitor_id,
+            session_key=session_key,
+            url=url,
+            referrer=referrer,
+            now=now,
+        ),
+    )
     return {"session_id": session_key, **outcome}
 
 
 def _session_apply(
     *, site: Site, visitor_id: str, session_key: str, url: str, referrer: str, now: datetime
 ) -> dict:
-    table = quote(Session._meta.db_table)
+    t = table(Session)
     visitor_pk, profile_id = _visitor_upsert(site=site, visitor_id=visitor_id, now=now)
     row = fetch_one(
-        f"INSERT INTO {table} (site_id, visitor_id, profile_id, session_key, landing_url, "
+        f"INSERT INTO {t} (site_id, visitor_id, profile_id, session_key, landing_url, "
         f"last_url, referrer, page_count, started_at, last_seen_at) "
         f"VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s) "
         f"ON CONFLICT (site_id, session_key) DO UPDATE SET "
-        f"last_url = excluded.last_url, page_count = {table}.page_count + 1, "
+        f"last_url = excluded.last_url, page_count = {t}.page_count + 1, "
         f"last_seen_at = excluded.last_seen_at "
-        f"WHERE {table}.visitor_id = excluded.visitor_id RETURNING page_count",
+        f"WHERE {t}.visitor_id = excluded.visitor_id RETURNING page_count",
         [
             site.id,
             visitor_pk,
