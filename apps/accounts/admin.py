@@ -5,7 +5,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import Count
 
 from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
-from apps.accounts.services import api_token_revoke
+from apps.accounts.services import account_delete, api_token_revoke
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
 from apps.common.admin import ReadOnlyAdminMixin
@@ -121,6 +121,13 @@ class AccountAdmin(admin.ModelAdmin):
         # An account is born with its owner and the opening entry of its plan history,
         # which only sign-up (accounts.services.account_create) provides.
         return False
+
+    def delete_model(self, request, obj: Account) -> None:
+        account_delete(account=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for account in queryset:
+            account_delete(account=account)
 
     def save_model(self, request, obj: Account, form, change: bool) -> None:
         other_fields = [name for name in form.changed_data if name not in PLAN_FIELDS]

@@ -9,6 +9,8 @@ from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, Us
 from apps.accounts.selectors import token_hash
 from apps.billing.models import PlanChange
 from apps.common.errors import ApplicationError
+from apps.sites.models import Site
+from apps.sites.selectors import site_public_forget
 
 
 def _unique_slug(name: str) -> str:
@@ -61,6 +63,17 @@ def user_signup(
 
 
 TOKEN_PREFIX = "ck_"  # noqa: S105 - the public marker of Cohort tokens, not a secret
+
+
+@transaction.atomic
+def account_delete(*, account: Account) -> None:
+    """Delete an account with its sites and all of their data. Every process stops
+    serving the sites' public endpoints on the next call (their kept copies are renewed),
+    instead of answering for a deleted site until its time bound runs out."""
+    keys = list(Site.objects.filter(account=account).values_list("key", flat=True))
+    account.delete()
+    for key in keys:
+        site_public_forget(key=key)
 
 
 def api_token_create(

@@ -6,7 +6,9 @@ Every test has two tenants: `site` (Radbooks) and `other_site` (Other Co).
 
 import pytest
 from django.core.cache import cache
+from django.urls import reverse
 
+from apps.accounts.models import Account
 from apps.billing.services import plan_change
 from apps.common import localcache
 from apps.consent.services import user_attributes_disable
@@ -14,6 +16,7 @@ from apps.sites.models import Site
 from apps.sites.selectors import PUBLIC_SITE_SECONDS, site_get_public_cached
 from apps.sites.services import site_delete, site_update
 from apps.user_attributes.models import AttributeValue
+from tests.factories import SiteFactory
 
 VISITOR = "visitor0visitor0visitor0visitor0"
 SHOP = "https://shop.example.com"
@@ -68,6 +71,25 @@ def test_a_deleted_site_is_unknown_at_once(api_client, site, other_site):
     site_delete(site=site)
 
     assert status_and_code(decision(api_client, key)) == (404, "unknown_site")
+    assert decision(api_client, other_site.key).status_code == 200
+
+
+def test_sites_of_an_account_deleted_by_staff_are_unknown_at_once(
+    client, staff, api_client, site, other_site
+):
+    second = SiteFactory(account=site.account, name="Second shop")
+    for key in (site.key, second.key):
+        assert decision(api_client, key).status_code == 200
+    client.force_login(staff)
+
+    response = client.post(
+        reverse("admin:accounts_account_delete", args=[site.account_id]), {"post": "yes"}
+    )
+
+    assert response.status_code == 302
+    assert not Account.objects.filter(pk=site.account_id).exists()
+    for key in (site.key, second.key):
+        assert status_and_code(decision(api_client, key)) == (404, "unknown_site")
     assert decision(api_client, other_site.key).status_code == 200
 
 
