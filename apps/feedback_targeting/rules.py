@@ -33,11 +33,9 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 
+from apps.common.sql import table
 from apps.identity.models import Profile
 from apps.user_attributes.models import AttributeValue, ValueType
-
-VALUES = AttributeValue._meta.db_table
-PROFILES = Profile._meta.db_table
 
 MAX_CONDITIONS = 20
 MAX_IN_VALUES = 50
@@ -518,14 +516,14 @@ def _profile_sql(
     if condition.type == "visitor":
         null = "IS NOT NULL" if condition.op == "identified" else "IS NULL"
         return (
-            f"EXISTS (SELECT 1 FROM {PROFILES} p{index} WHERE p{index}.id = {profile_id}"
+            f"EXISTS (SELECT 1 FROM {table(Profile)} p{index} WHERE p{index}.id = {profile_id}"
             f" AND p{index}.site_id = %s AND p{index}.user_id {null})",
             [site_id],
         )
     alias = f"v{index}"
     rows, params = _rows_sql(condition, alias, site_id, now, connection)
     exists = (
-        f"EXISTS (SELECT 1 FROM {VALUES} {alias}"
+        f"EXISTS (SELECT 1 FROM {table(AttributeValue)} {alias}"
         f" WHERE {rows} AND {alias}.profile_id = {profile_id})"
     )
     return (f"NOT {exists}" if condition.op == "is_not_set" else exists), params
@@ -553,7 +551,7 @@ def count_sql(rule: Rule, *, site_id: int, now: datetime, connection) -> CountSQ
             None,
         )
     if anchor is None:
-        sql = f"SELECT COUNT(*) FROM {PROFILES} p WHERE p.site_id = %s"
+        sql = f"SELECT COUNT(*) FROM {table(Profile)} p WHERE p.site_id = %s"
         params: list = [site_id]
         if rule.conditions:
             parts = [
@@ -565,7 +563,7 @@ def count_sql(rule: Rule, *, site_id: int, now: datetime, connection) -> CountSQ
             params += [value for _, part_params in parts for value in part_params]
         return CountSQL(sql, params, merge_joins=False)
     sql, params = _rows_sql(rule.conditions[anchor], "a", site_id, now, connection)
-    sql = f"SELECT COUNT(*) FROM {VALUES} a WHERE {sql}"
+    sql = f"SELECT COUNT(*) FROM {table(AttributeValue)} a WHERE {sql}"
     others = [c for i, c in enumerate(rule.conditions) if i != anchor]
     for index, condition in enumerate(others):
         part, part_params = _profile_sql(condition, index, "a.profile_id", site_id, now, connection)

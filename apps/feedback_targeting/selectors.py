@@ -44,7 +44,8 @@ def targeting_count(*, site: Site, rule: Rule, now: datetime) -> int:
     """How many of the site's profiles the rule matches right now, in one round trip."""
     db = connections[DEFAULT_DB_ALIAS]
     query = count_sql(rule, site_id=site.pk, now=now, connection=db)
-    statement = query.statement(vendor=db.vendor, in_transaction=db.in_atomic_block)
+    # Inside atomic() or with autocommit turned off, a transaction is open already.
+    statement = query.statement(vendor=db.vendor, in_transaction=not db.get_autocommit())
     with db.cursor() as cursor:
         cursor.execute(statement, query.params)
         if statement != query.sql:
@@ -160,16 +161,6 @@ def live_widgets_forget(*, site_id: int) -> None:
     _live_widgets.forget(site_id)
 
 
-def visitor_facts(*, site: Site, visitor: Visitor | None, with_attributes: bool) -> Facts:
-    if visitor is None or visitor.profile_id is None:
-        return Facts(identified=False, attributes={})
-    attributes = {}
-    if with_attributes:
-        for value in AttributeValue.objects.filter(site=site, profile_id=visitor.profile_id):
-            attributes[value.key] = (value.value_type, value.value)
-    return Facts(identified=visitor.profile.user_id is not None, attributes=attributes)
-
-
 def _stored_value(value_type: str, number, string, date, boolean):
     """A value read by hand-written SQL, typed as the ORM would give it (SQLite returns
     datetimes as naive UTC text and booleans as 0 / 1)."""
@@ -217,11 +208,12 @@ def _decision_sql(with_attributes: bool, poll_ids: tuple[int, ...]) -> tuple[str
 def visitor_decision_facts(
     *, site: Site, visitor_id: str, with_attributes: bool, poll_ids: list[int]
 ) -> tuple[Facts, set[int]]:
-    """The visitor's facts (as `visitor_facts`) and which of `poll_ids` its person already
-    answered on any device, in one statement: the profile, then (if asked) its attribute
-    values, then (if any polls) the polls it answered, as rows of one UNION ALL (a poll's
-    id travels in the number column, whose type every part can share). A visitor without
-    a profile has no rows: not identified, no attributes, nothing answered."""
+    """The visitor's facts for evaluating rules, and which of `poll_ids` its person
+    already answered on any device, in one statement (for decisions and answers alike):
+    the profile, then (if asked) its attribute values, then (if any polls) the polls it
+    answered, as rows of one UNION ALL (a poll's id travels in the number column, whose
+    type every part can share). A visitor without a profile has no rows: not identified,
+    no attributes, nothing answered."""
     sql, parts = _decision_sql(with_attributes, tuple(poll_ids))
     with connection.cursor() as cursor:
         cursor.execute(sql, [site.pk, visitor_id, *[site.pk] * parts])

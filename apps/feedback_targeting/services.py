@@ -11,8 +11,7 @@ from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.rules import Rule, RuleError, evaluate, parse_rule
-from apps.feedback_targeting.selectors import live_widgets_forget, visitor_facts
-from apps.identity.models import Visitor
+from apps.feedback_targeting.selectors import live_widgets_forget, visitor_decision_facts
 from apps.identity.services import visitor_profile_ensure
 from apps.sites.models import Site
 from apps.user_attributes.validation import FULL_EMAIL_RE
@@ -260,16 +259,20 @@ def response_submit(
         )
     with transaction.atomic():
         visitor_pk, profile_id = visitor_profile_ensure(site=site, visitor_id=visitor_id, now=now)
-        visitor = Visitor.objects.select_related("profile").get(pk=visitor_pk)
         rule: Rule = parse_rule(widget.targeting)
-        facts = visitor_facts(site=site, visitor=visitor, with_attributes=rule.uses_attributes)
+        poll = widget.kind == Widget.Kind.POLL
+        facts, answered = visitor_decision_facts(
+            site=site,
+            visitor_id=visitor_id,
+            with_attributes=rule.uses_attributes,
+            poll_ids=[widget.id] if poll else [],
+        )
         if not evaluate(rule, facts, now):
             raise ApplicationError(
                 "not_targeted", "This widget is not shown to this visitor.", status_code=403
             )
         # A person answers a poll once, on whichever of their devices.
-        answered = Response.objects.filter(site=site, widget=widget, profile_id=profile_id)
-        if widget.kind == Widget.Kind.POLL and answered.exists():
+        if widget.id in answered:
             raise ApplicationError(
                 "already_answered", "This person already answered this poll.", status_code=409
             )

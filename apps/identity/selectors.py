@@ -1,11 +1,11 @@
 """Reads of people and their history: Visitor Lookup."""
 
 from django.db import connection
-from django.db.models import QuerySet, prefetch_related_objects
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.db.models.expressions import RawSQL
 
 from apps.common.sql import fetch_all, instance_from_row, instances_from_row, select_columns, table
-from apps.feedback_targeting.models import Response, Widget
+from apps.feedback_targeting.models import Question, Response, Widget
 from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
 from apps.sites.models import Site
 from apps.user_attributes.models import AttributeValue, ValueType
@@ -141,7 +141,9 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
             by_id[response.profile_id].response_list.append(response)
     polls = [widget for widget in widgets.values() if widget.kind != Widget.Kind.FEEDBACK]
     if polls:
-        prefetch_related_objects(polls, "questions")
+        prefetch_related_objects(
+            polls, Prefetch("questions", queryset=Question.objects.filter(site=site))
+        )
     return list(by_id.values())
 
 

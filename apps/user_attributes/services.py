@@ -21,6 +21,7 @@ from apps.common.sql import (
     fetch_all,
     quote,
     set_from_excluded,
+    table,
     upsert_rows,
 )
 from apps.sites.models import Site
@@ -146,8 +147,8 @@ def _catalogue_for_call(
     keys_sql = ", ".join(["%s"] * len(keys))
     rows = fetch_all(
         f"SELECT k.{quote('key')}, k.value_type, k.types_mask, k.last_seen_at <= %s, "
-        f"v.id IS NOT NULL FROM {quote(AttributeKey._meta.db_table)} k "
-        f"LEFT JOIN {quote(AttributeValue._meta.db_table)} v ON v.site_id = k.site_id "
+        f"v.id IS NOT NULL FROM {table(AttributeKey)} k "
+        f"LEFT JOIN {table(AttributeValue)} v ON v.site_id = k.site_id "
         f"AND v.profile_id = %s AND v.{quote('key')} = k.{quote('key')} "
         f"WHERE k.site_id = %s AND k.{quote('key')} IN ({keys_sql})",
         [db_datetime(now - LAST_SEEN_RESOLUTION), profile_id, site.id, *keys],
@@ -161,9 +162,9 @@ def _catalogue_for_call(
 def catalogue_apply(*, site: Site, deltas: list[_CatalogueDelta], now: datetime) -> None:
     """Add profile counts (never below zero) and seen types to catalogue rows, creating
     missing keys: one statement in key order, the only catalogue write of a call."""
-    table = AttributeKey._meta.db_table
+    name = AttributeKey._meta.db_table
     upsert_rows(
-        table,
+        name,
         (
             "site_id",
             "key",
@@ -188,7 +189,7 @@ def catalogue_apply(*, site: Site, deltas: list[_CatalogueDelta], now: datetime)
             )
             for d in sorted(deltas, key=lambda d: d.key)
         ],
-        _catalogue_updates(quote(table)),
+        _catalogue_updates(quote(name)),
     )
 
 
@@ -223,25 +224,25 @@ def attributes_merge(
     recently updated value wins and the loser is deleted. Returns the keys both profiles
     held (key → type), which now count one profile fewer: the caller passes them on to
     `attributes_store`, whose one catalogue write lowers their counts."""
-    table = quote(AttributeValue._meta.db_table)
+    t = table(AttributeValue)
     key = quote("key")
     shared = fetch_all(
-        f"SELECT t.{key}, t.value_type FROM {table} t JOIN {table} s ON s.site_id = t.site_id "
+        f"SELECT t.{key}, t.value_type FROM {t} t JOIN {t} s ON s.site_id = t.site_id "
         f"AND s.profile_id = %s AND s.{key} = t.{key} WHERE t.site_id = %s AND t.profile_id = %s",
         [source_profile_id, site.id, target_profile_id],
     )
     columns = ", ".join(quote(c) for c in _VALUE_COLUMNS)
     values = ", ".join(f"s.{quote(c)}" for c in _VALUE_COLUMNS[2:])
     execute(
-        f"INSERT INTO {table} ({columns}) SELECT s.site_id, %s, {values} FROM {table} s "
+        f"INSERT INTO {t} ({columns}) SELECT s.site_id, %s, {values} FROM {t} s "
         f"WHERE s.site_id = %s AND s.profile_id = %s ORDER BY s.{key} "
         f"ON CONFLICT (site_id, profile_id, {key}) DO UPDATE SET "
         f"{set_from_excluded(_VALUE_COLUMNS[3:])} "
-        f"WHERE excluded.updated_at > {table}.updated_at",
+        f"WHERE excluded.updated_at > {t}.updated_at",
         [target_profile_id, site.id, source_profile_id],
     )
     execute(
-        f"DELETE FROM {table} WHERE site_id = %s AND profile_id = %s",
+        f"DELETE FROM {t} WHERE site_id = %s AND profile_id = %s",
         [site.id, source_profile_id],
     )
     return dict(shared)
@@ -268,7 +269,7 @@ def rejections_record(*, site: Site, rejected: dict[str, str], now: datetime) ->
     """Count rejected attributes per day, key and reason for the settings page."""
     if not rejected:
         return
-    table = AttributeRejection._meta.db_table
+    name = AttributeRejection._meta.db_table
     rows = sorted(
         {
             (site.id, now.date(), key[:MAX_REJECTION_KEY_LENGTH], reason, 1)
@@ -276,9 +277,9 @@ def rejections_record(*, site: Site, rejected: dict[str, str], now: datetime) ->
         }
     )
     upsert_rows(
-        table,
+        name,
         ("site_id", "day", "key", "reason", "count"),
         ("site_id", "day", "key", "reason"),
         [(s, db_date(d), k, r, c) for s, d, k, r, c in rows],
-        f"{quote('count')} = {quote(table)}.{quote('count')} + excluded.{quote('count')}",
+        f"{quote('count')} = {quote(name)}.{quote('count')} + excluded.{quote('count')}",
     )

@@ -19,11 +19,10 @@ from apps.feedback_targeting.selectors import (
     DECISION_CACHE_SECONDS,
     live_widgets,
     visitor_decision_facts,
-    visitor_facts,
     widgets_for_visitor,
 )
 from apps.feedback_targeting.services import widget_delete, widget_save
-from apps.identity.models import Visitor
+from apps.user_attributes.models import AttributeValue
 from tests.factories import AttributeValueFactory, ProfileFactory, VisitorFactory
 from tests.feedback_targeting.test_widget_api import (
     EVERYONE,
@@ -219,13 +218,14 @@ class TestFactsInOneStatement:
         return profile
 
     def test_the_facts_are_those_the_orm_reads(self, site, person):
-        visitor = Visitor.objects.select_related("profile").get(site=site, visitor_id=MOBILE)
-
         facts, answered = visitor_decision_facts(
             site=site, visitor_id=MOBILE, with_attributes=True, poll_ids=[]
         )
 
-        assert facts == visitor_facts(site=site, visitor=visitor, with_attributes=True)
+        assert facts.attributes == {
+            value.key: (value.value_type, value.value)
+            for value in AttributeValue.objects.filter(site=site, profile=person)
+        }
         assert facts.identified is True
         assert facts.attributes == {
             "spend": ("number", 12.5),

@@ -122,6 +122,24 @@ def test_inside_a_transaction_the_settings_end_with_the_count(site):
     assert (hash_joins, workers) == ("on", workers_before)
 
 
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_with_autocommit_off_the_settings_end_with_the_count(site):
+    """A transaction opened by turning autocommit off (no atomic block) must not keep the
+    count's planner settings either."""
+    _people(site)
+    transaction.set_autocommit(False)
+    try:
+        count = targeting_count(site=site, rule=parse_rule(SPENT_AND_BOUGHT), now=NOW)
+        hash_joins = _setting("enable_hashjoin")
+    finally:
+        transaction.rollback()
+        transaction.set_autocommit(True)
+
+    assert count == 3
+    assert hash_joins == "on"
+
+
 def test_only_joins_of_typed_conditions_are_planned_as_merges(site):
     """A single condition, a visitor condition or a key of any type (no per-key index
     ordered by profile covers it) keep PostgreSQL's default plan."""
