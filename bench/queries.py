@@ -24,6 +24,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.common.demo import DEMO_POLL_TARGETING
+from apps.common.sql import text_cursor
 from apps.feedback_targeting.rules import count_sql, parse_rule
 from apps.feedback_targeting.selectors import targeting_count
 from apps.sites.models import Site
@@ -164,7 +165,7 @@ def _explain(sql: str, params: list) -> str:
     planner settings) ran in the same implicit transaction."""
     *settings, last = sql.split("; ")
     text = "; ".join([*settings, "EXPLAIN (ANALYZE, BUFFERS) " + last])
-    with connection.cursor() as cursor:
+    with text_cursor() as cursor:
         cursor.execute(text, params)
         return "\n".join(row[0] for row in _first_rows(cursor))
 
@@ -183,7 +184,8 @@ def _app_count(site: Site, rule_json: dict, now) -> tuple[int, float]:
 
 def _hand_count(sql: str, params: list) -> tuple[int, float]:
     started = time.perf_counter()
-    with connection.cursor() as cursor:
+    # Sent as the app sends its counts: parameters written into the text.
+    with text_cursor() as cursor:
         cursor.execute(sql, params)
         count = _first_rows(cursor)[0][0]
     return count, (time.perf_counter() - started) * 1000

@@ -4,8 +4,9 @@ hot paths where building a queryset costs more than running it (hand-written rea
 still give model instances, converted as the ORM converts them). Everything here runs on
 PostgreSQL and on SQLite (3.35+)."""
 
+import contextlib
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -30,6 +31,26 @@ def db_datetime(value: datetime | None):
 
 def db_date(value: date | None):
     return connection.ops.adapt_datefield_value(value)
+
+
+@contextlib.contextmanager
+def text_cursor(db=None) -> Iterator:
+    """A cursor that writes its parameters into the statement text, for a text of several
+    statements: PostgreSQL takes those only as plain text, while the connection's own
+    cursors send parameters apart and prepare repeated statements (settings/base.py). On
+    PostgreSQL a psycopg ClientCursor, wrapped as Django wraps its own cursors so that
+    query capture and execute wrappers see it; elsewhere the usual cursor."""
+    db = db or connection
+    if db.vendor != "postgresql":
+        with db.cursor() as cursor:
+            yield cursor
+        return
+    from psycopg import ClientCursor
+
+    db.ensure_connection()
+    raw = ClientCursor(db.connection)
+    with db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw) as cursor:
+        yield cursor
 
 
 def fetch_one(sql: str, params: Sequence, *, cursor=None) -> tuple | None:

@@ -12,7 +12,7 @@ from django.http import Http404
 from rest_framework.renderers import JSONRenderer
 
 from apps.common.localcache import StampedLocalCache
-from apps.common.sql import table
+from apps.common.sql import table, text_cursor
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.rules import Facts, Rule, count_sql, evaluate, parse_rule
 from apps.identity.models import Profile, Visitor
@@ -46,7 +46,7 @@ def targeting_count(*, site: Site, rule: Rule, now: datetime) -> int:
     query = count_sql(rule, site_id=site.pk, now=now, connection=db)
     # Inside atomic() or with autocommit turned off, a transaction is open already.
     statement = query.statement(vendor=db.vendor, in_transaction=not db.get_autocommit())
-    with db.cursor() as cursor:
+    with text_cursor(db) as cursor:
         cursor.execute(statement, query.params)
         if statement != query.sql:
             # The planner settings came first; the count is the first result with rows.

@@ -19,6 +19,16 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Parameters travel apart from the statement text, and a statement run a few times on
+    # a connection is prepared on the server (psycopg's prepare_threshold): PostgreSQL then
+    # skips parsing and planning it again, about a quarter of an identify call's database
+    # CPU (bench/README.md). Behind PgBouncer in transaction mode this needs PgBouncer 1.21
+    # or later with max_prepared_statements set, or DATABASE_PREPARED_STATEMENTS=False.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True,
+        prepare_threshold=5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None,
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite serialises writers; a busy timeout and IMMEDIATE transactions keep concurrent
     # identify calls from failing with "database is locked" on the embedded default.

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection, transaction
 
+from apps.common.sql import text_cursor
 from apps.feedback_targeting.rules import parse_rule
 from apps.feedback_targeting.selectors import targeting_count
 from apps.identity.models import Profile
@@ -89,7 +90,7 @@ def test_a_joined_count_is_planned_without_hash_joins_and_the_settings_end_with_
     [(sql, params)] = statements
     settings, select = sql.rsplit("; ", 1)
     assert select.startswith("SELECT COUNT(*)")
-    with connection.cursor() as cursor:
+    with text_cursor() as cursor:
         cursor.execute(f"{settings}; EXPLAIN {select}", params)
         while cursor.description is None and cursor.nextset():
             pass
