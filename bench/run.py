@@ -69,6 +69,12 @@ def parse_args() -> argparse.Namespace:
         default=os.environ.get("BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
         help="a PostgreSQL URL allowed to create the bench database",
     )
+    parser.add_argument(
+        "--cache-url",
+        default=os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/13"),
+        help="the shared cache of the served app, as in production (Redis); falls back to "
+        "per-process memory when Redis does not answer",
+    )
     parser.add_argument("--reuse", action="store_true", help="keep a loaded bench database")
     parser.add_argument("--no-granian", action="store_true")
     parser.add_argument(
@@ -108,6 +114,7 @@ class Bench:
             "COHORT_PUBLIC_BASE_URL": f"http://127.0.0.1:{args.port}",
             "PYTHONPATH": str(BASE_DIR),
             "WEB_CONCURRENCY": str(args.workers),
+            "CACHE_URL": system.reachable_cache(args.cache_url),
         }
         self.server: system.Server | None = None
         self.compare_servers = False

@@ -4,9 +4,11 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,19 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 TICK = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
+
+
+def reachable_cache(url: str) -> str:
+    """`url` if its Redis answers, else the per-process memory cache (with a warning)."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("redis", "rediss"):
+        return url
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 6379), timeout=1):
+            return url
+    except OSError:
+        print(f"warning: no Redis at {url}; the served app counts and caches per process")
+        return "locmemcache://bench"
 
 
 # --- CPU accounting --------------------------------------------------------------------------

@@ -122,6 +122,9 @@ STORAGES = {
 }
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://cohort")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # Django's backend with reused clients and a one-round-trip incr (apps/common/cache.py).
+    CACHES["default"]["BACKEND"] = "apps.common.cache.RedisCache"
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -29,7 +29,7 @@ def redis_available() -> bool:
 
 BACKENDS = {
     "locmem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "redis": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+    "redis": {"BACKEND": "apps.common.cache.RedisCache", "LOCATION": REDIS_URL},
 }
 
 
