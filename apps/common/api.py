@@ -24,7 +24,7 @@ from apps.accounts.selectors import api_token_authenticate
 from apps.accounts.services import api_token_touch
 from apps.common.errors import ApplicationError, Forbidden, NotFound
 from apps.common.tenancy import role_at_least
-from apps.common.throttling import Rate, throttle_hit
+from apps.common.throttling import Rate, throttle_hits
 from apps.sites.origins import origin_allowed
 from apps.sites.selectors import site_get_public_cached
 
@@ -204,14 +204,18 @@ class PublicSiteAPIView(BaseAPIView):
             self._throttle(request, site)
 
     def _throttle(self, request, site) -> None:
-        checks = (
-            ("site", str(site.pk), settings.COHORT_THROTTLE_PER_SITE),
-            ("client", BaseThrottle().get_ident(request), settings.COHORT_THROTTLE_PER_CLIENT),
+        wait = throttle_hits(
+            [
+                ("site", str(site.pk), Rate.parse(settings.COHORT_THROTTLE_PER_SITE)),
+                (
+                    "client",
+                    BaseThrottle().get_ident(request),
+                    Rate.parse(settings.COHORT_THROTTLE_PER_CLIENT),
+                ),
+            ]
         )
-        for scope, ident, rate in checks:
-            wait = throttle_hit(scope=scope, ident=ident, rate=Rate.parse(rate))
-            if wait is not None:
-                raise exceptions.Throttled(wait=wait)
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait)
 
     def options(self, request, *args, **kwargs):
         return Response(status=204)

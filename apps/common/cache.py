@@ -6,7 +6,8 @@
   clients are safe to share between threads).
 - Django's `incr` asks whether the key exists and then increments it: two round trips
   for every rate-limit count. Here one server-side script does both, atomically, and
-  keeps Django's contract (ValueError for a missing key).
+  keeps Django's contract (ValueError for a missing key); and `incr_windows` counts all
+  of a request's rate-limit windows in one round trip.
 
 `CACHE_URL=redis://…` selects this backend (config/settings/base.py).
 """
@@ -20,11 +21,27 @@ _INCR_IF_EXISTS = (
 )
 
 
+_INCR_WINDOWS = (
+    "local counts = {} "
+    "for i, key in ipairs(KEYS) do "
+    "local n = redis.call('INCR', key) "
+    "if n == 1 then redis.call('EXPIRE', key, ARGV[i]) end "
+    "counts[i] = n end "
+    "return counts"
+)
+
+
 class RedisCacheClient(DjangoRedisCacheClient):
     def __init__(self, servers, **options):
         super().__init__(servers, **options)
         self._clients = {}
-        self._incr_scripts = {}
+        self._scripts = {}
+
+    def _script(self, client, text: str):
+        script = self._scripts.get((id(client), text))
+        if script is None:
+            script = self._scripts[(id(client), text)] = client.register_script(text)
+        return script
 
     def get_client(self, key=None, *, write=False):
         pool = self._get_connection_pool(write)
@@ -35,16 +52,23 @@ class RedisCacheClient(DjangoRedisCacheClient):
 
     def incr(self, key, delta):
         client = self.get_client(key, write=True)
-        script = self._incr_scripts.get(id(client))
-        if script is None:
-            script = self._incr_scripts[id(client)] = client.register_script(_INCR_IF_EXISTS)
-        value = script(keys=[key], args=[delta])
+        value = self._script(client, _INCR_IF_EXISTS)(keys=[key], args=[delta])
         if value is None:
             raise ValueError(f"Key '{key}' not found.")
         return value
+
+    def incr_windows(self, keys: list[str], timeouts: list[int]) -> list[int]:
+        client = self.get_client(keys[0], write=True)
+        return self._script(client, _INCR_WINDOWS)(keys=keys, args=timeouts)
 
 
 class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = RedisCacheClient
+
+    def incr_windows(self, windows: list[tuple[str, int]]) -> list[int]:
+        """Count one hit in each (key, timeout) counter, a missing one starting at 1 with
+        that timeout: atomic per counter, one round trip for all (rate-limit windows)."""
+        keys = [self.make_and_validate_key(key) for key, _ in windows]
+        return self._cache.incr_windows(keys, [timeout for _, timeout in windows])

@@ -3,10 +3,12 @@
 `cache.incr` increments a window's counter atomically and `cache.add` creates it only if
 missing, on Redis and on the local-memory cache alike, so concurrent requests never lose a
 count (unlike a read-modify-write of a request history). The counter usually exists, so
-a request costs one cache call; the first of a window costs two or three.
+a limit costs one cache call; the first of a window costs two or three. On the app's Redis
+backend every limit of a request is counted in one round trip (`incr_windows`).
 """
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -26,18 +28,39 @@ class Rate:
         return cls(limit=int(count), period=PERIODS[unit.strip().lower()])
 
 
-def throttle_hit(*, scope: str, ident: str, rate: Rate, now: float | None = None) -> int | None:
-    """Count one request; None if allowed, else the seconds until the window resets."""
+def throttle_hits(
+    limits: Sequence[tuple[str, str, Rate]], *, now: float | None = None
+) -> int | None:
+    """Count one request against every (scope, ident, rate) limit: None if all of them
+    allow it, else the seconds until the last refusing window resets."""
     now = time.time() if now is None else now
-    window = int(now // rate.period)
-    key = f"throttle:{scope}:{ident}:{window}"
+    windows = []
+    for scope, ident, rate in limits:
+        window = int(now // rate.period)
+        windows.append((f"throttle:{scope}:{ident}:{window}", window, rate))
+    count_all = getattr(cache, "incr_windows", None)
+    if count_all is not None:
+        counts = count_all([(key, rate.period + 1) for key, _, rate in windows])
+    else:
+        counts = [_count(key, timeout=rate.period + 1) for key, _, rate in windows]
+    waits = [
+        max(1, int((window + 1) * rate.period - now + 0.999))
+        for (_, window, rate), count in zip(windows, counts, strict=True)
+        if count > rate.limit
+    ]
+    return max(waits) if waits else None
+
+
+def throttle_hit(*, scope: str, ident: str, rate: Rate, now: float | None = None) -> int | None:
+    """Count one request against one limit (see `throttle_hits`)."""
+    return throttle_hits([(scope, ident, rate)], now=now)
+
+
+def _count(key: str, *, timeout: int) -> int:
     try:
-        count = cache.incr(key)
+        return cache.incr(key)
     except ValueError:  # the window's first request (or its counter expired)
-        count = _window_start(key, timeout=rate.period + 1)
-    if count > rate.limit:
-        return max(1, int((window + 1) * rate.period - now + 0.999))
-    return None
+        return _window_start(key, timeout=timeout)
 
 
 def _window_start(key: str, *, timeout: int) -> int:

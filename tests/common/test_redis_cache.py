@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from apps.common.cache import RedisCache
+from apps.common.throttling import Rate, throttle_hits
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
@@ -65,3 +66,35 @@ def test_one_client_serves_every_call_and_incr_is_one_round_trip(cache, monkeypa
     assert cache.incr("hits") == 3
     assert cache.get("hits") == 3
     assert sent == ["EVALSHA", "GET"]
+
+
+def test_windows_are_counted_in_one_round_trip_and_start_with_their_timeout(cache, monkeypatch):
+    assert cache.incr_windows([("a", 60), ("b", 5)]) == [1, 1]  # loads the script
+    client = cache._cache.get_client(write=True)
+    sent = []
+    original = client.execute_command
+
+    def count(*args, **options):
+        sent.append(args[0])
+        return original(*args, **options)
+
+    monkeypatch.setattr(client, "execute_command", count)
+
+    assert cache.incr_windows([("a", 60), ("b", 5)]) == [2, 2]
+    assert sent == ["EVALSHA"]
+    assert (cache.get("a"), cache.get("b")) == (2, 2)
+    assert 5 < client.ttl(cache.make_key("a")) <= 60
+    assert 0 < client.ttl(cache.make_key("b")) <= 5
+
+
+def test_the_rate_limits_of_a_request_count_on_redis_as_in_memory(cache, settings):
+    settings.CACHES = {
+        "default": {"BACKEND": "apps.common.cache.RedisCache", "LOCATION": REDIS_URL}
+    }
+    rate = Rate(limit=2, period=60)
+    limits = [("site", "1", Rate(limit=100, period=60)), ("client", "a", rate)]
+
+    answers = [throttle_hits(limits, now=6_000.0 + i) for i in range(3)]
+
+    assert answers == [None, None, 58]
+    assert (cache.get("throttle:site:1:100"), cache.get("throttle:client:a:100")) == (3, 3)
