@@ -302,8 +302,10 @@ def pgbench(
     command = [
         "pgbench",
         "-n",
+        # Prepared, as the app's connections send identify's statements (a statement is
+        # prepared on a connection's fifth run, so in a load run nearly always).
         "-M",
-        "simple",
+        "prepared",
         "-c",
         str(clients),
         "-j",
