@@ -7,6 +7,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Membership
+from apps.common import localcache
 from tests.factories import (
     PASSWORD,
     AccountFactory,
@@ -20,8 +21,10 @@ from tests.factories import (
 def _fresh_cache():
     """Rate-limit counters and cached decisions never leak from one test to the next."""
     cache.clear()
+    localcache.clear_local()
     yield
     cache.clear()
+    localcache.clear_local()
 
 
 @pytest.fixture

@@ -178,7 +178,8 @@ class PublicSiteAPIView(BaseAPIView):
 
     The site comes from this process's memory while it is unchanged
     (`site_get_public_cached`): these endpoints only read it, and every service that
-    changes a site or its plan renews its stamp, so the next call sees the change.
+    changes a site or its plan renews its stamp, so every process sees the change within
+    a second (`STAMP_CHECK_SECONDS`).
     """
 
     parser_classes = [LenientJSONParser]

@@ -11,7 +11,7 @@ from django.db.models import Count, QuerySet
 from django.http import Http404
 from rest_framework.renderers import JSONRenderer
 
-from apps.common.localcache import StampedLocalCache
+from apps.common.localcache import STAMP_CHECK_SECONDS, StampedLocalCache
 from apps.common.sql import table, text_cursor
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.rules import Facts, Rule, count_sql, evaluate, parse_rule
@@ -120,9 +120,10 @@ class LiveWidget:
 
 
 # Each process keeps the live widgets of a site as Python objects (parsed rules, payloads)
-# until a widget of the site changes (`live_widgets_forget`) or DECISION_CACHE_SECONDS pass.
+# until a widget of the site changes (`live_widgets_forget`: seen at once here, within
+# STAMP_CHECK_SECONDS elsewhere) or DECISION_CACHE_SECONDS pass.
 _live_widgets: StampedLocalCache[list[LiveWidget]] = StampedLocalCache(
-    "widgets-live", seconds=DECISION_CACHE_SECONDS
+    "widgets-live", seconds=DECISION_CACHE_SECONDS, check_every=STAMP_CHECK_SECONDS
 )
 
 

@@ -5,15 +5,16 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from apps.accounts.models import Account
-from apps.common.localcache import StampedLocalCache
+from apps.common.localcache import STAMP_CHECK_SECONDS, StampedLocalCache
 from apps.sites.models import Site
 
 # Public site lookups kept in process memory. Every write to a site (or to its account's
-# plan) calls `site_public_forget`; the time bound covers a per-process shared cache.
+# plan) calls `site_public_forget`: this process sees it at once, the others within
+# STAMP_CHECK_SECONDS; the time bound covers a per-process shared cache.
 PUBLIC_SITE_SECONDS = 10
 SITE_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _public_sites: StampedLocalCache[Site | None] = StampedLocalCache(
-    "site-public", seconds=PUBLIC_SITE_SECONDS
+    "site-public", seconds=PUBLIC_SITE_SECONDS, check_every=STAMP_CHECK_SECONDS
 )
 
 

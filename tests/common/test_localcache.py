@@ -119,3 +119,41 @@ def test_forget_inside_a_transaction_renews_the_stamp_again_at_commit(
     assert len(callbacks) == 1
     assert cache.get("stamp:test-kept:1") not in (None, during)
     assert kept.get(1, Loader("committed")) == "committed"
+
+
+@pytest.fixture
+def checked(db):
+    return StampedLocalCache("test-checked", seconds=30, check_every=1.0)
+
+
+def test_a_busy_process_reads_the_stamp_at_most_once_per_interval(checked, monkeypatch):
+    load = Loader(["a"])
+    now = localcache.time.monotonic()
+    monkeypatch.setattr(localcache.time, "monotonic", lambda: now)
+    checked.get(1, load)
+    load.value = ["b"]
+    cache.set("stamp:test-checked:1", "from-elsewhere", timeout=None)
+    reads = []
+    original = localcache.cache.get
+    monkeypatch.setattr(
+        localcache.cache, "get", lambda *a, **k: reads.append(a) or original(*a, **k)
+    )
+
+    monkeypatch.setattr(localcache.time, "monotonic", lambda: now + 0.9)
+    within = checked.get(1, load)
+    monkeypatch.setattr(localcache.time, "monotonic", lambda: now + 1.1)
+    after = checked.get(1, load)
+
+    # Another process's change is seen within the interval, with one stamp read.
+    assert (within, after) == (["a"], ["b"])
+    assert len(reads) == 1
+
+
+def test_a_change_in_this_process_is_seen_at_once_inside_the_interval(checked):
+    load = Loader(["a"])
+    checked.get(1, load)
+    load.value = ["b"]
+
+    checked.forget(1)
+
+    assert checked.get(1, load) == ["b"]
