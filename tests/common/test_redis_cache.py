@@ -1,23 +1,28 @@
 """The Redis cache backend: Django's contract, one client per pool, one round trip per
 `incr` (the rate limits count with it on every public call)."""
 
-import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from apps.common.cache import RedisCache
 from apps.common.throttling import Rate, throttle_hits
+from tests.redis_server import redis_available
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
-def redis_available() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
+def record_commands(client, monkeypatch) -> list[str]:
+    """The names of the commands the client sends from now on."""
+    sent: list[str] = []
+    original = client.execute_command
+
+    def record(*args, **options):
+        sent.append(args[0])
+        return original(*args, **options)
+
+    monkeypatch.setattr(client, "execute_command", record)
+    return sent
 
 
 pytestmark = pytest.mark.skipif(not redis_available(), reason="Redis is not on 127.0.0.1:6379")
@@ -54,14 +59,7 @@ def test_one_client_serves_every_call_and_incr_is_one_round_trip(cache, monkeypa
     cache.incr("hits")  # loads the script on the server
     client = cache._cache.get_client(write=True)
     assert cache._cache.get_client(write=True) is client
-    sent = []
-    original = client.execute_command
-
-    def count(*args, **options):
-        sent.append(args[0])
-        return original(*args, **options)
-
-    monkeypatch.setattr(client, "execute_command", count)
+    sent = record_commands(client, monkeypatch)
 
     assert cache.incr("hits") == 3
     assert cache.get("hits") == 3
@@ -71,14 +69,7 @@ def test_one_client_serves_every_call_and_incr_is_one_round_trip(cache, monkeypa
 def test_windows_are_counted_in_one_round_trip_and_start_with_their_timeout(cache, monkeypatch):
     assert cache.incr_windows([("a", 60), ("b", 5)]) == [1, 1]  # loads the script
     client = cache._cache.get_client(write=True)
-    sent = []
-    original = client.execute_command
-
-    def count(*args, **options):
-        sent.append(args[0])
-        return original(*args, **options)
-
-    monkeypatch.setattr(client, "execute_command", count)
+    sent = record_commands(client, monkeypatch)
 
     assert cache.incr_windows([("a", 60), ("b", 5)]) == [2, 2]
     assert sent == ["EVALSHA"]

@@ -1,7 +1,6 @@
 """Rate limits hold under concurrent bursts: the counter is atomic in the shared cache
 (Redis in production, local memory in the embedded default)."""
 
-import socket
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -11,20 +10,13 @@ from django.core.cache import caches
 from django.test import override_settings
 
 from tests.factories import SiteFactory
+from tests.redis_server import redis_available
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LIMIT = 40
 BURST = 100
 REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-def redis_available() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 BACKENDS = {
