@@ -61,6 +61,7 @@ class StampedLocalCache(Generic[T]):
         self.max_entries = max_entries
         self._entries: dict[Hashable, _Entry] = {}
         self._lock = threading.Lock()
+        self._renewals = 0  # forgets in this process, of any ident
         _instances.add(self)
 
     def _stamp_key(self, ident: Hashable) -> str:
@@ -77,12 +78,15 @@ class StampedLocalCache(Generic[T]):
         now = time.monotonic()
         if entry is not None and entry.expires > now and now - entry.checked < self.check_every:
             return entry.value
+        # A `forget` in this process while this read runs must not be undone by it.
+        renewals = self._renewals
         key = self._stamp_key(ident)
         stamp = cache.get(key)
         if entry is not None and entry.stamp == stamp and entry.expires > now:
             if self.check_every:
                 with self._lock:
-                    self._entries[ident] = replace(entry, checked=now)
+                    if self._renewals == renewals and self._entries.get(ident) is entry:
+                        self._entries[ident] = replace(entry, checked=now)
             return entry.value
         created = False
         if stamp is None:
@@ -95,6 +99,8 @@ class StampedLocalCache(Generic[T]):
                 cache.delete(key)
             return value
         with self._lock:
+            if self._renewals != renewals:
+                return value  # forgotten meanwhile: not kept, the next read loads again
             if len(self._entries) >= self.max_entries and ident not in self._entries:
                 self._entries.clear()
             self._entries[ident] = _Entry(
@@ -111,4 +117,5 @@ class StampedLocalCache(Generic[T]):
     def _renew(self, ident: Hashable) -> None:
         cache.set(self._stamp_key(ident), secrets.token_hex(8), timeout=None)
         with self._lock:
+            self._renewals += 1
             self._entries.pop(ident, None)

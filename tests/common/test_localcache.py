@@ -157,3 +157,16 @@ def test_a_change_in_this_process_is_seen_at_once_inside_the_interval(checked):
     checked.forget(1)
 
     assert checked.get(1, load) == ["b"]
+
+
+def test_a_forget_while_a_read_loads_is_not_undone_by_that_read(checked):
+    """A read that loaded the old rows before a change in this process finished must not
+    keep them, or the old value would be served without a stamp check for a while."""
+
+    def load_then_change_happens():
+        value = ["old"]
+        checked.forget(1)  # another thread's change lands while this load runs
+        return value
+
+    assert checked.get(1, load_then_change_happens) == ["old"]
+    assert checked.get(1, Loader(["new"])) == ["new"]
