@@ -17,6 +17,10 @@ def site_key_index_dropped(
         return table, schema_editor._create_index_name(table, ["site_id"], suffix="")
 
     def forwards(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            # Each drop locks its table until the migration commits: give up (and let the
+            # deploy retry) rather than queue identify calls behind a long-running query.
+            schema_editor.execute("SET LOCAL lock_timeout = '5s'")
         for model_name in model_names:
             _, name = index_name(apps, schema_editor, model_name)
             schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
