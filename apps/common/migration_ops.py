@@ -1,6 +1,8 @@
 """Migration operations shared by several apps."""
 
-from django.db import migrations, models
+from django.db import migrations
+
+from apps.common.models import site_key
 
 
 def site_key_index_dropped(
@@ -38,12 +40,7 @@ def site_key_index_dropped(
             migrations.AlterField(
                 model_name=model_name,
                 name="site",
-                field=models.ForeignKey(
-                    db_index=False,
-                    on_delete=models.CASCADE,
-                    related_name="+",
-                    to="sites.site",
-                ),
+                field=site_key(),
             )
             for model_name in model_names
         ],

@@ -7,6 +7,7 @@ a limit costs one cache call; the first of a window costs two or three. On the a
 backend every limit of a request is counted in one round trip (`incr_windows`).
 """
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ class Rate:
     period: int
 
     @classmethod
+    @functools.cache  # parsed on every public call, from a handful of settings
     def parse(cls, text: str) -> "Rate":
         """`600/min` → Rate(600, 60)."""
         count, _, unit = text.partition("/")

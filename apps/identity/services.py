@@ -467,9 +467,9 @@ def person_delete(
     list(Profile.objects.select_for_update().filter(site=site, pk__in=profile_ids).order_by("pk"))
 
     values = AttributeValue.objects.filter(site=site, profile_id__in=profile_ids)
-    key_counts: dict[str, int] = {}
-    for key in values.values_list("key", flat=True):
-        key_counts[key] = key_counts.get(key, 0) + 1
+    removed: dict[str, tuple[str, int]] = {}
+    for key, value_type in values.values_list("key", "value_type"):
+        removed[key] = (value_type, removed.get(key, (value_type, 0))[1] + 1)
     # A device shared with someone else (identified as A, then as B) keeps the other
     # person's history; it is only detached from the deleted person.
     shared = set(
@@ -498,7 +498,7 @@ def person_delete(
     Visitor.objects.filter(site=site, pk__in=shared).update(profile=None)
     Visitor.objects.filter(site=site, pk__in=own_visitors).delete()
     Profile.objects.filter(site=site, pk__in=profile_ids).delete()
-    catalogue_forget_profiles(site=site, key_counts=key_counts)
+    catalogue_forget_profiles(site=site, removed=removed, now=timezone.now())
     return _audit(
         site=site,
         action=PrivacyAudit.Action.DELETE,

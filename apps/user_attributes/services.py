@@ -11,8 +11,7 @@ import functools
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from django.db.models import Count, F
-from django.db.models.functions import Greatest
+from django.db.models import Count
 
 from apps.common.sql import (
     db_date,
@@ -208,13 +207,20 @@ def _catalogue_updates(t: str) -> str:
     )
 
 
-def catalogue_forget_profiles(*, site: Site, key_counts: dict[str, int]) -> None:
-    """Lower profile counts after values were removed (a merge or a deletion)."""
-    for key in sorted(key_counts):
-        if key_counts[key]:
-            AttributeKey.objects.filter(site=site, key=key).update(
-                profile_count=Greatest(F("profile_count") - key_counts[key], 0)
-            )
+def catalogue_forget_profiles(
+    *, site: Site, removed: dict[str, tuple[str, int]], now: datetime
+) -> None:
+    """Lower profile counts after values were removed from profiles (a deletion):
+    `removed` maps each key to (its stored type, how many profiles lost it). One
+    count-only write in key order, as `catalogue_apply` writes for a call."""
+    catalogue_apply(
+        site=site,
+        deltas=[
+            _CatalogueDelta(key, value_type, -count, 0, seen=False)
+            for key, (value_type, count) in removed.items()
+        ],
+        now=now,
+    )
 
 
 def attributes_merge(
