@@ -25,7 +25,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # skips parsing and planning it again, about a quarter of an identify call's database
     # CPU (bench/README.md). Behind PgBouncer in transaction mode this needs PgBouncer 1.21
     # or later with max_prepared_statements set, or DATABASE_PREPARED_STATEMENTS=False.
-    # Django's backend, with batches that fit server-side parameters (its module says why).
+    # Django's backend, with batches that fit server-side parameters and a health check
+    # that reads the socket instead of sending `SELECT 1` (its module says why).
     DATABASES["default"]["ENGINE"] = "apps.common.postgresql"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True,

@@ -1,12 +1,24 @@
-"""Django's PostgreSQL backend, with its batches sized for server-side parameters.
+"""Django's PostgreSQL backend, with its batches sized for server-side parameters and a
+health check that costs no round trip.
 
 With parameters bound on the server (config/settings/base.py), one statement carries at
 most 65,535 of them. Django's PostgreSQL backend never splits a batch, so deleting a site
 or an account with more devices or profiles than that (the deletion collector looks
 their related rows up with one `IN (…)` of every id) or a large `bulk_create` would fail.
 Here a batch is sized to fit, as Django does for the backends that have such a limit.
+
+Django checks a kept connection before a request's first query (`CONN_HEALTH_CHECKS`)
+with a `SELECT 1`: one more round trip on every request. Here the check looks at the
+socket instead. An idle connection between requests has nothing to read, so input
+waiting there means the server has spoken on its own, and it only does that to end the
+connection (a restart, `pg_terminate_backend`, an idle timeout: an error message, then
+the end of the stream). Such a connection is closed and the request opens a new one, as
+after a failed `SELECT 1`. A peer that vanishes without a word passes both checks alike.
 """
 
+import select
+
+import psycopg
 from django.db.backends.postgresql import base, operations
 
 # The protocol's limit, less room for the other parameters of the same statement.
@@ -19,5 +31,24 @@ class DatabaseOperations(operations.DatabaseOperations):
         return max(min(len(objs), MAX_BATCH_PARAMS // per_row), 1)
 
 
+def idle_connection_usable(conn: psycopg.Connection) -> bool:
+    """Whether an idle connection is still open, judged without sending anything."""
+    if conn.closed or conn.broken:
+        return False
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (psycopg.Error, OSError, ValueError):
+        return False
+    return not readable
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     ops_class = DatabaseOperations
+
+    def is_usable(self):
+        if self.connection is None:
+            return False
+        if self.connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            # Inside a transaction (or a failed one): ask the server, as Django does.
+            return super().is_usable()
+        return idle_connection_usable(self.connection)
