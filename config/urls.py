@@ -6,6 +6,9 @@ from apps.accounts import views as account_views
 from apps.common.observability import health
 
 urlpatterns = [
+    # The public API first: the tracking script's calls are most of the traffic, and
+    # Django tries the patterns in order.
+    path("", include("apps.identity.urls")),
     path("", account_views.home, name="home"),
     path("", include("apps.accounts.urls")),
     path("a/<slug:account_slug>/", include("apps.accounts.account_urls")),
@@ -14,7 +17,6 @@ urlpatterns = [
     path("a/<slug:account_slug>/", include("apps.user_attributes.urls")),
     path("a/<slug:account_slug>/", include("apps.identity.page_urls")),
     path("a/<slug:account_slug>/", include("apps.feedback_targeting.urls")),
-    path("", include("apps.identity.urls")),
     path("", include("apps.tracker.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
