@@ -2,7 +2,6 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -64,33 +63,26 @@ def api_token_authenticate(*, raw: str, site_key: str | None = None) -> TokenAcc
     with that key (None when the account has no such site: another account's site is not
     found).
 
-    Two hand-written statements, as every private API call starts here: the token with
-    its user and account, then the membership with the site. (One statement joining all
-    five tables costs PostgreSQL more to plan than the two together.)"""
-    with connection.cursor() as cursor:
-        row = fetch_one(
-            f"SELECT {select_columns(ApiToken, 't')}, {select_columns(User, 'u')}, "
-            f"{select_columns(Account, 'a')} FROM {table(ApiToken)} t "
-            f"JOIN {table(User)} u ON u.id = t.user_id "
-            f"JOIN {table(Account)} a ON a.id = t.account_id "
-            "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active = %s",
-            [token_hash(raw), True],
-            cursor=cursor,
-        )
-        if row is None:
-            return None
-        token, user, account = instances_from_row((ApiToken, User, Account), row)
-        row = fetch_one(
-            f"SELECT {select_columns(Membership, 'm')}, {select_columns(Site, 's')} "
-            f"FROM {table(Membership)} m LEFT JOIN {table(Site)} s "
-            "ON s.account_id = m.account_id AND s.key = %s "
-            "WHERE m.account_id = %s AND m.user_id = %s",
-            [site_key, account.id, user.id],
-            cursor=cursor,
-        )
+    One hand-written statement, as every private API call starts here. Joining five
+    tables costs PostgreSQL more to plan than two smaller statements, but the statement
+    is prepared once a connection has run it a few times (config/settings/base.py) and
+    is then no longer planned on every call: one round trip instead of two."""
+    row = fetch_one(
+        f"SELECT {select_columns(ApiToken, 't')}, {select_columns(User, 'u')}, "
+        f"{select_columns(Account, 'a')}, {select_columns(Membership, 'm')}, "
+        f"{select_columns(Site, 's')} FROM {table(ApiToken)} t "
+        f"JOIN {table(User)} u ON u.id = t.user_id "
+        f"JOIN {table(Account)} a ON a.id = t.account_id "
+        f"JOIN {table(Membership)} m ON m.account_id = t.account_id AND m.user_id = t.user_id "
+        f"LEFT JOIN {table(Site)} s ON s.account_id = t.account_id AND s.key = %s "
+        "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active = %s",
+        [site_key, token_hash(raw), True],
+    )
     if row is None:
         return None
-    membership, site = instances_from_row((Membership, Site), row)
+    token, user, account, membership, site = instances_from_row(
+        (ApiToken, User, Account, Membership, Site), row
+    )
     token.account = membership.account = account
     token.user = membership.user = user
     if site is not None:

@@ -72,6 +72,24 @@ def fetch_all(sql: str, params: Sequence, *, cursor=None) -> list[tuple]:
     return cursor.fetchall()
 
 
+def fetch_all_together(statements: Sequence[tuple[str, Sequence]]) -> list[list[tuple]]:
+    """Every row of each of several reads that do not depend on one another. On PostgreSQL
+    they travel in one round trip (psycopg's pipeline mode: the statements go out
+    together, the answers come back together); elsewhere they run one after another.
+    Each read sees the data as of its own start, as separate statements always do."""
+    with contextlib.ExitStack() as stack:
+        cursors = [stack.enter_context(connection.cursor()) for _ in statements]
+        if connection.vendor == "postgresql" and len(statements) > 1:
+            # Errors surface when the pipeline ends: give them Django's types there too.
+            with connection.wrap_database_errors, connection.connection.pipeline():
+                for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                    cursor.execute(sql, params)
+        else:
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                cursor.execute(sql, params)
+        return [cursor.fetchall() for cursor in cursors]
+
+
 def execute(sql: str, params: Sequence) -> int:
     """Run one statement; the number of rows it changed."""
     with connection.cursor() as cursor:

@@ -1,10 +1,16 @@
 """Reads of people and their history: Visitor Lookup."""
 
-from django.db import connection
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.db.models.expressions import RawSQL
 
-from apps.common.sql import fetch_all, instance_from_row, instances_from_row, select_columns, table
+from apps.common.sql import (
+    fetch_all,
+    fetch_all_together,
+    instance_from_row,
+    instances_from_row,
+    select_columns,
+    table,
+)
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
 from apps.sites.models import Site
@@ -75,7 +81,8 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
 
     Hand-written statements, one per kind of row (profiles come with their attribute
     values): this is the hot path of Visitor Lookup, and building the equivalent
-    querysets costs several times what running them does.
+    querysets costs several times what running them does. Two round trips: the profiles,
+    then the three reads that hang off them together.
     """
     user_id, email = normalize_lookup_terms(user_id=user_id, email=email)
     if not user_id and not email:
@@ -83,62 +90,65 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
     ids_sql, ids_params = _matching_ids_sql(site=site, user_id=user_id, email=email)
     by_id: dict[int, Profile] = {}
     widgets: dict[int, Widget] = {}
-    with connection.cursor() as cursor:
-        # The profiles with their attribute values: one row per value (or one for a profile
-        # without any).
-        split = len(Profile._meta.concrete_fields)
-        for row in fetch_all(
-            f"SELECT {select_columns(Profile, 'p')}, {select_columns(AttributeValue, 'a')} "
-            f"FROM {table(Profile)} p LEFT JOIN {table(AttributeValue)} a "
-            "ON a.site_id = p.site_id AND a.profile_id = p.id "
-            f"WHERE p.site_id = %s AND p.id IN ({ids_sql}) ORDER BY p.user_id, p.id, a.key",
-            [site.id, *ids_params],
-            cursor=cursor,
-        ):
-            profile = by_id.get(row[0])  # the profile's id
-            if profile is None:
-                profile = by_id[row[0]] = instance_from_row(Profile, row[:split])
-                profile.attribute_list, profile.visitor_list = [], []
-                profile.session_list, profile.response_list = [], []
-            if row[split] is not None:  # the attribute value's id
-                profile.attribute_list.append(instance_from_row(AttributeValue, row[split:]))
-        if not by_id:
-            return []
-        among = f"IN ({', '.join(['%s'] * len(by_id))})"
-        params = [site.id, *by_id]
+    # The profiles with their attribute values: one row per value (or one for a profile
+    # without any).
+    split = len(Profile._meta.concrete_fields)
+    for row in fetch_all(
+        f"SELECT {select_columns(Profile, 'p')}, {select_columns(AttributeValue, 'a')} "
+        f"FROM {table(Profile)} p LEFT JOIN {table(AttributeValue)} a "
+        "ON a.site_id = p.site_id AND a.profile_id = p.id "
+        f"WHERE p.site_id = %s AND p.id IN ({ids_sql}) ORDER BY p.user_id, p.id, a.key",
+        [site.id, *ids_params],
+    ):
+        profile = by_id.get(row[0])  # the profile's id
+        if profile is None:
+            profile = by_id[row[0]] = instance_from_row(Profile, row[:split])
+            profile.attribute_list, profile.visitor_list = [], []
+            profile.session_list, profile.response_list = [], []
+        if row[split] is not None:  # the attribute value's id
+            profile.attribute_list.append(instance_from_row(AttributeValue, row[split:]))
+    if not by_id:
+        return []
+    among = f"IN ({', '.join(['%s'] * len(by_id))})"
+    params = [site.id, *by_id]
 
-        for row in fetch_all(
-            f"SELECT {select_columns(Visitor, 'v')} FROM {table(Visitor)} v "
-            f"WHERE v.site_id = %s AND v.profile_id {among} ORDER BY v.first_seen_at, v.id",
-            params,
-            cursor=cursor,
-        ):
-            visitor = instance_from_row(Visitor, row)
-            by_id[visitor.profile_id].visitor_list.append(visitor)
-
-        # A session's device may since belong to someone else: join it, not the list above.
-        for row in fetch_all(
-            f"SELECT {select_columns(Session, 's')}, {select_columns(Visitor, 'v')} "
-            f"FROM {table(Session)} s "
-            f"JOIN {table(Visitor)} v ON v.id = s.visitor_id AND v.site_id = s.site_id "
-            f"WHERE s.site_id = %s AND s.profile_id {among} ORDER BY s.started_at DESC, s.id DESC",
-            params,
-            cursor=cursor,
-        ):
-            session, session.visitor = instances_from_row((Session, Visitor), row)
-            by_id[session.profile_id].session_list.append(session)
-
-        for row in fetch_all(
-            f"SELECT {select_columns(Response, 'r')}, {select_columns(Widget, 'w')} "
-            f"FROM {table(Response)} r "
-            f"JOIN {table(Widget)} w ON w.id = r.widget_id AND w.site_id = r.site_id "
-            f"WHERE r.site_id = %s AND r.profile_id {among} ORDER BY r.created_at DESC, r.id DESC",
-            params,
-            cursor=cursor,
-        ):
-            response, widget = instances_from_row((Response, Widget), row)
-            response.widget = widgets.setdefault(widget.pk, widget)
-            by_id[response.profile_id].response_list.append(response)
+    # The three reads depend only on the profiles found: one round trip for all of them.
+    # A session's device may since belong to someone else: join it, not the visitors read.
+    visitor_rows, session_rows, response_rows = fetch_all_together(
+        [
+            (
+                f"SELECT {select_columns(Visitor, 'v')} FROM {table(Visitor)} v "
+                f"WHERE v.site_id = %s AND v.profile_id {among} ORDER BY v.first_seen_at, v.id",
+                params,
+            ),
+            (
+                f"SELECT {select_columns(Session, 's')}, {select_columns(Visitor, 'v')} "
+                f"FROM {table(Session)} s "
+                f"JOIN {table(Visitor)} v ON v.id = s.visitor_id AND v.site_id = s.site_id "
+                f"WHERE s.site_id = %s AND s.profile_id {among} "
+                "ORDER BY s.started_at DESC, s.id DESC",
+                params,
+            ),
+            (
+                f"SELECT {select_columns(Response, 'r')}, {select_columns(Widget, 'w')} "
+                f"FROM {table(Response)} r "
+                f"JOIN {table(Widget)} w ON w.id = r.widget_id AND w.site_id = r.site_id "
+                f"WHERE r.site_id = %s AND r.profile_id {among} "
+                "ORDER BY r.created_at DESC, r.id DESC",
+                params,
+            ),
+        ]
+    )
+    for row in visitor_rows:
+        visitor = instance_from_row(Visitor, row)
+        by_id[visitor.profile_id].visitor_list.append(visitor)
+    for row in session_rows:
+        session, session.visitor = instances_from_row((Session, Visitor), row)
+        by_id[session.profile_id].session_list.append(session)
+    for row in response_rows:
+        response, widget = instances_from_row((Response, Widget), row)
+        response.widget = widgets.setdefault(widget.pk, widget)
+        by_id[response.profile_id].response_list.append(response)
     polls = [widget for widget in widgets.values() if widget.kind != Widget.Kind.FEEDBACK]
     if polls:
         prefetch_related_objects(

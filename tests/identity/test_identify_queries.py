@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.identity.models import Profile, Visitor
 from apps.user_attributes.models import AttributeKey, AttributeValue
+from tests.round_trips import round_trips
 
 DEVICE = "device0000000000000000000000000a"
 OTHER_DEVICE = "device0000000000000000000000000b"
@@ -53,6 +54,25 @@ def test_a_returning_user_costs_a_fixed_number_of_statements(api_client, site):
     # site is kept in memory after the first call).
     assert len(statements(captured)) == 5, statements(captured)
     assert unscoped(captured.captured_queries) == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("on_postgres")
+def test_a_returning_user_costs_seven_round_trips_to_postgresql(api_client, site):
+    attributes = {"plan": "pro", "total_spend": 10, "newsletter": True}
+    identify(api_client, site, DEVICE, "ABC", attributes)
+
+    # A new request checks its kept connection before the first statement (Django resets
+    # this flag when a request starts; the test client leaves that signal out).
+    connection.health_check_done = False
+    with round_trips() as counted:
+        identify(api_client, site, DEVICE, "ABC", {**attributes, "total_spend": 12}, "m" * 20)
+
+    # BEGIN; visitor; profile; catalogue; values; message; COMMIT. The kept connection is
+    # checked without a statement.
+    assert counted.count == 7, counted.statements
+    assert "SELECT 1" not in counted.statements
+    assert AttributeValue.objects.get(site=site, key="total_spend").number_value == 12
 
 
 def test_an_anonymous_profile_joining_a_user_names_the_site_in_every_statement(
