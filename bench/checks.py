@@ -123,3 +123,9 @@ def site_counters(dsn: str, *, site_id: int) -> dict:
 
 def server_errors(statuses: dict) -> int:
     return sum(count for status, count in statuses.items() if str(status).startswith("5"))
+
+
+def client_errors(statuses: dict) -> int:
+    """4xx answers: every request a load run sends is valid, so a 404 or 400 means the run
+    measured the wrong thing (a site key of an earlier database, a malformed line)."""
+    return sum(count for status, count in statuses.items() if str(status).startswith("4"))

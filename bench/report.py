@@ -168,15 +168,17 @@ def table(results: dict, goals: dict) -> list[str]:
                 "duplicate_profiles",
                 "deadlocks",
                 "server_errors",
+                "client_errors",
                 "failed_transactions",
             )
         }
         site = results.get("site_counters", {})
         total = sum(totals.values()) + site.get("duplicate_user_ids", 0)
         add(
-            "correctness: lost / dup / deadlocks / 5xx / failed tx",
+            "correctness: lost / dup / deadlocks / 5xx / 4xx / failed tx",
             f"{totals['lost_keys']} / {totals['duplicate_profiles']} / {totals['deadlocks']} / "
-            f"{totals['server_errors']} / {totals['failed_transactions']}",
+            f"{totals['server_errors']} / {totals['client_errors']} / "
+            f"{totals['failed_transactions']}",
             f"{len(counters)} runs",
             "all 0",
             _verdict(total == 0),

@@ -336,7 +336,7 @@ class Bench:
         return path
 
     def measured(self, action) -> dict:
-        """Run `action` (a load run) with CPU, deadlock and 5xx accounting around it."""
+        """Run `action` (a load run) with CPU, deadlock and 5xx / 4xx accounting around it."""
         deadlocks0 = checks.deadlocks(self.db_url)
         meter = system.CpuMeter(self.server.pids() if self.server else [], self.backend_pids())
         result = action()
@@ -344,6 +344,7 @@ class Bench:
         result["deadlocks"] = checks.deadlocks(self.db_url) - deadlocks0
         if "statuses" in result:
             result["server_errors"] = checks.server_errors(result["statuses"])
+            result["client_errors"] = checks.client_errors(result["statuses"])
         requests = result.get("requests") or result.get("transactions") or 0
         cpu = result["cpu"]
         used = cpu["server_cpu_seconds"] + cpu["postgres_cpu_seconds"]
@@ -374,6 +375,7 @@ class Bench:
                 "duplicate_profiles": counters["duplicate_profiles"],
                 "deadlocks": result["deadlocks"],
                 "server_errors": result.get("server_errors", 0),
+                "client_errors": result.get("client_errors", 0),
                 "acknowledged": counters["acknowledged"],
             }
         )
@@ -403,6 +405,7 @@ class Bench:
                 {
                     "run": self.next_tag("b0-"),
                     "server_errors": result["server_errors"],
+                    "client_errors": result["client_errors"],
                     "deadlocks": result["deadlocks"],
                 }
             )
@@ -414,6 +417,14 @@ class Bench:
             )
             result = self.measured(lambda: self.wrk_run(lines=lines, tag=tag))
             lines.unlink()
+            self.results["counters"].append(
+                {
+                    "run": tag,
+                    "server_errors": result["server_errors"],
+                    "client_errors": result["client_errors"],
+                    "deadlocks": result["deadlocks"],
+                }
+            )
             return result
         if kind == "B2":
             tag = self.next_tag("r")
@@ -447,15 +458,16 @@ class Bench:
                 self.set_widgets(active)
                 self.start_server(self.server.kind)
             lines = WORK / "lines-widgets.txt"
-            if not lines.exists():
-                traffic.write_widgets(
-                    lines, site_key=site_key, n=self.args.profiles, count=20000, seed=11
-                )
+            # Written for every run: the site key changes with each new bench database.
+            traffic.write_widgets(
+                lines, site_key=site_key, n=self.args.profiles, count=20000, seed=11
+            )
             result = self.measured(lambda: self.wrk_run(lines=lines, tag=kind.lower()))
             self.results["counters"].append(
                 {
                     "run": self.next_tag(f"{kind.lower()}-"),
                     "server_errors": result["server_errors"],
+                    "client_errors": result["client_errors"],
                     "deadlocks": result["deadlocks"],
                 }
             )
@@ -499,7 +511,8 @@ class Bench:
                     f"  rep {rep + 1} {kind:<5} {result['rps']:>9,.1f}/s"
                     f"  tool cpu {result['tool_cpu_share']:.0%}"
                     f"  machine busy {result['cpu']['machine_busy_share']:.0%}"
-                    f"  5xx {result.get('server_errors', 0)} deadlocks {result['deadlocks']}{extra}"
+                    f"  5xx {result.get('server_errors', 0)} 4xx {result.get('client_errors', 0)}"
+                    f" deadlocks {result['deadlocks']}{extra}"
                 )
         summary = {
             kind: {
@@ -572,7 +585,7 @@ class Bench:
                     f"  rep {rep + 1} {label} {result['rate_achieved']:>7,.1f}/s"
                     f"  p50 {lat['p50']:6.1f} p95 {lat['p95']:6.1f} p99 {lat['p99']:6.1f} ms"
                     f"  tool cpu {result['tool_cpu_share']:.0%}  lost {result['lost_keys']}"
-                    f" 5xx {result['server_errors']}"
+                    f" 5xx {result['server_errors']} 4xx {result.get('client_errors', 0)}"
                 )
         self.results["groups"]["latency"] = {
             label: {
