@@ -36,10 +36,12 @@ def idle_connection_usable(conn: psycopg.Connection) -> bool:
     if conn.closed or conn.broken:
         return False
     try:
-        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+        # poll, not select: select refuses descriptors past 1023.
+        waiting = select.poll()
+        waiting.register(conn.pgconn.socket, select.POLLIN)
+        return not waiting.poll(0)
     except (psycopg.Error, OSError, ValueError):
         return False
-    return not readable
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
