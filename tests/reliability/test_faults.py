@@ -109,13 +109,28 @@ def post(url: str, body: dict, timeout: float = 10) -> tuple[int, dict]:
         return 0, {"error": str(error)}
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_serving(base: str, seconds: float = 30) -> None:
+    """Until a just-started server answers its health check."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{base}/healthz", timeout=1)
+            return
+        except (OSError, urllib.error.URLError):
+            time.sleep(0.1)
+
+
 @pytest.fixture
 def server_behind_proxy():
     db = settings.DATABASES["default"]
     proxy = CuttableProxy((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -142,12 +157,7 @@ def server_behind_proxy():
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{base}/healthz", timeout=1)
-            break
-        except (OSError, urllib.error.URLError):
-            time.sleep(0.1)
+    wait_until_serving(base)
     yield base, proxy
     server.terminate()
     server.wait(timeout=10)

@@ -6,12 +6,8 @@ and its own Redis client, also after it is recycled.
 """
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,7 +15,7 @@ from django.conf import settings
 
 from apps.identity.models import Profile
 from tests.factories import SiteFactory
-from tests.reliability.test_faults import post
+from tests.reliability.test_faults import free_port, post, wait_until_serving
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("on_postgres")]
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,9 +44,7 @@ def test_the_app_imports_without_reaching_its_database_or_cache():
 
 def test_recycled_preloaded_workers_serve_identify_with_their_own_connections(tmp_path):
     db = settings.DATABASES["default"]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     log = tmp_path / "gunicorn.log"
     env = {
         **os.environ,
@@ -77,12 +71,7 @@ def test_recycled_preloaded_workers_serve_identify_with_their_own_connections(tm
         )
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1)
-                break
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.1)
+        wait_until_serving(base)
         answers = [
             post(
                 f"{base}/api/v1/sites/{site.key}/identify",
