@@ -6,6 +6,7 @@ and its own Redis client, also after it is recycled.
 """
 
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,7 @@ def test_the_app_imports_without_reaching_its_database_or_cache():
 
 
 def test_recycled_preloaded_workers_serve_identify_with_their_own_connections(tmp_path):
+    assert runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))["preload_app"] is True
     db = settings.DATABASES["default"]
     port = free_port()
     log = tmp_path / "gunicorn.log"
