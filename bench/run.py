@@ -85,6 +85,11 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def count_error_answers(result: dict) -> None:
+    result["server_errors"] = checks.server_errors(result["statuses"])
+    result["client_errors"] = checks.client_errors(result["statuses"])
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
@@ -343,8 +348,7 @@ class Bench:
         result["cpu"] = meter.stop(self.backend_pids())
         result["deadlocks"] = checks.deadlocks(self.db_url) - deadlocks0
         if "statuses" in result:
-            result["server_errors"] = checks.server_errors(result["statuses"])
-            result["client_errors"] = checks.client_errors(result["statuses"])
+            count_error_answers(result)
         requests = result.get("requests") or result.get("transactions") or 0
         cpu = result["cpu"]
         used = cpu["server_cpu_seconds"] + cpu["postgres_cpu_seconds"]
@@ -368,18 +372,26 @@ class Bench:
             self.db_url, site_id=self.site.pk, tag=tag, acks_file=result["acks_file"]
         )
         result.update(counters)
-        self.results["counters"].append(
-            {
-                "run": tag,
-                "lost_keys": counters["lost_keys"],
-                "duplicate_profiles": counters["duplicate_profiles"],
-                "deadlocks": result["deadlocks"],
-                "server_errors": result.get("server_errors", 0),
-                "client_errors": result.get("client_errors", 0),
-                "acknowledged": counters["acknowledged"],
-            }
+        self.record_counters(
+            tag,
+            result,
+            lost_keys=counters["lost_keys"],
+            duplicate_profiles=counters["duplicate_profiles"],
+            acknowledged=counters["acknowledged"],
         )
         return result
+
+    def record_counters(self, run: str, result: dict, **extra) -> None:
+        """A load run's correctness counters, for the report's totals."""
+        self.results["counters"].append(
+            {
+                "run": run,
+                "server_errors": result.get("server_errors", 0),
+                "client_errors": result.get("client_errors", 0),
+                "deadlocks": result["deadlocks"],
+                **extra,
+            }
+        )
 
     def next_tag(self, prefix: str) -> str:
         """A tag no earlier run used, even on a reused database (it names the run's users,
@@ -401,14 +413,7 @@ class Bench:
             lines = WORK / "lines-b0.txt"
             traffic.write_get(lines, url_path="/bench/b0")
             result = self.measured(lambda: self.wrk_run(lines=lines, tag="b0"))
-            self.results["counters"].append(
-                {
-                    "run": self.next_tag("b0-"),
-                    "server_errors": result["server_errors"],
-                    "client_errors": result["client_errors"],
-                    "deadlocks": result["deadlocks"],
-                }
-            )
+            self.record_counters(self.next_tag("b0-"), result)
             return result
         if kind == "B1":
             tag = self.next_tag("v")
@@ -417,14 +422,7 @@ class Bench:
             )
             result = self.measured(lambda: self.wrk_run(lines=lines, tag=tag))
             lines.unlink()
-            self.results["counters"].append(
-                {
-                    "run": tag,
-                    "server_errors": result["server_errors"],
-                    "client_errors": result["client_errors"],
-                    "deadlocks": result["deadlocks"],
-                }
-            )
+            self.record_counters(tag, result)
             return result
         if kind == "B2":
             tag = self.next_tag("r")
@@ -444,12 +442,8 @@ class Bench:
                     duration=self.args.duration,
                 ),
             )
-            self.results["counters"].append(
-                {
-                    "run": self.next_tag("pgbench-"),
-                    "deadlocks": result["deadlocks"],
-                    "failed_transactions": result["failed"],
-                }
+            self.record_counters(
+                self.next_tag("pgbench-"), result, failed_transactions=result["failed"]
             )
             return result
         if kind in ("W10", "W100"):
@@ -463,14 +457,7 @@ class Bench:
                 lines, site_key=site_key, n=self.args.profiles, count=20000, seed=11
             )
             result = self.measured(lambda: self.wrk_run(lines=lines, tag=kind.lower()))
-            self.results["counters"].append(
-                {
-                    "run": self.next_tag(f"{kind.lower()}-"),
-                    "server_errors": result["server_errors"],
-                    "client_errors": result["client_errors"],
-                    "deadlocks": result["deadlocks"],
-                }
-            )
+            self.record_counters(self.next_tag(f"{kind.lower()}-"), result)
             return result
         raise ValueError(kind)
 
@@ -576,7 +563,7 @@ class Bench:
                         track=True,
                     ),
                 )
-                result["server_errors"] = checks.server_errors(result["statuses"])
+                count_error_answers(result)
                 lines.unlink()
                 self.identify_checks(result, tag)
                 runs[label].append(result)

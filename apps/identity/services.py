@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from apps.billing.selectors import user_attributes_access
@@ -467,9 +467,10 @@ def person_delete(
     list(Profile.objects.select_for_update().filter(site=site, pk__in=profile_ids).order_by("pk"))
 
     values = AttributeValue.objects.filter(site=site, profile_id__in=profile_ids)
-    removed: dict[str, tuple[str, int]] = {}
-    for key, value_type in values.values_list("key", "value_type"):
-        removed[key] = (value_type, removed.get(key, (value_type, 0))[1] + 1)
+    # A profile holds a key once: the rows per key are the profiles that lose it (the
+    # people may hold it with different types; any one of them names the key's row).
+    per_key = values.values("key").annotate(profiles=Count("pk"), stored_type=Max("value_type"))
+    removed = {row["key"]: (row["stored_type"], row["profiles"]) for row in per_key}
     # A device shared with someone else (identified as A, then as B) keeps the other
     # person's history; it is only detached from the deleted person.
     shared = set(
