@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from apps.accounts.models import Membership
 from apps.common import localcache
+from apps.common.throttling import throttle_forget_local
 from tests.factories import (
     PASSWORD,
     AccountFactory,
@@ -22,9 +23,11 @@ def _fresh_cache():
     """Rate-limit counters and cached decisions never leak from one test to the next."""
     cache.clear()
     localcache.clear_local()
+    throttle_forget_local()
     yield
     cache.clear()
     localcache.clear_local()
+    throttle_forget_local()
 
 
 @pytest.fixture

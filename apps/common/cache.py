@@ -6,8 +6,8 @@
   clients are safe to share between threads).
 - Django's `incr` asks whether the key exists and then increments it: two round trips
   for every rate-limit count. Here one server-side script does both, atomically, and
-  keeps Django's contract (ValueError for a missing key); and `incr_windows` counts all
-  of a request's rate-limit windows in one round trip.
+  keeps Django's contract (ValueError for a missing key); and `incr_windows` adds to all
+  of a process's rate-limit counters in one round trip.
 
 `CACHE_URL=redis://…` selects this backend (config/settings/base.py).
 """
@@ -21,11 +21,14 @@ _INCR_IF_EXISTS = (
 )
 
 
+# ARGV holds each key's hits, then its timeout. A counter whose count equals the hits just
+# added was created by them: it gets its timeout.
 _INCR_WINDOWS = (
     "local counts = {} "
     "for i, key in ipairs(KEYS) do "
-    "local n = redis.call('INCR', key) "
-    "if n == 1 then redis.call('EXPIRE', key, ARGV[i]) end "
+    "local hits = tonumber(ARGV[2 * i - 1]) "
+    "local n = redis.call('INCRBY', key, hits) "
+    "if n == hits then redis.call('EXPIRE', key, ARGV[2 * i]) end "
     "counts[i] = n end "
     "return counts"
 )
@@ -57,9 +60,9 @@ class RedisCacheClient(DjangoRedisCacheClient):
             raise ValueError(f"Key '{key}' not found.")
         return value
 
-    def incr_windows(self, keys: list[str], timeouts: list[int]) -> list[int]:
+    def incr_windows(self, keys: list[str], args: list[int]) -> list[int]:
         client = self.get_client(keys[0], write=True)
-        return self._script(client, _INCR_WINDOWS)(keys=keys, args=timeouts)
+        return self._script(client, _INCR_WINDOWS)(keys=keys, args=args)
 
 
 class RedisCache(DjangoRedisCache):
@@ -67,8 +70,10 @@ class RedisCache(DjangoRedisCache):
         super().__init__(server, params)
         self._class = RedisCacheClient
 
-    def incr_windows(self, windows: list[tuple[str, int]]) -> list[int]:
-        """Count one hit in each (key, timeout) counter, a missing one starting at 1 with
-        that timeout: atomic per counter, one round trip for all (rate-limit windows)."""
-        keys = [self.make_and_validate_key(key) for key, _ in windows]
-        return self._cache.incr_windows(keys, [timeout for _, timeout in windows])
+    def incr_windows(self, windows: list[tuple[str, int, int]]) -> list[int]:
+        """Add hits to each (key, hits, timeout) counter, a missing one starting at its
+        hits with that timeout: atomic per counter, one round trip for all (rate-limit
+        windows). Each counter's count after the addition."""
+        keys = [self.make_and_validate_key(key) for key, _, _ in windows]
+        args = [value for _, hits, timeout in windows for value in (hits, timeout)]
+        return self._cache.incr_windows(keys, args)

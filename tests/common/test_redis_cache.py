@@ -67,13 +67,13 @@ def test_one_client_serves_every_call_and_incr_is_one_round_trip(cache, monkeypa
 
 
 def test_windows_are_counted_in_one_round_trip_and_start_with_their_timeout(cache, monkeypatch):
-    assert cache.incr_windows([("a", 60), ("b", 5)]) == [1, 1]  # loads the script
+    assert cache.incr_windows([("a", 1, 60), ("b", 3, 5)]) == [1, 3]  # loads the script
     client = cache._cache.get_client(write=True)
     sent = record_commands(client, monkeypatch)
 
-    assert cache.incr_windows([("a", 60), ("b", 5)]) == [2, 2]
+    assert cache.incr_windows([("a", 1, 60), ("b", 2, 5)]) == [2, 5]
     assert sent == ["EVALSHA"]
-    assert (cache.get("a"), cache.get("b")) == (2, 2)
+    assert (cache.get("a"), cache.get("b")) == (2, 5)
     assert 5 < client.ttl(cache.make_key("a")) <= 60
     assert 0 < client.ttl(cache.make_key("b")) <= 5
 
@@ -89,3 +89,25 @@ def test_the_rate_limits_of_a_request_count_on_redis_as_in_memory(cache, setting
 
     assert answers == [None, None, 58]
     assert (cache.get("throttle:site:1:100"), cache.get("throttle:client:a:100")) == (3, 3)
+
+
+def test_hits_waiting_in_a_process_reach_redis_together_in_one_round_trip(
+    cache, settings, monkeypatch
+):
+    settings.CACHES = {
+        "default": {"BACKEND": "apps.common.cache.RedisCache", "LOCATION": REDIS_URL}
+    }
+    from django.core.cache import cache as default_cache
+
+    rate = Rate(limit=1_000, period=60)  # batches of 10
+    site, client = ("site", "1", rate), ("client", "a", rate)
+    assert throttle_hits([site, client], now=6_000.0) is None  # the process's first ask
+    for _ in range(3):
+        assert throttle_hits([site, client], now=6_000.1) is None
+    sent = record_commands(default_cache._cache.get_client(write=True), monkeypatch)
+
+    assert throttle_hits([site], now=6_000.6) is None
+
+    assert sent == ["EVALSHA"]
+    assert (cache.get("throttle:site:1:100"), cache.get("throttle:client:a:100")) == (5, 4)
+    assert 0 < cache._cache.get_client().ttl(cache.make_key("throttle:client:a:100")) <= 61
