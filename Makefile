@@ -37,7 +37,8 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Load the bench database and measure (bench/README.md); about 20 minutes. Not part of test.
+# Load the bench database on the bench's own PostgreSQL and measure (bench/README.md);
+# about 15 minutes. Not part of test.
 bench: install
 	@command -v wrk >/dev/null || { echo "make bench needs wrk (apt-get install -y wrk)"; exit 1; }
 	@command -v pgbench >/dev/null || { echo "make bench needs pgbench (postgresql-client)"; exit 1; }

@@ -198,6 +198,14 @@ def table(results: dict, goals: dict) -> list[str]:
             f"{load['seconds']['total']}",
             "reused" if load.get("reused") else "",
         )
+    server = results.get("postgres")
+    if server:
+        shown = server["settings"]
+        add(
+            "PostgreSQL: shared buffers / WAL between checkpoints",
+            f"{shown['shared_buffers']} / {shown['max_wal_size']}",
+            "bench's own server" if server["own_cluster"] else "--admin-url",
+        )
     widths = [max(len(r[i]) for r in rows) if rows else 0 for i in range(5)]
     header = ("figure", "median", "min-max", "goal", "")
     widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]

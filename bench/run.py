@@ -24,7 +24,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 if str(BASE_DIR) not in sys.path:
     sys.path.insert(0, str(BASE_DIR))
 
-from bench import checks, datagen, system, traffic  # noqa: E402
+from bench import checks, datagen, postgres, system, traffic  # noqa: E402
 
 RESULTS = BASE_DIR / "bench" / "results"
 WORK = BASE_DIR / "bench" / "data"
@@ -61,13 +61,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per load run")
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each interleaved group")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
-    parser.add_argument("--workers", type=int, default=system.CORES)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2 * system.CORES + 1,
+        help="gunicorn workers (and pgbench clients): config/gunicorn.conf.py's default",
+    )
     parser.add_argument("--port", type=int, default=8077)
     parser.add_argument("--database", default="cohort_bench")
     parser.add_argument(
         "--admin-url",
-        default=os.environ.get("BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-        help="a PostgreSQL URL allowed to create the bench database",
+        default=os.environ.get("BENCH_ADMIN_URL"),
+        help="a PostgreSQL URL allowed to create the bench database, to run against that "
+        "server instead of the bench's own (bench/postgres.py)",
+    )
+    parser.add_argument(
+        "--pg-port", type=int, default=5439, help="the port of the bench's own PostgreSQL"
     )
     parser.add_argument(
         "--cache-url",
@@ -93,9 +102,14 @@ def count_error_answers(result: dict) -> None:
 class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
-        admin = args.admin_url.rsplit("/", 1)[0]
+        self.cluster = (
+            None
+            if args.admin_url
+            else postgres.Cluster(data_dir=WORK / "postgres", port=args.pg_port)
+        )
+        self.admin_url = args.admin_url or self.cluster.admin_url
+        admin = self.admin_url.rsplit("/", 1)[0]
         self.db_url = f"{admin}/{args.database}"
-        self.admin_url = args.admin_url
         self.results: dict = {
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {
@@ -134,6 +148,17 @@ class Bench:
     def prepare_database(self) -> None:
         import psycopg
 
+        if self.cluster is not None:
+            log(f"starting the bench's PostgreSQL on 127.0.0.1:{self.args.pg_port} ...")
+            self.cluster.start()
+        self.results["postgres"] = {
+            "own_cluster": self.cluster is not None,
+            "settings": postgres.server_settings(self.admin_url),
+        }
+        log(
+            "PostgreSQL: "
+            + ", ".join(f"{k} {v}" for k, v in self.results["postgres"]["settings"].items())
+        )
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", [self.args.database]
@@ -735,6 +760,8 @@ def main() -> None:
         bench.run()
     finally:
         bench.stop_server()
+        if bench.cluster is not None:
+            bench.cluster.stop()
 
 
 if __name__ == "__main__":
