@@ -7,10 +7,10 @@ Django connection and cursor in one round trip each; a hand-written join is plan
 the app plans its joins (hash joins and parallel workers off, `HAND_JOIN_SETTINGS`), so
 the ratio measures what the app adds, not a difference of plans. The same join planned
 with PostgreSQL's defaults (a hash join) is timed too, as `hand_default_plan_ms`.
-"Cold" means the bench tables were pushed out of PostgreSQL's shared buffers (by reading
-a ballast table through an index) and the kernel's page cache was dropped where the
-machine allows it; "warm" is the same call repeated, app and hand-written alternating
-which goes first.
+"Cold" means PostgreSQL's shared buffers were emptied (the bench's own server is
+restarted; another server's are filled by reading a ballast table through an index) and
+the kernel's page cache was dropped where the machine allows it; "warm" is the same call
+repeated, app and hand-written alternating which goes first.
 """
 
 import http.client
@@ -53,12 +53,16 @@ def ballast_create(dsn: str) -> int:
         return rows
 
 
-def make_cold(dsn: str) -> bool:
-    """Evict the bench tables from shared buffers, then drop the page cache if allowed."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SET enable_seqscan = off")
-        conn.execute("SET enable_bitmapscan = off")
-        conn.execute("SELECT sum(length(pad)) FROM bench_ballast WHERE id > 0")
+def make_cold(dsn: str, restart=None) -> bool:
+    """Evict the bench tables from shared buffers (by `restart`ing the server, else with
+    the ballast), then drop the page cache if allowed."""
+    if restart is not None:
+        restart()
+    else:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("SET enable_seqscan = off")
+            conn.execute("SET enable_bitmapscan = off")
+            conn.execute("SELECT sum(length(pad)) FROM bench_ballast WHERE id > 0")
     try:
         with open("/proc/sys/vm/drop_caches", "w") as handle:
             handle.write("1\n")
@@ -248,7 +252,7 @@ def vacuum_attributes(dsn: str) -> float:
 
 
 def measure_targeting(
-    dsn: str, *, site: Site, profiles: int, warm_runs: int, cold_runs: int, log
+    dsn: str, *, site: Site, profiles: int, warm_runs: int, cold_runs: int, log, restart=None
 ) -> dict:
     now = timezone.now()
     rules = rules_for(dsn, site_id=site.pk, profiles=profiles)
@@ -259,8 +263,8 @@ def measure_targeting(
         page_cache_dropped = True
         for _ in range(cold_runs):
             for which in ("app", "hand"):
-                page_cache_dropped &= make_cold(dsn)
                 connection.close()
+                page_cache_dropped &= make_cold(dsn, restart)
                 if which == "app":
                     count, ms = _app_count(site, rule, now)
                 else:

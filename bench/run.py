@@ -205,7 +205,8 @@ class Bench:
         started = time.monotonic()
         stats = datagen.load(self.db_url, site_id=self.site.pk, profiles=self.args.profiles)
         total = round(time.monotonic() - started, 1)
-        rows = queries.ballast_create(self.db_url)
+        # The bench's own server is restarted for a cold cache; another needs a ballast.
+        rows = queries.ballast_create(self.db_url) if self.cluster is None else 0
         load = {
             "profiles": stats.profiles,
             "visitors": stats.visitors,
@@ -682,6 +683,7 @@ class Bench:
             warm_runs=5,
             cold_runs=max(1, min(self.args.reps, 2)),
             log=log,
+            restart=self.cluster.restart if self.cluster is not None else None,
         )
 
     # --- the whole run ------------------------------------------------------------------------
