@@ -6,7 +6,7 @@ bench database and 1 GB of WAL between checkpoints. With them, every identify ca
 evicted dirty pages the backend then wrote itself and, after the frequent checkpoints
 that the WAL volume forced, logged whole 8 kB pages for its first change to each: one
 returning user's call took 60 ms in PostgreSQL alone, and the figures measured that
-configuration rather than the app. `SETTINGS` are what a tuned server uses instead
+configuration rather than the app. `settings()` are what a tuned server uses instead
 (memory in proportion to the machine's, checkpoints every 15 minutes, compressed full-page
 images); durability is PostgreSQL's default (fsync and synchronous commit on).
 
@@ -31,7 +31,7 @@ def _memory_bytes() -> int:
 
 def settings() -> dict[str, str]:
     """The server's settings for this machine: a quarter of the memory for shared buffers
-    (at most 8 GB), the rest counted as the operating system's cache."""
+    (at most 8 GB), half of it counted on as the operating system's cache."""
     memory_mb = _memory_bytes() // MIB
     return {
         "shared_buffers": f"{min(memory_mb // 4, 8192)}MB",
