@@ -14,6 +14,7 @@ repeated, app and hand-written alternating which goes first.
 """
 
 import http.client
+import re
 import statistics
 import time
 from datetime import timedelta
@@ -242,6 +243,27 @@ def warm_targeting(dsn: str, *, site: Site, profiles: int, runs: int) -> dict:
             "pairs": len(warm["app"]),
         }
     return result
+
+
+def attribute_table_state(dsn: str, *, site: Site) -> dict:
+    """How far vacuum has kept up with the writes: the attribute table's autovacuum runs
+    and the rows changed since the last one, and how many table rows the seed example's
+    count had to visit because their pages were not all-visible (`Heap Fetches`)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT autovacuum_count, n_dead_tup, n_ins_since_vacuum, n_live_tup "
+            "FROM pg_stat_user_tables WHERE relname = %s",
+            [ATTR],
+        ).fetchone()
+    plan = _explain(*_app_sql(site, DEMO_POLL_TARGETING, timezone.now()))
+    fetches = sum(int(n) for n in re.findall(r"Heap Fetches: (\d+)", plan))
+    return {
+        "autovacuum_runs": row[0],
+        "dead_rows": row[1],
+        "inserted_since_vacuum": row[2],
+        "live_rows": row[3],
+        "seed_example_heap_fetches": fetches,
+    }
 
 
 def vacuum_attributes(dsn: str) -> float:

@@ -142,10 +142,17 @@ def table(results: dict, goals: dict) -> list[str]:
                 f"x{t['cold_ratio_app_to_hand']}",
             )
     after = results.get("targeting_after_writes")
+    state = results.get("attribute_table_after_writes")
+    if state:
+        add(
+            "after the load runs: autovacuum runs / dead rows / heap fetches",
+            f"{state['autovacuum_runs']} / {state['dead_rows']:,} / "
+            f"{state['seed_example_heap_fetches']:,}",
+        )
     if after:
         for name, t in after.items():
             add(
-                f"count {name}, warm before vacuum, app / hand, ms",
+                f"count {name}, warm after the load runs, app / hand, ms",
                 f"{t['app']['median']:.1f} / {t['hand']['median']:.1f}",
             )
     lookup = groups.get("lookup")

@@ -46,3 +46,26 @@ def site_key_index_dropped(
         ],
         database_operations=[migrations.RunPython(forwards, backwards)],
     )
+
+
+def storage_parameters_set(
+    app_label: str, model_name: str, parameters: dict[str, str]
+) -> migrations.RunPython:
+    """Set a table's storage parameters (`ALTER TABLE … SET (…)`) on PostgreSQL; other
+    databases have none. Reversible: the parameters go back to the server's defaults."""
+
+    def table(apps, schema_editor) -> str:
+        model = apps.get_model(app_label, model_name)
+        return schema_editor.quote_name(model._meta.db_table)
+
+    def forwards(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            assigned = ", ".join(f"{name} = {value}" for name, value in parameters.items())
+            schema_editor.execute(f"ALTER TABLE {table(apps, schema_editor)} SET ({assigned})")
+
+    def backwards(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            names = ", ".join(parameters)
+            schema_editor.execute(f"ALTER TABLE {table(apps, schema_editor)} RESET ({names})")
+
+    return migrations.RunPython(forwards, backwards, elidable=False)
