@@ -1,12 +1,14 @@
 """Counting the round trips a piece of code makes to PostgreSQL.
 
-libpq's protocol trace (psycopg's `PGconn.trace`) logs every message of the connection;
-the server ends each exchange (a statement outside a pipeline, a pipeline's sync, a
-`BEGIN` or `COMMIT`) with one ReadyForQuery, so counting those counts the round trips,
-whatever the code sent in between.
+libpq's protocol trace (psycopg's `PGconn.trace`) logs every message of the connection,
+the client's (`F`) and the server's (`B`). A round trip is the client sending and then
+waiting for the server's answer, so each turn from `F` lines to `B` lines counts one,
+whatever was sent in between: a statement outside a pipeline, `BEGIN` or `COMMIT`, a
+pipeline's sync, or a pipeline flushed to read a statement's rows.
 """
 
 import contextlib
+import itertools
 import re
 import tempfile
 from collections.abc import Iterator
@@ -42,7 +44,10 @@ def round_trips(db=connection) -> Iterator[RoundTrips]:
         log.seek(0)
         counted.trace = log.read()
     lines = counted.trace.splitlines()
-    counted.count = sum(1 for line in lines if "\tReadyForQuery" in line)
+    directions = [line[0] for line in lines if line[:2] in ("F\t", "B\t")]
+    counted.count = sum(
+        1 for sent, answered in itertools.pairwise(directions) if (sent, answered) == ("F", "B")
+    )
     counted.statements = [
         match.group(1) or match.group(2)
         for line in lines

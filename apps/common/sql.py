@@ -73,10 +73,11 @@ def fetch_all(sql: str, params: Sequence, *, cursor=None) -> list[tuple]:
 
 
 def fetch_all_together(statements: Sequence[tuple[str, Sequence]]) -> list[list[tuple]]:
-    """Every row of each of several reads that do not depend on one another. On PostgreSQL
-    they travel in one round trip (psycopg's pipeline mode: the statements go out
-    together, the answers come back together); elsewhere they run one after another.
-    Each read sees the data as of its own start, as separate statements always do."""
+    """Every row of each of several statements that do not need one another's results
+    (reads, or writes that return rows). On PostgreSQL they travel in one round trip
+    (psycopg's pipeline mode: the statements go out together, the answers come back
+    together); elsewhere they run one after another. Either way they run in the order
+    given, each seeing the data as of its own start, as separate statements always do."""
     with contextlib.ExitStack() as stack:
         cursors = [stack.enter_context(connection.cursor()) for _ in statements]
         if connection.vendor == "postgresql" and len(statements) > 1:
@@ -88,6 +89,24 @@ def fetch_all_together(statements: Sequence[tuple[str, Sequence]]) -> list[list[
             for cursor, (sql, params) in zip(cursors, statements, strict=True):
                 cursor.execute(sql, params)
         return [cursor.fetchall() for cursor in cursors]
+
+
+@contextlib.contextmanager
+def statements_pipelined() -> Iterator[None]:
+    """Inside the block, on PostgreSQL, a statement whose rows nobody reads waits and
+    travels with the next one whose rows are read (or with the block's end): psycopg's
+    pipeline mode. The statements still run one after another, in the order given, each
+    seeing the ones before it; an error surfaces when its round trip ends, as Django's
+    error type. Elsewhere the block changes nothing.
+
+    Use it inside a transaction (a failed statement stops the ones queued after it), and
+    read the counts of changed rows only outside it: inside, they are not known yet."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield
 
 
 def execute(sql: str, params: Sequence) -> int:

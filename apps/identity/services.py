@@ -21,7 +21,15 @@ from django.utils import timezone
 
 from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError, Forbidden
-from apps.common.sql import db_datetime, execute, fetch_one, insert_instance, table
+from apps.common.sql import (
+    db_datetime,
+    execute,
+    fetch_all_together,
+    fetch_one,
+    insert_instance,
+    statements_pipelined,
+    table,
+)
 from apps.feedback_targeting.models import Response
 from apps.identity.models import PrivacyAudit, ProcessedMessage, Profile, Session, Visitor
 from apps.identity.selectors import normalize_lookup_terms, person_lookup, profiles_matching
@@ -55,25 +63,29 @@ class _AlreadyApplied(Exception):
     """Raised inside a call's transaction to undo it: its message id was applied before."""
 
 
-def _message_record(*, site: Site, message_id: str | None, response: dict, now: datetime) -> None:
-    """Keep a message id with the answer it got, as the call's last statement.
+def _message_send(*, site: Site, message_id: str, response: dict, now: datetime):
+    """Send the call's last statement, which keeps its message id with the answer it got:
+    the cursor whose row (none for a message id seen before) `_message_check` reads.
 
-    A message id seen before (a retry, or the same call racing itself: the second insert
-    waits for the first transaction and then finds its row) raises `_AlreadyApplied`, and
-    the caller's transaction is rolled back. Only the outcome is kept with the message id:
-    no user id, no device id.
-    """
-    if message_id is None:
-        return
+    Only the outcome is kept with the message id: no user id, no device id."""
     field = ProcessedMessage._meta.get_field("response")
-    row = fetch_one(
+    cursor = connection.cursor()
+    cursor.execute(
         f"INSERT INTO {table(ProcessedMessage)} "
         f"(site_id, message_id, created_at, response) VALUES (%s, %s, %s, %s) "
         f"ON CONFLICT (site_id, message_id) DO NOTHING RETURNING id",
         [site.id, message_id, db_datetime(now), field.get_db_prep_value(response, connection)],
     )
-    if row is None:
-        raise _AlreadyApplied
+    return cursor
+
+
+def _message_check(cursor) -> None:
+    """A message id seen before (a retry, or the same call racing itself: the second
+    insert waits for the first transaction and then finds its row) raises
+    `_AlreadyApplied`, and the caller's transaction is rolled back."""
+    with cursor:
+        if cursor.fetchone() is None:
+            raise _AlreadyApplied
 
 
 def _message_response(*, site: Site, message_id: str) -> dict:
@@ -106,20 +118,32 @@ def _apply_once(
 ) -> dict:
     """Run `apply` in a transaction that ends by keeping the message id with its answer.
     A message id applied before gets that first answer, marked as a duplicate, and
-    nothing this call did is kept."""
+    nothing this call did is kept.
+
+    The writes whose results nothing reads travel with the next statement that is read
+    (`statements_pipelined`): the call's last writes go out with its message id, and
+    their answers come back when the block ends, in one round trip."""
     try:
         with transaction.atomic():
-            outcome = apply()
-            _message_record(site=site, message_id=message_id, response=outcome, now=now)
+            with statements_pipelined():
+                outcome = apply()
+                message = (
+                    _message_send(site=site, message_id=message_id, response=outcome, now=now)
+                    if message_id is not None
+                    else None
+                )
+            if message is not None:
+                _message_check(message)
     except _AlreadyApplied:
         outcome = {**_message_response(site=site, message_id=message_id), "duplicate": True}
     return outcome
 
 
-def _visitor_upsert(*, site: Site, visitor_id: str, now: datetime) -> tuple[int, int | None]:
-    """Create or touch the visitor, locking its row: (visitor pk, current profile pk)."""
+def _visitor_upsert_sql(*, site: Site, visitor_id: str, now: datetime) -> tuple[str, list]:
+    """Create or touch the visitor, locking its row; returns (visitor pk, current profile
+    pk)."""
     t = table(Visitor)
-    return fetch_one(
+    return (
         f"INSERT INTO {t} (site_id, visitor_id, first_seen_at, last_seen_at) "
         f"VALUES (%s, %s, %s, %s) ON CONFLICT (site_id, visitor_id) "
         f"DO UPDATE SET last_seen_at = excluded.last_seen_at RETURNING id, profile_id",
@@ -127,15 +151,20 @@ def _visitor_upsert(*, site: Site, visitor_id: str, now: datetime) -> tuple[int,
     )
 
 
-def _profile_upsert(*, site: Site, user_id: str, now: datetime) -> int:
-    """The profile of a user id, created if new; its row stays locked until commit."""
+def _visitor_upsert(*, site: Site, visitor_id: str, now: datetime) -> tuple[int, int | None]:
+    return fetch_one(*_visitor_upsert_sql(site=site, visitor_id=visitor_id, now=now))
+
+
+def _profile_upsert_sql(*, site: Site, user_id: str, now: datetime) -> tuple[str, list]:
+    """The profile of a user id, created if new; its row stays locked until commit.
+    Returns (profile pk)."""
     t = table(Profile)
-    return fetch_one(
+    return (
         f"INSERT INTO {t} (site_id, user_id, created_at, updated_at) "
         f"VALUES (%s, %s, %s, %s) ON CONFLICT (site_id, user_id) WHERE user_id IS NOT NULL "
         f"DO UPDATE SET updated_at = excluded.updated_at RETURNING id",
         [site.id, user_id, db_datetime(now), db_datetime(now)],
-    )[0]
+    )
 
 
 def _profile_lock(*, site: Site, profile_id: int, now: datetime) -> int:
@@ -279,22 +308,33 @@ def visitor_identify(
 def _identify_apply(
     *, site: Site, visitor_id: str, user_id: str | None, check: AttributeCheck, now: datetime
 ) -> dict:
-    visitor_pk, current_profile_id = _visitor_upsert(site=site, visitor_id=visitor_id, now=now)
     merged_keys: dict[str, str] = {}
     if user_id is not None:
-        profile_id = _profile_upsert(site=site, user_id=user_id, now=now)
+        # The user's profile does not depend on the device: both rows in one round trip,
+        # the visitor's locked first as everywhere else.
+        (visitor_row,), (profile_row,) = fetch_all_together(
+            [
+                _visitor_upsert_sql(site=site, visitor_id=visitor_id, now=now),
+                _profile_upsert_sql(site=site, user_id=user_id, now=now),
+            ]
+        )
+        visitor_pk, current_profile_id = visitor_row
+        profile_id = profile_row[0]
         merged_keys = _visitor_attach(
             site=site,
             visitor_pk=visitor_pk,
             current_profile_id=current_profile_id,
             target_id=profile_id,
         )
-    elif check.accepted or current_profile_id is not None:
-        profile_id = _anonymous_profile(
-            site=site, visitor_pk=visitor_pk, current_profile_id=current_profile_id, now=now
-        )
     else:
-        profile_id = None
+        visitor_pk, current_profile_id = _visitor_upsert(site=site, visitor_id=visitor_id, now=now)
+        profile_id = (
+            _anonymous_profile(
+                site=site, visitor_pk=visitor_pk, current_profile_id=current_profile_id, now=now
+            )
+            if check.accepted or current_profile_id is not None
+            else None
+        )
     stored, limited = (
         attributes_store(
             site=site,

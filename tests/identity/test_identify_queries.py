@@ -58,7 +58,7 @@ def test_a_returning_user_costs_a_fixed_number_of_statements(api_client, site):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("on_postgres")
-def test_a_returning_user_costs_seven_round_trips_to_postgresql(api_client, site):
+def test_a_returning_user_costs_five_round_trips_to_postgresql(api_client, site):
     attributes = {"plan": "pro", "total_spend": 10, "newsletter": True}
     identify(api_client, site, DEVICE, "ABC", attributes)
 
@@ -68,11 +68,37 @@ def test_a_returning_user_costs_seven_round_trips_to_postgresql(api_client, site
     with round_trips() as counted:
         identify(api_client, site, DEVICE, "ABC", {**attributes, "total_spend": 12}, "m" * 20)
 
-    # BEGIN; visitor; profile; catalogue; values; message; COMMIT. The kept connection is
-    # checked without a statement.
-    assert counted.count == 7, counted.statements
+    # BEGIN; visitor and profile together; catalogue; values with the message id; COMMIT.
+    # The kept connection is checked without a statement.
+    assert counted.count == 5, counted.statements
     assert "SELECT 1" not in counted.statements
     assert AttributeValue.objects.get(site=site, key="total_spend").number_value == 12
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("on_postgres")
+def test_an_anonymous_device_joining_a_user_costs_a_fixed_number_of_round_trips(api_client, site):
+    identify(api_client, site, OTHER_DEVICE, "ABC", {"plan": "pro", "seats": 3})
+    identify(api_client, site, DEVICE, None, {"ab_test": "A", "seats": 5})
+    anonymous = Visitor.objects.get(site=site, visitor_id=DEVICE).profile_id
+
+    connection.health_check_done = False
+    with round_trips() as counted:
+        identify(api_client, site, DEVICE, "ABC", {"newsletter": True}, "n" * 20)
+
+    # BEGIN; visitor and profile together; is the device's profile anonymous; which keys
+    # both profiles hold; the merge's writes with the catalogue read; the catalogue's size;
+    # values, catalogue and message id together; COMMIT.
+    assert counted.count == 8, counted.statements
+    assert not Profile.objects.filter(pk=anonymous).exists()
+    user = Profile.objects.get(site=site, user_id="ABC")
+    assert {a.key: a.value for a in user.attributes.all()} == {
+        "plan": "pro",
+        "seats": 5,
+        "ab_test": "A",
+        "newsletter": True,
+    }
+    assert AttributeKey.objects.get(site=site, key="seats").profile_count == 1
 
 
 def test_an_anonymous_profile_joining_a_user_names_the_site_in_every_statement(
