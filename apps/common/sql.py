@@ -100,7 +100,9 @@ def statements_pipelined() -> Iterator[None]:
     error type. Elsewhere the block changes nothing.
 
     Use it inside a transaction (a failed statement stops the ones queued after it), and
-    read the counts of changed rows only outside it: inside, they are not known yet."""
+    read the counts of changed rows only outside it: inside, they are not known yet. That
+    rules out the ORM's writes inside the block: `save()`, `update()` and `delete()` read
+    those counts (a `save()` of an existing row would take it for new and insert it)."""
     if connection.vendor != "postgresql":
         yield
         return

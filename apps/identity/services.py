@@ -63,29 +63,26 @@ class _AlreadyApplied(Exception):
     """Raised inside a call's transaction to undo it: its message id was applied before."""
 
 
-def _message_send(*, site: Site, message_id: str, response: dict, now: datetime):
-    """Send the call's last statement, which keeps its message id with the answer it got:
-    the cursor whose row (none for a message id seen before) `_message_check` reads.
+def _message_send(cursor, *, site: Site, message_id: str, response: dict, now: datetime) -> None:
+    """Send the call's last statement, which keeps its message id with the answer it got;
+    `_message_check` reads its row from the cursor (none for a message id seen before).
 
     Only the outcome is kept with the message id: no user id, no device id."""
     field = ProcessedMessage._meta.get_field("response")
-    cursor = connection.cursor()
     cursor.execute(
         f"INSERT INTO {table(ProcessedMessage)} "
         f"(site_id, message_id, created_at, response) VALUES (%s, %s, %s, %s) "
         f"ON CONFLICT (site_id, message_id) DO NOTHING RETURNING id",
         [site.id, message_id, db_datetime(now), field.get_db_prep_value(response, connection)],
     )
-    return cursor
 
 
 def _message_check(cursor) -> None:
     """A message id seen before (a retry, or the same call racing itself: the second
     insert waits for the first transaction and then finds its row) raises
     `_AlreadyApplied`, and the caller's transaction is rolled back."""
-    with cursor:
-        if cursor.fetchone() is None:
-            raise _AlreadyApplied
+    if cursor.fetchone() is None:
+        raise _AlreadyApplied
 
 
 def _message_response(*, site: Site, message_id: str) -> dict:
@@ -122,17 +119,17 @@ def _apply_once(
 
     The writes whose results nothing reads travel with the next statement that is read
     (`statements_pipelined`): the call's last writes go out with its message id, and
-    their answers come back when the block ends, in one round trip."""
+    their answers come back when the block ends, in one round trip. So `apply` writes
+    with SQL of its own, not with the ORM's writes, which read counts not known yet."""
     try:
-        with transaction.atomic():
+        with transaction.atomic(), connection.cursor() as message:
             with statements_pipelined():
                 outcome = apply()
-                message = (
-                    _message_send(site=site, message_id=message_id, response=outcome, now=now)
-                    if message_id is not None
-                    else None
-                )
-            if message is not None:
+                if message_id is not None:
+                    _message_send(
+                        message, site=site, message_id=message_id, response=outcome, now=now
+                    )
+            if message_id is not None:
                 _message_check(message)
     except _AlreadyApplied:
         outcome = {**_message_response(site=site, message_id=message_id), "duplicate": True}
