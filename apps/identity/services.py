@@ -137,8 +137,8 @@ def _apply_once(
 
 
 def _visitor_upsert_sql(*, site: Site, visitor_id: str, now: datetime) -> tuple[str, list]:
-    """Create or touch the visitor, locking its row; returns (visitor pk, current profile
-    pk)."""
+    """The statement that creates or touches the visitor, locking its row; its row is
+    (visitor pk, current profile pk)."""
     t = table(Visitor)
     return (
         f"INSERT INTO {t} (site_id, visitor_id, first_seen_at, last_seen_at) "
@@ -153,8 +153,8 @@ def _visitor_upsert(*, site: Site, visitor_id: str, now: datetime) -> tuple[int,
 
 
 def _profile_upsert_sql(*, site: Site, user_id: str, now: datetime) -> tuple[str, list]:
-    """The profile of a user id, created if new; its row stays locked until commit.
-    Returns (profile pk)."""
+    """The statement that finds the profile of a user id, created if new, and locks its
+    row until commit; its row is (profile pk,)."""
     t = table(Profile)
     return (
         f"INSERT INTO {t} (site_id, user_id, created_at, updated_at) "
