@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from apps.common.demo import DEMO_POLL_TARGETING
 from apps.common.sql import text_cursor
-from apps.feedback_targeting.rules import count_sql, parse_rule
-from apps.feedback_targeting.selectors import targeting_count
+from apps.feedback_targeting.rules import parse_rule
+from apps.feedback_targeting.selectors import targeting_count, targeting_count_sql
 from apps.sites.models import Site
 
 ATTR = "user_attributes_attributevalue"
@@ -177,7 +177,7 @@ def _explain(sql: str, params: list) -> str:
 
 def _app_sql(site: Site, rule_json: dict, now) -> tuple[str, list]:
     """The statement `targeting_count` executes for this rule (outside any transaction)."""
-    query = count_sql(parse_rule(rule_json), site_id=site.pk, now=now, connection=connection)
+    query = targeting_count_sql(site=site, rule=parse_rule(rule_json), now=now)
     return query.statement(vendor=connection.vendor, in_transaction=False), query.params
 
 

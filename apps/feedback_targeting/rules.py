@@ -406,6 +406,11 @@ def compile_rule(rule: Rule, *, site_id: int, now: datetime) -> Q:
 MERGE_JOIN_SETTINGS = (
     "SET LOCAL enable_hashjoin = off; SET LOCAL max_parallel_workers_per_gather = 0"
 )
+# A merged count split at a profile id: each half's merge join runs in its own process.
+COUNT_SLICES = 2
+SLICED_MERGE_JOIN_SETTINGS = (
+    f"SET LOCAL enable_hashjoin = off; SET LOCAL max_parallel_workers_per_gather = {COUNT_SLICES}"
+)
 
 LIKE_PATTERNS = {
     "contains": ("contains", "%{}%"),
@@ -425,13 +430,19 @@ class CountSQL:
     nulls: 6-10x too few rows at 1M profiles), so left alone it hashes two value-ordered
     index scans, which is cache-miss bound at hundreds of thousands of rows. Planned
     with hash joins off it merges the per-key indexes ordered by profile, or probes them
-    per row when a side is small; parallel workers off, because a parallel merge join
-    reads its inner side once per worker.
+    per row when a side is small; PostgreSQL's own parallel plan is kept off, because a
+    parallel merge join reads its inner side once per worker.
+
+    `sliced`: the merged count is the sum of COUNT_SLICES counts over ranges of profile
+    ids, each range bounding every index scan of its join. PostgreSQL runs the slices in
+    parallel workers (Parallel Append), so a count of hundreds of thousands of rows uses
+    as many cores as there are slices; a small count is planned as one process.
     """
 
     sql: str
     params: list
     merge_joins: bool
+    sliced: bool = False
 
     def statement(self, *, vendor: str, in_transaction: bool) -> str:
         """The text to execute: on PostgreSQL, a join of attribute rows is preceded by
@@ -440,7 +451,8 @@ class CountSQL:
         trip either way; the count is the first result that has rows."""
         if vendor != "postgresql" or not self.merge_joins:
             return self.sql
-        planned = f"{MERGE_JOIN_SETTINGS}; {self.sql}"
+        settings = SLICED_MERGE_JOIN_SETTINGS if self.sliced else MERGE_JOIN_SETTINGS
+        planned = f"{settings}; {self.sql}"
         if not in_transaction:
             return planned
         return (
@@ -510,9 +522,17 @@ def _rows_sql(
 
 
 def _profile_sql(
-    condition: Condition, index: int, profile_id: str, site_id: int, now: datetime, connection
+    condition: Condition,
+    index: int,
+    profile_id: str,
+    site_id: int,
+    now: datetime,
+    connection,
+    bound: str = "",
+    bound_params: tuple = (),
 ) -> tuple[str, list]:
-    """The condition as a test of the profile whose key is the SQL `profile_id`."""
+    """The condition as a test of the profile whose key is the SQL `profile_id`; an
+    attribute condition's rows are limited by `bound` (a range of `{alias}.profile_id`)."""
     if condition.type == "visitor":
         null = "IS NOT NULL" if condition.op == "identified" else "IS NULL"
         return (
@@ -524,12 +544,37 @@ def _profile_sql(
     rows, params = _rows_sql(condition, alias, site_id, now, connection)
     exists = (
         f"EXISTS (SELECT 1 FROM {table(AttributeValue)} {alias}"
-        f" WHERE {rows} AND {alias}.profile_id = {profile_id})"
+        f" WHERE {rows} AND {alias}.profile_id = {profile_id}{bound.format(alias=alias)})"
     )
+    params += bound_params
     return (f"NOT {exists}" if condition.op == "is_not_set" else exists), params
 
 
-def count_sql(rule: Rule, *, site_id: int, now: datetime, connection) -> CountSQL:
+def _anchor(rule: Rule) -> Condition | None:
+    """The condition a count of the rule is read from when every condition is needed:
+    the first positive attribute condition (None: the count reads the site's profiles)."""
+    if rule.match != "all":
+        return None
+    return next((c for c in rule.conditions if c.uses_attributes and c.op != "is_not_set"), None)
+
+
+def merge_anchor(rule: Rule) -> Condition | None:
+    """The anchor of a count that merges several keys' typed rows (`CountSQL.merge_joins`),
+    or None for any other count."""
+    anchor = _anchor(rule)
+    # Merge planning pays off when every condition reads one key's typed rows, which the
+    # per-key indexes ordered by profile hold. A key of any type (`is_set`) has no such
+    # index, and a visitor condition reads profiles: those joins keep the default plan.
+    if anchor is None or len(rule.conditions) < 2:
+        return None
+    if all(c.uses_attributes and c.op not in ANY_OPS for c in rule.conditions):
+        return anchor
+    return None
+
+
+def count_sql(
+    rule: Rule, *, site_id: int, now: datetime, connection, split: int | None = None
+) -> CountSQL:
     """The SQL whose single value is the number of the site's profiles the rule matches,
     written directly (no ORM query building: a preview count of a few rows costs well
     under a millisecond in the database, and the builder asks for one per change).
@@ -539,17 +584,11 @@ def count_sql(rule: Rule, *, site_id: int, now: datetime, connection) -> CountSQ
     with the other conditions checked against each row's profile, instead of from every
     profile of the site. Any other rule is counted over the site's profiles. The result
     equals `compile_rule` on Profile, and so `evaluate`, which the tests check.
+
+    With `split` (a profile id), a count merging several keys' rows is the sum of the
+    counts below and from `split` (`CountSQL.sliced`); any split gives the same number.
     """
-    anchor = None
-    if rule.match == "all":
-        anchor = next(
-            (
-                i
-                for i, c in enumerate(rule.conditions)
-                if c.uses_attributes and c.op != "is_not_set"
-            ),
-            None,
-        )
+    anchor = _anchor(rule)
     if anchor is None:
         sql = f"SELECT COUNT(*) FROM {table(Profile)} p WHERE p.site_id = %s"
         params: list = [site_id]
@@ -562,18 +601,49 @@ def count_sql(rule: Rule, *, site_id: int, now: datetime, connection) -> CountSQ
             sql += f" AND ({glue.join(part for part, _ in parts)})"
             params += [value for _, part_params in parts for value in part_params]
         return CountSQL(sql, params, merge_joins=False)
-    sql, params = _rows_sql(rule.conditions[anchor], "a", site_id, now, connection)
-    sql = f"SELECT COUNT(*) FROM {table(AttributeValue)} a WHERE {sql}"
-    others = [c for i, c in enumerate(rule.conditions) if i != anchor]
+    others = [c for c in rule.conditions if c is not anchor]
+    merge_joins = merge_anchor(rule) is not None
+    if not merge_joins or split is None:
+        sql, params = _anchored_sql(anchor, others, site_id, now, connection)
+        return CountSQL(sql, params, merge_joins=merge_joins)
+    below, below_params = _anchored_sql(
+        anchor, others, site_id, now, connection, " AND {alias}.profile_id < %s", (split,)
+    )
+    above, above_params = _anchored_sql(
+        anchor, others, site_id, now, connection, " AND {alias}.profile_id >= %s", (split,)
+    )
+    return CountSQL(
+        f"SELECT CAST(SUM(n) AS bigint) FROM ({below} UNION ALL {above}) slices",
+        below_params + above_params,
+        merge_joins=True,
+        sliced=True,
+    )
+
+
+def _anchored_sql(
+    anchor: Condition,
+    others: list[Condition],
+    site_id: int,
+    now: datetime,
+    connection,
+    bound: str = "",
+    bound_params: tuple = (),
+) -> tuple[str, list]:
+    """The count read from the anchor's attribute rows, each row's profile checked against
+    the other conditions; `bound` limits every attribute row read to a range of profiles
+    (repeated in each subquery: PostgreSQL carries equalities between joined columns,
+    not ranges, so an unbounded side would be read from its start)."""
+    sql, params = _rows_sql(anchor, "a", site_id, now, connection)
+    sql = f"SELECT COUNT(*) AS n FROM {table(AttributeValue)} a WHERE {sql}"
+    sql += bound.format(alias="a")
+    params += bound_params
     for index, condition in enumerate(others):
-        part, part_params = _profile_sql(condition, index, "a.profile_id", site_id, now, connection)
+        part, part_params = _profile_sql(
+            condition, index, "a.profile_id", site_id, now, connection, bound, bound_params
+        )
         sql += f" AND {part}"
         params += part_params
-    # Merge planning pays off when every condition reads one key's typed rows, which the
-    # per-key indexes ordered by profile hold. A key of any type (`is_set`) has no such
-    # index, and a visitor condition reads profiles: those joins keep the default plan.
-    typed = all(c.uses_attributes and c.op not in ANY_OPS for c in rule.conditions)
-    return CountSQL(sql, params, merge_joins=bool(others) and typed)
+    return sql, params
 
 
 __all__ = [
@@ -586,5 +656,6 @@ __all__ = [
     "compile_rule",
     "count_sql",
     "evaluate",
+    "merge_anchor",
     "parse_rule",
 ]
