@@ -436,7 +436,9 @@ class CountSQL:
     `sliced`: the merged count is the sum of COUNT_SLICES counts over ranges of profile
     ids, each range bounding every index scan of its join. PostgreSQL runs the slices in
     parallel workers (Parallel Append), so a count of hundreds of thousands of rows uses
-    as many cores as there are slices; a small count is planned as one process.
+    as many cores as there are slices; a small count is planned as one process, and when
+    the server has no worker free the leader runs every slice itself (the same count, on
+    one core).
     """
 
     sql: str
