@@ -3,9 +3,12 @@
 The builder's count runs in-process through `targeting_count` (rule parsing, compilation
 and the query, as the builder's preview does). Each rule's hand-written query gives the
 same answer straight from the attribute table; both must agree. Both go through the same
-Django connection and cursor in one round trip each; a hand-written join is planned as
-the app plans its joins (hash joins and parallel workers off, `HAND_JOIN_SETTINGS`), so
-the ratio measures what the app adds, not a difference of plans. The same join planned
+Django connection and cursor, the hand-written query in one round trip, the app's in one
+or two (a count merging several keys reads its split point first). A hand-written join
+is planned with the app's merge settings (hash joins and parallel workers off,
+`HAND_JOIN_SETTINGS`) as one join in one process, where the app's count runs two halves
+in parallel workers: the ratio shows what the app's own SQL gains or adds against the
+join an engineer would write. The same join planned
 with PostgreSQL's defaults (a hash join) is timed too, as `hand_default_plan_ms`.
 "Cold" means PostgreSQL's shared buffers were emptied (the bench's own server is
 restarted; another server's are filled by reading a ballast table through an index) and
