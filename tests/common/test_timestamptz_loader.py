@@ -5,7 +5,7 @@ import datetime
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from psycopg.pq import Format
 
 from apps.common.postgresql.base import SessionZoneTimestamptzLoader
@@ -43,3 +43,14 @@ def test_cursors_keep_the_connection_loader_which_reads_with_psycopgs_own(site):
     default = psycopg.adapters.get_loader(TIMESTAMPTZ, Format.TEXT)
     assert type(loader_class(TIMESTAMPTZ).load.__self__) is default
     assert Profile.objects.get(pk=profile.pk).created_at == created
+
+
+def test_a_database_with_its_own_time_zone_keeps_djangos_loader():
+    """Django's zone for such a connection is not UTC, so its loader stays in place."""
+    wrapper = connections.create_connection("default")
+    wrapper.settings_dict = {**wrapper.settings_dict, "TIME_ZONE": "Europe/Paris"}
+
+    context = wrapper.get_connection_params()["context"]
+
+    assert context.get_loader(TIMESTAMPTZ, Format.TEXT) is not SessionZoneTimestamptzLoader
+    assert context.get_loader(TIMESTAMPTZ, Format.TEXT).timezone == wrapper.timezone
