@@ -6,11 +6,16 @@
   acknowledged identified call that do not point at that user's profile;
 - deadlocks: the change of pg_stat_database.deadlocks for the bench database;
 - server_errors: 5xx answers counted by the load tool.
+
+Beside them, what PostgreSQL ran on its own during each load run (vacuums, checkpoints),
+which explains a slow repetition rather than judging it.
 """
 
 from pathlib import Path
 
 import psycopg
+
+ATTR = "user_attributes_attributevalue"
 
 
 def deadlocks(dsn: str) -> int:
@@ -129,3 +134,40 @@ def client_errors(statuses: dict) -> int:
     """4xx answers: every request a load run sends is valid, so a 404 or 400 means the run
     measured the wrong thing (a site key of an earlier database, a malformed line)."""
     return sum(count for status, count in statuses.items() if str(status).startswith("4"))
+
+
+def background_work(dsn: str) -> dict:
+    """A snapshot of PostgreSQL's own work on the bench database: vacuums finished per
+    table (autovacuum or manual), the tables being vacuumed now, and the checkpoints
+    started so far. Two snapshots around a load run tell what ran beside it
+    (`background_between`)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        finished = dict(
+            conn.execute(
+                "SELECT relname, autovacuum_count + vacuum_count FROM pg_stat_user_tables"
+            ).fetchall()
+        )
+        running = [
+            name
+            for (name,) in conn.execute(
+                "SELECT c.relname FROM pg_stat_progress_vacuum p "
+                "JOIN pg_class c ON c.oid = p.relid WHERE p.datname = current_database()"
+            )
+        ]
+        checkpoints = conn.execute(
+            "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+        ).fetchone()[0]
+    return {"vacuums": finished, "vacuuming": running, "checkpoints": checkpoints}
+
+
+def background_between(before: dict, after: dict) -> dict:
+    """The tables a vacuum worked on at some time between two snapshots (running at either
+    end, or started and finished in between) and the checkpoints started in between (one
+    already running at the first snapshot is not seen)."""
+    vacuumed = {name for name, n in after["vacuums"].items() if n > before["vacuums"].get(name, 0)}
+    vacuumed |= set(before["vacuuming"]) | set(after["vacuuming"])
+    return {
+        "vacuumed": sorted(vacuumed),
+        "attribute_table_vacuumed": ATTR in vacuumed,
+        "checkpoints": after["checkpoints"] - before["checkpoints"],
+    }

@@ -119,6 +119,8 @@ class Cluster:
             "listen_addresses": "127.0.0.1",
             "port": str(self.port),
             "unix_socket_directories": "",
+            # Each autovacuum's duration and CPU in postgres.log, to set beside a slow run.
+            "log_autovacuum_min_duration": "0",
         }
         self._run(
             str(self.bindir / "pg_ctl"),

@@ -367,11 +367,16 @@ class Bench:
         return path
 
     def measured(self, action) -> dict:
-        """Run `action` (a load run) with CPU, deadlock and 5xx / 4xx accounting around it."""
+        """Run `action` (a load run) with CPU, deadlock and 5xx / 4xx accounting around it, and
+        the vacuums and checkpoints PostgreSQL ran beside it."""
         deadlocks0 = checks.deadlocks(self.db_url)
+        background = checks.background_work(self.db_url)
         meter = system.CpuMeter(self.server.pids() if self.server else [], self.backend_pids())
         result = action()
         result["cpu"] = meter.stop(self.backend_pids())
+        result["background"] = checks.background_between(
+            background, checks.background_work(self.db_url)
+        )
         result["deadlocks"] = checks.deadlocks(self.db_url) - deadlocks0
         if "statuses" in result:
             count_error_answers(result)
@@ -599,6 +604,7 @@ class Bench:
                     f"  p50 {lat['p50']:6.1f} p95 {lat['p95']:6.1f} p99 {lat['p99']:6.1f} ms"
                     f"  tool cpu {result['tool_cpu_share']:.0%}  lost {result['lost_keys']}"
                     f" 5xx {result['server_errors']} 4xx {result.get('client_errors', 0)}"
+                    f"  vacuumed: {', '.join(result['background']['vacuumed']) or '-'}"
                 )
         self.results["groups"]["latency"] = {
             label: {
