@@ -219,6 +219,17 @@ def table(results: dict, goals: dict) -> list[str]:
                 f"{site['duplicate_user_ids']} / {site['catalogue_keys_miscounted']} / "
                 f"{site['anonymous_profiles_without_device']}",
             )
+    stolen = sorted(
+        r["cpu"]["machine_stolen_share"]
+        for r in _load_runs(groups)
+        if "machine_stolen_share" in r["cpu"]
+    )
+    if stolen:
+        add(
+            "CPU stolen by the virtual machine's host during load runs, %",
+            f"{100 * stolen[len(stolen) // 2]:.1f}",
+            f"{100 * stolen[0]:.1f}-{100 * stolen[-1]:.1f}",
+        )
     background = [r["background"] for r in _load_runs(groups) if "background" in r]
     if background:
         add(

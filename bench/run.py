@@ -529,6 +529,7 @@ class Bench:
                     f"  rep {rep + 1} {kind:<5} {result['rps']:>9,.1f}/s"
                     f"  tool cpu {result['tool_cpu_share']:.0%}"
                     f"  machine busy {result['cpu']['machine_busy_share']:.0%}"
+                    f" (stolen {result['cpu']['machine_stolen_share']:.0%})"
                     f"  5xx {result.get('server_errors', 0)} 4xx {result.get('client_errors', 0)}"
                     f" deadlocks {result['deadlocks']}{extra}"
                 )

@@ -63,12 +63,14 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot."""
+def machine_cpu() -> tuple[float, float, float]:
+    """(busy, total, stolen) CPU seconds of the whole machine since boot. Stolen time is
+    what a virtual machine's host gave to other guests while this one had work to run;
+    it counts as busy."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = values[3] + values[4]
     total = sum(values[:8])
-    return (total - idle) / TICK, total / TICK
+    return (total - idle) / TICK, total / TICK, values[7] / TICK
 
 
 @dataclass
@@ -89,14 +91,16 @@ class CpuMeter:
         wall = time.monotonic() - self.started
         server = sum(process_cpu(p) - self.server0.get(p, 0.0) for p in self.server_pids)
         backends = sum(process_cpu(p) - self.backend0.get(p, 0.0) for p in backend_pids)
-        busy1, total1 = machine_cpu()
+        busy1, total1, stolen1 = machine_cpu()
         busy = busy1 - self.machine0[0]
+        total = max(total1 - self.machine0[1], 1e-9)
         return {
             "wall_seconds": round(wall, 2),
             "server_cpu_seconds": round(server, 2),
             "postgres_cpu_seconds": round(backends, 2),
-            "machine_busy_share": round(busy / max(total1 - self.machine0[1], 1e-9), 3),
+            "machine_busy_share": round(busy / total, 3),
             "machine_busy_cpu_seconds": round(busy, 2),
+            "machine_stolen_share": round((stolen1 - self.machine0[2]) / total, 3),
         }
 
 
