@@ -138,9 +138,10 @@ def client_errors(statuses: dict) -> int:
 
 def background_work(dsn: str) -> dict:
     """A snapshot of PostgreSQL's own work on the bench database: vacuums finished per
-    table (autovacuum or manual), the tables being vacuumed now, and the checkpoints
-    started so far. Two snapshots around a load run tell what ran beside it
-    (`background_between`)."""
+    table (autovacuum or manual), the tables being vacuumed now, the checkpoints started
+    so far, and the WAL syncs (each commit waits for one) with the milliseconds spent in
+    them (counted where `track_wal_io_timing` is on, as on the bench's own server). Two
+    snapshots around a load run tell what ran beside it (`background_between`)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         finished = dict(
             conn.execute(
@@ -157,17 +158,31 @@ def background_work(dsn: str) -> dict:
         checkpoints = conn.execute(
             "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
         ).fetchone()[0]
-    return {"vacuums": finished, "vacuuming": running, "checkpoints": checkpoints}
+        wal_syncs, wal_sync_ms = conn.execute(
+            "SELECT wal_sync, wal_sync_time FROM pg_stat_wal"
+        ).fetchone()
+    return {
+        "vacuums": finished,
+        "vacuuming": running,
+        "checkpoints": checkpoints,
+        "wal_syncs": wal_syncs,
+        "wal_sync_ms": wal_sync_ms,
+    }
 
 
 def background_between(before: dict, after: dict) -> dict:
     """The tables a vacuum worked on at some time between two snapshots (running at either
     end, or started and finished in between) and the checkpoints started in between (one
-    already running at the first snapshot is not seen)."""
+    already running at the first snapshot is not seen), and the mean time of a WAL sync
+    in between (None where it is not timed)."""
     vacuumed = {name for name, n in after["vacuums"].items() if n > before["vacuums"].get(name, 0)}
     vacuumed |= set(before["vacuuming"]) | set(after["vacuuming"])
+    syncs = after["wal_syncs"] - before["wal_syncs"]
+    sync_ms = after["wal_sync_ms"] - before["wal_sync_ms"]
     return {
         "vacuumed": sorted(vacuumed),
         "attribute_table_vacuumed": ATTR in vacuumed,
         "checkpoints": after["checkpoints"] - before["checkpoints"],
+        "wal_syncs": syncs,
+        "wal_sync_mean_ms": round(sync_ms / syncs, 2) if syncs and sync_ms else None,
     }

@@ -119,8 +119,10 @@ class Cluster:
             "listen_addresses": "127.0.0.1",
             "port": str(self.port),
             "unix_socket_directories": "",
-            # Each autovacuum's duration and CPU in postgres.log, to set beside a slow run.
+            # Each autovacuum's duration and CPU in postgres.log, and the time spent waiting
+            # for WAL to reach the disk in pg_stat_wal, to set beside a slow run.
             "log_autovacuum_min_duration": "0",
+            "track_wal_io_timing": "on",
         }
         self._run(
             str(self.bindir / "pg_ctl"),

@@ -27,6 +27,16 @@ def _p99_marked(run: dict) -> str:
     return f"{run['latency_ms']['p99']:g}{'*' if vacuumed else ''}"
 
 
+def _sync_and_steal(run: dict) -> str:
+    """A run's mean WAL sync (the wait of every commit) and the share of CPU the host took."""
+    sync = run.get("background", {}).get("wal_sync_mean_ms")
+    stolen = run["cpu"].get("machine_stolen_share")
+    return (
+        f"{'-' if sync is None else f'{sync:g} ms'} "
+        f"{'-' if stolen is None else f'{100 * stolen:.0f}%'}"
+    )
+
+
 def _load_runs(groups: dict) -> list[dict]:
     """Every measured load run of the groups, whatever its kind."""
     runs = []
@@ -88,6 +98,17 @@ def table(results: dict, goals: dict) -> list[str]:
             "machine busy during B2 runs, % (everything)",
             f"{100 * sorted(busy)[len(busy) // 2]:.0f}",
         )
+        syncs = sorted(
+            r["background"]["wal_sync_mean_ms"]
+            for r in ingest["B2"]["runs"]
+            if r.get("background", {}).get("wal_sync_mean_ms") is not None
+        )
+        if syncs:
+            add(
+                "mean WAL sync during B2 runs, ms (each commit waits for one)",
+                f"{syncs[len(syncs) // 2]:g}",
+                f"{syncs[0]:g}-{syncs[-1]:g}",
+            )
     latency = groups.get("latency")
     if latency:
         for label in ("50%", "80%"):
@@ -104,9 +125,14 @@ def table(results: dict, goals: dict) -> list[str]:
                 verdict,
             )
         for label in ("50%", "80%"):
+            runs = latency[label]["runs"]
             add(
                 f"B2 at {label}: p99 of each rep, ms (* attribute table vacuumed)",
-                " / ".join(_p99_marked(r) for r in latency[label]["runs"]),
+                " / ".join(_p99_marked(r) for r in runs),
+            )
+            add(
+                f"B2 at {label}: mean WAL sync, CPU stolen, each rep",
+                " / ".join(_sync_and_steal(r) for r in runs),
             )
         add(
             "load tool CPU share, % (open-loop client)",
