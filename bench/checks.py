@@ -7,8 +7,8 @@
 - deadlocks: the change of pg_stat_database.deadlocks for the bench database;
 - server_errors: 5xx answers counted by the load tool.
 
-Beside them, what PostgreSQL ran on its own during each load run (vacuums, checkpoints),
-which explains a slow repetition rather than judging it.
+Beside them, what PostgreSQL did on its own during each load run (vacuums, checkpoints,
+the time its WAL syncs took), which explains a slow repetition rather than judging it.
 """
 
 from pathlib import Path
