@@ -141,7 +141,13 @@ def background_work(dsn: str) -> dict:
     table (autovacuum or manual), the tables being vacuumed now, the checkpoints started
     so far, and the WAL syncs (each commit waits for one) with the milliseconds spent in
     them (counted where `track_wal_io_timing` is on, as on the bench's own server). Two
-    snapshots around a load run tell what ran beside it (`background_between`)."""
+    snapshots around a load run tell what ran beside it (`background_between`).
+
+    Backends report their WAL statistics at most once a second, so the WAL figures of a
+    run miss up to its last second and the next run counts it: a mean, not an exact
+    count. Checkpoints and WAL syncs are None on a server whose statistics views lack
+    the columns (checkpoints moved to `pg_stat_checkpointer` in PostgreSQL 17, WAL sync
+    times to `pg_stat_io` in 18)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         finished = dict(
             conn.execute(
@@ -155,34 +161,46 @@ def background_work(dsn: str) -> dict:
                 "JOIN pg_class c ON c.oid = p.relid WHERE p.datname = current_database()"
             )
         ]
-        checkpoints = conn.execute(
-            "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
-        ).fetchone()[0]
-        wal_syncs, wal_sync_ms = conn.execute(
-            "SELECT wal_sync, wal_sync_time FROM pg_stat_wal"
-        ).fetchone()
+        checkpoints = _stat(
+            conn, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+        )
+        wal = _stat(conn, "SELECT wal_sync, wal_sync_time FROM pg_stat_wal", columns=2)
     return {
         "vacuums": finished,
         "vacuuming": running,
         "checkpoints": checkpoints,
-        "wal_syncs": wal_syncs,
-        "wal_sync_ms": wal_sync_ms,
+        "wal_syncs": wal[0],
+        "wal_sync_ms": wal[1],
     }
+
+
+def _stat(conn: psycopg.Connection, sql: str, columns: int = 1):
+    """One row of a statistics view, or None (a tuple of them) where this server's view
+    has no such columns."""
+    try:
+        row = conn.execute(sql).fetchone()
+    except (psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedTable):
+        return (None,) * columns if columns > 1 else None
+    return tuple(row) if columns > 1 else row[0]
+
+
+def _delta(before, after):
+    return None if before is None or after is None else after - before
 
 
 def background_between(before: dict, after: dict) -> dict:
     """The tables a vacuum worked on at some time between two snapshots (running at either
-    end, or started and finished in between) and the checkpoints started in between (one
+    end, or started and finished in between), the checkpoints started in between (one
     already running at the first snapshot is not seen), and the mean time of a WAL sync
     in between (None where it is not timed)."""
     vacuumed = {name for name, n in after["vacuums"].items() if n > before["vacuums"].get(name, 0)}
     vacuumed |= set(before["vacuuming"]) | set(after["vacuuming"])
-    syncs = after["wal_syncs"] - before["wal_syncs"]
-    sync_ms = after["wal_sync_ms"] - before["wal_sync_ms"]
+    syncs = _delta(before["wal_syncs"], after["wal_syncs"])
+    sync_ms = _delta(before["wal_sync_ms"], after["wal_sync_ms"])
     return {
         "vacuumed": sorted(vacuumed),
         "attribute_table_vacuumed": ATTR in vacuumed,
-        "checkpoints": after["checkpoints"] - before["checkpoints"],
+        "checkpoints": _delta(before["checkpoints"], after["checkpoints"]),
         "wal_syncs": syncs,
         "wal_sync_mean_ms": round(sync_ms / syncs, 2) if syncs and sync_ms else None,
     }

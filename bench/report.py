@@ -126,6 +126,8 @@ def table(results: dict, goals: dict) -> list[str]:
             )
         for label in ("50%", "80%"):
             runs = latency[label]["runs"]
+            if not all("background" in r for r in runs):
+                continue  # results of a bench that did not record what ran beside a run
             add(
                 f"B2 at {label}: p99 of each rep, ms (* attribute table vacuumed)",
                 " / ".join(_p99_marked(r) for r in runs),
@@ -261,7 +263,7 @@ def table(results: dict, goals: dict) -> list[str]:
         add(
             "load runs beside a vacuum of the attribute table / a checkpoint",
             f"{sum(b['attribute_table_vacuumed'] for b in background)} / "
-            f"{sum(b['checkpoints'] > 0 for b in background)}",
+            f"{sum((b['checkpoints'] or 0) > 0 for b in background)}",
             f"{len(background)} runs",
         )
     load = results.get("load")

@@ -606,7 +606,7 @@ class Bench:
                     f"  tool cpu {result['tool_cpu_share']:.0%}  lost {result['lost_keys']}"
                     f" 5xx {result['server_errors']} 4xx {result.get('client_errors', 0)}"
                     f"  stolen {result['cpu']['machine_stolen_share']:.0%}"
-                    f"  WAL sync {result['background']['wal_sync_mean_ms']} ms"
+                    f"  WAL sync {result['background']['wal_sync_mean_ms'] or '-'} ms"
                     f"  vacuumed: {', '.join(result['background']['vacuumed']) or '-'}"
                 )
         self.results["groups"]["latency"] = {
