@@ -161,27 +161,28 @@ def background_work(dsn: str) -> dict:
                 "JOIN pg_class c ON c.oid = p.relid WHERE p.datname = current_database()"
             )
         ]
-        checkpoints = _stat(
-            conn, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+        (checkpoints,) = _stat_row(
+            conn, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter", 1
         )
-        wal = _stat(conn, "SELECT wal_sync, wal_sync_time FROM pg_stat_wal", columns=2)
+        wal_syncs, wal_sync_ms = _stat_row(
+            conn, "SELECT wal_sync, wal_sync_time FROM pg_stat_wal", 2
+        )
     return {
         "vacuums": finished,
         "vacuuming": running,
         "checkpoints": checkpoints,
-        "wal_syncs": wal[0],
-        "wal_sync_ms": wal[1],
+        "wal_syncs": wal_syncs,
+        "wal_sync_ms": wal_sync_ms,
     }
 
 
-def _stat(conn: psycopg.Connection, sql: str, columns: int = 1):
-    """One row of a statistics view, or None (a tuple of them) where this server's view
-    has no such columns."""
+def _stat_row(conn: psycopg.Connection, sql: str, columns: int) -> tuple:
+    """The one row of a statistics view, or Nones where this server's view lacks the
+    columns."""
     try:
-        row = conn.execute(sql).fetchone()
+        return tuple(conn.execute(sql).fetchone())
     except (psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedTable):
-        return (None,) * columns if columns > 1 else None
-    return tuple(row) if columns > 1 else row[0]
+        return (None,) * columns
 
 
 def _delta(before, after):
