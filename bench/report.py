@@ -37,6 +37,12 @@ def _sync_and_steal(run: dict) -> str:
     )
 
 
+def _middle(values: list[float], fmt: str) -> tuple[str, str]:
+    """The median of some values and their range, formatted."""
+    values = sorted(values)
+    return fmt.format(values[len(values) // 2]), f"{fmt.format(values[0])}-{fmt.format(values[-1])}"
+
+
 def _load_runs(groups: dict) -> list[dict]:
     """Every measured load run of the groups, whatever its kind."""
     runs = []
@@ -98,16 +104,15 @@ def table(results: dict, goals: dict) -> list[str]:
             "machine busy during B2 runs, % (everything)",
             f"{100 * sorted(busy)[len(busy) // 2]:.0f}",
         )
-        syncs = sorted(
+        syncs = [
             r["background"]["wal_sync_mean_ms"]
             for r in ingest["B2"]["runs"]
             if r.get("background", {}).get("wal_sync_mean_ms") is not None
-        )
+        ]
         if syncs:
             add(
                 "mean WAL sync during B2 runs, ms (each commit waits for one)",
-                f"{syncs[len(syncs) // 2]:g}",
-                f"{syncs[0]:g}-{syncs[-1]:g}",
+                *_middle(syncs, "{:g}"),
             )
     latency = groups.get("latency")
     if latency:
@@ -247,18 +252,18 @@ def table(results: dict, goals: dict) -> list[str]:
                 f"{site['duplicate_user_ids']} / {site['catalogue_keys_miscounted']} / "
                 f"{site['anonymous_profiles_without_device']}",
             )
-    stolen = sorted(
-        r["cpu"]["machine_stolen_share"]
-        for r in _load_runs(groups)
+    load_runs = _load_runs(groups)
+    stolen = [
+        100 * r["cpu"]["machine_stolen_share"]
+        for r in load_runs
         if "machine_stolen_share" in r["cpu"]
-    )
+    ]
     if stolen:
         add(
             "CPU stolen by the virtual machine's host during load runs, %",
-            f"{100 * stolen[len(stolen) // 2]:.1f}",
-            f"{100 * stolen[0]:.1f}-{100 * stolen[-1]:.1f}",
+            *_middle(stolen, "{:.1f}"),
         )
-    background = [r["background"] for r in _load_runs(groups) if "background" in r]
+    background = [r["background"] for r in load_runs if "background" in r]
     if background:
         add(
             "load runs beside a vacuum of the attribute table / a checkpoint",

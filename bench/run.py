@@ -368,7 +368,7 @@ class Bench:
 
     def measured(self, action) -> dict:
         """Run `action` (a load run) with CPU, deadlock and 5xx / 4xx accounting around it, and
-        the vacuums and checkpoints PostgreSQL ran beside it."""
+        the vacuums, checkpoints and WAL syncs PostgreSQL ran beside it."""
         deadlocks0 = checks.deadlocks(self.db_url)
         background = checks.background_work(self.db_url)
         meter = system.CpuMeter(self.server.pids() if self.server else [], self.backend_pids())
