@@ -21,6 +21,7 @@ max_requests_jitter = 500
 # needs a new master: restart the service (or USR2, then QUIT the old master); HUP only
 # replaces the workers with copies of the code already loaded.
 preload_app = True
+
 # Our middleware writes one JSON line per request with its request id.
 accesslog = None
 errorlog = "-"
@@ -29,3 +30,11 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 limit_request_line = 8190
 limit_request_fields = 100
+
+
+def post_fork(server, worker):
+    # An answered connection is closed at once unless the client is still sending
+    # (config/gunicorn_close.py), instead of holding the worker until the client closes.
+    from config.gunicorn_close import install
+
+    install()
