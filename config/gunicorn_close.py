@@ -5,11 +5,11 @@ sends its FIN, then reads until the client sends its own (for up to two seconds)
 wait exists for a client that is still sending, such as a request body the app never
 read: closing a socket with unread data makes the kernel answer with a reset, and the
 reset can destroy the end of a response the client has not read yet. After a request
-read to its end there is nothing to drain, yet the worker, the only one its process has,
-still waits for the client to read the answer and close: one trip through the client
-per request, longer when the client is slow or the machine busy, and up to two seconds
-for a client that keeps its side open. Under the bench's open-loop load of identify at
-150 requests a second, that wait raised the p95 from 18-19 ms to 36-149 ms.
+read to its end there is nothing to drain, yet the worker, which serves one connection
+at a time, still waits for the client to read the answer and close: one trip through
+the client per request, longer when the client is slow or the machine busy, and two
+seconds for a client that keeps its side open. A buffering proxy in front closes at
+once; a client reaching the workers directly decides how long each worker stays busy.
 
 `close_promptly` closes at once when nothing is waiting to be read, and otherwise leaves
 the connection to gunicorn's graceful close, as nginx's `lingering_close on` does.
