@@ -21,7 +21,6 @@ max_requests_jitter = 500
 # needs a new master: restart the service (or USR2, then QUIT the old master); HUP only
 # replaces the workers with copies of the code already loaded.
 preload_app = True
-
 # Our middleware writes one JSON line per request with its request id.
 accesslog = None
 errorlog = "-"

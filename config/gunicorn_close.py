@@ -12,7 +12,9 @@ seconds for a client that keeps its side open. A buffering proxy in front closes
 once; a client reaching the workers directly decides how long each worker stays busy.
 
 `close_promptly` closes at once when nothing is waiting to be read, and otherwise leaves
-the connection to gunicorn's graceful close, as nginx's `lingering_close on` does.
+the connection to gunicorn's graceful close, as nginx's `lingering_close on` does. Data
+that arrives between the look and the close (a pipelined request, which the sync worker
+does not serve anyway) meets a reset where gunicorn's close would have drained it.
 """
 
 import socket
