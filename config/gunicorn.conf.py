@@ -32,8 +32,14 @@ limit_request_fields = 100
 
 
 def post_fork(server, worker):
-    # An answered connection is closed at once unless the client is still sending
+    # A connection whose request was read to its end is closed at once after the answer
     # (config/gunicorn_close.py), instead of holding the worker until the client closes.
     from config.gunicorn_close import install
 
     install()
+
+
+def post_request(worker, req, environ, resp):
+    from config.gunicorn_close import request_done
+
+    request_done(worker, req, environ, resp)

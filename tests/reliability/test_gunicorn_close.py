@@ -1,9 +1,10 @@
 """How a gunicorn worker ends a connection once it has answered (config/gunicorn_close.py).
 
 A sync worker serves one connection at a time: if it waits for the client to close after
-an answer, the next request waits too. It must close at once when the client has sent
-nothing more, and still drain a client that is sending, so that the kernel does not
-answer that client with a reset that loses the end of its response.
+an answer, the next request waits too. It must close at once after a request read to its
+end, and still drain a client whose body the app did not read (already sent or still on
+its way), so that the kernel does not answer that client with a reset that loses the end
+of its response.
 """
 
 import os
@@ -14,11 +15,18 @@ import threading
 import time
 from pathlib import Path
 
-from config.gunicorn_close import close_promptly
+import pytest
+from gunicorn.config import Config
+from gunicorn.http import get_parser
+
+from config.gunicorn_close import close_promptly, request_done
 from tests.reliability.test_faults import free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+SMALL_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+# Bigger than what a client's socket takes in before its reader runs.
+BIG_ANSWER = b"HTTP/1.1 413 Too Large\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 1_000_000
 
 
 def _connected_pair() -> tuple[socket.socket, socket.socket]:
@@ -26,7 +34,14 @@ def _connected_pair() -> tuple[socket.socket, socket.socket]:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         client = socket.create_connection(listener.getsockname(), timeout=10)
         served, _ = listener.accept()
+    served.settimeout(10)
     return client, served
+
+
+def _parsed_request(served: socket.socket):
+    """The request on `served` as gunicorn's sync worker reads it: headers only; the body
+    is read by the app, if at all."""
+    return next(get_parser(Config(), served, ("127.0.0.1", 0)))
 
 
 def _read_to_end(sock: socket.socket) -> bytes:
@@ -36,12 +51,34 @@ def _read_to_end(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def test_an_answered_connection_is_closed_without_waiting_for_the_client():
+def _answer_and_close(served: socket.socket, answer: bytes) -> threading.Thread:
+    def serve():
+        served.sendall(answer)
+        close_promptly(served)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        REQUEST,
+        b"POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + b"y" * 5000,
+        b"POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n",
+    ],
+    ids=["no body", "body of known length", "chunked body"],
+)
+def test_a_request_read_to_its_end_is_closed_without_waiting_for_the_client(request_bytes):
     client, served = _connected_pair()
     with client:
-        client.sendall(REQUEST)
-        assert served.recv(len(REQUEST)) == REQUEST
-        served.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        client.sendall(request_bytes)
+        request = _parsed_request(served)
+        request.body.read()  # the app reads the whole body
+        request_done(None, request, {}, None)
+        served.sendall(SMALL_ANSWER)
 
         started = time.monotonic()
         close_promptly(served)  # the client has not closed its side, and never does here
@@ -49,27 +86,45 @@ def test_an_answered_connection_is_closed_without_waiting_for_the_client():
 
         assert elapsed < 0.5
         assert served.fileno() == -1
-        assert _read_to_end(client) == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        assert _read_to_end(client) == SMALL_ANSWER
 
 
-def test_a_client_still_sending_gets_its_whole_answer():
-    """The app answered without reading the body: the rest of it is drained before the
-    close, so the answer reaches the client whole instead of being cut by a reset."""
+def test_a_body_the_app_did_not_read_is_drained_before_the_close():
     client, served = _connected_pair()
-    answer = b"HTTP/1.1 413 Too Large\r\nContent-Length: 200000\r\n\r\n" + b"x" * 200_000
     with client:
         client.sendall(b"POST /upload HTTP/1.1\r\nContent-Length: 40000\r\n\r\n" + b"y" * 40_000)
-        served.recv(100)  # the request line; the body stays unread
-        served.sendall(answer)
-        closing = threading.Thread(target=close_promptly, args=(served,))
-        closing.start()
-        time.sleep(0.2)  # the server has finished with the socket before the client reads
+        request = _parsed_request(served)  # the app answers without reading the body
+        request_done(None, request, {}, None)
+        closing = _answer_and_close(served, BIG_ANSWER)
+        time.sleep(0.2)  # the body waits unread on the server while the answer goes out
 
         received = _read_to_end(client)
         client.close()
         closing.join(timeout=5)
 
-    assert received == answer
+    assert received == BIG_ANSWER
+    assert not closing.is_alive()
+
+
+def test_a_body_still_on_its_way_is_drained_before_the_close():
+    """`Expect: 100-continue`: the body follows the headers a round trip later, after
+    the app may already have answered from the headers alone."""
+    client, served = _connected_pair()
+    with client:
+        client.sendall(
+            b"POST /upload HTTP/1.1\r\nContent-Length: 40000\r\nExpect: 100-continue\r\n\r\n"
+        )
+        request = _parsed_request(served)
+        request_done(None, request, {}, None)
+        closing = _answer_and_close(served, BIG_ANSWER)
+        time.sleep(0.05)  # the server has answered and closes; then the body arrives
+        client.sendall(b"y" * 40_000)
+
+        received = _read_to_end(client)
+        client.close()
+        closing.join(timeout=5)
+
+    assert received == BIG_ANSWER
     assert not closing.is_alive()
 
 
