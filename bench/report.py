@@ -99,11 +99,8 @@ def table(results: dict, goals: dict) -> list[str]:
         add(
             "load tool CPU share, % (wrk, B2 runs)", *_range(ingest["B2"]["tool_cpu_share"], 1, 100)
         )
-        busy = [r["cpu"]["machine_busy_share"] for r in ingest["B2"]["runs"]]
-        add(
-            "machine busy during B2 runs, % (everything)",
-            f"{100 * sorted(busy)[len(busy) // 2]:.0f}",
-        )
+        busy = [100 * r["cpu"]["machine_busy_share"] for r in ingest["B2"]["runs"]]
+        add("machine busy during B2 runs, % (everything)", _middle(busy, "{:.0f}")[0])
         syncs = [
             r["background"]["wal_sync_mean_ms"]
             for r in ingest["B2"]["runs"]
@@ -165,8 +162,8 @@ def table(results: dict, goals: dict) -> list[str]:
         for kind in ("W10", "W100"):
             add(f"{kind} CPU per request, app / db, ms", _cpu_per_request(widgets[kind]["runs"]))
         for kind in ("W10", "W100"):
-            lat = sorted(r["latency_us"]["p50"] / 1000 for r in widgets[kind]["runs"])
-            add(f"{kind} p50 latency at saturation (wrk), ms", f"{lat[len(lat) // 2]:.1f}")
+            lat = [r["latency_us"]["p50"] / 1000 for r in widgets[kind]["runs"]]
+            add(f"{kind} p50 latency at saturation (wrk), ms", _middle(lat, "{:.1f}")[0])
     granian = groups.get("granian")
     if granian and "ratios" in granian:
         kinds = [k for k in ("B0", "B1", "B2", "granian B0", "granian B2") if k in granian]
