@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.core.paginator import Page, Paginator
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Count, QuerySet
 from django.http import Http404
@@ -28,6 +29,11 @@ from apps.sites.models import Site
 from apps.user_attributes.models import AttributeKey, AttributeValue, ValueType
 
 DECISION_CACHE_SECONDS = 60
+# The results page: responses shown per page, latest text answers listed per question,
+# and responses read per round trip while counting.
+RESPONSES_PER_PAGE = 100
+LATEST_TEXTS = 100
+RESULTS_CHUNK = 2000
 EMOTIONS = {1: "Hate", 2: "Dislike", 3: "Neutral", 4: "Like", 5: "Love"}
 
 
@@ -324,45 +330,57 @@ def _counts(labels: list[str], counter: Counter, total: int) -> list[AnswerCount
     ]
 
 
-def widget_results(*, widget: Widget) -> dict:
-    """Counts per answer for every question (or per emotion), and the responses."""
+def widget_results(*, widget: Widget, latest_texts: int = LATEST_TEXTS) -> dict:
+    """Counts per answer for every question (or per emotion) over all of the widget's
+    responses, and each text question's latest `latest_texts` answers.
+
+    The responses are read once, newest first, two columns at a time in chunks: the
+    memory stays the same however many responses a widget has. The responses to show
+    are read a page at a time (`widget_responses_page`)."""
     questions = list(widget.questions.all())
-    responses = list(
+    counters = {q.pk: Counter() for q in questions}
+    texts: dict[int, list[str]] = {q.pk: [] for q in questions}
+    answered = dict.fromkeys(counters, 0)
+    keys = [(q.pk, str(q.pk), q.kind) for q in questions]
+    emotions: Counter = Counter()
+    total = 0
+    rows = (
         Response.objects.filter(site_id=widget.site_id, widget=widget)
-        .select_related("profile")
-        .prefetch_related("profile__attributes")
         .order_by("-created_at", "-pk")
+        .values_list("answers", "emotion")
+        .iterator(chunk_size=RESULTS_CHUNK)
     )
-    results = []
-    for question in questions:
-        counter: Counter = Counter()
-        texts = []
-        answered = 0
-        for response in responses:
-            answer = response.answers.get(str(question.pk))
+    for answers, emotion in rows:
+        total += 1
+        if emotion:
+            emotions[str(emotion)] += 1
+        for pk, key, kind in keys:
+            answer = answers.get(key)
             if answer in (None, "", []):
                 continue
-            answered += 1
-            if question.kind == Question.Kind.TEXT:
-                texts.append(answer)
-            elif question.kind == Question.Kind.MULTIPLE:
-                counter.update(answer)
+            answered[pk] += 1
+            if kind == Question.Kind.TEXT:
+                if len(texts[pk]) < latest_texts:
+                    texts[pk].append(answer)
+            elif kind == Question.Kind.MULTIPLE:
+                counters[pk].update(answer)
             else:
-                counter[str(answer)] += 1
-        labels = (
-            [str(n) for n in range(1, 6)]
-            if question.kind == Question.Kind.RATING
-            else question.choices
+                counters[pk][str(answer)] += 1
+    results = [
+        QuestionResult(
+            question=q,
+            counts=[]
+            if q.kind == Question.Kind.TEXT
+            else _counts(
+                [str(n) for n in range(1, 6)] if q.kind == Question.Kind.RATING else q.choices,
+                counters[q.pk],
+                answered[q.pk],
+            ),
+            texts=texts[q.pk],
+            answered=answered[q.pk],
         )
-        results.append(
-            QuestionResult(
-                question=question,
-                counts=_counts(labels, counter, answered) if question.kind != "text" else [],
-                texts=texts,
-                answered=answered,
-            )
-        )
-    emotions = Counter(str(r.emotion) for r in responses if r.emotion)
+        for q in questions
+    ]
     emotion_total = sum(emotions.values())
     return {
         "questions": results,
@@ -372,9 +390,23 @@ def widget_results(*, widget: Widget) -> dict:
         ]
         if widget.kind == Widget.Kind.FEEDBACK and emotion_total
         else [],
-        "responses": responses,
-        "total": len(responses),
+        "total": total,
     }
+
+
+def widget_responses_page(
+    *, widget: Widget, page: object, per_page: int = RESPONSES_PER_PAGE
+) -> Page:
+    """One page of the widget's responses, newest first, with each responder's profile
+    and attributes. A page number that is not a number gives the first page, one past
+    the end the last."""
+    responses = (
+        Response.objects.filter(site_id=widget.site_id, widget=widget)
+        .select_related("profile")
+        .prefetch_related("profile__attributes")
+        .order_by("-created_at", "-pk")
+    )
+    return Paginator(responses, per_page).get_page(page)
 
 
 def widget_responses_for_export(*, widget: Widget) -> QuerySet[Response]:

@@ -35,6 +35,7 @@ from apps.feedback_targeting.selectors import (
     attribute_choices,
     targeting_count,
     widget_get_for_site,
+    widget_responses_page,
     widget_results,
     widget_results_export,
     widgets_with_response_counts,
@@ -349,6 +350,7 @@ def widget_results_view(request: HttpRequest, site_key: str, widget_id: int) -> 
         "site": site,
         "widget": widget,
         "results": widget_results(widget=widget),
+        "page": widget_responses_page(widget=widget, page=request.GET.get("page")),
     }
     return render(request, "feedback_targeting/results.html", context)
 

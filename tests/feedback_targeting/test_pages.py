@@ -7,10 +7,12 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.consent.services import user_attributes_disable
-from apps.feedback_targeting.models import Widget
+from apps.feedback_targeting.models import Response, Widget
 from apps.feedback_targeting.services import REASON_UA_DISABLED
 from apps.feedback_targeting.views import csv_cell
 from apps.sites.models import Site
@@ -1043,6 +1045,93 @@ class TestResults:
 
         assert '<strong id="total-responses">0</strong> responses' in page
         assert "No responses yet." in page
+
+
+@pytest.fixture
+def busy_poll(site):
+    """A poll with a rating and a text question and 105 responses, one a minute, the
+    newest last; each responder has a profile with one attribute."""
+    widget = WidgetFactory(site=site, name="Busy poll", kind="poll")
+    rating = QuestionFactory(widget=widget, position=0, kind="rating", text="Happy?", choices=[])
+    note = QuestionFactory(
+        widget=widget, position=1, kind="text", text="Why?", choices=[], required=False
+    )
+    start = timezone.now() - timedelta(days=1)
+    for n in range(105):
+        response = ResponseFactory(
+            widget=widget,
+            answers={str(rating.pk): n % 5 + 1, str(note.pk): f"note {n}"},
+            created_at=start + timedelta(minutes=n),
+        )
+        AttributeValueFactory(site=site, profile=response.profile, key="plan", string_value="pro")
+    return widget
+
+
+def rows_shown(page: str) -> list[str]:
+    return re.findall(r"<tr data-response=.*?<dd>(note \d+)</dd>", page, re.S)
+
+
+class TestResultsAtScale:
+    def test_counts_cover_every_response_while_the_table_shows_the_newest_page(
+        self, login, owner, busy_poll
+    ):
+        page = html(login(owner).get(url(busy_poll.site, busy_poll.pk, "results")))
+
+        assert '<strong id="total-responses">105</strong> responses' in page
+        chart = re.search(r'<svg id="chart-1".*?</svg>', page, re.S).group(0)
+        assert re.findall(r'data-label="([^"]*)" data-count="(\d+)"', chart) == [
+            (str(n), "21") for n in range(1, 6)
+        ]
+        texts = re.search(r'<ul class="text-answers">(.*?)</ul>', page, re.S).group(1)
+        assert re.findall(r"<li>(note \d+)</li>", texts) == [f"note {n}" for n in range(104, 4, -1)]
+        assert "The latest 100 of 105; the CSV export has them all." in page
+        assert rows_shown(page) == [f"note {n}" for n in range(104, 4, -1)]
+        assert "Responses 1\u2013100 of 105, newest first" in page
+        assert '<a href="?page=2#responses-section" rel="next">Older →</a>' in page
+        assert 'rel="prev"' not in page
+        assert "Page 1 of 2" in page
+
+    def test_the_next_page_shows_the_oldest_responses(self, login, owner, busy_poll):
+        client = login(owner)
+
+        page = html(client.get(url(busy_poll.site, busy_poll.pk, "results", query="?page=2")))
+
+        assert rows_shown(page) == [f"note {n}" for n in range(4, -1, -1)]
+        assert "Responses 101\u2013105 of 105, newest first" in page
+        assert '<a href="?page=1#responses-section" rel="prev">← Newer</a>' in page
+        assert 'rel="next"' not in page
+        assert '<strong id="total-responses">105</strong>' in page  # counts stay whole
+
+    @pytest.mark.parametrize(("asked", "shown"), [("abc", 1), ("99", 2), ("", 1)])
+    def test_a_page_number_out_of_range_or_not_a_number_shows_a_real_page(
+        self, login, owner, busy_poll, asked, shown
+    ):
+        query = f"?page={asked}"
+
+        response = login(owner).get(url(busy_poll.site, busy_poll.pk, "results", query=query))
+
+        assert response.status_code == 200
+        assert f"Page {shown} of 2" in html(response)
+
+    def test_only_the_shown_page_is_read_with_profiles_and_attributes(
+        self, login, owner, busy_poll
+    ):
+        client = login(owner)
+        responses_table = Response._meta.db_table
+        values_table = AttributeValue._meta.db_table
+
+        with CaptureQueriesContext(connection) as queries:
+            client.get(url(busy_poll.site, busy_poll.pk, "results"))
+
+        reads = [q["sql"] for q in queries if f'FROM "{responses_table}"' in q["sql"]]
+        whole = [sql for sql in reads if "LIMIT" not in sql and "COUNT(" not in sql]
+        assert len(whole) == 1  # the one pass that counts the answers reads two columns
+        columns = whole[0].split(" FROM ", 1)[0]
+        assert re.findall(rf'"{responses_table}"\."(\w+)"', columns) == ["answers", "emotion"]
+        attribute_reads = [q["sql"] for q in queries if f'FROM "{values_table}"' in q["sql"]]
+        assert len(attribute_reads) == 1
+        profiles = re.search(r"IN \(([^)]*)\)", attribute_reads[0]).group(1).split(",")
+        assert len(profiles) == 100
 
 
 class TestCsv:
