@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models import Field, Model
+from django.db.models import F, Field, Func, Model, TextField
 
 # Quoted identifiers, by name: PostgreSQL and SQLite quote names the same way, and the hot
 # paths quote the same few dozen names on every call.
@@ -251,3 +251,26 @@ def _insert_sql(vendor: str, model: type[Model], names: tuple[str, ...]) -> str:
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "
         f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING {quote(model._meta.pk.column)}"
     )
+
+
+class JsonKeyText(Func):
+    """The value under one key of a JSON object column, as text (a list or an object as
+    its JSON text), NULL where the key is missing. The key is always a key: Django's key
+    transforms read a key of digits, such as a question id, as a list index.
+
+    On SQLite a number comes back as a number."""
+
+    output_field = TextField()
+
+    def __init__(self, column: str, key: str):
+        super().__init__(F(column))
+        self.key = key
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        path = '$."' + self.key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return f"JSON_EXTRACT({sql}, %s)", (*params, path)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"({sql} ->> %s)", (*params, self.key)

@@ -1,6 +1,7 @@
 """Reads for widgets: the builder, the live decision of what a visitor sees, results."""
 
 import functools
+import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from django.http import Http404
 from rest_framework.renderers import JSONRenderer
 
 from apps.common.localcache import STAMP_CHECK_SECONDS, StampedLocalCache
-from apps.common.sql import table, text_cursor
+from apps.common.sql import JsonKeyText, table, text_cursor
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.rules import (
     CountSQL,
@@ -29,11 +30,9 @@ from apps.sites.models import Site
 from apps.user_attributes.models import AttributeKey, AttributeValue, ValueType
 
 DECISION_CACHE_SECONDS = 60
-# The results page: responses shown per page, latest text answers listed per question,
-# and responses read per round trip while counting.
+# The results page: responses shown per page, latest text answers listed per question.
 RESPONSES_PER_PAGE = 100
 LATEST_TEXTS = 100
-RESULTS_CHUNK = 2000
 EMOTIONS = {1: "Hate", 2: "Dislike", 3: "Neutral", 4: "Like", 5: "Love"}
 
 
@@ -330,67 +329,66 @@ def _counts(labels: list[str], counter: Counter, total: int) -> list[AnswerCount
     ]
 
 
+def _question_result(
+    responses: QuerySet[Response], question: Question, latest_texts: int
+) -> QuestionResult:
+    """One question's counts per answer (or, for a text question, its latest answers),
+    counted by the database: one grouped read per question."""
+    answers = responses.annotate(answer=JsonKeyText("answers", str(question.pk)))
+    if question.kind == Question.Kind.TEXT:
+        given = answers.exclude(answer__isnull=True).exclude(answer="")
+        texts = list(
+            given.order_by("-created_at", "-pk").values_list("answer", flat=True)[:latest_texts]
+        )
+        return QuestionResult(question=question, counts=[], texts=texts, answered=given.count())
+    counter: Counter = Counter()
+    answered = 0
+    grouped = answers.values_list("answer").annotate(n=Count("pk")).order_by()
+    for value, n in grouped:
+        if value is None or value == "":
+            continue
+        if question.kind == Question.Kind.MULTIPLE:
+            choices = json.loads(value)
+            if not choices:
+                continue
+            for choice in choices:
+                counter[choice] += n
+        else:
+            counter[str(value)] += n
+        answered += n
+    labels = (
+        [str(n) for n in range(1, 6)] if question.kind == Question.Kind.RATING else question.choices
+    )
+    return QuestionResult(
+        question=question, counts=_counts(labels, counter, answered), texts=[], answered=answered
+    )
+
+
 def widget_results(*, widget: Widget, latest_texts: int = LATEST_TEXTS) -> dict:
     """Counts per answer for every question (or per emotion) over all of the widget's
     responses, and each text question's latest `latest_texts` answers.
 
-    The responses are read once, newest first, two columns at a time in chunks: the
-    memory stays the same however many responses a widget has. The responses to show
-    are read a page at a time (`widget_responses_page`)."""
-    questions = list(widget.questions.all())
-    counters = {q.pk: Counter() for q in questions}
-    texts: dict[int, list[str]] = {q.pk: [] for q in questions}
-    answered = dict.fromkeys(counters, 0)
-    keys = [(q.pk, str(q.pk), q.kind) for q in questions]
+    The database counts: a grouped read per question, one for the emotions and one for
+    the total, so the time and memory do not grow with the responses held in Python. The
+    responses to show are read a page at a time (`widget_responses_page`)."""
+    responses = Response.objects.filter(site_id=widget.site_id, widget=widget)
     emotions: Counter = Counter()
-    total = 0
-    rows = (
-        Response.objects.filter(site_id=widget.site_id, widget=widget)
-        .order_by("-created_at", "-pk")
-        .values_list("answers", "emotion")
-        .iterator(chunk_size=RESULTS_CHUNK)
-    )
-    for answers, emotion in rows:
-        total += 1
-        if emotion:
-            emotions[str(emotion)] += 1
-        for pk, key, kind in keys:
-            answer = answers.get(key)
-            if answer in (None, "", []):
-                continue
-            answered[pk] += 1
-            if kind == Question.Kind.TEXT:
-                if len(texts[pk]) < latest_texts:
-                    texts[pk].append(answer)
-            elif kind == Question.Kind.MULTIPLE:
-                counters[pk].update(answer)
-            else:
-                counters[pk][str(answer)] += 1
-    results = [
-        QuestionResult(
-            question=q,
-            counts=[]
-            if q.kind == Question.Kind.TEXT
-            else _counts(
-                [str(n) for n in range(1, 6)] if q.kind == Question.Kind.RATING else q.choices,
-                counters[q.pk],
-                answered[q.pk],
-            ),
-            texts=texts[q.pk],
-            answered=answered[q.pk],
-        )
-        for q in questions
-    ]
+    if widget.kind == Widget.Kind.FEEDBACK:
+        grouped = responses.exclude(emotion=None).values_list("emotion").annotate(n=Count("pk"))
+        emotions.update({str(emotion): n for emotion, n in grouped.order_by()})
     emotion_total = sum(emotions.values())
     return {
-        "questions": results,
+        "questions": [
+            _question_result(responses, question, latest_texts)
+            for question in widget.questions.all()
+        ],
         "emotions": [
             AnswerCount(label=label, count=emotions[str(v)], share=emotions[str(v)] / emotion_total)
             for v, label in EMOTIONS.items()
         ]
-        if widget.kind == Widget.Kind.FEEDBACK and emotion_total
+        if emotion_total
         else [],
-        "total": total,
+        "total": responses.count(),
     }
 
 
