@@ -2,7 +2,12 @@
 
 from django.http import HttpResponse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -76,22 +81,34 @@ class ResponseApi(PublicSiteAPIView):
             "feedback is connected to their email (and so found by Visitor Lookup).",
         )
         url = serializers.CharField(required=False)
+        answer_id = serializers.RegexField(
+            ID_RE,
+            required=False,
+            help_text="The sender's id for this answer (16 to 64 characters of A-Z, a-z, "
+            "0-9, _ and -). An answer sent again with the same id is not stored twice: "
+            "it gets the first one's result with duplicate true.",
+        )
 
     @extend_schema_serializer(component_name="WidgetAnswerResult")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         thank_you_message = serializers.CharField()
+        duplicate = serializers.BooleanField(
+            required=False, help_text="Present (true) when the answer_id was stored before."
+        )
 
     @extend_schema(
         operation_id="widget_response",
         summary="Send a visitor's answer",
         request=InputSerializer,
         responses={
+            200: OpenApiResponse(OutputSerializer, description="Stored before: a retry."),
             201: OutputSerializer,
             400: _error(
                 "The answer cannot be stored.",
                 "malformed_body",
                 "invalid_visitor_id",
+                "invalid_answer_id",
                 "answer_required",
                 "invalid_answer",
                 "invalid_emotion",
@@ -101,13 +118,15 @@ class ResponseApi(PublicSiteAPIView):
             ),
             403: _error("Not for this visitor.", "not_targeted", "origin_not_allowed"),
             404: _error("Unknown site or widget.", "unknown_site", "unknown_widget"),
-            409: _error("Not accepted now.", "widget_inactive", "already_answered"),
+            409: _error(
+                "Not accepted now.", "widget_inactive", "already_answered", "answer_id_conflict"
+            ),
             429: _error("Too many requests.", "throttled"),
         },
     )
     def post(self, request, site_key: str, widget_id: int):
         body = _body(request)
-        response = response_submit(
+        submitted = response_submit(
             site=self.site,
             widget_id=widget_id,
             visitor_id=clean_client_id(body.get("visitor_id"), name="visitor_id"),
@@ -118,8 +137,13 @@ class ResponseApi(PublicSiteAPIView):
                 email=body.get("email", "") or "",
                 consent_to_connect=body.get("consent_to_connect", False),
                 page_url=body.get("url", ""),
+                answer_id=clean_client_id(body.get("answer_id"), name="answer_id", required=False),
             ),
         )
-        return Response(
-            {"id": response.pk, "thank_you_message": response.widget.thank_you_message}, status=201
-        )
+        result = {
+            "id": submitted.response.pk,
+            "thank_you_message": submitted.response.widget.thank_you_message,
+        }
+        if submitted.duplicate:
+            return Response({**result, "duplicate": True}, status=200)
+        return Response(result, status=201)

@@ -91,9 +91,19 @@ class Response(models.Model):
     consent_to_connect = models.BooleanField(default=False)
     page_url = models.CharField(max_length=2000, blank=True)
     created_at = models.DateTimeField()
+    # The sender's id for this answer ("" when none was sent): a retry with the same id
+    # is not stored twice.
+    answer_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "answer_id"],
+                condition=~models.Q(answer_id=""),
+                name="response_answer_id_unique_per_site",
+            )
+        ]
         indexes = [
             models.Index(fields=["site", "widget", "created_at"], name="response_site_widget"),
             models.Index(fields=["site", "email"], name="response_site_email"),

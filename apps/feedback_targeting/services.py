@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -193,6 +193,15 @@ class ResponseInput:
     email: str = ""
     consent_to_connect: bool = False
     page_url: str = ""
+    # The sender's id for the answer; a retry with the same id is not stored twice.
+    answer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    response: Response
+    # True when the answer was stored before under the same answer_id: nothing new was.
+    duplicate: bool = False
 
 
 def _clean_response(widget: Widget, data: ResponseInput) -> dict:
@@ -229,6 +238,27 @@ def _clean_response(widget: Widget, data: ResponseInput) -> dict:
     return fields
 
 
+def _answered_before(
+    *, site: Site, widget_id: int, visitor_id: str, answer_id: str
+) -> Response | None:
+    """The response stored before under `answer_id`, or None. The same id on an answer
+    to another widget, or from another visitor, is refused rather than taken for it."""
+    earlier = (
+        Response.objects.select_related("widget", "visitor")
+        .filter(site=site, answer_id=answer_id)
+        .first()
+    )
+    if earlier is not None and (
+        earlier.widget_id != widget_id or earlier.visitor.visitor_id != visitor_id
+    ):
+        raise ApplicationError(
+            "answer_id_conflict",
+            "This answer_id was sent with another answer; send a new one.",
+            status_code=409,
+        )
+    return earlier
+
+
 def response_submit(
     *,
     site: Site,
@@ -236,10 +266,20 @@ def response_submit(
     visitor_id: str,
     data: ResponseInput,
     now: datetime | None = None,
-) -> Response:
+) -> Submitted:
     """Store a visitor's answer against the visitor and its profile, so that it follows
-    identity stitching and is removed with the person."""
+    identity stitching and is removed with the person.
+
+    An answer sent again with the `answer_id` of one stored before (a retry whose first
+    answer was lost on the way back) gets that response, marked as a duplicate, even if
+    the widget has closed since; two sent at once with one id store one."""
     now = now or timezone.now()
+    if data.answer_id is not None:
+        earlier = _answered_before(
+            site=site, widget_id=widget_id, visitor_id=visitor_id, answer_id=data.answer_id
+        )
+        if earlier is not None:
+            return Submitted(response=earlier, duplicate=True)
     widget = (
         Widget.objects.select_related("site__account")
         .prefetch_related("questions")
@@ -257,39 +297,74 @@ def response_submit(
         raise ApplicationError(
             "not_targeted", "This widget is not shown on this page.", status_code=403
         )
-    with transaction.atomic():
-        visitor_pk, profile_id = visitor_profile_ensure(site=site, visitor_id=visitor_id, now=now)
-        rule: Rule = parse_rule(widget.targeting)
-        poll = widget.kind == Widget.Kind.POLL
-        facts, answered = visitor_decision_facts(
-            site=site,
-            visitor_id=visitor_id,
-            with_attributes=rule.uses_attributes,
-            poll_ids=[widget.id] if poll else [],
-        )
-        if not evaluate(rule, facts, now):
-            raise ApplicationError(
-                "not_targeted", "This widget is not shown to this visitor.", status_code=403
+    try:
+        with transaction.atomic():
+            return Submitted(
+                response=_response_store(
+                    site=site,
+                    widget=widget,
+                    visitor_id=visitor_id,
+                    fields=fields,
+                    answer_id=data.answer_id,
+                    now=now,
+                )
             )
-        # A person answers a poll once, on whichever of their devices.
-        if widget.id in answered:
-            raise ApplicationError(
-                "already_answered", "This person already answered this poll.", status_code=409
-            )
-        return Response.objects.create(
-            site=site,
-            widget=widget,
-            visitor_id=visitor_pk,
-            profile_id=profile_id,
-            created_at=now,
-            **fields,
+    except (IntegrityError, ApplicationError) as error:
+        # A request with the same answer_id that ran at the same time stored it first:
+        # this one found the id taken, or (waiting on the visitor's row) the poll answered.
+        if isinstance(error, ApplicationError) and error.code != "already_answered":
+            raise
+        earlier = data.answer_id and _answered_before(
+            site=site, widget_id=widget_id, visitor_id=visitor_id, answer_id=data.answer_id
         )
+        if not earlier:
+            raise
+        return Submitted(response=earlier, duplicate=True)
+
+
+def _response_store(
+    *,
+    site: Site,
+    widget: Widget,
+    visitor_id: str,
+    fields: dict,
+    answer_id: str | None,
+    now: datetime,
+) -> Response:
+    visitor_pk, profile_id = visitor_profile_ensure(site=site, visitor_id=visitor_id, now=now)
+    rule: Rule = parse_rule(widget.targeting)
+    poll = widget.kind == Widget.Kind.POLL
+    facts, answered = visitor_decision_facts(
+        site=site,
+        visitor_id=visitor_id,
+        with_attributes=rule.uses_attributes,
+        poll_ids=[widget.id] if poll else [],
+    )
+    if not evaluate(rule, facts, now):
+        raise ApplicationError(
+            "not_targeted", "This widget is not shown to this visitor.", status_code=403
+        )
+    # A person answers a poll once, on whichever of their devices.
+    if widget.id in answered:
+        raise ApplicationError(
+            "already_answered", "This person already answered this poll.", status_code=409
+        )
+    return Response.objects.create(
+        site=site,
+        widget=widget,
+        visitor_id=visitor_pk,
+        profile_id=profile_id,
+        created_at=now,
+        answer_id=answer_id or "",
+        **fields,
+    )
 
 
 __all__ = [
     "QuestionSpec",
     "ResponseInput",
     "RuleError",
+    "Submitted",
     "response_submit",
     "widget_activate",
     "widget_pause",

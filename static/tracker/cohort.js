@@ -21,9 +21,10 @@
  * - once those calls are answered, asks GET /api/v1/sites/<key>/widgets which Polls and
  *   Incoming Feedback widgets this visitor should see, shows them inside a shadow root (a
  *   poll card in the bottom-right corner, a "Feedback" tab on the right edge), sends the
- *   answers to POST .../widgets/<id>/responses, and asks again shortly after each
- *   successful identify call. A poll the visitor closes stays closed for the browser
- *   session (sessionStorage `_cohort_closed_<site_key>`).
+ *   answers to POST .../widgets/<id>/responses (each with a fresh answer_id, retried once
+ *   like identify calls), and asks again shortly after each successful identify call. A
+ *   poll the visitor closes stays closed for the browser session (sessionStorage
+ *   `_cohort_closed_<site_key>`).
  *
  * It never throws into the host page: bad arguments are reported with console.warn;
  * widget requests that fail are silent outside debug mode.
@@ -454,7 +455,7 @@
   // visitor) or "retry" (not stored; the visitor may correct it or try again).
   function answerOutcome(widget, result) {
     const data = isPlainObject(result.data) ? result.data : {};
-    if (result.status === 201) {
+    if (result.status === 201 || result.status === 200) {
       const message =
         typeof data.thank_you_message === "string" && data.thank_you_message
           ? data.thank_you_message
@@ -736,12 +737,14 @@
         }) +
         (payload.email ? ", with an email and the consent to connect it" : "")
       );
+      // A fresh id for each send: the retry after a network error carries the same one,
+      // and the API stores one answer per id (200 with duplicate: true for the retry).
+      payload.answer_id = randomId();
       const result = await env.send(
         "widget response",
         "/widgets/" + widget.id + "/responses",
         payload,
-        // No retry after a network error: the answer may have been stored already.
-        { quiet: true, retryNetwork: false }
+        { quiet: true }
       );
       return answerOutcome(widget, result);
     }
@@ -1240,12 +1243,11 @@
     }
 
     // Send a request: a POST of `payload`, or a GET when `payload` is null. Retries once
-    // with the same body on a 5xx, a 429 or (unless options.retryNetwork is false) a
-    // network error. Failures warn in any mode, or only in debug mode with options.quiet.
+    // with the same body on a 5xx, a 429 or a network error. Failures warn in any mode,
+    // or only in debug mode with options.quiet.
     // Resolves to {status, data} (status 0 when the API could not be reached).
     async function send(command, path, payload, options) {
       const quiet = Boolean(options && options.quiet);
-      const retryNetwork = !(options && options.retryNetwork === false);
       const url = apiRoot + path;
       const body = payload === null ? null : JSON.stringify(payload);
       debugInfo(command + (body === null ? " asking " + url : " sending to " + url + " " + body));
@@ -1258,7 +1260,7 @@
           response = null;
         }
         const retryable =
-          (response === null && retryNetwork) ||
+          response === null ||
           (response !== null && (response.status >= 500 || response.status === 429));
         if (!retryable || attempt === 2) break;
         const delay = retryDelay(response);

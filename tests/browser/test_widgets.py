@@ -7,6 +7,7 @@ so that each widget decision can be waited for in the console.
 """
 
 import json
+import re
 import time
 
 import pytest
@@ -300,6 +301,48 @@ def test_incoming_feedback_opens_from_the_side_tab_and_stores_the_emotion(shop, 
     page.keyboard.press("Escape")
     assert not panel.is_visible()
     assert tab.get_attribute("aria-expanded") == "false"
+    assert shop.errors == []
+
+
+def test_an_answer_whose_reply_was_lost_is_sent_again_and_stored_once(shop, site, feedback):
+    sent = []
+
+    def lose_the_first_reply(route):
+        sent.append(json.loads(route.request.post_data))
+        if len(sent) == 1:
+            route.fetch()  # the API stores the answer, and its reply is lost on the way
+            route.abort()
+        else:
+            route.continue_()
+
+    shop.page.route(f"{shop.api}/widgets/*/responses", lose_the_first_reply)
+    shop.open()
+    page = shop.page
+    page.get_by_role("button", name="Feedback", exact=True).click()
+    panel = page.get_by_role("dialog", name="How would you rate your experience?")
+    panel.get_by_role("button", name="Love").click()
+    panel.get_by_role("button", name="Send feedback").click()
+    panel.get_by_role("status").filter(has_text="Thanks, we read every message.").wait_for()
+
+    first, retry = sent
+    assert first == retry
+    assert re.fullmatch(r"[0-9a-f]{32}", first["answer_id"])
+    [stored] = Response.objects.filter(site=site, widget=feedback)
+    assert (stored.answer_id, stored.emotion) == (first["answer_id"], 5)
+    assert [m for m in shop.page.console_messages if "duplicate" in m]
+
+    # Feedback sent again later is a new answer, with an id of its own
+    panel.get_by_role("button", name="Close", exact=True).click()
+    page.get_by_role("button", name="Feedback", exact=True).click()
+    panel.get_by_role("button", name="Like", exact=True).click()
+    panel.get_by_role("button", name="Send feedback").click()
+    panel.get_by_role("status").filter(has_text="Thanks, we read every message.").wait_for()
+    assert len(sent) == 3
+    assert sent[2]["answer_id"] != first["answer_id"]
+    assert sorted(Response.objects.filter(widget=feedback).values_list("emotion", flat=True)) == [
+        4,
+        5,
+    ]
     assert shop.errors == []
 
 

@@ -526,6 +526,114 @@ class TestResponses:
         assert not Visitor.objects.exists()
 
 
+ANSWER_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+
+class TestAnswerRetries:
+    def test_an_answer_sent_again_with_its_id_is_stored_once(self, api_client, site):
+        feedback = make_feedback(site, thank_you_message="Thanks, we read it.")
+
+        first = answer(api_client, site, feedback, emotion=2, answer_id=ANSWER_ID)
+        again = answer(api_client, site, feedback, emotion=2, answer_id=ANSWER_ID)
+
+        assert first.status_code == 201
+        assert "duplicate" not in first.json()
+        assert again.status_code == 200
+        assert again.json() == {**first.json(), "duplicate": True}
+        assert again.json()["thank_you_message"] == "Thanks, we read it."
+        [stored] = Response.objects.filter(site=site)
+        assert (stored.answer_id, stored.emotion) == (ANSWER_ID, 2)
+
+    def test_the_first_answer_stays_when_a_retry_differs(self, api_client, site):
+        feedback = make_feedback(site)
+        answer(api_client, site, feedback, emotion=2, comment="Slow", answer_id=ANSWER_ID)
+
+        again = answer(api_client, site, feedback, emotion=5, comment="Fast", answer_id=ANSWER_ID)
+
+        assert (again.status_code, again.json()["duplicate"]) == (200, True)
+        [stored] = Response.objects.filter(site=site)
+        assert (stored.emotion, stored.comment) == (2, "Slow")
+
+    def test_answers_without_an_id_or_with_new_ids_are_each_stored(self, api_client, site):
+        feedback = make_feedback(site)
+
+        statuses = [
+            answer(api_client, site, feedback, emotion=4).status_code,
+            answer(api_client, site, feedback, emotion=4).status_code,
+            answer(api_client, site, feedback, emotion=4, answer_id=ANSWER_ID).status_code,
+            answer(api_client, site, feedback, emotion=4, answer_id="a" * 32).status_code,
+        ]
+
+        assert statuses == [201] * 4
+        assert sorted(Response.objects.values_list("answer_id", flat=True)) == [
+            "",
+            "",
+            ANSWER_ID,
+            "a" * 32,
+        ]
+
+    def test_a_poll_answer_retried_gets_its_result_not_already_answered(self, api_client, site):
+        poll = make_poll(site, EVERYONE)
+
+        first = answer(api_client, site, poll, answers=good_answers(poll), answer_id=ANSWER_ID)
+        again = answer(api_client, site, poll, answers=good_answers(poll), answer_id=ANSWER_ID)
+        other = answer(api_client, site, poll, answers=good_answers(poll), answer_id="b" * 32)
+
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert again.json()["id"] == first.json()["id"]
+        assert (other.status_code, other.json()["code"]) == (409, "already_answered")
+        assert Response.objects.filter(site=site).count() == 1
+
+    def test_a_retry_is_acknowledged_after_the_widget_was_paused(self, api_client, site):
+        feedback = make_feedback(site)
+        first = answer(api_client, site, feedback, emotion=3, answer_id=ANSWER_ID)
+        widget_pause(widget=feedback)
+
+        again = answer(api_client, site, feedback, emotion=3, answer_id=ANSWER_ID)
+
+        assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
+
+    def test_an_id_used_for_another_widget_or_visitor_is_refused(self, api_client, site):
+        feedback = make_feedback(site)
+        tab = make_feedback(site, name="Second tab")
+        answer(api_client, site, feedback, emotion=3, answer_id=ANSWER_ID)
+
+        other_widget = answer(api_client, site, tab, emotion=3, answer_id=ANSWER_ID)
+        other_visitor = answer(api_client, site, feedback, MOBILE, emotion=3, answer_id=ANSWER_ID)
+
+        for response in (other_widget, other_visitor):
+            assert response.status_code == 409
+            assert response.json() == {
+                "code": "answer_id_conflict",
+                "message": "This answer_id was sent with another answer; send a new one.",
+            }
+        assert Response.objects.filter(site=site).count() == 1
+
+    def test_the_same_id_on_another_site_is_its_own_answer(self, api_client, site, other_site):
+        ours, theirs = make_feedback(site), make_feedback(other_site)
+
+        statuses = [
+            answer(api_client, site, ours, emotion=1, answer_id=ANSWER_ID).status_code,
+            answer(api_client, other_site, theirs, emotion=5, answer_id=ANSWER_ID).status_code,
+        ]
+
+        assert statuses == [201, 201]
+        assert Response.objects.get(site=site).emotion == 1
+        assert Response.objects.get(site=other_site).emotion == 5
+
+    @pytest.mark.parametrize(
+        "answer_id", ["short", "x" * 65, "has space in it 0000", 12345678901234567]
+    )
+    def test_a_malformed_id_is_refused_and_nothing_stored(self, api_client, site, answer_id):
+        feedback = make_feedback(site)
+
+        response = answer(api_client, site, feedback, emotion=3, answer_id=answer_id)
+
+        assert response.status_code == 400
+        assert response.json()["code"] == "invalid_answer_id"
+        assert not Response.objects.exists()
+
+
 class TestResponsesFollowThePerson:
     def test_an_anonymous_answer_joins_the_users_profile_when_identified(self, api_client, site):
         feedback = make_feedback(site)
