@@ -258,18 +258,20 @@ class JsonKeyText(Func):
     its JSON text), NULL where the key is missing. The key is always a key: Django's key
     transforms read a key of digits, such as a question id, as a list index.
 
-    On SQLite a number comes back as a number."""
+    On SQLite a number comes back as a number. SQLite's JSON paths cannot quote a key
+    holding a double quote, so such a key is refused."""
 
     output_field = TextField()
 
     def __init__(self, column: str, key: str):
+        if '"' in key:
+            raise ValueError(f"A JSON key for JsonKeyText cannot hold a double quote: {key!r}")
         super().__init__(F(column))
         self.key = key
 
     def as_sql(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
-        path = '$."' + self.key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return f"JSON_EXTRACT({sql}, %s)", (*params, path)
+        return f"JSON_EXTRACT({sql}, %s)", (*params, f'$."{self.key}"')
 
     def as_postgresql(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])

@@ -329,6 +329,16 @@ def _counts(labels: list[str], counter: Counter, total: int) -> list[AnswerCount
     ]
 
 
+def _choices(value: object) -> list[str]:
+    """A multiple-choice answer's choices from its JSON text; none for an answer stored
+    while the question was of another kind (a poll's question may change kind)."""
+    try:
+        choices = json.loads(value)
+    except (TypeError, ValueError):
+        return []
+    return [c for c in choices if isinstance(c, str)] if isinstance(choices, list) else []
+
+
 def _question_result(
     responses: QuerySet[Response], question: Question, latest_texts: int
 ) -> QuestionResult:
@@ -345,10 +355,10 @@ def _question_result(
     answered = 0
     grouped = answers.values_list("answer").annotate(n=Count("pk")).order_by()
     for value, n in grouped:
-        if value is None or value == "":
+        if value is None or value == "" or value == "[]":
             continue
         if question.kind == Question.Kind.MULTIPLE:
-            choices = json.loads(value)
+            choices = _choices(value)
             if not choices:
                 continue
             for choice in choices:

@@ -246,6 +246,7 @@ def _answered_before(
     earlier = (
         Response.objects.select_related("widget", "visitor")
         .filter(site=site, answer_id=answer_id)
+        .exclude(answer_id="")  # lets a generic plan use the partial unique index
         .first()
     )
     if earlier is not None and (

@@ -126,7 +126,7 @@ def clean_client_id(raw: object, *, name: str, required: bool = True) -> str | N
     """Visitor, session and message ids: 16 to 64 characters of A-Z a-z 0-9 _ -."""
     if raw is None and not required:
         return None
-    if not isinstance(raw, str) or not ID_RE.match(raw):
+    if not isinstance(raw, str) or not ID_RE.fullmatch(raw):  # "$" would let a "\n" end it
         raise ApplicationError(
             f"invalid_{name}", f"{name} must be 16 to 64 characters of A-Z, a-z, 0-9, _ and -."
         )

@@ -465,6 +465,10 @@
     if (result.status === 409 && data.code === "already_answered") {
       return { state: "thanks", message: thankYou(widget) };
     }
+    if (result.status === 409 && data.code === "answer_id_conflict") {
+      // Not stored: the next send carries a new answer_id.
+      return { state: "retry", message: "Your answer could not be sent. Please try again." };
+    }
     if (result.status === 400 && typeof data.message === "string") {
       return { state: "retry", message: data.message };
     }

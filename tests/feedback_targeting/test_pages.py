@@ -1137,6 +1137,21 @@ class TestResultsAtScale:
         assert (text.texts, text.answered) == (["first"], 1)
         assert results["total"] == 4
 
+    def test_answers_stored_before_a_question_changed_kind_do_not_break_the_counts(self, site):
+        widget = WidgetFactory(site=site, kind="poll")
+        question = QuestionFactory(widget=widget, kind="single", choices=["A", "B"])
+        for value in ("A", "B", 3):
+            ResponseFactory(widget=widget, answers={str(question.pk): value})
+        question.kind, question.choices = "multiple", ["A", "B"]
+        question.save()
+        for value in (["A", "B"], ["B"], []):
+            ResponseFactory(widget=widget, answers={str(question.pk): value})
+
+        [result] = widget_results(widget=widget)["questions"]
+
+        assert [(c.label, c.count) for c in result.counts] == [("A", 1), ("B", 2)]
+        assert result.answered == 2
+
     def test_only_counts_and_the_shown_page_are_read(self, login, owner, busy_poll):
         client = login(owner)
         responses_table = Response._meta.db_table

@@ -9,6 +9,7 @@ Every test has two tenants: `site` (Radbooks) and `other_site` (Other Co).
 import pytest
 
 from apps.consent.services import user_attributes_disable
+from apps.feedback_targeting import services
 from apps.feedback_targeting.models import Response, Widget
 from apps.feedback_targeting.services import (
     QuestionSpec,
@@ -621,8 +622,35 @@ class TestAnswerRetries:
         assert Response.objects.get(site=site).emotion == 1
         assert Response.objects.get(site=other_site).emotion == 5
 
+    @pytest.mark.parametrize("kind", ["feedback", "poll"])
+    def test_a_copy_that_raced_past_the_first_check_gets_the_stored_answer(
+        self, api_client, site, monkeypatch, kind
+    ):
+        """Two copies at once both find no answer under the id; the one that stores second
+        then meets the unique id (feedback) or the answered poll, and is told it is a
+        duplicate. Here the second copy's first look is made to miss the stored answer."""
+        widget = make_feedback(site) if kind == "feedback" else make_poll(site, EVERYONE)
+        body = {"emotion": 4} if kind == "feedback" else {"answers": good_answers(widget)}
+        first = answer(api_client, site, widget, answer_id=ANSWER_ID, **body)
+        looks = []
+        answered_before = services._answered_before
+
+        def first_look_misses(**kwargs):
+            looks.append(kwargs["answer_id"])
+            return None if len(looks) == 1 else answered_before(**kwargs)
+
+        monkeypatch.setattr(services, "_answered_before", first_look_misses)
+
+        again = answer(api_client, site, widget, answer_id=ANSWER_ID, **body)
+
+        assert len(looks) == 2
+        assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
+        assert again.json()["duplicate"] is True
+        assert Response.objects.filter(site=site).count() == 1
+
     @pytest.mark.parametrize(
-        "answer_id", ["short", "x" * 65, "has space in it 0000", 12345678901234567]
+        "answer_id",
+        ["short", "x" * 65, "has space in it 0000", 12345678901234567, "a" * 64 + "\n"],
     )
     def test_a_malformed_id_is_refused_and_nothing_stored(self, api_client, site, answer_id):
         feedback = make_feedback(site)

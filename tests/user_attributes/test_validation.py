@@ -169,7 +169,8 @@ class TestIds:
         assert clean_user_id(None) is None
 
     @pytest.mark.parametrize(
-        "value", [None, "short", "x" * 65, "has space here!!", 12345678901234567]
+        "value",
+        [None, "short", "x" * 65, "has space here!!", 12345678901234567, "a" * 64 + "\n"],
     )
     def test_visitor_id_format(self, value):
         with pytest.raises(ApplicationError) as error:
