@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from django.core.paginator import Page, Paginator
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 from rest_framework.renderers import JSONRenderer
 
@@ -411,7 +411,12 @@ def widget_responses_page(
     responses = (
         Response.objects.filter(site_id=widget.site_id, widget=widget)
         .select_related("profile")
-        .prefetch_related("profile__attributes")
+        .prefetch_related(
+            Prefetch(
+                "profile__attributes",
+                queryset=AttributeValue.objects.filter(site_id=widget.site_id),
+            )
+        )
         .order_by("-created_at", "-pk")
     )
     return Paginator(responses, per_page).get_page(page)

@@ -1166,6 +1166,7 @@ class TestResultsAtScale:
         assert all("COUNT(" in sql or "LIMIT 100" in sql for sql in reads), reads
         attribute_reads = [q["sql"] for q in queries if f'FROM "{values_table}"' in q["sql"]]
         assert len(attribute_reads) == 1
+        assert f'"{values_table}"."site_id" = {busy_poll.site_id}' in attribute_reads[0]
         profiles = re.search(r"IN \(([^)]*)\)", attribute_reads[0]).group(1).split(",")
         assert len(profiles) == 100
 
