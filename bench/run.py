@@ -37,6 +37,10 @@ GOALS = {
     "targeting_warm_ms": 300.0,
     "lookup_ms": 10.0,
 }
+GROUPS = ("ingest", "latency", "widgets", "granian", "lookup", "targeting")
+# B3 replays identify calls of first-time devices and users, which a run uses up: the
+# groups that measure it need a database loaded afresh.
+FRESH_GROUPS = ("ingest", "latency")
 
 
 def log(message: str) -> None:
@@ -53,7 +57,7 @@ def spread(values: list[float], digits: int = 1) -> dict:
     }
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
@@ -89,9 +93,31 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated groups: ingest,latency,widgets,granian,lookup,targeting",
+        help=f"comma-separated groups: {','.join(GROUPS)}",
     )
-    return parser.parse_args()
+    args = parser.parse_args(argv)
+    only = {group.strip() for group in args.only.split(",") if group.strip()}
+    unknown = sorted(only - set(GROUPS))
+    if unknown:
+        parser.error(
+            f"unknown group in --only: {', '.join(unknown)} (the groups: {', '.join(GROUPS)})"
+        )
+    args.groups = only or set(GROUPS)
+    return args
+
+
+def reuse_refusal(groups: set[str]) -> str | None:
+    """Why a run of these groups cannot use a loaded bench database, or None."""
+    fresh = [group for group in FRESH_GROUPS if group in groups]
+    if not fresh:
+        return None
+    return (
+        f"--reuse found a loaded bench database, but the {' and '.join(fresh)} "
+        f"group{'s' if len(fresh) > 1 else ''} need{'' if len(fresh) > 1 else 's'} a fresh "
+        "one (B3 replays first-time devices and users, which an earlier run used up): "
+        "run without --reuse, or choose other groups with --only "
+        + ",".join(g for g in GROUPS if g not in FRESH_GROUPS)
+    )
 
 
 def count_error_answers(result: dict) -> None:
@@ -198,6 +224,9 @@ class Bench:
             )
             meta = conn.execute("SELECT profiles, site_id, load FROM bench_meta").fetchone()
         if meta and meta[0] == self.args.profiles and meta[1] == self.site.pk:
+            refusal = reuse_refusal(self.args.groups)
+            if refusal:
+                raise SystemExit(refusal)
             log(f"reusing the loaded bench database ({meta[0]:,} profiles)")
             self.results["load"] = {**meta[2], "reused": True}
             return
@@ -712,7 +741,7 @@ class Bench:
         from bench import capture
 
         started = time.monotonic()
-        only = {g for g in self.args.only.split(",") if g}
+        groups = self.args.groups
         self.prepare_database()
         self.seed_and_load()
         self.prepare_widgets()
@@ -732,19 +761,19 @@ class Bench:
         connection.close()
         self.start_server("gunicorn")
         try:
-            if not only or "ingest" in only or "latency" in only:
+            if "ingest" in groups or "latency" in groups:
                 self.group_ingest()
-            if not only or "latency" in only:
+            if "latency" in groups:
                 self.group_latency()
-            if not only or "widgets" in only:
+            if "widgets" in groups:
                 self.group_widgets()
-            if (not only or "granian" in only) and not self.args.no_granian:
+            if "granian" in groups and not self.args.no_granian:
                 self.group_granian()
-            if not only or "lookup" in only:
+            if "lookup" in groups:
                 self.group_lookup()
         finally:
             self.stop_server()
-        if not only or "targeting" in only:
+        if "targeting" in groups:
             self.group_targeting()
         connection.close()
         self.results["site_counters"] = checks.site_counters(self.db_url, site_id=self.site.pk)
