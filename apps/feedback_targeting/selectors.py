@@ -403,11 +403,12 @@ def widget_results(*, widget: Widget, latest_texts: int = LATEST_TEXTS) -> dict:
 
 
 def widget_responses_page(
-    *, widget: Widget, page: object, per_page: int = RESPONSES_PER_PAGE
+    *, widget: Widget, page: object, total: int | None = None, per_page: int = RESPONSES_PER_PAGE
 ) -> Page:
     """One page of the widget's responses, newest first, with each responder's profile
     and attributes. A page number that is not a number gives the first page, one past
-    the end the last."""
+    the end the last. `total`, when the caller counted the responses already, spares
+    counting them again."""
     responses = (
         Response.objects.filter(site_id=widget.site_id, widget=widget)
         .select_related("profile")
@@ -419,7 +420,10 @@ def widget_responses_page(
         )
         .order_by("-created_at", "-pk")
     )
-    return Paginator(responses, per_page).get_page(page)
+    paginator = Paginator(responses, per_page)
+    if total is not None:
+        paginator.count = total  # a cached property: the count it would have run
+    return paginator.get_page(page)
 
 
 def widget_responses_for_export(*, widget: Widget) -> QuerySet[Response]:

@@ -346,11 +346,14 @@ def widget_delete_view(request: HttpRequest, site_key: str, widget_id: int) -> H
 @require_GET
 def widget_results_view(request: HttpRequest, site_key: str, widget_id: int) -> HttpResponse:
     site, widget = _widget(request, site_key, widget_id)
+    results = widget_results(widget=widget)
     context = {
         "site": site,
         "widget": widget,
-        "results": widget_results(widget=widget),
-        "page": widget_responses_page(widget=widget, page=request.GET.get("page")),
+        "results": results,
+        "page": widget_responses_page(
+            widget=widget, page=request.GET.get("page"), total=results["total"]
+        ),
     }
     return render(request, "feedback_targeting/results.html", context)
 

@@ -1164,6 +1164,8 @@ class TestResultsAtScale:
         # The database counts; rows come back only a page (or the latest texts) at a time.
         assert reads
         assert all("COUNT(" in sql or "LIMIT 100" in sql for sql in reads), reads
+        totals = [sql for sql in reads if sql.startswith('SELECT COUNT(*) AS "__count"')]
+        assert len(totals) == 2  # the text question's answers, and all responses once
         attribute_reads = [q["sql"] for q in queries if f'FROM "{values_table}"' in q["sql"]]
         assert len(attribute_reads) == 1
         assert f'"{values_table}"."site_id" = {busy_poll.site_id}' in attribute_reads[0]
