@@ -465,14 +465,12 @@
     if (result.status === 409 && data.code === "already_answered") {
       return { state: "thanks", message: thankYou(widget) };
     }
-    if (result.status === 409 && data.code === "answer_id_conflict") {
-      // Not stored: the next send carries a new answer_id.
-      return { state: "retry", message: "Your answer could not be sent. Please try again." };
-    }
     if (result.status === 400 && typeof data.message === "string") {
       return { state: "retry", message: data.message };
     }
-    if (result.status === 403 || result.status === 404 || result.status === 409) {
+    // An answer_id refused as another answer's: not stored, and the next send has a new id.
+    const idRefused = result.status === 409 && data.code === "answer_id_conflict";
+    if (result.status === 403 || result.status === 404 || (result.status === 409 && !idRefused)) {
       return { state: "gone", message: "Sorry, this is no longer open for answers." };
     }
     return { state: "retry", message: "Your answer could not be sent. Please try again." };

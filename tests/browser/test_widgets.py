@@ -346,6 +346,39 @@ def test_an_answer_whose_reply_was_lost_is_sent_again_and_stored_once(shop, site
     assert shop.errors == []
 
 
+def test_an_answer_id_refused_as_taken_asks_to_send_again_with_a_new_id(shop, site, feedback):
+    sent = []
+
+    def refuse_the_first_id(route):
+        sent.append(json.loads(route.request.post_data))
+        if len(sent) > 1:
+            route.continue_()
+            return
+        route.fulfill(
+            status=409,
+            headers={"Access-Control-Allow-Origin": shop.origin},
+            content_type="application/json",
+            body='{"code": "answer_id_conflict", "message": "Send a new one."}',
+        )
+
+    shop.page.route(f"{shop.api}/widgets/*/responses", refuse_the_first_id)
+    shop.open()
+    shop.page.get_by_role("button", name="Feedback", exact=True).click()
+    panel = shop.page.get_by_role("dialog", name="How would you rate your experience?")
+    panel.get_by_role("button", name="Love").click()
+    panel.get_by_role("button", name="Send feedback").click()
+    panel.get_by_role("alert").filter(
+        has_text="Your answer could not be sent. Please try again."
+    ).wait_for()
+
+    panel.get_by_role("button", name="Send feedback").click()
+    panel.get_by_role("status").filter(has_text="Thanks, we read every message.").wait_for()
+    assert len(sent) == 2
+    assert sent[0]["answer_id"] != sent[1]["answer_id"]
+    [stored] = Response.objects.filter(site=site, widget=feedback)
+    assert stored.answer_id == sent[1]["answer_id"]
+
+
 def test_host_page_css_does_not_reach_the_widgets_and_ours_does_not_leak(shop, site, feedback):
     shop.head = (
         "<style>"
