@@ -1,6 +1,8 @@
 """A customer's page for browser tests: served by Playwright on its own origin, loading
 our script and calling our live server cross-origin, as a real customer's site does."""
 
+import json
+
 STUB = "window.hj=window.hj||function(){(hj.q=hj.q||[]).push(arguments)};"
 
 
@@ -22,6 +24,16 @@ class CustomerPage:
 
     def _serve(self, route):
         raise NotImplementedError
+
+    def refuse(self, route, status: int, code: str, message: str) -> None:
+        """Answer an intercepted API request with an error, as the API would, readable by
+        the page's origin."""
+        route.fulfill(
+            status=status,
+            headers={"Access-Control-Allow-Origin": self.origin},
+            content_type="application/json",
+            body=json.dumps({"code": code, "message": message}),
+        )
 
     def _record(self, response):
         pass

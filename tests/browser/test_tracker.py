@@ -304,12 +304,7 @@ def test_a_failed_identify_is_retried_once_with_the_same_message_id(shop, site, 
             return
         if first_attempt == "applied, answer lost":
             route.fetch()
-        route.fulfill(
-            status=503,
-            headers={"Access-Control-Allow-Origin": shop.origin},
-            content_type="application/json",
-            body='{"code": "unavailable", "message": "Try again."}',
-        )
+        shop.refuse(route, 503, "unavailable", "Try again.")
 
     shop.page.route(f"{shop.api}/identify", fail_first)
     shop.open()

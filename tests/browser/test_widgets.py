@@ -354,12 +354,7 @@ def test_an_answer_id_refused_as_taken_asks_to_send_again_with_a_new_id(shop, si
         if len(sent) > 1:
             route.continue_()
             return
-        route.fulfill(
-            status=409,
-            headers={"Access-Control-Allow-Origin": shop.origin},
-            content_type="application/json",
-            body='{"code": "answer_id_conflict", "message": "Send a new one."}',
-        )
+        shop.refuse(route, 409, "answer_id_conflict", "Send a new one.")
 
     shop.page.route(f"{shop.api}/widgets/*/responses", refuse_the_first_id)
     shop.open()
@@ -461,12 +456,7 @@ def test_widget_failures_are_silent_outside_debug_mode(shop, site, poll, feedbac
 
     def unavailable(route):
         attempts.append(route.request.method)
-        route.fulfill(
-            status=500,
-            headers={"Access-Control-Allow-Origin": shop.origin},
-            content_type="application/json",
-            body='{"code": "error", "message": "Down."}',
-        )
+        shop.refuse(route, 500, "error", "Down.")
 
     # A broken decision: nothing shown, nothing said
     shop.page.route(f"{shop.api}/widgets?*", unavailable)
