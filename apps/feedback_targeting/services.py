@@ -260,6 +260,16 @@ def _answered_before(
     return earlier
 
 
+def _repeat_of_stored(
+    *, site: Site, widget_id: int, visitor_id: str, data: ResponseInput
+) -> Submitted | None:
+    """The answer stored before under the call's answer_id, as a duplicate, or None."""
+    earlier = data.answer_id and _answered_before(
+        site=site, widget_id=widget_id, visitor_id=visitor_id, answer_id=data.answer_id
+    )
+    return Submitted(response=earlier, duplicate=True) if earlier else None
+
+
 def response_submit(
     *,
     site: Site,
@@ -275,12 +285,9 @@ def response_submit(
     answer was lost on the way back) gets that response, marked as a duplicate, even if
     the widget has closed since; two sent at once with one id store one."""
     now = now or timezone.now()
-    if data.answer_id is not None:
-        earlier = _answered_before(
-            site=site, widget_id=widget_id, visitor_id=visitor_id, answer_id=data.answer_id
-        )
-        if earlier is not None:
-            return Submitted(response=earlier, duplicate=True)
+    repeat = _repeat_of_stored(site=site, widget_id=widget_id, visitor_id=visitor_id, data=data)
+    if repeat is not None:
+        return repeat
     widget = (
         Widget.objects.select_related("site__account")
         .prefetch_related("questions")
@@ -315,12 +322,10 @@ def response_submit(
         # this one found the id taken, or (waiting on the visitor's row) the poll answered.
         if isinstance(error, ApplicationError) and error.code != "already_answered":
             raise
-        earlier = data.answer_id and _answered_before(
-            site=site, widget_id=widget_id, visitor_id=visitor_id, answer_id=data.answer_id
-        )
-        if not earlier:
+        repeat = _repeat_of_stored(site=site, widget_id=widget_id, visitor_id=visitor_id, data=data)
+        if repeat is None:
             raise
-        return Submitted(response=earlier, duplicate=True)
+        return repeat
 
 
 def _response_store(
