@@ -21,7 +21,7 @@
  * - once those calls are answered, asks GET /api/v1/sites/<key>/widgets which Polls and
  *   Incoming Feedback widgets this visitor should see, shows them inside a shadow root (a
  *   poll card in the bottom-right corner, a "Feedback" tab on the right edge), sends the
- *   answers to POST .../widgets/<id>/responses (each with a fresh answer_id, retried once
+ *   answers to POST .../widgets/<id>/responses (each with an answer_id, retried once
  *   like identify calls), and asks again shortly after each successful identify call. A
  *   poll the visitor closes stays closed for the browser session (sessionStorage
  *   `_cohort_closed_<site_key>`).
@@ -730,6 +730,10 @@
       return outcome;
     }
 
+    // By widget, the last answer whose fate is unknown (no reply, or a 5xx or 429 the
+    // automatic retry did not get past) and the answer_id it was sent with.
+    const unsettled = new Map();
+
     async function answerSend(widget, payload) {
       env.info(
         widget.kind + " " + widget.id + " answered: " +
@@ -739,15 +743,24 @@
         }) +
         (payload.email ? ", with an email and the consent to connect it" : "")
       );
-      // A fresh id for each send: the retry after a network error carries the same one,
-      // and the API stores one answer per id (200 with duplicate: true for the retry).
-      payload.answer_id = randomId();
+      // The automatic retry carries the same id, and the API stores one answer per id
+      // (200 with duplicate: true for the retry). The visitor sending the same answer
+      // again after the retry failed too keeps that id as well: the first copy may have
+      // been stored with only its reply lost. A new or changed answer gets a new id.
+      const content = JSON.stringify(Object.assign({}, payload, { url: undefined }));
+      const earlier = unsettled.get(widget.id);
+      payload.answer_id = earlier && earlier.content === content ? earlier.id : randomId();
       const result = await env.send(
         "widget response",
         "/widgets/" + widget.id + "/responses",
         payload,
         { quiet: true }
       );
+      if (result.status === 0 || result.status >= 500 || result.status === 429) {
+        unsettled.set(widget.id, { content: content, id: payload.answer_id });
+      } else {
+        unsettled.delete(widget.id);
+      }
       return answerOutcome(widget, result);
     }
 

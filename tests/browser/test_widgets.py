@@ -346,6 +346,71 @@ def test_an_answer_whose_reply_was_lost_is_sent_again_and_stored_once(shop, site
     assert shop.errors == []
 
 
+def test_the_same_answer_sent_again_after_the_retry_failed_keeps_its_answer_id(
+    shop, site, feedback
+):
+    sent = []
+
+    def lose_both_replies(route):
+        sent.append(json.loads(route.request.post_data))
+        if len(sent) == 1:
+            route.fetch()  # stored, and the reply is lost
+            route.abort()
+        elif len(sent) == 2:
+            route.abort()  # the automatic retry does not get through either
+        else:
+            route.continue_()
+
+    shop.page.route(f"{shop.api}/widgets/*/responses", lose_both_replies)
+    shop.open()
+    shop.page.get_by_role("button", name="Feedback", exact=True).click()
+    panel = shop.page.get_by_role("dialog", name="How would you rate your experience?")
+    panel.get_by_role("button", name="Love").click()
+    panel.get_by_role("textbox", name="Tell us more (optional)").fill("Fast checkout")
+    panel.get_by_role("button", name="Send feedback").click()
+    panel.get_by_role("alert").filter(
+        has_text="Your answer could not be sent. Please try again."
+    ).wait_for()
+
+    # The visitor sends the same answer again: the API finds it stored under its id
+    panel.get_by_role("button", name="Send feedback").click()
+    panel.get_by_role("status").filter(has_text="Thanks, we read every message.").wait_for()
+    assert len(sent) == 3
+    assert sent[0] == sent[1] == sent[2]
+    [stored] = Response.objects.filter(site=site, widget=feedback)
+    assert (stored.answer_id, stored.comment) == (sent[0]["answer_id"], "Fast checkout")
+    assert shop.errors == []
+
+
+def test_a_changed_answer_sent_after_a_failure_gets_a_new_answer_id(shop, site, feedback):
+    sent = []
+
+    def unreachable_at_first(route):
+        sent.append(json.loads(route.request.post_data))
+        if len(sent) <= 2:
+            route.abort()
+        else:
+            route.continue_()
+
+    shop.page.route(f"{shop.api}/widgets/*/responses", unreachable_at_first)
+    shop.open()
+    shop.page.get_by_role("button", name="Feedback", exact=True).click()
+    panel = shop.page.get_by_role("dialog", name="How would you rate your experience?")
+    panel.get_by_role("button", name="Love").click()
+    panel.get_by_role("button", name="Send feedback").click()
+    panel.get_by_role("alert").filter(
+        has_text="Your answer could not be sent. Please try again."
+    ).wait_for()
+
+    panel.get_by_role("button", name="Like", exact=True).click()
+    panel.get_by_role("button", name="Send feedback").click()
+    panel.get_by_role("status").filter(has_text="Thanks, we read every message.").wait_for()
+    assert len(sent) == 3
+    assert sent[0]["answer_id"] == sent[1]["answer_id"] != sent[2]["answer_id"]
+    [stored] = Response.objects.filter(site=site, widget=feedback)
+    assert (stored.answer_id, stored.emotion) == (sent[2]["answer_id"], 4)
+
+
 def test_an_answer_id_refused_as_taken_asks_to_send_again_with_a_new_id(shop, site, feedback):
     sent = []
 
