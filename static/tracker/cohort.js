@@ -22,8 +22,9 @@
  *   Incoming Feedback widgets this visitor should see, shows them inside a shadow root (a
  *   poll card in the bottom-right corner, a "Feedback" tab on the right edge), sends the
  *   answers to POST .../widgets/<id>/responses (each with an answer_id, retried once
- *   like identify calls), and asks again shortly after each successful identify call. A
- *   poll the visitor closes stays closed for the browser session (sessionStorage
+ *   like identify calls; the same answer sent again after that retry failed keeps its
+ *   id), and asks again shortly after each successful identify call. A poll the
+ *   visitor closes stays closed for the browser session (sessionStorage
  *   `_cohort_closed_<site_key>`).
  *
  * It never throws into the host page: bad arguments are reported with console.warn;
@@ -730,8 +731,8 @@
       return outcome;
     }
 
-    // By widget, the last answer whose fate is unknown (no reply, or a 5xx or 429 the
-    // automatic retry did not get past) and the answer_id it was sent with.
+    // The answers whose fate is unknown (no reply, or a 5xx or 429 the automatic retry
+    // did not get past), by widget and content, each with the answer_id it was sent with.
     const unsettled = new Map();
 
     async function answerSend(widget, payload) {
@@ -746,10 +747,11 @@
       // The automatic retry carries the same id, and the API stores one answer per id
       // (200 with duplicate: true for the retry). The visitor sending the same answer
       // again after the retry failed too keeps that id as well: the first copy may have
-      // been stored with only its reply lost. A new or changed answer gets a new id.
-      const content = JSON.stringify(Object.assign({}, payload, { url: undefined }));
-      const earlier = unsettled.get(widget.id);
-      payload.answer_id = earlier && earlier.content === content ? earlier.id : randomId();
+      // been stored with only its reply lost. Any other answer gets a new id; the email
+      // and its consent are part of the answer, the page's URL is not.
+      const answer = JSON.stringify(Object.assign({}, payload, { url: undefined }));
+      const key = widget.id + " " + answer;
+      payload.answer_id = unsettled.get(key) || randomId();
       const result = await env.send(
         "widget response",
         "/widgets/" + widget.id + "/responses",
@@ -757,9 +759,9 @@
         { quiet: true }
       );
       if (result.status === 0 || result.status >= 500 || result.status === 429) {
-        unsettled.set(widget.id, { content: content, id: payload.answer_id });
+        unsettled.set(key, payload.answer_id);
       } else {
-        unsettled.delete(widget.id);
+        unsettled.delete(key);
       }
       return answerOutcome(widget, result);
     }

@@ -351,20 +351,21 @@ def test_the_same_answer_sent_again_after_the_retry_failed_keeps_its_answer_id(
 ):
     sent = []
 
-    def lose_both_replies(route):
+    def lose_the_first_reply_then_fail(route):
         sent.append(json.loads(route.request.post_data))
         if len(sent) == 1:
             route.fetch()  # stored, and the reply is lost
             route.abort()
         elif len(sent) == 2:
-            route.abort()  # the automatic retry does not get through either
+            shop.refuse(route, 503, "unavailable", "Try again later.")  # the retry fails too
         else:
             route.continue_()
 
-    shop.page.route(f"{shop.api}/widgets/*/responses", lose_both_replies)
+    shop.page.route(f"{shop.api}/widgets/*/responses", lose_the_first_reply_then_fail)
     shop.open()
-    shop.page.get_by_role("button", name="Feedback", exact=True).click()
-    panel = shop.page.get_by_role("dialog", name="How would you rate your experience?")
+    page = shop.page
+    page.get_by_role("button", name="Feedback", exact=True).click()
+    panel = page.get_by_role("dialog", name="How would you rate your experience?")
     panel.get_by_role("button", name="Love").click()
     panel.get_by_role("textbox", name="Tell us more (optional)").fill("Fast checkout")
     panel.get_by_role("button", name="Send feedback").click()
@@ -372,43 +373,59 @@ def test_the_same_answer_sent_again_after_the_retry_failed_keeps_its_answer_id(
         has_text="Your answer could not be sent. Please try again."
     ).wait_for()
 
-    # The visitor sends the same answer again: the API finds it stored under its id
+    # The visitor moves on within the page and sends the same answer again: the API finds
+    # it stored under its id
+    page.evaluate("history.pushState({}, '', '#reviews')")
     panel.get_by_role("button", name="Send feedback").click()
     panel.get_by_role("status").filter(has_text="Thanks, we read every message.").wait_for()
     assert len(sent) == 3
-    assert sent[0] == sent[1] == sent[2]
+    assert sent[0] == sent[1]
+    assert sent[2]["url"].endswith("#reviews")
+    assert {**sent[2], "url": sent[0]["url"]} == sent[0]
     [stored] = Response.objects.filter(site=site, widget=feedback)
     assert (stored.answer_id, stored.comment) == (sent[0]["answer_id"], "Fast checkout")
     assert shop.errors == []
 
 
-def test_a_changed_answer_sent_after_a_failure_gets_a_new_answer_id(shop, site, feedback):
+def test_each_unanswered_answer_keeps_its_id_and_a_changed_one_gets_a_new_id(shop, site, feedback):
     sent = []
 
-    def unreachable_at_first(route):
+    def unreachable_four_times(route):
         sent.append(json.loads(route.request.post_data))
-        if len(sent) <= 2:
+        if len(sent) <= 4:
             route.abort()
         else:
             route.continue_()
 
-    shop.page.route(f"{shop.api}/widgets/*/responses", unreachable_at_first)
+    shop.page.route(f"{shop.api}/widgets/*/responses", unreachable_four_times)
     shop.open()
     shop.page.get_by_role("button", name="Feedback", exact=True).click()
     panel = shop.page.get_by_role("dialog", name="How would you rate your experience?")
+    could_not_send = panel.get_by_role("alert").filter(
+        has_text="Your answer could not be sent. Please try again."
+    )
     panel.get_by_role("button", name="Love").click()
     panel.get_by_role("button", name="Send feedback").click()
-    panel.get_by_role("alert").filter(
-        has_text="Your answer could not be sent. Please try again."
-    ).wait_for()
+    could_not_send.wait_for()
+    assert len(sent) == 2
 
+    # A changed answer is another answer
     panel.get_by_role("button", name="Like", exact=True).click()
     panel.get_by_role("button", name="Send feedback").click()
+    could_not_send.wait_for()
+    assert len(sent) == 4
+
+    # Back to the first answer: it keeps the id it was first sent with
+    panel.get_by_role("button", name="Love").click()
+    panel.get_by_role("button", name="Send feedback").click()
     panel.get_by_role("status").filter(has_text="Thanks, we read every message.").wait_for()
-    assert len(sent) == 3
-    assert sent[0]["answer_id"] == sent[1]["answer_id"] != sent[2]["answer_id"]
+    assert len(sent) == 5
+    love, like = sent[0]["answer_id"], sent[2]["answer_id"]
+    assert [body["answer_id"] for body in sent] == [love, love, like, like, love]
+    assert love != like
     [stored] = Response.objects.filter(site=site, widget=feedback)
-    assert (stored.answer_id, stored.emotion) == (sent[2]["answer_id"], 4)
+    assert (stored.answer_id, stored.emotion) == (love, 5)
+    assert shop.errors == []
 
 
 def test_an_answer_id_refused_as_taken_asks_to_send_again_with_a_new_id(shop, site, feedback):
