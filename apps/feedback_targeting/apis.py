@@ -13,7 +13,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from apps.common.api import PublicSiteAPIView
-from apps.feedback_targeting.selectors import widget_decision
+from apps.feedback_targeting.selectors import LiveWidget, widget_decision
 from apps.feedback_targeting.services import ResponseInput, response_submit
 from apps.identity.apis import _body, _error
 from apps.user_attributes.validation import ID_RE, clean_client_id
@@ -49,18 +49,28 @@ class WidgetsApi(PublicSiteAPIView):
         },
     )
     def get(self, request, site_key: str):
-        visitor_id = clean_client_id(request.query_params.get("visitor_id"), name="visitor_id")
-        widgets = widget_decision(
-            site=self.site,
-            visitor_id=visitor_id,
-            url=request.query_params.get("url", "")[:2000],
-            now=timezone.now(),
-        )
+        widgets = self._decision(request.query_params)
         if request.accepted_media_type != JSONRenderer.media_type:  # e.g. "; indent=4"
             return Response({"widgets": [w.payload for w in widgets]})
-        # The same bytes the renderer would write, from payloads rendered once per change.
-        body = b'{"widgets":[' + b",".join(w.payload_json for w in widgets) + b"]}"
-        return HttpResponse(body, content_type=JSONRenderer.media_type)
+        return _widgets_json(widgets)
+
+    def get_plain(self, query):
+        """The tracking script's request (PublicSiteAPIView)."""
+        return _widgets_json(self._decision(query))
+
+    def _decision(self, query) -> list[LiveWidget]:
+        return widget_decision(
+            site=self.site,
+            visitor_id=clean_client_id(query.get("visitor_id"), name="visitor_id"),
+            url=query.get("url", "")[:2000],
+            now=timezone.now(),
+        )
+
+
+def _widgets_json(widgets: list[LiveWidget]) -> HttpResponse:
+    """The bytes the JSON renderer would write, from payloads rendered once per change."""
+    body = b'{"widgets":[' + b",".join(w.payload_json for w in widgets) + b"]}"
+    return HttpResponse(body, content_type=JSONRenderer.media_type)
 
 
 class ResponseApi(PublicSiteAPIView):

@@ -7,7 +7,9 @@ Every test has two tenants: `site` (Radbooks) and `other_site` (Other Co).
 """
 
 import pytest
+from django.test import override_settings
 
+from apps.common.api import PublicSiteAPIView
 from apps.consent.services import user_attributes_disable
 from apps.feedback_targeting import services
 from apps.feedback_targeting.models import Response, Widget
@@ -307,6 +309,98 @@ class TestDecision:
         assert allowed.status_code == 200
         assert allowed["Access-Control-Allow-Origin"] == "https://shop.example.com"
         assert allowed["Access-Control-Allow-Methods"] == "GET, OPTIONS"
+
+
+# The tracking script's request (no Accept header) is answered without DRF's request
+# handling; a client that negotiates goes through DRF. Both must answer alike.
+PLAIN = {}
+NEGOTIATED = {"HTTP_ACCEPT": "application/json, text/plain"}
+SHOP = "https://shop.example.com"
+
+
+def answered_as(response) -> tuple:
+    headers = {k: v for k, v in response.headers.items() if k != "X-Request-ID"}
+    return response.status_code, response.content, headers
+
+
+@pytest.fixture
+def drf_requests(monkeypatch):
+    """The paths of the requests that went through DRF's request wrapping."""
+    wrapped = []
+    initialize = PublicSiteAPIView.initialize_request
+
+    def initialize_request(view, request, *args, **kwargs):
+        wrapped.append(request.path)
+        return initialize(view, request, *args, **kwargs)
+
+    monkeypatch.setattr(PublicSiteAPIView, "initialize_request", initialize_request)
+    return wrapped
+
+
+class TestPlainRequests:
+    @pytest.mark.parametrize(
+        ("site_key", "visitor_id", "origin", "code"),
+        [
+            (None, TABLET, SHOP, None),
+            (None, TABLET, None, None),
+            (None, "bad", SHOP, "invalid_visitor_id"),
+            (None, TABLET, "https://evil.example.com", "origin_not_allowed"),
+            ("nope", TABLET, SHOP, "unknown_site"),
+        ],
+        ids=["decision", "from-a-back-end", "bad-visitor-id", "foreign-origin", "unknown-site"],
+    )
+    def test_the_scripts_request_is_answered_as_a_negotiated_one(
+        self, api_client, site, site_key, visitor_id, origin, code
+    ):
+        make_poll(site)
+        make_feedback(site)
+        identify(api_client, site, TABLET, "rachel", RACHEL)
+        url = f"/api/v1/sites/{site_key or site.key}/widgets"
+        query = {"visitor_id": visitor_id, "url": "https://shop.example.com/books"}
+        headers = {"HTTP_ORIGIN": origin} if origin else {}
+
+        plain = api_client.get(url, query, **headers, **PLAIN)
+        negotiated = api_client.get(url, query, **headers, **NEGOTIATED)
+
+        assert answered_as(plain) == answered_as(negotiated)
+        assert plain["Content-Type"] == "application/json"
+        assert "Origin" in plain["Vary"]
+        if code is None:
+            assert len(plain.json()["widgets"]) == 2
+        else:
+            assert plain.json()["code"] == code
+        assert plain.has_header("Access-Control-Allow-Origin") == (origin == SHOP and not site_key)
+
+    @override_settings(COHORT_THROTTLE_PER_CLIENT="1/min")
+    def test_a_throttled_script_request_gets_429_readable_by_the_page(self, api_client, site):
+        make_feedback(site)
+        assert offered(api_client, site, HTTP_ORIGIN=SHOP).status_code == 200
+
+        plain = offered(api_client, site, HTTP_ORIGIN=SHOP)
+        negotiated = offered(api_client, site, HTTP_ORIGIN=SHOP, **NEGOTIATED)
+
+        for response in (plain, negotiated):
+            assert response.status_code == 429
+            assert response.json()["code"] == "throttled"
+            assert 1 <= int(response["Retry-After"]) <= 60
+            assert response["Access-Control-Allow-Origin"] == SHOP
+
+    def test_only_the_scripts_successful_request_skips_drf(self, api_client, site, drf_requests):
+        make_feedback(site)
+        path = f"/api/v1/sites/{site.key}/widgets"
+
+        assert offered(api_client, site).status_code == 200
+        assert offered(api_client, site, HTTP_ACCEPT="*/*").status_code == 200
+        assert drf_requests == []
+
+        # A negotiated request, the `format` parameter and an error go through DRF
+        assert offered(api_client, site, **NEGOTIATED).status_code == 200
+        indented = offered(api_client, site, HTTP_ACCEPT="application/json; indent=4")
+        assert indented.content.startswith(b'{\n    "widgets": [')
+        formatted = api_client.get(path, {"visitor_id": TABLET, "format": "json"})
+        assert formatted.status_code == 200
+        assert offered(api_client, site, visitor_id="bad").status_code == 400
+        assert drf_requests == [path] * 4
 
 
 class TestResponses:
