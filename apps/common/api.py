@@ -208,17 +208,30 @@ class PublicSiteAPIView(BaseAPIView):
     # (query) -> HttpResponse: the answer to a plain JSON GET, with `self.site` checked.
     get_plain = None
 
+    def _answers_plain(self, request, kwargs) -> bool:
+        return (
+            self.get_plain is not None
+            and request.method == "GET"
+            and self.renderer_classes == [JSONRenderer]
+            and not kwargs.get(api_settings.FORMAT_SUFFIX_KWARG)
+            and plain_json_request(request)
+        )
+
     def dispatch(self, request, *args, **kwargs):
-        if self.get_plain is None or request.method != "GET" or not plain_json_request(request):
+        if not self._answers_plain(request, kwargs):
             return super().dispatch(request, *args, **kwargs)
-        # What DRF's dispatch sets before it calls the handler.
+        # What DRF's dispatch and `initial` set before they call the handler.
         self.args, self.kwargs, self.request = args, kwargs, request
         self.headers = self.default_response_headers
+        self.format_kwarg = None
         try:
             self._check_site(request, kwargs.get("site_key", ""))
             response = self.get_plain(request.GET)
         except Exception as exc:
             request = self.request = self.initialize_request(request, *args, **kwargs)
+            request.accepted_renderer, request.accepted_media_type = (
+                self.perform_content_negotiation(request)
+            )
             response = self.handle_exception(exc)
         return self.finalize_response(request, response, *args, **kwargs)
 

@@ -385,12 +385,41 @@ class TestPlainRequests:
             assert 1 <= int(response["Retry-After"]) <= 60
             assert response["Access-Control-Allow-Origin"] == SHOP
 
+    def test_an_unexpected_failure_answers_the_json_500_on_both_paths(
+        self, api_client, site, monkeypatch
+    ):
+        def fail(**kwargs):
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr("apps.feedback_targeting.apis.widget_decision", fail)
+        api_client.raise_request_exception = False
+
+        plain = offered(api_client, site, HTTP_ORIGIN=SHOP)
+        negotiated = offered(api_client, site, HTTP_ORIGIN=SHOP, **NEGOTIATED)
+
+        assert plain.status_code == negotiated.status_code == 500
+        assert plain.json() == negotiated.json()
+        assert plain.json()["code"] == "server_error"
+
+    @override_settings(DEBUG=True)
+    def test_in_development_an_unexpected_failure_is_raised_as_itself(
+        self, api_client, site, monkeypatch
+    ):
+        def fail(**kwargs):
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr("apps.feedback_targeting.apis.widget_decision", fail)
+
+        with pytest.raises(RuntimeError, match="a bug"):
+            offered(api_client, site)
+
     def test_only_the_scripts_successful_request_skips_drf(self, api_client, site, drf_requests):
         make_feedback(site)
         path = f"/api/v1/sites/{site.key}/widgets"
 
         assert offered(api_client, site).status_code == 200
         assert offered(api_client, site, HTTP_ACCEPT="*/*").status_code == 200
+        assert offered(api_client, site, HTTP_ACCEPT="application/json").status_code == 200
         assert drf_requests == []
 
         # A negotiated request, the `format` parameter and an error go through DRF

@@ -188,6 +188,16 @@ def test_database_outage_answers_503_recovers_and_loses_no_acknowledged_call(
         list(pool.map(call, range(60)))
         proxy.cut()
         list(pool.map(call, range(60, 100)))
+        # The tracking script's widget decision, answered without DRF's request handling
+        decision = urllib.request.Request(
+            f"{base}/api/v1/sites/{site.key}/widgets?visitor_id={'device1'.ljust(32, 'x')}"
+        )
+        try:
+            urllib.request.urlopen(decision, timeout=5)
+            decision_down = (200, None, None)
+        except urllib.error.HTTPError as error:
+            body = json.loads(error.read())
+            decision_down = (error.code, body["code"], error.headers["Retry-After"])
         health_down = urllib.request.Request(f"{base}/healthz")
         try:
             urllib.request.urlopen(health_down, timeout=5)
@@ -212,6 +222,7 @@ def test_database_outage_answers_503_recovers_and_loses_no_acknowledged_call(
     )
     assert health_status == 503
     assert set(during) == {(503, "service_unavailable")}
+    assert decision_down == (503, "service_unavailable", "5")
     assert all(status in (200, 503) for _, status, _ in outcomes)
     assert {i for i in acknowledged if i < 60} == set(range(60))
     assert {i for i in acknowledged if i >= 100} == set(range(100, 160))
