@@ -304,25 +304,42 @@ def test_incoming_feedback_opens_from_the_side_tab_and_stores_the_emotion(shop, 
     assert shop.errors == []
 
 
-def test_an_answer_whose_reply_was_lost_is_sent_again_and_stored_once(shop, site, feedback):
+def answers_routed(shop, handle) -> list[dict]:
+    """The bodies of the answers the page sends, in order; `handle(route, n)` answers the
+    n-th (from 1) instead of the API."""
     sent = []
 
-    def lose_the_first_reply(route):
+    def route_answer(route):
         sent.append(json.loads(route.request.post_data))
-        if len(sent) == 1:
+        handle(route, len(sent))
+
+    shop.page.route(f"{shop.api}/widgets/*/responses", route_answer)
+    return sent
+
+
+def open_feedback(shop):
+    shop.page.get_by_role("button", name="Feedback", exact=True).click()
+    return shop.page.get_by_role("dialog", name="How would you rate your experience?")
+
+
+FEEDBACK_THANKS = "Thanks, we read every message."
+NOT_SENT = "Your answer could not be sent. Please try again."
+
+
+def test_an_answer_whose_reply_was_lost_is_sent_again_and_stored_once(shop, site, feedback):
+    def lose_the_first_reply(route, n):
+        if n == 1:
             route.fetch()  # the API stores the answer, and its reply is lost on the way
             route.abort()
         else:
             route.continue_()
 
-    shop.page.route(f"{shop.api}/widgets/*/responses", lose_the_first_reply)
+    sent = answers_routed(shop, lose_the_first_reply)
     shop.open()
-    page = shop.page
-    page.get_by_role("button", name="Feedback", exact=True).click()
-    panel = page.get_by_role("dialog", name="How would you rate your experience?")
+    panel = open_feedback(shop)
     panel.get_by_role("button", name="Love").click()
     panel.get_by_role("button", name="Send feedback").click()
-    panel.get_by_role("status").filter(has_text="Thanks, we read every message.").wait_for()
+    panel.get_by_role("status").filter(has_text=FEEDBACK_THANKS).wait_for()
 
     first, retry = sent
     assert first == retry
@@ -333,10 +350,10 @@ def test_an_answer_whose_reply_was_lost_is_sent_again_and_stored_once(shop, site
 
     # Feedback sent again later is a new answer, with an id of its own
     panel.get_by_role("button", name="Close", exact=True).click()
-    page.get_by_role("button", name="Feedback", exact=True).click()
+    open_feedback(shop)
     panel.get_by_role("button", name="Like", exact=True).click()
     panel.get_by_role("button", name="Send feedback").click()
-    panel.get_by_role("status").filter(has_text="Thanks, we read every message.").wait_for()
+    panel.get_by_role("status").filter(has_text=FEEDBACK_THANKS).wait_for()
     assert len(sent) == 3
     assert sent[2]["answer_id"] != first["answer_id"]
     assert sorted(Response.objects.filter(widget=feedback).values_list("emotion", flat=True)) == [
@@ -349,35 +366,28 @@ def test_an_answer_whose_reply_was_lost_is_sent_again_and_stored_once(shop, site
 def test_the_same_answer_sent_again_after_the_retry_failed_keeps_its_answer_id(
     shop, site, feedback
 ):
-    sent = []
-
-    def lose_the_first_reply_then_fail(route):
-        sent.append(json.loads(route.request.post_data))
-        if len(sent) == 1:
+    def lose_the_first_reply_then_fail(route, n):
+        if n == 1:
             route.fetch()  # stored, and the reply is lost
             route.abort()
-        elif len(sent) == 2:
+        elif n == 2:
             shop.refuse(route, 503, "unavailable", "Try again later.")  # the retry fails too
         else:
             route.continue_()
 
-    shop.page.route(f"{shop.api}/widgets/*/responses", lose_the_first_reply_then_fail)
+    sent = answers_routed(shop, lose_the_first_reply_then_fail)
     shop.open()
-    page = shop.page
-    page.get_by_role("button", name="Feedback", exact=True).click()
-    panel = page.get_by_role("dialog", name="How would you rate your experience?")
+    panel = open_feedback(shop)
     panel.get_by_role("button", name="Love").click()
     panel.get_by_role("textbox", name="Tell us more (optional)").fill("Fast checkout")
     panel.get_by_role("button", name="Send feedback").click()
-    panel.get_by_role("alert").filter(
-        has_text="Your answer could not be sent. Please try again."
-    ).wait_for()
+    panel.get_by_role("alert").filter(has_text=NOT_SENT).wait_for()
 
     # The visitor moves on within the page and sends the same answer again: the API finds
     # it stored under its id
-    page.evaluate("history.pushState({}, '', '#reviews')")
+    shop.page.evaluate("history.pushState({}, '', '#reviews')")
     panel.get_by_role("button", name="Send feedback").click()
-    panel.get_by_role("status").filter(has_text="Thanks, we read every message.").wait_for()
+    panel.get_by_role("status").filter(has_text=FEEDBACK_THANKS).wait_for()
     assert len(sent) == 3
     assert sent[0] == sent[1]
     assert sent[2]["url"].endswith("#reviews")
@@ -388,37 +398,31 @@ def test_the_same_answer_sent_again_after_the_retry_failed_keeps_its_answer_id(
 
 
 def test_each_unanswered_answer_keeps_its_id_and_a_changed_one_gets_a_new_id(shop, site, feedback):
-    sent = []
-
-    def unreachable_four_times(route):
-        sent.append(json.loads(route.request.post_data))
-        if len(sent) <= 4:
+    def unreachable_four_times(route, n):
+        if n <= 4:
             route.abort()
         else:
             route.continue_()
 
-    shop.page.route(f"{shop.api}/widgets/*/responses", unreachable_four_times)
+    sent = answers_routed(shop, unreachable_four_times)
     shop.open()
-    shop.page.get_by_role("button", name="Feedback", exact=True).click()
-    panel = shop.page.get_by_role("dialog", name="How would you rate your experience?")
-    could_not_send = panel.get_by_role("alert").filter(
-        has_text="Your answer could not be sent. Please try again."
-    )
+    panel = open_feedback(shop)
+    not_sent = panel.get_by_role("alert").filter(has_text=NOT_SENT)
     panel.get_by_role("button", name="Love").click()
     panel.get_by_role("button", name="Send feedback").click()
-    could_not_send.wait_for()
+    not_sent.wait_for()
     assert len(sent) == 2
 
     # A changed answer is another answer
     panel.get_by_role("button", name="Like", exact=True).click()
     panel.get_by_role("button", name="Send feedback").click()
-    could_not_send.wait_for()
+    not_sent.wait_for()
     assert len(sent) == 4
 
     # Back to the first answer: it keeps the id it was first sent with
     panel.get_by_role("button", name="Love").click()
     panel.get_by_role("button", name="Send feedback").click()
-    panel.get_by_role("status").filter(has_text="Thanks, we read every message.").wait_for()
+    panel.get_by_role("status").filter(has_text=FEEDBACK_THANKS).wait_for()
     assert len(sent) == 5
     love, like = sent[0]["answer_id"], sent[2]["answer_id"]
     assert [body["answer_id"] for body in sent] == [love, love, like, like, love]
@@ -429,27 +433,21 @@ def test_each_unanswered_answer_keeps_its_id_and_a_changed_one_gets_a_new_id(sho
 
 
 def test_an_answer_id_refused_as_taken_asks_to_send_again_with_a_new_id(shop, site, feedback):
-    sent = []
-
-    def refuse_the_first_id(route):
-        sent.append(json.loads(route.request.post_data))
-        if len(sent) > 1:
+    def refuse_the_first_id(route, n):
+        if n == 1:
+            shop.refuse(route, 409, "answer_id_conflict", "Send a new one.")
+        else:
             route.continue_()
-            return
-        shop.refuse(route, 409, "answer_id_conflict", "Send a new one.")
 
-    shop.page.route(f"{shop.api}/widgets/*/responses", refuse_the_first_id)
+    sent = answers_routed(shop, refuse_the_first_id)
     shop.open()
-    shop.page.get_by_role("button", name="Feedback", exact=True).click()
-    panel = shop.page.get_by_role("dialog", name="How would you rate your experience?")
+    panel = open_feedback(shop)
     panel.get_by_role("button", name="Love").click()
     panel.get_by_role("button", name="Send feedback").click()
-    panel.get_by_role("alert").filter(
-        has_text="Your answer could not be sent. Please try again."
-    ).wait_for()
+    panel.get_by_role("alert").filter(has_text=NOT_SENT).wait_for()
 
     panel.get_by_role("button", name="Send feedback").click()
-    panel.get_by_role("status").filter(has_text="Thanks, we read every message.").wait_for()
+    panel.get_by_role("status").filter(has_text=FEEDBACK_THANKS).wait_for()
     assert len(sent) == 2
     assert sent[0]["answer_id"] != sent[1]["answer_id"]
     [stored] = Response.objects.filter(site=site, widget=feedback)
