@@ -201,7 +201,7 @@ def _hand_count(sql: str, params: list) -> tuple[int, float]:
 
 # A fast count is repeated until its pairs took this long (up to WARM_MAX_PAIRS), so that
 # a millisecond count's median is not one scheduler hiccup on a shared machine.
-WARM_BUDGET_S = 1.0
+WARM_BUDGET_S = 3.0
 WARM_MAX_PAIRS = 101
 
 

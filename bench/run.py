@@ -736,7 +736,7 @@ class Bench:
             self.db_url,
             site=self.site,
             profiles=self.args.profiles,
-            warm_runs=5,
+            warm_runs=9,
             cold_runs=max(1, min(self.args.reps, 2)),
             log=log,
             restart=self.cluster.restart if self.cluster is not None else None,
