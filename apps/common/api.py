@@ -154,28 +154,25 @@ def first_unstorable_text(data) -> str | None:
 _PLAIN_ACCEPTS = ("*/*", JSONRenderer.media_type)
 
 
-def plain_json_request(request) -> bool:
-    """Whether a request asks for plain JSON as the tracking script does (no Accept
-    header, `*/*` or `application/json`, no `format` parameter): with JSON the only
-    renderer, DRF would answer it with the media type `application/json`. Takes Django's
+def plain_json_answer(request, renderer_types, format_suffix) -> bool:
+    """Whether DRF would answer this request with JSON and the media type
+    `application/json` whatever it negotiated: JSON is the only renderer, the URL has no
+    format suffix, and the request asks for plain JSON as the tracking script does (no
+    Accept header, `*/*` or `application/json`, no `format` parameter). Takes Django's
     request or DRF's."""
     return (
-        request.META.get("HTTP_ACCEPT", "*/*") in _PLAIN_ACCEPTS
+        list(renderer_types) == [JSONRenderer]
+        and not format_suffix
+        and request.META.get("HTTP_ACCEPT", "*/*") in _PLAIN_ACCEPTS
         and api_settings.URL_FORMAT_OVERRIDE not in request.GET
     )
 
 
 class JSONFirstNegotiation(DefaultContentNegotiation):
-    """DRF's content negotiation, answered without parsing for plain JSON requests
-    (`plain_json_request`) when JSON is the only renderer."""
+    """DRF's content negotiation, answered without parsing when `plain_json_answer`."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
-        if (
-            len(renderers) == 1
-            and type(renderers[0]) is JSONRenderer
-            and not format_suffix
-            and plain_json_request(request)
-        ):
+        if plain_json_answer(request, map(type, renderers), format_suffix):
             return renderers[0], JSONRenderer.media_type
         return super().select_renderer(request, renderers, format_suffix)
 
@@ -187,7 +184,7 @@ class PublicSiteAPIView(BaseAPIView):
     origins (calls without an Origin header, from a back end, are accepted), and applies
     the per-site and per-client rate limits.
 
-    A view with `get_plain` answers a plain JSON GET (`plain_json_request`: what the
+    A view with `get_plain` answers a plain JSON GET (`plain_json_answer`: what the
     tracking script sends) there, without DRF's request wrapping and content negotiation:
     the widget decision is asked on every page view, and that handling was about a fifth
     of its Python time. The checks above are the same, and an error leaves through DRF's
@@ -208,17 +205,14 @@ class PublicSiteAPIView(BaseAPIView):
     # (query) -> HttpResponse: the answer to a plain JSON GET, with `self.site` checked.
     get_plain = None
 
-    def _answers_plain(self, request, kwargs) -> bool:
-        return (
-            self.get_plain is not None
-            and request.method == "GET"
-            and self.renderer_classes == [JSONRenderer]
-            and not kwargs.get(api_settings.FORMAT_SUFFIX_KWARG)
-            and plain_json_request(request)
-        )
-
     def dispatch(self, request, *args, **kwargs):
-        if not self._answers_plain(request, kwargs):
+        if (
+            self.get_plain is None
+            or request.method != "GET"
+            or not plain_json_answer(
+                request, self.renderer_classes, kwargs.get(api_settings.FORMAT_SUFFIX_KWARG)
+            )
+        ):
             return super().dispatch(request, *args, **kwargs)
         # What DRF's dispatch and `initial` set before they call the handler.
         self.args, self.kwargs, self.request = args, kwargs, request
