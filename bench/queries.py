@@ -360,9 +360,7 @@ def measure_lookup(
     rng = random.Random(7)
 
     def lookup(kind: str) -> tuple[float, int, bytes]:
-        k = rng.randrange(profiles)
-        k -= 1 if k % 5 == 4 else 0
-        query = f"user_id=u{k}" if kind == "user_id" else f"email=user{k}@{_domain(k)}"
+        query = lookup_query(rng, profiles, kind)
         started = time.perf_counter()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request(
@@ -403,10 +401,14 @@ def measure_lookup(
     return result
 
 
-def _domain(k: int) -> str:
+def lookup_query(rng, profiles: int, kind: str) -> str:
+    """The query string of a lookup by `kind` ("user_id" or "email") for an identified
+    person drawn from the whole site (every fifth profile is anonymous)."""
     from bench.datagen import DOMAINS
 
-    return DOMAINS[k % 4]
+    k = rng.randrange(profiles)
+    k -= 1 if k % 5 == 4 else 0
+    return f"user_id=u{k}" if kind == "user_id" else f"email=user{k}@{DOMAINS[k % 4]}"
 
 
 def explain_lookup(*, site: Site, user_id: str, email: str) -> dict:

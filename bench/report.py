@@ -53,6 +53,12 @@ def _load_runs(groups: dict) -> list[dict]:
     return runs
 
 
+def layers_text(shares: dict[str, float], count: int = 4) -> str:
+    """The largest layers of a request's app CPU: "Django ORM 28, project 21, ..."."""
+    largest = sorted(shares.items(), key=lambda item: -item[1])[:count]
+    return ", ".join(f"{layer} {100 * share:.0f}" for layer, share in largest)
+
+
 def _verdict(ok: bool | None) -> str:
     return "" if ok is None else ("met" if ok else "MISSED")
 
@@ -217,6 +223,20 @@ def table(results: dict, goals: dict) -> list[str]:
                 f"<= {goals['lookup_ms']:g} ms",
                 _verdict(p95["median"] <= goals["lookup_ms"]),
             )
+    inprocess = groups.get("inprocess")
+    if inprocess:
+        for kind, k in inprocess["kinds"].items():
+            add(
+                f"in-process, one at a time: {kind} CPU app / db, wall, ms",
+                f"{k['app_cpu_ms']['median']:.2f} / {k['db_cpu_ms']['median']:.2f}, "
+                f"{k['wall_ms']['median']:.2f}",
+                f"app {k['app_cpu_ms']['min']:.2f}-{k['app_cpu_ms']['max']:.2f}",
+            )
+        for name, ratio in inprocess["ratios"].items():
+            add(f"{name} by in-process CPU (app + db)", *_range(ratio, 3))
+        for kind, k in inprocess["kinds"].items():
+            if kind != "B0":
+                add(f"{kind} app CPU by layer, % (cProfile)", layers_text(k["app_cpu_by_layer"]))
     counters = results.get("counters", [])
     if counters:
         totals = {

@@ -37,7 +37,7 @@ GOALS = {
     "targeting_warm_ms": 300.0,
     "lookup_ms": 10.0,
 }
-GROUPS = ("ingest", "latency", "widgets", "granian", "lookup", "targeting")
+GROUPS = ("ingest", "latency", "widgets", "granian", "lookup", "targeting", "inprocess")
 # B3 replays identify calls of first-time devices and users, which a run uses up: the
 # groups that measure it need a database loaded afresh.
 FRESH_GROUPS = ("ingest", "latency")
@@ -742,6 +742,47 @@ class Bench:
             restart=self.cluster.restart if self.cluster is not None else None,
         )
 
+    def group_inprocess(self) -> None:
+        from django.db import connection
+
+        from apps.feedback_targeting.selectors import live_widgets_forget
+        from bench import inprocess
+
+        log("\n== One request at a time, in-process: CPU per request and where it goes ==")
+        lines = WORK / "lines-widgets-inprocess.txt"
+        traffic.write_widgets(
+            lines, site_key=self.site.key, n=self.args.profiles, count=20000, seed=11
+        )
+        self.set_widgets(100)
+        live_widgets_forget(site_id=self.site.pk)
+        # One connection for the whole group, so that its backend's CPU is all counted.
+        max_age = connection.settings_dict["CONN_MAX_AGE"]
+        connection.close()
+        connection.settings_dict["CONN_MAX_AGE"] = None
+        try:
+            with inprocess.RequestLogTo(WORK / "inprocess.log"):
+                kinds = inprocess.request_kinds(
+                    client=inprocess.WsgiClient(),
+                    site_key=self.site.key,
+                    token=self.facts["api_token"],
+                    profiles=self.args.profiles,
+                    tag=f"i{self.run_id}",
+                    widget_lines=lines,
+                )
+                self.results["groups"]["inprocess"] = inprocess.measure(
+                    kinds,
+                    ratios={"B2/B0": ("B2", "B0"), "W100/B0": ("W100", "B0")},
+                    rounds=max(self.args.reps, 3),
+                    seconds=1.0,
+                    profile_seconds=2.0,
+                    log=log,
+                )
+        finally:
+            connection.close()
+            connection.settings_dict["CONN_MAX_AGE"] = max_age
+            self.set_widgets(10)
+            live_widgets_forget(site_id=self.site.pk)
+
     # --- the whole run ------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -784,6 +825,8 @@ class Bench:
             self.stop_server()
         if "targeting" in groups:
             self.group_targeting()
+        if "inprocess" in groups:
+            self.group_inprocess()
         connection.close()
         self.results["site_counters"] = checks.site_counters(self.db_url, site_id=self.site.pk)
         self.results["seconds"] = round(time.monotonic() - started, 1)

@@ -24,7 +24,7 @@ def test_an_unknown_group_is_refused_with_the_list_of_groups(capsys):
     assert stopped.value.code == 2
     error = capsys.readouterr().err
     assert "unknown group in --only: lookups" in error
-    assert "ingest, latency, widgets, granian, lookup, targeting" in error
+    assert "ingest, latency, widgets, granian, lookup, targeting, inprocess" in error
 
 
 @pytest.mark.parametrize(
@@ -35,4 +35,4 @@ def test_a_loaded_database_is_not_reused_for_the_ingest_groups(only, named):
     refusal = reuse_refusal(parse_args(["--only", only]).groups)
 
     assert named in refusal
-    assert refusal.endswith("--only widgets,granian,lookup,targeting")
+    assert refusal.endswith("--only widgets,granian,lookup,targeting,inprocess")
