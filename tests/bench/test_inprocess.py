@@ -20,6 +20,7 @@ from bench.inprocess import (
     layer_shares,
     measure,
 )
+from bench.postgres import prewarm
 from bench.report import table
 from bench.run import GOALS
 from tests.factories import SiteFactory
@@ -195,3 +196,25 @@ def test_the_table_shows_the_in_process_figures():
         "B2 app CPU by layer" in line and "Django 37, psycopg 28, project 15, Django ORM 10" in line
         for line in lines
     )
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("on_postgres")
+def test_the_database_is_read_into_shared_buffers_before_the_group():
+    from django.db import connection
+
+    settings = connection.settings_dict
+    url = f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+
+    warm = prewarm(url)
+
+    assert warm["prewarmed"] is True
+    assert warm["relations"] > 10
+    assert warm["pages"] > 0
+
+
+def test_a_server_that_cannot_prewarm_is_named_with_its_reason():
+    warm = prewarm("postgres://postgres@127.0.0.1:1/nowhere?connect_timeout=2")
+
+    assert warm["prewarmed"] is False
+    assert "connection" in warm["reason"]
