@@ -1,10 +1,11 @@
-"""What one request costs, measured one request at a time in the bench's own process.
+"""What one request costs, measured one request at a time in a process of its own:
+`python -m bench.inprocess '<json arguments>'` (the bench's `inprocess` group starts it).
 
 The load runs give each kind's CPU under contention: five workers, their PostgreSQL
 backends, the load tool and Redis taking turns on the machine's cores. Here the same
 requests go through Django's WSGI handler (the production settings and middleware, the
-request log included) with nothing else running, so the figures show what a request
-itself costs:
+request log included, written to this process's stderr) with nothing else running, so
+the figures show what a request itself costs:
 
 - app CPU: this process's CPU time (`time.process_time`);
 - database CPU: the CPU time of the connection's PostgreSQL backend (`/proc`);
@@ -21,7 +22,6 @@ map of where the time goes, not exact figures.
 import cProfile
 import io
 import json
-import logging
 import pstats
 import random
 import statistics
@@ -277,26 +277,36 @@ def request_kinds(
     return {kind: checked(call) for kind, call in calls.items()}
 
 
-class RequestLogTo:
-    """The production request log, written to a file while the group runs (the runner
-    keeps it quiet otherwise): writing it is part of a request's cost."""
+def main(argv: list[str] | None = None) -> None:
+    """Run the group with the arguments the runner passes as one JSON object and write
+    the result as JSON to its `out` path. The environment is the served app's (settings
+    module, database, cache); the connection is kept for the whole group, so that all of
+    its backend's CPU is counted."""
+    import django
 
-    def __init__(self, path: Path):
-        self.path = path
+    arguments = json.loads((argv or sys.argv[1:])[0])
+    django.setup()
+    from django.db import connection
 
-    def __enter__(self):
-        self.file = self.path.open("a")
-        self.logger = logging.getLogger("cohort.request")
-        self.level = self.logger.level
-        self.logger.setLevel(logging.INFO)
-        self.streams = []
-        for handler in logging.getLogger().handlers:
-            if isinstance(handler, logging.StreamHandler):
-                self.streams.append((handler, handler.setStream(self.file)))
-        return self
+    connection.settings_dict["CONN_MAX_AGE"] = None
+    kinds = request_kinds(
+        client=WsgiClient(),
+        site_key=arguments["site_key"],
+        token=arguments["token"],
+        profiles=arguments["profiles"],
+        tag=arguments["tag"],
+        widget_lines=Path(arguments["widget_lines"]),
+    )
+    result = measure(
+        kinds,
+        ratios={name: tuple(pair) for name, pair in arguments["ratios"].items()},
+        rounds=arguments["rounds"],
+        seconds=arguments["seconds"],
+        profile_seconds=arguments["profile_seconds"],
+        log=lambda line: print(line, flush=True),
+    )
+    Path(arguments["out"]).write_text(json.dumps(result))
 
-    def __exit__(self, *exc):
-        for handler, stream in self.streams:
-            handler.setStream(stream)
-        self.logger.setLevel(self.level)
-        self.file.close()
+
+if __name__ == "__main__":
+    main()
