@@ -38,7 +38,7 @@ format: install
 	$(BIN)/ruff format .
 
 # Load the bench database on the bench's own PostgreSQL and measure (bench/README.md);
-# 10 to 13 minutes. Not part of test.
+# 10 to 14 minutes. Not part of test.
 bench: install
 	@command -v wrk >/dev/null || { echo "make bench needs wrk (apt-get install -y wrk)"; exit 1; }
 	@command -v pgbench >/dev/null || { echo "make bench needs pgbench (postgresql-client)"; exit 1; }

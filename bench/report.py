@@ -224,7 +224,9 @@ def table(results: dict, goals: dict) -> list[str]:
                 _verdict(p95["median"] <= goals["lookup_ms"]),
             )
     inprocess = groups.get("inprocess")
-    if inprocess:
+    if inprocess and "failed" in inprocess:
+        add("in-process group", "failed", "", "", inprocess["failed"])
+    elif inprocess:
         for kind, k in inprocess["kinds"].items():
             add(
                 f"in-process, one at a time: {kind} CPU app / db, wall, ms",

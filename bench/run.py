@@ -14,7 +14,6 @@ import os
 import platform
 import signal
 import statistics
-import subprocess
 import sys
 import time
 import zlib
@@ -744,54 +743,44 @@ class Bench:
         )
 
     def group_inprocess(self) -> None:
+        from bench import inprocess
+
         log("\n== One request at a time, in-process: CPU per request and where it goes ==")
         # The targeting group's cold counts (or a --reuse start) leave the cache empty:
         # what one request costs is measured with the database in memory, as it is under
         # the load runs.
         warm = postgres.prewarm(self.db_url)
-        log(
-            f"  prewarmed {warm['pages']:,} pages of {warm['relations']} relations "
-            f"in {warm['seconds']} s"
-            if warm["prewarmed"]
-            else f"  not prewarmed: {warm['reason']}"
-        )
+        if warm["prewarmed"]:
+            log(f"  prewarmed {warm['pages']:,} pages of {warm['relations']} relations")
+        else:
+            log(f"  not prewarmed: {warm['reason']}")
         lines = WORK / "lines-widgets-inprocess.txt"
         traffic.write_widgets(
             lines, site_key=self.site.key, n=self.args.profiles, count=20000, seed=11
         )
-        out = WORK / "inprocess.json"
-        out.unlink(missing_ok=True)
-        arguments = {
-            "site_key": self.site.key,
-            "token": self.facts["api_token"],
-            "profiles": self.args.profiles,
-            "tag": f"i{self.run_id}",
-            "widget_lines": str(lines),
-            "ratios": {"B2/B0": ["B2", "B0"], "W100/B0": ["W100", "B0"]},
-            "rounds": max(self.args.reps, 3),
-            "seconds": 1.0,
-            "profile_seconds": 2.0,
-            "out": str(out),
-        }
         self.set_widgets(100)
-        # A process of its own: the runner's, after a full run, made the same requests
-        # cost half as much again, app and database CPU alike.
         try:
-            with (WORK / "inprocess.log").open("w") as request_log:
-                finished = subprocess.run(
-                    [sys.executable, "-m", "bench.inprocess", json.dumps(arguments)],
-                    env=self.env,
-                    stderr=request_log,
-                    timeout=600,
-                    check=False,
-                )
+            # A process of its own: the runner's, after a full run, made the same requests
+            # cost half as much again, app and database CPU alike.
+            group = inprocess.run_group(
+                {
+                    "site_key": self.site.key,
+                    "token": self.facts["api_token"],
+                    "profiles": self.args.profiles,
+                    "tag": f"i{self.run_id}",
+                    "widget_lines": str(lines),
+                    "rounds": max(self.args.reps, 3),
+                    "seconds": 1.0,
+                    "profile_seconds": 2.0,
+                },
+                env=self.env,
+                work=WORK,
+            )
         finally:
             self.set_widgets(10)
-        if finished.returncode != 0 or not out.exists():
-            raise RuntimeError(
-                f"the in-process group failed ({finished.returncode}): see bench/data/inprocess.log"
-            )
-        self.results["groups"]["inprocess"] = {**json.loads(out.read_text()), "cache": warm}
+        if "failed" in group:
+            log(f"  the in-process group failed ({group['failed']}); see {group['log']}")
+        self.results["groups"]["inprocess"] = {**group, "cache": warm}
 
     # --- the whole run ------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ request on both sides of the connection, and a request's app CPU split into laye
 
 import cProfile
 import json
+import os
 import pstats
 import sysconfig
 import time
@@ -19,6 +20,8 @@ from bench.inprocess import (
     layer_of,
     layer_shares,
     measure,
+    round_ratios,
+    run_group,
 )
 from bench.postgres import prewarm
 from bench.report import table
@@ -39,6 +42,7 @@ SITE_PACKAGES = "/srv/venv/lib/python3.11/site-packages"
         (f"{SITE_PACKAGES}/redis/client.py", "Redis"),
         (f"{SITE_PACKAGES}/whitenoise/middleware.py", "other"),
         (f"{BASE_DIR}/apps/identity/services.py", "project"),
+        (f"{BASE_DIR}/bench/inprocess.py", "harness"),
         (f"{sysconfig.get_paths()['stdlib']}/json/encoder.py", "stdlib"),
         ("<frozen _collections_abc>", "stdlib"),
         ("<string>", "other"),
@@ -98,6 +102,22 @@ def test_a_profiled_call_is_split_by_where_its_time_went():
     # The test module is the project's code; the built-in sort counts for its caller.
     assert shares["project"] > 0.95
     assert shares["Django"] == shares["psycopg"] == 0
+
+
+def test_a_ratio_is_taken_round_by_round_from_app_and_database_cpu():
+    def run(app, db):
+        return {"app_cpu_ms": app, "db_cpu_ms": db}
+
+    runs = {
+        # The machine slows down in the third round: both kinds cost more there.
+        "B0": [run(1.0, 0), run(1.0, 0), run(3.0, 0)],
+        "B2": [run(4.0, 4.0), run(2.0, 2.0), run(8.0, 4.0)],
+    }
+
+    ratio = round_ratios(runs, {"B2/B0": ("B2", "B0")})["B2/B0"]
+
+    # Per round 1/8, 1/4 and 3/12; the ratio of the medians (1 / 8) would be 0.125.
+    assert ratio == {"median": 0.25, "min": 0.125, "max": 0.25}
 
 
 @pytest.mark.django_db
@@ -200,11 +220,12 @@ def test_the_table_shows_the_in_process_figures():
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("on_postgres")
-def test_the_database_is_read_into_shared_buffers_before_the_group():
+def test_prewarm_reads_the_tables_and_indexes_into_shared_buffers():
     from django.db import connection
 
     settings = connection.settings_dict
-    url = f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+    login = settings["USER"] + (f":{settings['PASSWORD']}" if settings["PASSWORD"] else "")
+    url = f"postgres://{login}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
 
     warm = prewarm(url)
 
@@ -218,3 +239,24 @@ def test_a_server_that_cannot_prewarm_is_named_with_its_reason():
 
     assert warm["prewarmed"] is False
     assert "connection" in warm["reason"]
+
+
+def test_a_group_that_fails_is_reported_with_its_reason_and_log(tmp_path):
+    # No settings module in the environment: Django cannot start in the group's process.
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(BASE_DIR)}
+
+    result = run_group({"token": "secret"}, env=env, work=tmp_path, timeout=120)
+
+    assert result["failed"].startswith("exit code 1: ")
+    assert "settings" in result["failed"]
+    assert result["log"] == str(tmp_path / "inprocess.log")
+    # The arguments, the API token among them, are not left behind.
+    assert not (tmp_path / "inprocess-arguments.json").exists()
+
+
+def test_the_table_says_when_the_group_failed():
+    results = {"groups": {"inprocess": {"failed": "exit code 1: boom", "log": "x.log"}}}
+
+    lines = table(results, GOALS)
+
+    assert any("in-process group" in line and "exit code 1: boom" in line for line in lines)
