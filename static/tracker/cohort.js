@@ -23,7 +23,8 @@
  *   poll card in the bottom-right corner, a "Feedback" tab on the right edge), sends the
  *   answers to POST .../widgets/<id>/responses (each with an answer_id, retried once
  *   like identify calls; the same answer sent again after that retry failed keeps its
- *   id), and asks again shortly after each successful identify call. A poll the
+ *   id, also after a reload: sessionStorage `_cohort_unsettled_<site_key>`), and asks
+ *   again shortly after each successful identify call. A poll the
  *   visitor closes stays closed for the browser session (sessionStorage
  *   `_cohort_closed_<site_key>`).
  *
@@ -150,6 +151,19 @@
     return Array.from(bytes, function (b) {
       return b.toString(16).padStart(2, "0");
     }).join("");
+  }
+
+  // A 64-bit digest of a text as 16 hex digits: two FNV-1a hashes over its UTF-16 code
+  // units, from different starting values. Not for secrets; it tells answers apart.
+  function digest(text) {
+    let a = 0x811c9dc5;
+    let b = 0x01000193 ^ text.length;
+    for (let i = 0; i < text.length; i += 1) {
+      const unit = text.charCodeAt(i);
+      a = Math.imul(a ^ unit, 0x01000193);
+      b = Math.imul(b ^ unit, 0x5bd1e995);
+    }
+    return (a >>> 0).toString(16).padStart(8, "0") + (b >>> 0).toString(16).padStart(8, "0");
   }
 
   function validId(value) {
@@ -321,6 +335,7 @@
   const MAX_TEXT_ANSWER = 2000;
   const MAX_EMAIL_LENGTH = 254;
   const MAX_CLOSED_REMEMBERED = 100;
+  const MAX_UNSETTLED_REMEMBERED = 20;
   const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
   const QUESTION_KINDS = ["single", "multiple", "rating", "text"];
   const EMOTION_FACES = { 1: "😠", 2: "😞", 3: "😐", 4: "😊", 5: "😍" };
@@ -612,6 +627,7 @@
 
   function widgetsCreate(env) {
     const closedKey = "_cohort_closed_" + env.siteKey;
+    const unsettledKey = "_cohort_unsettled_" + env.siteKey;
     const showing = {}; // widget id → {kind, touched, remove()}
     const finished = {}; // widget ids answered or closed on this page
     let host = null;
@@ -732,8 +748,32 @@
     }
 
     // The answers whose fate is unknown (no reply, or a 5xx or 429 the automatic retry
-    // did not get past), by widget and content, each with the answer_id it was sent with.
-    const unsettled = new Map();
+    // did not get past), each with the answer_id it was sent with, by a digest of widget
+    // and content. Kept in sessionStorage too, so that the same answer sent again after
+    // a reload keeps its id; the digest keeps the answer's words and email out of it.
+    const unsettled = new Map(unsettledStored());
+
+    function unsettledStored() {
+      try {
+        const pairs = JSON.parse(storageGet("sessionStorage", unsettledKey) || "[]");
+        return Array.isArray(pairs)
+          ? pairs.filter(function (pair) {
+              return Array.isArray(pair) && typeof pair[0] === "string" && validId(pair[1]);
+            })
+          : [];
+      } catch (error) {
+        return [];
+      }
+    }
+
+    function unsettledKeep(key, answerId) {
+      unsettled.delete(key);
+      if (answerId) unsettled.set(key, answerId);
+      while (unsettled.size > MAX_UNSETTLED_REMEMBERED) {
+        unsettled.delete(unsettled.keys().next().value);
+      }
+      storageSet("sessionStorage", unsettledKey, JSON.stringify(Array.from(unsettled)));
+    }
 
     async function answerSend(widget, payload) {
       env.info(
@@ -750,7 +790,7 @@
       // been stored with only its reply lost. Any other answer gets a new id; the email
       // and its consent are part of the answer, the page's URL is not.
       const answer = JSON.stringify(Object.assign({}, payload, { url: undefined }));
-      const key = widget.id + " " + answer;
+      const key = digest(widget.id + " " + answer);
       payload.answer_id = unsettled.get(key) || randomId();
       const result = await env.send(
         "widget response",
@@ -758,11 +798,8 @@
         payload,
         { quiet: true }
       );
-      if (result.status === 0 || result.status >= 500 || result.status === 429) {
-        unsettled.set(key, payload.answer_id);
-      } else {
-        unsettled.delete(key);
-      }
+      const unknown = result.status === 0 || result.status >= 500 || result.status === 429;
+      unsettledKeep(key, unknown ? payload.answer_id : null);
       return answerOutcome(widget, result);
     }
 

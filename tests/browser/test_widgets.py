@@ -397,6 +397,48 @@ def test_the_same_answer_sent_again_after_the_retry_failed_keeps_its_answer_id(
     assert shop.errors == []
 
 
+def test_the_same_answer_sent_again_after_a_reload_keeps_its_answer_id(shop, site, feedback):
+    def lose_the_first_reply_then_fail(route, n):
+        if n == 1:
+            route.fetch()  # stored, and the reply is lost
+            route.abort()
+        elif n == 2:
+            shop.refuse(route, 503, "unavailable", "Try again later.")  # the retry fails too
+        else:
+            route.continue_()
+
+    def answer_fast_checkout():
+        panel = open_feedback(shop)
+        panel.get_by_role("button", name="Love").click()
+        panel.get_by_role("textbox", name="Tell us more (optional)").fill("Fast checkout")
+        panel.get_by_label("Your email (optional)").fill("ann@example.com")
+        panel.get_by_role("checkbox", name=CONSENT).check()
+        panel.get_by_role("button", name="Send feedback").click()
+        return panel
+
+    kept = f"sessionStorage.getItem('_cohort_unsettled_{site.key}')"
+    sent = answers_routed(shop, lose_the_first_reply_then_fail)
+    shop.open()
+    answer_fast_checkout().get_by_role("alert").filter(has_text=NOT_SENT).wait_for()
+    # The tab remembers the id, not the words or the email of the answer
+    remembered = shop.page.evaluate(kept)
+    assert sent[0]["answer_id"] in remembered
+    assert "Fast checkout" not in remembered
+    assert "ann@example.com" not in remembered
+
+    # The visitor reloads the page and sends the same answer again
+    shop.page.reload()
+    panel = answer_fast_checkout()
+    panel.get_by_role("status").filter(has_text=FEEDBACK_THANKS).wait_for()
+    assert len(sent) == 3
+    assert sent[2]["answer_id"] == sent[0]["answer_id"]
+    [stored] = Response.objects.filter(site=site, widget=feedback)
+    assert (stored.answer_id, stored.email) == (sent[0]["answer_id"], "ann@example.com")
+    # Settled: nothing left to remember
+    assert json.loads(shop.page.evaluate(kept)) == []
+    assert shop.errors == []
+
+
 def test_each_unanswered_answer_keeps_its_id_and_a_changed_one_gets_a_new_id(shop, site, feedback):
     def unreachable_four_times(route, n):
         if n <= 4:
