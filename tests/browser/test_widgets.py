@@ -322,6 +322,22 @@ def open_feedback(shop):
     return shop.page.get_by_role("dialog", name="How would you rate your experience?")
 
 
+def stored_then_retry_failed(shop):
+    """An answer handler for `answers_routed`: the first copy is stored and its reply
+    lost, the automatic retry is answered 503, later copies reach the API."""
+
+    def handle(route, n):
+        if n == 1:
+            route.fetch()  # stored, and the reply is lost
+            route.abort()
+        elif n == 2:
+            shop.refuse(route, 503, "unavailable", "Try again later.")  # the retry fails too
+        else:
+            route.continue_()
+
+    return handle
+
+
 FEEDBACK_THANKS = "Thanks, we read every message."
 NOT_SENT = "Your answer could not be sent. Please try again."
 
@@ -366,16 +382,7 @@ def test_an_answer_whose_reply_was_lost_is_sent_again_and_stored_once(shop, site
 def test_the_same_answer_sent_again_after_the_retry_failed_keeps_its_answer_id(
     shop, site, feedback
 ):
-    def lose_the_first_reply_then_fail(route, n):
-        if n == 1:
-            route.fetch()  # stored, and the reply is lost
-            route.abort()
-        elif n == 2:
-            shop.refuse(route, 503, "unavailable", "Try again later.")  # the retry fails too
-        else:
-            route.continue_()
-
-    sent = answers_routed(shop, lose_the_first_reply_then_fail)
+    sent = answers_routed(shop, stored_then_retry_failed(shop))
     shop.open()
     panel = open_feedback(shop)
     panel.get_by_role("button", name="Love").click()
@@ -398,15 +405,6 @@ def test_the_same_answer_sent_again_after_the_retry_failed_keeps_its_answer_id(
 
 
 def test_the_same_answer_sent_again_after_a_reload_keeps_its_answer_id(shop, site, feedback):
-    def lose_the_first_reply_then_fail(route, n):
-        if n == 1:
-            route.fetch()  # stored, and the reply is lost
-            route.abort()
-        elif n == 2:
-            shop.refuse(route, 503, "unavailable", "Try again later.")  # the retry fails too
-        else:
-            route.continue_()
-
     def answer_fast_checkout():
         panel = open_feedback(shop)
         panel.get_by_role("button", name="Love").click()
@@ -417,7 +415,7 @@ def test_the_same_answer_sent_again_after_a_reload_keeps_its_answer_id(shop, sit
         return panel
 
     kept = f"sessionStorage.getItem('_cohort_unsettled_{site.key}')"
-    sent = answers_routed(shop, lose_the_first_reply_then_fail)
+    sent = answers_routed(shop, stored_then_retry_failed(shop))
     shop.open()
     answer_fast_checkout().get_by_role("alert").filter(has_text=NOT_SENT).wait_for()
     # The tab remembers the id, not the words or the email of the answer
