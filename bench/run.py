@@ -510,11 +510,7 @@ class Bench:
             return result
         if kind in ("W10", "W100"):
             active = 10 if kind == "W10" else 100
-            lines = WORK / "lines-widgets.txt"
-            # Written for every run: the site key changes with each new bench database.
-            traffic.write_widgets(
-                lines, site_key=site_key, n=self.args.profiles, count=20000, seed=11
-            )
+            lines = self.widget_lines()
             if self.widget_config != active:
                 self.set_widgets(active)
                 self.start_server(self.server.kind)
@@ -529,6 +525,15 @@ class Bench:
             self.record_counters(self.next_tag(f"{kind.lower()}-"), result)
             return result
         raise ValueError(kind)
+
+    def widget_lines(self) -> Path:
+        """The widget decisions every W10 / W100 run and the in-process group replay.
+        Written for every run: the site key changes with each new bench database."""
+        lines = WORK / "lines-widgets.txt"
+        traffic.write_widgets(
+            lines, site_key=self.site.key, n=self.args.profiles, count=20000, seed=11
+        )
+        return lines
 
     def pgbench_args(self) -> list[str]:
         from urllib.parse import urlparse
@@ -754,10 +759,7 @@ class Bench:
             log(f"  prewarmed {warm['pages']:,} pages of {warm['relations']} relations")
         else:
             log(f"  not prewarmed: {warm['reason']}")
-        lines = WORK / "lines-widgets-inprocess.txt"
-        traffic.write_widgets(
-            lines, site_key=self.site.key, n=self.args.profiles, count=20000, seed=11
-        )
+        lines = self.widget_lines()
         self.set_widgets(100)
         try:
             # A process of its own: the runner's, after a full run, made the same requests
