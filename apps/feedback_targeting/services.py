@@ -14,11 +14,12 @@ from apps.feedback_targeting.rules import Rule, RuleError, evaluate, parse_rule
 from apps.feedback_targeting.selectors import live_widgets_forget, visitor_decision_facts
 from apps.identity.services import visitor_profile_ensure
 from apps.sites.models import Site
-from apps.user_attributes.validation import FULL_EMAIL_RE
+from apps.user_attributes.validation import EMAIL_RE
 
 MAX_QUESTIONS = 10
 MAX_CHOICES = 12
 MAX_TEXT_ANSWER = 2000
+MAX_EMAIL_LENGTH = 254  # the longest address SMTP carries (RFC 5321), the column's size
 REASON_UA_DISABLED = "User Attributes were disabled for this site, and this widget targets on them."
 REASON_PLAN = "The plan no longer includes User Attributes, and this widget targets on them."
 
@@ -225,7 +226,7 @@ def _clean_response(widget: Widget, data: ResponseInput) -> dict:
         raise ApplicationError("invalid_email", "That is not an email address.")
     email = (data.email or "").strip().lower()
     if email:
-        if not FULL_EMAIL_RE.match(email):
+        if len(email) > MAX_EMAIL_LENGTH or not EMAIL_RE.fullmatch(email):
             raise ApplicationError("invalid_email", "That is not an email address.")
         if data.consent_to_connect is not True:
             raise ApplicationError(

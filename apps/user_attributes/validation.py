@@ -22,10 +22,16 @@ MAX_USER_ID_LENGTH = 255
 MAX_SAFE_INTEGER = 2**53 - 1
 EMAIL_KEY = "email"
 
-KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")  # fullmatch: "$" would let "\n" end a key
 ID_RE = re.compile(r"^[A-Za-z0-9_\-]{16,64}$")
-EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
-FULL_EMAIL_RE = re.compile(rf"^{EMAIL_RE.pattern}$")
+# An email address as people write them, in any script: a local part of letters, digits
+# and the signs RFC 5322 allows unquoted (o'brien, first+tag), and a domain of letters,
+# digits and hyphens ending in a top-level domain of two or more letters (or an IDN's
+# punycode form). `\w` is Unicode-aware, so josé@example.com and info@müller.de count.
+EMAIL_RE = re.compile(
+    r"[\w.!#$%&'*+/=?^`{|}~\-]+@[\w\-]+(?:\.[\w\-]+)*\.(?:[^\W\d_]{2,}|xn--[a-z0-9\-]+)(?![^\W_])",
+    re.IGNORECASE,
+)
 ISO_DATE_RE = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})"
     r"(?:[T ](?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?))?"
@@ -102,7 +108,10 @@ class AttributeCheck:
 
 
 def clean_user_id(raw: object) -> str | None:
-    """A non-empty string of bounded length that is not a placeholder, or None."""
+    """A non-empty string of bounded length that is not a placeholder, or None.
+
+    Spaces around the id are dropped, as lookup and deletion drop them from their search
+    terms: "931493 " (a padded CHAR column, say) is user 931493, and can be found again."""
     if raw is None:
         return None
     if not isinstance(raw, str):
@@ -119,7 +128,7 @@ def clean_user_id(raw: object) -> str | None:
             "invalid_user_id",
             f"user_id must be at most {MAX_USER_ID_LENGTH} characters without control characters.",
         )
-    return raw
+    return raw.strip()
 
 
 def clean_client_id(raw: object, *, name: str, required: bool = True) -> str | None:
@@ -157,7 +166,7 @@ def _trim_fraction(clock: str) -> str:
 
 def _check_value(key: str, raw: object, *, identified: bool) -> TypedValue | str:
     if key == EMAIL_KEY:
-        if not isinstance(raw, str) or not FULL_EMAIL_RE.match(raw.strip()):
+        if not isinstance(raw, str) or not EMAIL_RE.fullmatch(raw.strip()):
             return Reason.INVALID_EMAIL if raw is not None else Reason.NULL_VALUE
         if not identified:
             return Reason.PII_WITHOUT_USER_ID
@@ -205,7 +214,7 @@ def check_attributes(attributes: dict, *, identified: bool) -> AttributeCheck:
             result.rejected[key] = Reason.TOO_MANY_ATTRIBUTES
         elif len(key) > MAX_KEY_LENGTH:
             result.rejected[key] = Reason.KEY_TOO_LONG
-        elif not KEY_RE.match(key):
+        elif not KEY_RE.fullmatch(key):
             result.rejected[key] = Reason.INVALID_KEY
         else:
             verdict = _check_value(key, raw, identified=identified)

@@ -481,6 +481,20 @@ class TestResponses:
         assert stored.profile == visitor.profile
         assert visitor.profile.user_id is None
 
+    @pytest.mark.parametrize(
+        "email", ["O'Brien@example.com", "josé.núñez@example.es", "info@müller.de", "a+b@x.io"]
+    )
+    def test_any_address_the_widget_accepts_is_kept_with_consent(self, api_client, site, email):
+        feedback = make_feedback(site)
+
+        response = answer(
+            api_client, site, feedback, emotion=4, email=email, consent_to_connect=True
+        )
+
+        assert response.status_code == 201
+        stored = Response.objects.get(site=site)
+        assert (stored.email, stored.consent_to_connect) == (email.lower(), True)
+
     def test_consent_without_an_email_keeps_nothing_to_connect(self, api_client, site):
         feedback = make_feedback(site)
 
@@ -522,6 +536,7 @@ class TestResponses:
             ({"email": "not-an-email", "consent_to_connect": True}, "invalid_email"),
             ({"email": 5, "consent_to_connect": True}, "invalid_email"),
             ({"email": ["a@example.com"], "consent_to_connect": True}, "invalid_email"),
+            ({"email": "a" * 243 + "@example.com", "consent_to_connect": True}, "invalid_email"),
             ({"email": "rachel@example.com"}, "consent_required"),
             ({"email": "rachel@example.com", "consent_to_connect": False}, "consent_required"),
             ({"email": "rachel@example.com", "consent_to_connect": "true"}, "consent_required"),

@@ -123,6 +123,23 @@ def test_lookup_by_both_finds_each_persons_profiles(api_client, site, token, rac
     assert [p["user_id"] for p in response.json()["profiles"]] == ["ABC", "XYZ"]
 
 
+def test_a_user_id_sent_with_spaces_around_it_is_found_and_deleted(api_client, site, token):
+    sent = api_client.post(
+        f"/api/v1/sites/{site.key}/identify",
+        {"visitor_id": TABLET, "user_id": " 931493 ", "attributes": {"plan": "gold"}},
+        format="json",
+    )
+    assert (sent.status_code, sent.json()["user_id"]) == (200, "931493")
+    visitor_identify(site=site, visitor_id=MOBILE, user_id="931493", attributes={})
+
+    found = lookup(api_client, site, token, user_id="931493%20")
+    [person] = found.json()["profiles"]
+    assert (person["user_id"], len(person["visitors"])) == ("931493", 2)
+    deleted = lookup(api_client, site, token, method="delete", user_id="931493")
+    assert deleted.json()["deleted"]["profiles"] == 1
+    assert not Profile.objects.filter(site=site).exists()
+
+
 def test_lookup_without_terms_is_a_400(api_client, site, token):
     response = lookup(api_client, site, token)
     assert response.status_code == 400

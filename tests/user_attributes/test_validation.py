@@ -104,6 +104,7 @@ class TestKeys:
             ("1st", Reason.INVALID_KEY),
             ("has space", Reason.INVALID_KEY),
             ("emoji😀", Reason.INVALID_KEY),
+            ("plan\n", Reason.INVALID_KEY),
             ("a" * 51, Reason.KEY_TOO_LONG),
         ],
     )
@@ -139,6 +140,31 @@ class TestEmail:
         assert result.rejected == {key: Reason.EMAIL_OUTSIDE_EMAIL_KEY}
         assert list(result.accepted) == ["plan"]
 
+    @pytest.mark.parametrize(
+        "address", ["O'Brien@Example.com", "josé@example.com", "info@müller.de", "a+tag@x.io"]
+    )
+    def test_email_key_takes_addresses_in_any_script(self, address):
+        assert accepted({"email": address})["email"].string_value == address.lower()
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "josé@example.com",
+            "info@müller.de",
+            "mail o'brien@example.com",
+            "ivan@пример.рф",
+            "x@xn--mller-kva.de",
+        ],
+    )
+    def test_addresses_in_any_script_are_refused_under_other_keys(self, text):
+        for identified in (True, False):
+            result = check_attributes({"note": text}, identified=identified)
+            assert result.rejected == {"note": Reason.EMAIL_OUTSIDE_EMAIL_KEY}
+
+    @pytest.mark.parametrize("text", ["@rachel", "v1.2@3.4", "a@b.c", "me@localhost", "x @ y.com"])
+    def test_text_that_is_not_an_address_is_stored(self, text):
+        assert accepted({"note": text})["note"].string_value == text
+
     @pytest.mark.parametrize("value", [42, "not an email", True, "a@b", ["a@b.co"]])
     def test_email_key_must_hold_an_email_string(self, value):
         assert rejected({"email": value}) == {"email": Reason.INVALID_EMAIL}
@@ -167,6 +193,10 @@ class TestIds:
         assert clean_user_id("931493") == "931493"
         assert clean_user_id("rachel@example.com") == "rachel@example.com"
         assert clean_user_id(None) is None
+
+    def test_spaces_around_a_user_id_are_dropped(self):
+        assert clean_user_id("  931493 ") == "931493"
+        assert clean_user_id("Rachel Green") == "Rachel Green"
 
     @pytest.mark.parametrize(
         "value",
