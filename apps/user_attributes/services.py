@@ -30,12 +30,16 @@ from apps.user_attributes.models import (
     AttributeRejection,
     AttributeValue,
 )
-from apps.user_attributes.validation import MAX_KEYS_PER_SITE, Reason, TypedValue
+from apps.user_attributes.validation import EMAIL_RE, MAX_KEYS_PER_SITE, Reason, TypedValue
 
 # The catalogue's last-seen time is refreshed at most this often per key, so that a busy
 # site does not rewrite the same catalogue rows on every call.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 MAX_REJECTION_KEY_LENGTH = 50
+# What an email address inside a rejected key is kept as: a site that builds keys from its
+# visitors' addresses must not leave them in the settings page's list, which no deletion
+# of a person reaches.
+EMAIL_IN_KEY = "<email>"
 
 _VALUE_COLUMNS = (
     "site_id",
@@ -272,14 +276,15 @@ def catalogue_recount(*, site: Site) -> int:
 
 
 def rejections_record(*, site: Site, rejected: dict[str, str], now: datetime) -> None:
-    """Count rejected attributes per day, key and reason for the settings page."""
+    """Count rejected attributes per day, key and reason for the settings page. Keys are
+    kept without the email addresses in them (`EMAIL_IN_KEY` instead)."""
     if not rejected:
         return
     name = AttributeRejection._meta.db_table
     rows = sorted(
         {
-            (site.id, now.date(), key[:MAX_REJECTION_KEY_LENGTH], reason, 1)
-            for key, reason in rejected.items()
+            (site.id, now.date(), EMAIL_RE.sub(EMAIL_IN_KEY, key)[:MAX_REJECTION_KEY_LENGTH], r, 1)
+            for key, r in rejected.items()
         }
     )
     upsert_rows(

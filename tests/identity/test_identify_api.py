@@ -104,6 +104,23 @@ class TestSeedExamples:
         assert not AttributeValue.objects.filter(key="email").exists()
         assert AttributeRejection.objects.get(key="email").reason == "pii_without_user_id"
 
+    def test_a_key_holding_an_email_address_is_listed_without_it(self, api_client, site):
+        keys = {"rachel@example.com": True, "pref_josé@müller.de_x": 1, "a" * 60 + "@b.co": 2}
+
+        response = identify(api_client, site, TABLET, "931493", keys)
+
+        assert response.json()["rejected"] == {
+            "rachel@example.com": "invalid_key",
+            "pref_josé@müller.de_x": "invalid_key",
+            "a" * 60 + "@b.co": "key_too_long",
+        }
+        listed = AttributeRejection.objects.filter(site=site).values_list("key", "reason")
+        assert sorted(listed) == [
+            ("<email>", "invalid_key"),
+            ("<email>", "key_too_long"),
+            ("<email>_x", "invalid_key"),
+        ]
+
 
 class TestLatestWins:
     def test_each_call_replaces_the_keys_it_sends_and_keeps_the_others(self, api_client, site):
