@@ -11,6 +11,7 @@ import functools
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Count
 
 from apps.common.sql import (
@@ -18,6 +19,7 @@ from apps.common.sql import (
     db_datetime,
     execute,
     fetch_all,
+    fetch_all_together,
     quote,
     set_from_excluded,
     table,
@@ -36,6 +38,9 @@ from apps.user_attributes.validation import EMAIL_RE, MAX_KEYS_PER_SITE, Reason,
 # site does not rewrite the same catalogue rows on every call.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 MAX_REJECTION_KEY_LENGTH = 50
+# pg_advisory_xact_lock's first key for "keys are being added to this site's catalogue"
+# (the second is the site); no other part of the project takes advisory locks.
+NEW_KEYS_LOCK = 0x6B657973
 # What an email address inside a rejected key is kept as: a site that builds keys from its
 # visitors' addresses must not leave them in the settings page's list, which no deletion
 # of a person reaches.
@@ -100,10 +105,10 @@ def attributes_store(
     catalogue = (
         _catalogue_for_call(site=site, profile_id=profile_id, keys=keys, now=now) if keys else {}
     )
-    unknown = [key for key in keys if key not in catalogue]
-    if unknown:
-        room = MAX_KEYS_PER_SITE - AttributeKey.objects.filter(site=site).count()
-        for key in unknown[max(room, 0) :]:
+    if any(key not in catalogue for key in keys):
+        existing = _catalogue_keys_locked(site=site)
+        room = MAX_KEYS_PER_SITE - len(existing)
+        for key in [key for key in keys if key not in existing][max(room, 0) :]:
             rejected[key] = Reason.SITE_KEY_LIMIT_REACHED
         keys = [key for key in keys if key not in rejected]
     if keys:
@@ -131,6 +136,20 @@ def attributes_store(
         )
     catalogue_apply(site=site, deltas=list(deltas.values()), now=now)
     return keys, rejected
+
+
+def _catalogue_keys_locked(*, site: Site) -> set[str]:
+    """Every key of the site's catalogue, read once this transaction holds the site's lock
+    for adding keys (until commit). Without it, two calls bringing new keys to a site with
+    one free place would each count the other's key out and pass the limit together. Only
+    calls that bring a key the catalogue lacks take it; SQLite's writers take turns anyway."""
+    keys_sql = f"SELECT {quote('key')} FROM {table(AttributeKey)} WHERE site_id = %s"
+    statements = [(keys_sql, [site.id])]
+    if connection.vendor == "postgresql":
+        # The read runs after the lock is granted, so it sees the keys of the call before.
+        lock = ("SELECT pg_advisory_xact_lock(%s, %s)", [NEW_KEYS_LOCK, site.id % 2**31])
+        statements.insert(0, lock)
+    return {key for (key,) in fetch_all_together(statements)[-1]}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from django.db import connection
 from apps.identity.models import Profile, Visitor
 from apps.identity.services import visitor_identify
 from apps.user_attributes.models import AttributeKey, AttributeValue
+from apps.user_attributes.validation import MAX_KEYS_PER_SITE
 from tests.factories import SiteFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("on_postgres")]
@@ -266,3 +267,25 @@ def test_first_identifications_racing_anonymous_calls_with_the_same_keys(live_se
     counts = dict(AttributeKey.objects.filter(site=site).values_list("key", "profile_count"))
     assert counts == dict.fromkeys(keys, 2 * ROUNDS)
     assert deadlocks() == deadlocks_before
+
+
+def test_calls_racing_for_a_sites_last_free_key_never_pass_the_limit(live_server):
+    """Six devices bring six new keys at once to a site with room for one: each call that
+    counted the catalogue before another's commit would see room for its own key."""
+    statuses = []
+    for _ in range(4):
+        site = SiteFactory()
+        url = f"{live_server.url}/api/v1/sites/{site.key}/identify"
+        filled = {f"k{i}": i for i in range(MAX_KEYS_PER_SITE - 1)}
+        assert post(url, {"visitor_id": device(99), "user_id": "u", "attributes": filled})[0] == 200
+        statuses += race(
+            url,
+            [
+                {"visitor_id": device(n), "user_id": f"user-{n}", "attributes": {f"new_{n}": n}}
+                for n in range(6)
+            ],
+        )
+
+        assert AttributeKey.objects.filter(site=site).count() == MAX_KEYS_PER_SITE
+        assert AttributeValue.objects.filter(site=site, key__startswith="new_").count() == 1
+    assert statuses == [200] * 6 * 4
