@@ -44,6 +44,9 @@ from apps.user_attributes.services import (
 from apps.user_attributes.validation import AttributeCheck, check_attributes
 
 MAX_URL_LENGTH = 2000
+# The start of the ids that sessions take when their device switches to another user: not
+# one of the characters of a client's ids, so no page visit can reach those sessions again.
+ENDED_SESSION_PREFIX = "~"
 
 
 def identify_access_check(*, site: Site) -> None:
@@ -227,7 +230,10 @@ def _visitor_attach(
     - A visitor whose profile was anonymous merges that profile into `target` (latest
       value wins per key) and the anonymous profile disappears.
     - A visitor already identified as another user switches to `target`; the other
-      user's profile keeps all of its history (a user id never changes).
+      user's profile keeps all of its history (a user id never changes), its sessions on
+      this device included: they take ids that no client can send (`ENDED_SESSION_PREFIX`
+      and the row's id), so the device's next page visit opens a session of `target`
+      instead of counting `target`'s pages in the other user's session.
     """
     if current_profile_id == target_id:
         return {}
@@ -247,6 +253,11 @@ def _visitor_attach(
             _profile_move_history(site=site, source_id=source, target_id=target_id)
             _profile_drop_emptied(site=site, profile_id=source)
             return merged_keys
+        execute(
+            f"UPDATE {table(Session)} SET session_key = %s || CAST(id AS VARCHAR(20)) "
+            f"WHERE site_id = %s AND visitor_id = %s AND profile_id = %s",
+            [ENDED_SESSION_PREFIX, site.id, visitor_pk, current_profile_id],
+        )
     execute(
         f"UPDATE {table(Visitor)} SET profile_id = %s WHERE site_id = %s AND id = %s",
         [target_id, site.id, visitor_pk],

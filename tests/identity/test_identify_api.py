@@ -192,6 +192,7 @@ class TestStitching:
     def test_user_id_never_changes_a_then_b_keeps_a_history_with_a(self, api_client, site):
         visit(api_client, site, TABLET, "session-1-000000001")
         identify(api_client, site, TABLET, "A", {"plan": "gold"})
+        first = Session.objects.get(site=site)
         identify(api_client, site, TABLET, "B", {"plan": "free"})
         visit(api_client, site, TABLET, "session-2-000000001")
 
@@ -199,9 +200,37 @@ class TestStitching:
         b = Profile.objects.get(site=site, user_id="B")
         assert values_of(site, "A") == {"plan": ("string", "gold")}
         assert values_of(site, "B") == {"plan": ("string", "free")}
-        assert list(a.sessions.values_list("session_key", flat=True)) == ["session-1-000000001"]
+        assert list(a.sessions.values_list("pk", flat=True)) == [first.pk]
         assert list(b.sessions.values_list("session_key", flat=True)) == ["session-2-000000001"]
         assert Visitor.objects.get(site=site, visitor_id=TABLET).profile == b
+
+    def test_after_a_switch_to_b_the_same_session_id_opens_a_session_of_b(self, api_client, site):
+        # The script keeps its session id for 30 minutes, across a log-out and a log-in.
+        visit(api_client, site, TABLET, "session-1-000000001", url="https://s/a-1")
+        identify(api_client, site, TABLET, "A", {"plan": "gold"})
+        visit(api_client, site, TABLET, "session-1-000000001", url="https://s/a-2")
+        identify(api_client, site, TABLET, "B", {"plan": "free"})
+        answer = visit(api_client, site, TABLET, "session-1-000000001", url="https://s/b-1")
+        visit(api_client, site, TABLET, "session-1-000000001", url="https://s/b-2")
+
+        assert (answer.status_code, answer.json()["page_count"]) == (200, 1)
+        a = Profile.objects.get(site=site, user_id="A")
+        b = Profile.objects.get(site=site, user_id="B")
+        [a_session] = a.sessions.all()
+        [b_session] = b.sessions.all()
+        assert (a_session.landing_url, a_session.last_url, a_session.page_count) == (
+            "https://s/a-1",
+            "https://s/a-2",
+            2,
+        )
+        assert a_session.session_key == f"~{a_session.pk}"
+        assert (b_session.session_key, b_session.landing_url, b_session.page_count) == (
+            "session-1-000000001",
+            "https://s/b-1",
+            2,
+        )
+        # so deleting B deletes every page B saw, and A's history holds none of them.
+        assert not Session.objects.filter(profile=a, last_url__startswith="https://s/b").exists()
 
     def test_merge_keeps_the_most_recent_value_per_key(self, api_client, site):
         earlier = datetime(2026, 1, 1, tzinfo=UTC)

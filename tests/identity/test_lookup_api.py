@@ -239,7 +239,7 @@ def test_a_device_shared_with_another_user_keeps_that_users_history(api_client, 
     lookup(api_client, site, token, method="delete", user_id="B")
 
     a = Profile.objects.get(site=site, user_id="A")
-    assert list(a.sessions.values_list("session_key", flat=True)) == ["session-1-000000001"]
+    assert list(a.sessions.values_list("landing_url", flat=True)) == ["https://s/"]
     assert Visitor.objects.get(site=site, visitor_id=TABLET).profile is None
 
 
