@@ -17,6 +17,24 @@ from django.db.models import F, Field, Func, Model, TextField
 _QUOTED: dict[str, str] = {}
 
 
+def simple_lower(text: str) -> str:
+    """Lower case one character at a time, as PostgreSQL's lower() does (no ß → ss)."""
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+def sqlite_functions_register(sender, connection, **kwargs) -> None:
+    """On SQLite, LOWER() folds every script as PostgreSQL's does: SQLite's own folds ASCII
+    only, so a rule "contains zürich" counted no profile holding "ZÜRICH" in the builder
+    while the visitor's own decision (in Python) matched. Hooked to `connection_created`."""
+    if connection.vendor == "sqlite":
+        raw = connection.connection
+        raw.create_function("LOWER", 1, _sqlite_lower, deterministic=True)
+
+
+def _sqlite_lower(value):
+    return simple_lower(value) if isinstance(value, str) else value
+
+
 def quote(name: str) -> str:
     quoted = _QUOTED.get(name)
     if quoted is None:

@@ -33,7 +33,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 
-from apps.common.sql import table
+from apps.common.sql import simple_lower, table
 from apps.identity.models import Profile
 from apps.user_attributes.models import AttributeValue, ValueType
 
@@ -232,11 +232,6 @@ def parse_rule(data: Mapping | None) -> Rule:
 
 
 # --- evaluation for one visitor ----------------------------------------------------------
-
-
-def simple_lower(text: str) -> str:
-    """Lower case one character at a time, as the database's lower() does (no ß → ss)."""
-    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
 
 
 def _day_start(day: date) -> datetime:
