@@ -238,6 +238,14 @@ def _day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+def _day_end(day: date) -> datetime:
+    """Where the day ends: the next day's start, or for the calendar's last day (a stored
+    9999-12-31 often means "never expires") its last microsecond, where Python's dates stop."""
+    if day == date.max:
+        return datetime.max.replace(tzinfo=UTC)
+    return _day_start(day + timedelta(days=1))
+
+
 def _matches_value(condition: Condition, value, now: datetime) -> bool:
     op, target = condition.op, condition.value
     if condition.type == ValueType.NUMBER:
@@ -269,9 +277,9 @@ def _matches_value(condition: Condition, value, now: datetime) -> bool:
         if op == "before":
             return value < _day_start(target)
         if op == "after":
-            return value >= _day_start(target) + timedelta(days=1)
+            return value >= _day_end(target)
         if op == "on":
-            return _day_start(target) <= value < _day_start(target) + timedelta(days=1)
+            return _day_start(target) <= value < _day_end(target)
         if op == "more_than_days_ago":
             return value < now - timedelta(days=target)
         return now - timedelta(days=target) < value <= now
@@ -337,10 +345,9 @@ def _value_q(condition: Condition, now: datetime) -> Q:
         if op == "before":
             return Q(date_value__lt=_day_start(target))
         if op == "after":
-            return Q(date_value__gte=_day_start(target) + timedelta(days=1))
+            return Q(date_value__gte=_day_end(target))
         if op == "on":
-            start = _day_start(target)
-            return Q(date_value__gte=start, date_value__lt=start + timedelta(days=1))
+            return Q(date_value__gte=_day_start(target), date_value__lt=_day_end(target))
         if op == "more_than_days_ago":
             return Q(date_value__lt=now - timedelta(days=target))
         return Q(date_value__gt=now - timedelta(days=target), date_value__lte=now)
@@ -485,10 +492,9 @@ def _value_sql(condition: Condition, alias: str, now: datetime, connection) -> t
         if op == "before":
             bounds = [("<", _day_start(target))]
         elif op == "after":
-            bounds = [(">=", _day_start(target) + timedelta(days=1))]
+            bounds = [(">=", _day_end(target))]
         elif op == "on":
-            start = _day_start(target)
-            bounds = [(">=", start), ("<", start + timedelta(days=1))]
+            bounds = [(">=", _day_start(target)), ("<", _day_end(target))]
         elif op == "more_than_days_ago":
             bounds = [("<", now - timedelta(days=target))]
         else:

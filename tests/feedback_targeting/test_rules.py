@@ -255,6 +255,16 @@ def _three_ways(site, stored, parsed) -> tuple[int, int, int]:
 
 
 @pytest.mark.django_db
+def test_the_calendars_last_day_is_a_date_like_any_other(site):
+    """9999-12-31, a common "never expires", with every day operator: no overflow."""
+    never = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+    stored = _store(site, [(True, {"a": ("date", never)}), (True, {"a": ("date", NOW)})])
+    for op, expected in (("on", 1), ("after", 0), ("before", 1)):
+        parsed = rule({"type": "date", "op": op, "key": "a", "value": "9999-12-31"})
+        assert _three_ways(site, stored, parsed) == (expected, expected, expected), op
+
+
+@pytest.mark.django_db
 def test_text_operators_fold_case_in_every_script_in_the_database_too(site):
     stored = _store(site, [(True, {"a": ("string", "ZÜRICH")}), (True, {"a": ("string", "ÉCOLE")})])
     for op, value in (("contains", "zürich"), ("starts_with", "éc"), ("ends_with", "RICH")):
