@@ -75,6 +75,8 @@ class WidgetFieldsForm(forms.Form):
 
 
 class QuestionForm(forms.Form):
+    # The saved question the block edits; empty for a block added in this edit.
+    id = forms.CharField(required=False, widget=forms.HiddenInput)
     kind = forms.ChoiceField(choices=Question.Kind.choices, label="Kind")
     text = forms.CharField(max_length=300, label="Question")
     choices = forms.CharField(
@@ -98,6 +100,12 @@ class QuestionForm(forms.Form):
     def raw_choices(self) -> list[str]:
         return [line.strip() for line in str(self["choices"].value() or "").splitlines()]
 
+    def clean_id(self) -> int | None:
+        """An id that is not a number edits no saved question: the block is a new one
+        (nothing the visitor could fix is wrong with it, so it is not an error)."""
+        value = self.cleaned_data["id"].strip()
+        return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
+
     def clean_choices(self) -> list[str]:
         choices = [c for c in self.raw_choices if c]
         if any(len(c) > MAX_CHOICE_LENGTH for c in choices):
@@ -108,7 +116,11 @@ class QuestionForm(forms.Form):
         data = self.cleaned_data
         choices = tuple(data["choices"]) if self.needs_choices else ()
         return QuestionSpec(
-            kind=data["kind"], text=data["text"], choices=choices, required=data["required"]
+            kind=data["kind"],
+            text=data["text"],
+            choices=choices,
+            required=data["required"],
+            question_id=data["id"],
         )
 
     def preview(self) -> dict:
@@ -129,6 +141,7 @@ def question_form_of(prefix: str, question: Question) -> QuestionForm:
     return QuestionForm(
         prefix=prefix,
         initial={
+            "id": question.pk,
             "kind": question.kind,
             "text": question.text,
             "choices": "\n".join(question.choices),

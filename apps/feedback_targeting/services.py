@@ -30,6 +30,8 @@ class QuestionSpec:
     text: str
     choices: tuple[str, ...] = ()
     required: bool = True
+    # The saved question this one edits (None: a new question). Its answers stay with it.
+    question_id: int | None = None
 
 
 def _check_questions(kind: str, questions: list[QuestionSpec]) -> None:
@@ -62,16 +64,29 @@ def _attributes_unavailable(site: Site) -> str:
 
 
 def _save_questions(widget: Widget, questions: list[QuestionSpec]) -> None:
-    """Keep question ids where positions stay, so existing answers keep their question."""
-    existing = {q.position: q for q in widget.questions.all()}
-    for position, spec in enumerate(questions):
-        question = existing.pop(position, None) or Question(
-            site_id=widget.site_id, widget=widget, position=position
+    """Each spec that names one of the widget's questions edits that question, whatever
+    its place now, so answers stay with the question they answer when another is removed,
+    added or moved; the widget's questions no spec names are deleted, and specs naming no
+    question (or another widget's) are new questions."""
+    existing = {q.pk: q for q in widget.questions.all()}
+    saved = []
+    for spec in questions:
+        question = existing.pop(spec.question_id, None) or Question(
+            site_id=widget.site_id, widget=widget
         )
         question.kind, question.text = spec.kind, spec.text.strip()
         question.choices, question.required = list(spec.choices), spec.required
+        saved.append(question)
+    Question.objects.filter(pk__in=list(existing)).delete()
+    # Positions are unique per widget and two kept questions may swap places: park the
+    # kept ones beyond the last place first.
+    kept = [q for q in saved if q.pk is not None]
+    for offset, question in enumerate(kept):
+        question.position = MAX_QUESTIONS + offset
+    Question.objects.bulk_update(kept, ["position"])
+    for position, question in enumerate(saved):
+        question.position = position
         question.save()
-    Question.objects.filter(pk__in=[q.pk for q in existing.values()]).delete()
 
 
 @transaction.atomic

@@ -239,6 +239,7 @@ def builder_question(request: HttpRequest, site_key: str) -> HttpResponse:
 def _question_initial(request: HttpRequest, prefix: str) -> dict:
     data = request.GET
     return {
+        "id": data.get(f"{prefix}-id", ""),
         "kind": data.get(f"{prefix}-kind", ""),
         "text": data.get(f"{prefix}-text", ""),
         "choices": data.get(f"{prefix}-choices", ""),

@@ -976,6 +976,34 @@ def answered_poll(site):
 
 
 class TestResults:
+    def test_removing_a_question_leaves_the_others_with_their_own_answers(
+        self, login, owner, answered_poll
+    ):
+        site = answered_poll.site
+        rating, pick, text = answered_poll.questions.all()
+        edit = html(login(owner).get(url(site, answered_poll.pk)))
+        assert f'name="q0-id" value="{rating.pk}"' in edit
+        assert f'name="q2-id" value="{text.pk}"' in edit
+
+        # The owner removes the first question (the rating) and saves.
+        fields = {"q1-kind": "multiple", "q1-text": "Which?", "q1-choices": "Books\nMaps"}
+        fields |= {"q1-id": str(pick.pk), "q2-id": str(text.pk), "q2-kind": "text"}
+        fields |= {"q2-text": "Anything else?", "q1-required": "on"}
+        saved = login(owner).post(
+            url(site, answered_poll.pk),
+            builder_post(name="Shop poll", questions=["q1", "q2"], **fields),
+        )
+
+        assert saved.status_code == 302
+        assert list(answered_poll.questions.values_list("pk", "position")) == [
+            (pick.pk, 0),
+            (text.pk, 1),
+        ]
+        page = html(login(owner).get(url(site, answered_poll.pk, "results")))
+        chart = re.search(r'<svg id="chart-1".*?</svg>', page, re.S).group(0)
+        assert '<title id="chart-1-title">Which?</title>' in chart
+        assert '<desc id="chart-1-desc">2 answered. Books: 2 (100%); Maps: 1 (50%)' in chart
+
     def test_counts_per_answer_as_an_accessible_svg_chart(self, login, member, answered_poll):
         site = answered_poll.site
 

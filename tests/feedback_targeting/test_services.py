@@ -1,6 +1,8 @@
 """Widget lifecycle: building, activation, and the rule that widgets targeting on
 attributes stop when User Attributes (or the plan that includes them) go away."""
 
+from dataclasses import replace
+
 import pytest
 from django.utils import timezone
 
@@ -70,21 +72,33 @@ class TestBuilding:
         assert error.value.errors == {0: "“lots” is not a number."}
         assert not Widget.objects.exists()
 
-    def test_editing_keeps_question_ids_by_position(self, site):
+    def test_editing_keeps_each_question_with_its_id_wherever_it_moves(self, site):
         widget = poll(site, active=False)
-        first_id = widget.questions.get().pk
-        widget_save(
-            site=site,
-            widget=widget,
-            kind="poll",
-            name="Renamed",
-            targeting=SPEND,
-            questions=[*RATING, QuestionSpec(kind="text", text="Why?", required=False)],
-        )
-        assert list(widget.questions.values_list("pk", "position")) == [
-            (first_id, 0),
-            (widget.questions.get(position=1).pk, 1),
-        ]
+        rating = widget.questions.get()
+        why = QuestionSpec(kind="text", text="Why?", required=False)
+
+        def save(*questions):
+            widget_save(
+                site=site,
+                widget=widget,
+                kind="poll",
+                name="P",
+                targeting=SPEND,
+                questions=[*questions],
+            )
+            return list(widget.questions.values_list("pk", "text"))
+
+        added = save(replace(RATING[0], question_id=rating.pk), why)
+        why_id = added[1][0]
+        assert added == [(rating.pk, "How are we doing?"), (why_id, "Why?")]
+        # The two swap places: each keeps its id, so each keeps its answers.
+        swapped = save(replace(why, question_id=why_id), replace(RATING[0], question_id=rating.pk))
+        assert swapped == [(why_id, "Why?"), (rating.pk, "How are we doing?")]
+        # The first is removed: the other does not take over its row (nor its answers).
+        assert save(replace(RATING[0], question_id=rating.pk)) == [(rating.pk, "How are we doing?")]
+        # An id of no question of this widget makes a new question.
+        [(new_id, _)] = save(replace(RATING[0], question_id=rating.pk + 1000))
+        assert new_id not in (rating.pk, why_id)
 
 
 class TestAttributesGoingAway:
