@@ -1,9 +1,24 @@
 from django import forms
 
+from apps.user_attributes.validation import EMAIL_RE
+
 
 class LookupForm(forms.Form):
     user_id = forms.CharField(required=False, max_length=255, label="User ID")
-    email = forms.EmailField(required=False, label="Email")
+    # Any address identify and the widgets store (josé@example.com, info@müller.de),
+    # which Django's EmailField (and a browser's type="email") would refuse.
+    email = forms.CharField(
+        required=False,
+        max_length=254,
+        label="Email",
+        widget=forms.TextInput(attrs={"inputmode": "email", "spellcheck": "false"}),
+    )
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        if email and not EMAIL_RE.fullmatch(email):
+            raise forms.ValidationError("Enter an email address, such as rachel@example.com.")
+        return email
 
     def clean(self):
         cleaned = super().clean()

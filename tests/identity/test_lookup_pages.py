@@ -47,6 +47,24 @@ def test_search_shows_the_person(login, member, site, rachel, query):
     assert PrivacyAudit.objects.get().channel == "page"
 
 
+@pytest.mark.parametrize("email", ["José@example.com", "info@müller.de", "o'brien@example.com"])
+def test_an_address_identify_stores_can_be_searched_for(login, member, site, email):
+    visitor_identify(site=site, visitor_id=MOBILE, user_id="u1", attributes={"email": email})
+
+    response = login(member).get(page_url(site), {"email": email})
+
+    assert response.status_code == 200
+    assert 'data-user-id="u1"' in response.content.decode()
+
+
+def test_text_that_is_no_address_is_a_readable_error(login, member, site):
+    response = login(member).get(page_url(site), {"email": "rachel at example"})
+
+    assert response.status_code == 400
+    assert "Enter an email address" in response.content.decode()
+    assert not PrivacyAudit.objects.exists()
+
+
 def test_htmx_search_returns_only_the_results(login, member, site, rachel):
     response = login(member).get(f"{page_url(site)}?user_id=ABC", HTTP_HX_REQUEST="true")
 
