@@ -8,7 +8,8 @@ MAX_ORIGINS = 20
 
 
 def normalize_origin(raw: str) -> str:
-    """`https://Shop.Example.com/` → `https://shop.example.com`; raises ValidationError."""
+    """`https://Shop.Example.com/` → `https://shop.example.com`, a Unicode domain in its
+    ASCII (punycode) form; raises ValidationError."""
     value = raw.strip()
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -20,6 +21,13 @@ def normalize_origin(raw: str) -> str:
     except ValueError:
         raise ValidationError(f"“{value}” has an invalid port.") from None
     host = parts.hostname.lower()
+    if not host.isascii():
+        # Browsers send a Unicode domain in its ASCII form (bücher.example is
+        # xn--bcher-kva.example in the Origin header): keep that form, or it never matches.
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValidationError(f"“{value}” has a host name that is not a domain.") from None
     default_port = {"http": 80, "https": 443}[parts.scheme]
     netloc = host if port in (None, default_port) else f"{host}:{port}"
     return f"{parts.scheme}://{netloc}"

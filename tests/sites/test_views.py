@@ -287,3 +287,15 @@ def test_member_cannot_delete_a_site(login, member, account, delete_url):
     assert page.status_code == 403
     assert response.status_code == 403
     assert _sites(account) == before
+
+
+def test_a_unicode_domain_is_kept_as_browsers_send_it(login, owner, site, detail_url, api_client):
+    login(owner).post(detail_url, {"name": site.name, "allowed_origins": "https://Bücher.example"})
+    site.refresh_from_db()
+    assert site.allowed_origins == ["https://xn--bcher-kva.example"]
+
+    body = {"visitor_id": "v" * 32, "session_id": "s" * 32, "url": "https://bücher.example/"}
+    path = f"/api/v1/sites/{site.key}/sessions"
+    sent = api_client.post(path, body, format="json", HTTP_ORIGIN="https://xn--bcher-kva.example")
+    assert sent.status_code == 200
+    assert sent["Access-Control-Allow-Origin"] == "https://xn--bcher-kva.example"
