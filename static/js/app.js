@@ -12,10 +12,51 @@
     ];
   }
 
-  // <select data-navigate>: each option's value is a URL to open.
+  // <select data-navigate>: each option's value is a URL to open. A choice made with the
+  // pointer or in the open list opens at once. Keys that step through a closed select
+  // (arrows, Home, End, Page Up / Down, letters: on Windows and Linux each one changes its
+  // value) only move the choice, and Enter opens it: a keyboard user is not taken to
+  // the next site on the first arrow press. Leaving the select puts its choice back.
+  var STEP_KEYS = /^(ArrowUp|ArrowDown|Home|End|PageUp|PageDown|.)$/;
+
+  function navigating(target) {
+    return target && target.closest ? target.closest("select[data-navigate]") : null;
+  }
+
+  function open(select) {
+    var current = Array.prototype.find.call(select.options, function (option) {
+      return option.defaultSelected;
+    });
+    if (select.value && (!current || current.value !== select.value)) {
+      window.location.assign(select.value);
+    }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var select = navigating(event.target);
+    if (!select) return;
+    if (event.key === "Enter") {
+      event.preventDefault();
+      open(select);
+    } else if (event.key === " " || event.key === "F4" || event.altKey) {
+      delete select.dataset.stepped; // the list opens: a choice made there opens at once
+    } else if (STEP_KEYS.test(event.key)) {
+      select.dataset.stepped = "true";
+    }
+  });
+
   document.addEventListener("change", function (event) {
-    var select = event.target.closest("select[data-navigate]");
-    if (select && select.value) window.location.assign(select.value);
+    var select = navigating(event.target);
+    if (select && !select.dataset.stepped) open(select);
+  });
+
+  document.addEventListener("focusout", function (event) {
+    var select = navigating(event.target);
+    if (!select || !select.dataset.stepped) return;
+    delete select.dataset.stepped;
+    Array.prototype.forEach.call(select.options, function (option) {
+      option.selected = option.defaultSelected;
+    });
   });
 
   // Copy buttons: <button data-copy-target="#id">.

@@ -1,0 +1,60 @@
+"""The site picker of the Lookup, User Attributes and widget pages, in a real browser: the
+keyboard steps through the sites without leaving the page until Enter is pressed."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.factories import PASSWORD, SiteFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def three_sites(account):
+    return [SiteFactory(account=account, name=name) for name in ("Alpha", "Beta", "Gamma")]
+
+
+@pytest.fixture
+def lookup_page(page, live_server, owner, three_sites):
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Email").fill(owner.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{live_server.url}/a/{three_sites[0].account.slug}/lookup/{three_sites[0].key}/")
+    return page
+
+
+def test_arrow_keys_choose_a_site_and_enter_opens_it(lookup_page, live_server, three_sites):
+    alpha, _, gamma = three_sites
+    picker = lookup_page.get_by_label("Site")
+    expect(picker).to_have_value(f"/a/{alpha.account.slug}/lookup/{alpha.key}/")
+
+    picker.focus()
+    picker.press("ArrowDown")
+    picker.press("ArrowDown")
+    lookup_page.wait_for_timeout(300)  # a navigation would have started by now
+    assert lookup_page.url.endswith(f"/lookup/{alpha.key}/")
+    expect(picker).to_have_value(f"/a/{gamma.account.slug}/lookup/{gamma.key}/")
+
+    picker.press("Enter")
+    expect(lookup_page).to_have_url(f"{live_server.url}/a/{gamma.account.slug}/lookup/{gamma.key}/")
+
+
+def test_leaving_the_picker_puts_the_current_site_back(lookup_page, three_sites):
+    alpha = three_sites[0]
+    picker = lookup_page.get_by_label("Site")
+
+    picker.focus()
+    picker.press("ArrowDown")
+    picker.press("Tab")
+
+    assert lookup_page.url.endswith(f"/lookup/{alpha.key}/")
+    expect(picker).to_have_value(f"/a/{alpha.account.slug}/lookup/{alpha.key}/")
+
+
+def test_a_site_chosen_with_the_pointer_opens_at_once(lookup_page, live_server, three_sites):
+    beta = three_sites[1]
+
+    lookup_page.get_by_label("Site").select_option(label="Beta")
+
+    expect(lookup_page).to_have_url(f"{live_server.url}/a/{beta.account.slug}/lookup/{beta.key}/")
