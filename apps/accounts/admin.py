@@ -1,16 +1,17 @@
-from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import Count
 
+from apps.accounts.forms import user_email_clean
 from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
 from apps.accounts.services import account_delete, api_token_revoke
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
-from apps.common.admin import ReadOnlyAdminMixin
+from apps.common.admin import CascadeDeleteAdminMixin, ReadOnlyAdminMixin
 
 PLAN_FIELDS = ("tier", "billing_version")
+EMAIL_TAKEN = "A user with this email already exists."
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -19,16 +20,18 @@ class UserCreationForm(AdminUserCreationForm):
         fields = ("email",)
 
     def clean_email(self) -> str:
-        email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("A user with this email already exists.")
-        return email
+        return user_email_clean(self.cleaned_data["email"], taken=EMAIL_TAKEN)
 
 
 class UserEditForm(UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"
+
+    def clean_email(self) -> str:
+        # In lower case, as the log-in form looks it up: "Ana@Example.com" saved as typed
+        # could never log in again.
+        return user_email_clean(self.cleaned_data["email"], taken=EMAIL_TAKEN, user=self.instance)
 
 
 class MembershipInline(admin.TabularInline):
@@ -69,7 +72,7 @@ class PlanChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(CascadeDeleteAdminMixin, DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
     fieldsets = (
@@ -99,7 +102,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(CascadeDeleteAdminMixin, admin.ModelAdmin):
     """Staff change the tier and billing version here; the change goes through the plan
     service so it is recorded in the plan history like any other."""
 

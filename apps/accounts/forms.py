@@ -4,10 +4,27 @@ from django.contrib.auth.forms import AuthenticationForm
 
 from apps.accounts.models import User
 
+EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
+
+
+def user_email_clean(raw: str, *, taken: str, user: User | None = None) -> str:
+    """An address as users are stored and looked up at log-in: normalised, in lower case,
+    within the column (lower case can be longer: "İ" becomes two characters) and no other
+    user's (`taken` is the message for that)."""
+    email = User.objects.normalize_email(raw.strip()).lower()
+    if len(email) > EMAIL_MAX_LENGTH:
+        raise forms.ValidationError(f"An email address has at most {EMAIL_MAX_LENGTH} characters.")
+    others = User.objects.filter(email__iexact=email)
+    if user is not None:
+        others = others.exclude(pk=user.pk)
+    if others.exists():
+        raise forms.ValidationError(taken)
+    return email
+
 
 class SignupForm(forms.Form):
     email = forms.EmailField(
-        max_length=User._meta.get_field("email").max_length,
+        max_length=EMAIL_MAX_LENGTH,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
     password = forms.CharField(
@@ -19,10 +36,9 @@ class SignupForm(forms.Form):
     )
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists. Log in.")
-        return email
+        return user_email_clean(
+            self.cleaned_data["email"], taken="An account with this email already exists. Log in."
+        )
 
     def clean(self):
         cleaned = super().clean()

@@ -19,3 +19,14 @@ class ReadOnlyAdminMixin:
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     pass
+
+
+class CascadeDeleteAdminMixin:
+    """For rows whose deletion takes their dependants with them by design (an account's
+    plan history and sites, a site's visitors and profiles, a user's tokens). Those
+    dependants are read-only in their own admins, which Django's delete page would take for
+    a missing permission and refuse the deletion."""
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, model_count, set(), protected

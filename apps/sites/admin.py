@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin
 
+from apps.common.admin import CascadeDeleteAdminMixin
 from apps.sites.models import Site
 from apps.sites.origins import parse_origins
 from apps.sites.services import site_delete, site_update
@@ -26,7 +27,7 @@ class SiteAdminForm(forms.ModelForm):
 
 
 @admin.register(Site)
-class SiteAdmin(admin.ModelAdmin):
+class SiteAdmin(CascadeDeleteAdminMixin, admin.ModelAdmin):
     """Sites are created by their account's owners and admins in the app; User Attributes
     are switched on there too, with the privacy confirmation. Staff rename a site, fix its
     origins, or delete it (with all of its data)."""
@@ -56,12 +57,6 @@ class SiteAdmin(admin.ModelAdmin):
             name=form.cleaned_data["name"],
             allowed_origins=form.cleaned_data["allowed_origins"],
         )
-
-    def get_deleted_objects(self, objs, request):
-        # A site's visitors, profiles and attributes are read-only in their own admins so
-        # nobody edits them piecemeal; deleting the site deletes them all by design.
-        deleted, model_count, _perms_needed, protected = super().get_deleted_objects(objs, request)
-        return deleted, model_count, set(), protected
 
     def delete_model(self, request, obj: Site) -> None:
         site_delete(site=obj)

@@ -5,9 +5,11 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from apps.accounts.models import Account, User
+from apps.accounts.services import user_signup
 from apps.billing.models import PlanChange
+from apps.sites.models import Site
 from tests.common.admin_forms import admin_form_data
-from tests.factories import PASSWORD, ApiTokenFactory, PlanChangeFactory
+from tests.factories import PASSWORD, ApiTokenFactory, PlanChangeFactory, SiteFactory
 
 
 @pytest.fixture
@@ -245,3 +247,56 @@ def test_createsuperuser_makes_staff_who_log_in_to_the_admin(db, client, monkeyp
     assert response.status_code == 302
     assert client.get(reverse("admin:index")).status_code == 200
     assert User.objects.get(email="boss@cohort.example").is_superuser
+
+
+def test_staff_delete_an_account_with_its_plan_history_sites_and_tokens(staff_client, db):
+    # An account made by sign-up: its plan history has an opening entry, read-only here.
+    owner, account = user_signup(email="ana@example.com", password=PASSWORD, account_name="Ana")
+    site = SiteFactory(account=account)
+    ApiTokenFactory(account=account, user=owner)
+    url = reverse("admin:accounts_account_delete", args=[account.pk])
+
+    confirm = staff_client.get(url)
+    response = staff_client.post(url, {"post": "yes"})
+
+    assert "Are you sure" in confirm.content.decode()
+    assert response.status_code == 302
+    assert not Account.objects.filter(pk=account.pk).exists()
+    assert not Site.objects.filter(pk=site.pk).exists()
+    assert not PlanChange.objects.filter(account_id=account.pk).exists()
+
+
+def test_staff_delete_a_user_who_held_an_api_token(staff_client, account, owner):
+    ApiTokenFactory(account=account, user=owner)
+
+    response = staff_client.post(
+        reverse("admin:accounts_user_delete", args=[owner.pk]), {"post": "yes"}
+    )
+
+    assert response.status_code == 302
+    assert not User.objects.filter(pk=owner.pk).exists()
+
+
+def test_an_email_staff_edit_is_kept_in_lower_case_and_still_logs_in(staff_client, client, owner):
+    url = reverse("admin:accounts_user_change", args=[owner.pk])
+    data = admin_form_data(staff_client.get(url))
+
+    assert staff_client.post(url, {**data, "email": "Ana.New@Example.COM"}).status_code == 302
+
+    owner.refresh_from_db()
+    assert owner.email == "ana.new@example.com"
+    login = {"username": "Ana.New@Example.com", "password": PASSWORD}
+    assert client.post(reverse("accounts:login"), login).status_code == 302
+
+
+def test_staff_cannot_give_a_user_another_users_email_in_other_case(
+    staff_client, owner, other_owner
+):
+    url = reverse("admin:accounts_user_change", args=[owner.pk])
+    data = admin_form_data(staff_client.get(url))
+
+    response = staff_client.post(url, {**data, "email": other_owner.email.upper()})
+
+    assert "A user with this email already exists." in response.content.decode()
+    owner.refresh_from_db()
+    assert owner.email != other_owner.email

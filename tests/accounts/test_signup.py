@@ -80,6 +80,11 @@ def test_two_accounts_with_the_same_name_get_distinct_slugs(client, account):
             "email",
             "Ensure this value has at most 254 characters (it has 255).",
         ),
+        (
+            {"email": "a" * 230 + "İ" * 12 + "@example.com"},  # 266 characters in lower case
+            "email",
+            "An email address has at most 254 characters.",
+        ),
         ({"email": ""}, "email", "This field is required."),
         ({"password": ""}, "password", "This field is required."),
         ({"account_name": ""}, "account_name", "This field is required."),
@@ -91,6 +96,7 @@ def test_two_accounts_with_the_same_name_get_distinct_slugs(client, account):
         "short-password",
         "bad-email",
         "email-longer-than-the-column",
+        "email-longer-than-the-column-in-lower-case",
         "missing-email",
         "missing-password",
         "missing-account-name",
