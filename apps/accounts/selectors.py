@@ -11,6 +11,7 @@ from apps.common.sql import fetch_one, instances_from_row, select_columns, table
 from apps.consent.models import ConsentRecord
 from apps.identity.models import PrivacyAudit
 from apps.sites.models import Site
+from apps.sites.selectors import site_key_possible
 
 
 def membership_get(*, user: User, account_slug: str) -> Membership | None:
@@ -76,7 +77,12 @@ def api_token_authenticate(*, raw: str, site_key: str | None = None) -> TokenAcc
         f"JOIN {table(Membership)} m ON m.account_id = t.account_id AND m.user_id = t.user_id "
         f"LEFT JOIN {table(Site)} s ON s.account_id = t.account_id AND s.key = %s "
         "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active = %s",
-        [site_key, token_hash(raw), True],
+        # A key no site can have finds none (and a NUL byte would fail the statement).
+        [
+            site_key if site_key is None or site_key_possible(site_key) else "",
+            token_hash(raw),
+            True,
+        ],
     )
     if row is None:
         return None

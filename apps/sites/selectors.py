@@ -18,13 +18,20 @@ _public_sites: StampedLocalCache[Site | None] = StampedLocalCache(
 )
 
 
+def site_key_possible(key: str) -> bool:
+    """Whether some site could have this key. Other text (a NUL byte, which PostgreSQL
+    refuses in a parameter, or a key too long for the column) is not looked up: no site has
+    it, and the caller answers "not found"."""
+    return SITE_KEY_RE.fullmatch(key) is not None
+
+
 def sites_of_account(*, account: Account) -> QuerySet[Site]:
     return Site.objects.filter(account=account).order_by("name", "id")
 
 
 def site_get_for_account(*, account: Account, key: str) -> Site:
     """The account's site with this key; another account's site is "not found"."""
-    site = Site.objects.filter(account=account, key=key).first()
+    site = Site.objects.filter(account=account, key=key).first() if site_key_possible(key) else None
     if site is None:
         raise Http404("No such site.")
     return site
@@ -32,6 +39,8 @@ def site_get_for_account(*, account: Account, key: str) -> Site:
 
 def site_get_public(*, key: str) -> Site | None:
     """The site behind a public site key, with its account (for the plan check)."""
+    if not site_key_possible(key):
+        return None
     return Site.objects.select_related("account").filter(key=key).first()
 
 
@@ -41,8 +50,8 @@ def site_get_public_cached(*, key: str) -> Site | None:
     For the public endpoints the tracking script calls: the Site is shared between
     requests, so callers must not change it. An unknown key is not kept.
     """
-    if not SITE_KEY_RE.fullmatch(key):  # no site has it; keep odd text out of cache keys
-        return site_get_public(key=key)
+    if not site_key_possible(key):  # no site has it; keep odd text out of cache keys
+        return None
     return _public_sites.get(key, lambda: site_get_public(key=key))
 
 

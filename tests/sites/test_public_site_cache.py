@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from apps.accounts.models import Account
+from apps.accounts.services import api_token_create
 from apps.billing.services import plan_change
 from apps.common import localcache
 from apps.consent.services import user_attributes_disable
@@ -167,6 +168,21 @@ def test_an_unknown_key_is_not_kept(api_client, db):
     assert cache.get("stamp:site-public:nope") is None
 
 
-@pytest.mark.parametrize("key", ["", "x" * 33, "with space", "ключ", "a:b"])
-def test_text_no_site_key_can_have_is_answered_from_the_database(key, site, db):
+@pytest.mark.parametrize("key", ["", "x" * 33, "with space", "ключ", "a:b", "a\x00b"])
+def test_text_no_site_key_can_have_finds_no_site(key, site, db):
     assert site_get_public_cached(key=key) is None
+
+
+def test_a_nul_byte_in_the_site_key_is_an_unknown_site_everywhere(
+    api_client, client, login, owner, site, account
+):
+    """PostgreSQL refuses NUL in a parameter: a key holding one is never looked up."""
+    token = api_token_create(account=account, user=owner, name="t")[1]
+    identify = api_client.post("/api/v1/sites/%00/identify", {}, format="json")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    lookup = api_client.get("/api/v1/sites/%00/lookup", {"user_id": "u1"})
+
+    assert status_and_code(identify) == (404, "unknown_site")
+    assert status_and_code(lookup) == (404, "unknown_site")
+    assert client.get("/t/%00.js").status_code == 404
+    assert login(owner).get(f"/a/{account.slug}/lookup/%00/").status_code == 404
