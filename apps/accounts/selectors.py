@@ -115,10 +115,10 @@ def account_audit_trail(*, account: Account, limit: int = 100) -> list[AuditEntr
             kind="plan",
             what=f"Plan {c.from_tier or '—'} V{c.from_billing_version or '—'} → "
             f"{c.to_tier} V{c.to_billing_version}",
-            who=c.changed_by.email if c.changed_by else "Cohort support",
+            who=c.who,
             detail=c.get_source_display(),
         )
-        for c in PlanChange.objects.filter(account=account).select_related("changed_by")[:limit]
+        for c in PlanChange.objects.filter(account=account)[:limit]
     ]
     entries += [
         AuditEntry(

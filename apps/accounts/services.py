@@ -46,6 +46,7 @@ def account_create(
     PlanChange.objects.create(
         account=account,
         changed_by=owner,
+        changed_by_email=owner.email,
         source=PlanChange.Source.SIGNUP,
         to_tier=tier,
         to_billing_version=billing_version,

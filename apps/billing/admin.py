@@ -20,6 +20,6 @@ class PlanChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "changed_by",
     )
     list_filter = ("source", "to_tier", "to_billing_version")
-    search_fields = ("account__name", "account__slug", "changed_by__email")
+    search_fields = ("account__name", "account__slug", "changed_by_email")
     list_select_related = ("account", "changed_by")
     date_hierarchy = "created_at"

@@ -16,6 +16,9 @@ class PlanChange(models.Model):
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
+    # The email of who made the change, as it was: the history still names them once
+    # their user is deleted (`changed_by` then goes empty).
+    changed_by_email = models.EmailField(blank=True)
     source = models.CharField(max_length=10, choices=Source.choices)
     from_tier = models.CharField(max_length=16, choices=Account.Tier.choices, blank=True)
     to_tier = models.CharField(max_length=16, choices=Account.Tier.choices)
@@ -29,3 +32,9 @@ class PlanChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account}: {self.from_tier or '—'} → {self.to_tier}"
+
+    @property
+    def who(self) -> str:
+        """Who made the change, for the plan page and the audit trail; a change no user
+        made (a staff script, say) is Cohort support's."""
+        return self.changed_by_email or "Cohort support"

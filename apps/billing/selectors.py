@@ -48,4 +48,4 @@ def user_attributes_access(*, account: Account) -> FeatureAccess:
 
 
 def plan_history(*, account: Account, limit: int = 20) -> QuerySet[PlanChange]:
-    return PlanChange.objects.filter(account=account).select_related("changed_by")[:limit]
+    return PlanChange.objects.filter(account=account)[:limit]

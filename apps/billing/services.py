@@ -43,6 +43,7 @@ def plan_change(
     change = PlanChange.objects.create(
         account=locked,
         changed_by=changed_by,
+        changed_by_email=changed_by.email if changed_by else "",
         source=source,
         from_tier=locked.tier,
         to_tier=tier,

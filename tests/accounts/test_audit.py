@@ -1,9 +1,11 @@
 """The account's audit trail: plan, consent, tokens and privacy requests, append-only."""
 
 import pytest
+from django.urls import reverse
 
-from apps.accounts.models import AccountEvent
+from apps.accounts.models import AccountEvent, Membership
 from apps.accounts.services import api_token_create, api_token_revoke
+from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
 from apps.consent.selectors import consent_statements
 from apps.consent.services import user_attributes_enable
@@ -55,3 +57,24 @@ def test_owner_sees_every_kind_of_change_newest_first(login, account, owner, oth
 def test_members_and_admins_cannot_read_it(login, account, member, admin_user):
     assert login(member).get(f"/a/{account.slug}/account/audit/").status_code == 403
     assert login(admin_user).get(f"/a/{account.slug}/account/audit/").status_code == 403
+
+
+def test_a_plan_change_still_names_its_maker_once_their_user_is_deleted(
+    login, account, owner, admin_user
+):
+    Membership.objects.filter(user=admin_user).update(role=Membership.Role.OWNER)
+    plan_change(account=account, tier="scale", changed_by=admin_user)
+    plan_change(account=account, tier="business", changed_by=None)  # a staff script
+    email = admin_user.email
+    admin_user.delete()
+
+    audit = login(owner).get(f"/a/{account.slug}/account/audit/").content.decode()
+    plan = login(owner).get(reverse("billing:plan", args=[account.slug])).content.decode()
+
+    for page in (audit, plan):
+        assert email in page
+        assert "Cohort support" in page
+    assert [c.who for c in PlanChange.objects.filter(account=account)[:2]] == [
+        "Cohort support",
+        email,
+    ]
