@@ -28,5 +28,6 @@ urlpatterns = [
     path("healthz", health, name="health"),
 ]
 
+handler400 = "apps.common.api.json_or_bad_request"
 handler404 = "apps.common.api.json_or_page_not_found"
 handler500 = "apps.common.api.json_or_server_error"

@@ -335,6 +335,20 @@ def json_or_page_not_found(request, exception=None):
     return defaults.page_not_found(request, exception)
 
 
+def json_or_bad_request(request, exception=None):
+    """A request Django refuses before any view can answer it (more than
+    DATA_UPLOAD_MAX_NUMBER_FIELDS parameters, say) answers JSON under /api/ too."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {
+                "code": "bad_request",
+                "message": "The request cannot be read: too many parameters, or too large.",
+            },
+            status=400,
+        )
+    return defaults.bad_request(request, exception)
+
+
 def json_or_server_error(request):
     if request.path.startswith("/api/"):
         return JsonResponse(

@@ -385,6 +385,17 @@ class TestPlainRequests:
             assert 1 <= int(response["Retry-After"]) <= 60
             assert response["Access-Control-Allow-Origin"] == SHOP
 
+    def test_a_request_with_too_many_parameters_answers_json_on_both_paths(self, api_client, site):
+        path = f"/api/v1/sites/{site.key}/widgets"
+        crowd = {"visitor_id": TABLET, **{f"p{i}": "1" for i in range(1001)}}
+
+        plain = api_client.get(path, crowd)
+        negotiated = api_client.get(path, crowd, **NEGOTIATED)
+
+        assert plain.status_code == negotiated.status_code == 400
+        assert plain.json()["code"] == negotiated.json()["code"] == "bad_request"
+        assert plain.json()["message"]
+
     def test_an_unexpected_failure_answers_the_json_500_on_both_paths(
         self, api_client, site, monkeypatch
     ):
