@@ -114,7 +114,13 @@ def demo_seed(*, base_url: str) -> dict:
     poll = _demo_poll(site=site, user=user)
 
     token = demo_api_token()
-    if not ApiToken.objects.filter(token_hash=token_hash(token)).exists():
+    existing = ApiToken.objects.filter(token_hash=token_hash(token)).first()
+    if existing is not None and existing.revoked_at is not None:
+        # Revoked (to try a 401, say): the printed token must work again. Its revocation
+        # stays in the account's audit trail; the row gives way to a new token.
+        existing.delete()
+        existing = None
+    if existing is None:
         api_token_create(account=account, user=user, name="Demo token", raw=token)
 
     return {

@@ -6,7 +6,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from apps.accounts.models import Account, Membership, User
+from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
+from apps.accounts.services import api_token_revoke
 from apps.billing.models import PlanChange
 from apps.common.demo import DEMO_EMAIL, DEMO_PASSWORD
 from apps.sites.models import Site
@@ -87,6 +88,22 @@ def test_seed_repairs_a_changed_password_and_a_downgraded_plan(client):
     assert again["site_key"] == facts["site_key"]
     assert Account.objects.get(slug=facts["account_slug"]).tier == "business"
     assert client.login(email=again["email"], password=again["password"])
+
+
+@pytest.mark.django_db
+def test_seed_brings_back_a_revoked_demo_token(api_client):
+    facts = _facts()
+    api_token_revoke(token=ApiToken.objects.get(name="Demo token"))
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {facts['api_token']}")
+    lookup = f"/api/v1/sites/{facts['site_key']}/lookup?user_id=u1"
+    assert api_client.get(lookup).status_code == 401
+
+    again = _facts()
+
+    assert again["api_token"] == facts["api_token"]
+    assert api_client.get(lookup).status_code == 200
+    events = AccountEvent.objects.filter(account__slug=facts["account_slug"])
+    assert list(events.values_list("action", flat=True)).count("token_revoked") == 1
 
 
 @pytest.mark.django_db
