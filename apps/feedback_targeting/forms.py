@@ -102,7 +102,7 @@ class QuestionForm(forms.Form):
 
     def clean_id(self) -> int | None:
         """An id that is not a number edits no saved question: the block is a new one
-        (nothing the visitor could fix is wrong with it, so it is not an error)."""
+        (nothing the editor could fix is wrong with it, so it is not an error)."""
         value = self.cleaned_data["id"].strip()
         return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
