@@ -351,24 +351,25 @@ def _question_result(
             given.order_by("-created_at", "-pk").values_list("answer", flat=True)[:latest_texts]
         )
         return QuestionResult(question=question, counts=[], texts=texts, answered=given.count())
+    labels = (
+        [str(n) for n in range(1, 6)] if question.kind == Question.Kind.RATING else question.choices
+    )
+    known = set(labels)
     counter: Counter = Counter()
     answered = 0
     grouped = answers.values_list("answer").annotate(n=Count("pk")).order_by()
     for value, n in grouped:
         if value is None or value == "" or value == "[]":
             continue
-        if question.kind == Question.Kind.MULTIPLE:
-            choices = _choices(value)
-            if not choices:
-                continue
-            for choice in choices:
-                counter[choice] += n
-        else:
-            counter[str(value)] += n
+        # Only answers the question has a bar for count: one stored before the question
+        # changed kind, or for a choice since renamed, would leave the bars short of 100 %.
+        given = _choices(value) if question.kind == Question.Kind.MULTIPLE else [str(value)]
+        given = [choice for choice in given if choice in known]
+        if not given:
+            continue
+        for choice in given:
+            counter[choice] += n
         answered += n
-    labels = (
-        [str(n) for n in range(1, 6)] if question.kind == Question.Kind.RATING else question.choices
-    )
     return QuestionResult(
         question=question, counts=_counts(labels, counter, answered), texts=[], answered=answered
     )

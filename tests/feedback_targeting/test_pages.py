@@ -1180,6 +1180,20 @@ class TestResultsAtScale:
         assert [(c.label, c.count) for c in result.counts] == [("A", 1), ("B", 2)]
         assert result.answered == 2
 
+    def test_only_answers_the_question_has_a_bar_for_count_as_answered(self, site):
+        """Answers stored before a rating was a yes/no question, or for a choice since
+        renamed: the shares still add up to 100 %."""
+        widget = WidgetFactory(site=site, kind="poll")
+        rating = QuestionFactory(widget=widget, kind="rating", choices=[])
+        single = QuestionFactory(widget=widget, kind="single", choices=["Fast", "Cheap"])
+        for answers in ({rating.pk: 4, single.pk: "Fast"}, {rating.pk: "Yes", single.pk: "Fats"}):
+            ResponseFactory(widget=widget, answers={str(k): v for k, v in answers.items()})
+
+        rated, chosen = widget_results(widget=widget)["questions"]
+
+        assert (rated.answered, [c.share for c in rated.counts if c.count]) == (1, [1.0])
+        assert (chosen.answered, [c.share for c in chosen.counts if c.count]) == (1, [1.0])
+
     def test_only_counts_and_the_shown_page_are_read(self, login, owner, busy_poll):
         client = login(owner)
         responses_table = Response._meta.db_table
