@@ -5,6 +5,7 @@ from django.db.models import Count
 
 from apps.accounts.forms import user_email_clean
 from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
+from apps.accounts.selectors import accounts_owned_only_by
 from apps.accounts.services import account_delete, api_token_revoke
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
@@ -98,6 +99,18 @@ class UserAdmin(CascadeDeleteAdminMixin, DjangoUserAdmin):
     search_fields = ("email", "name", "memberships__account__name")
     ordering = ("email",)
     readonly_fields = ("last_login", "date_joined")
+
+    def get_deleted_objects(self, objs, request):
+        """The only owner of an account is not deleted: the page names the account, and
+        staff make another member its owner (or delete the account) first."""
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        kept = [
+            f"{account.name} (account): {user.email} is its only owner; make another member "
+            "owner first, or delete the account"
+            for user, account in accounts_owned_only_by(users=objs)
+        ]
+        return deleted, model_count, perms_needed, [*protected, *kept]
+
     inlines = [UserMembershipInline]
 
 

@@ -1,8 +1,9 @@
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 
 from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
@@ -31,6 +32,18 @@ def memberships_of_user(*, user: User) -> QuerySet[Membership]:
 
 def account_members(*, account: Account) -> QuerySet[Membership]:
     return Membership.objects.select_related("user").filter(account=account).order_by("user__email")
+
+
+def accounts_owned_only_by(*, users: Iterable[User]) -> list[tuple[User, Account]]:
+    """The accounts whose every owner is among `users`, each with one of those owners:
+    deleting them all would leave the account with nobody to manage its plan and members."""
+    user_ids = [u.pk for u in users]
+    owned = Membership.objects.filter(user_id__in=user_ids, role=Membership.Role.OWNER)
+    others = Membership.objects.filter(
+        account_id=OuterRef("account_id"), role=Membership.Role.OWNER
+    ).exclude(user_id__in=user_ids)
+    sole = owned.filter(~Exists(others)).select_related("user", "account").order_by("account__name")
+    return [(m.user, m.account) for m in sole]
 
 
 def api_tokens_of(*, account: Account, user: User) -> QuerySet[ApiToken]:

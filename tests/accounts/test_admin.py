@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from apps.accounts.models import Account, User
+from apps.accounts.models import Account, Membership, User
 from apps.accounts.services import user_signup
 from apps.billing.models import PlanChange
 from apps.sites.models import Site
@@ -266,14 +266,29 @@ def test_staff_delete_an_account_with_its_plan_history_sites_and_tokens(staff_cl
     assert not PlanChange.objects.filter(account_id=account.pk).exists()
 
 
-def test_staff_delete_a_user_who_held_an_api_token(staff_client, account, owner):
-    ApiTokenFactory(account=account, user=owner)
+def test_staff_delete_a_user_who_held_an_api_token(staff_client, account, admin_user):
+    ApiTokenFactory(account=account, user=admin_user)
 
     response = staff_client.post(
-        reverse("admin:accounts_user_delete", args=[owner.pk]), {"post": "yes"}
+        reverse("admin:accounts_user_delete", args=[admin_user.pk]), {"post": "yes"}
     )
 
     assert response.status_code == 302
+    assert not User.objects.filter(pk=admin_user.pk).exists()
+
+
+def test_the_only_owner_of_an_account_is_not_deleted(staff_client, account, owner, admin_user):
+    url = reverse("admin:accounts_user_delete", args=[owner.pk])
+
+    page = staff_client.get(url).content.decode()
+    refused = staff_client.post(url, {"post": "yes"})
+
+    assert f"{account.name} (account): {owner.email} is its only owner" in page
+    assert "is its only owner" in refused.content.decode()  # the page again, nothing deleted
+    assert User.objects.filter(pk=owner.pk).exists()
+    # With a second owner, the first can go.
+    Membership.objects.filter(user=admin_user).update(role=Membership.Role.OWNER)
+    assert staff_client.post(url, {"post": "yes"}).status_code == 302
     assert not User.objects.filter(pk=owner.pk).exists()
 
 
