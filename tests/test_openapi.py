@@ -20,8 +20,12 @@ def test_public_endpoints_are_documented(schema):
     identify = schema["paths"]["/api/v1/sites/{site_key}/identify"]["post"]
     sessions = schema["paths"]["/api/v1/sites/{site_key}/sessions"]["post"]
 
-    assert set(identify["responses"]) == {"200", "400", "403", "404", "429"}
-    assert set(sessions["responses"]) >= {"200", "400", "404", "429"}
+    common = {"413", "415", "503"}  # a body too large or not JSON; the database away
+    assert set(identify["responses"]) == {"200", "400", "403", "404", "409", "429", *common}
+    assert set(sessions["responses"]) >= {"200", "400", "404", "409", "429", *common}
+    page_visit = sessions["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert "duplicate" in schema["components"]["schemas"][page_visit.split("/")[-1]]["properties"]
+    assert "user_id" not in schema["components"]["schemas"]["IdentifyRequest"]["required"]
     examples = identify["requestBody"]["content"]["application/json"]["examples"]
     assert examples["PayingCustomer"]["value"]["attributes"] == {
         "total_spend": 500,
@@ -43,6 +47,10 @@ def test_every_error_and_rejection_code_is_documented(schema):
         "origin_not_allowed",
         "unknown_site",
         "throttled",
+        "message_id_conflict",
+        "body_too_large",
+        "unsupported_media_type",
+        "service_unavailable",
         *Reason.MESSAGES,
     ):
         assert code in text, code

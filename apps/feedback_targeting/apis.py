@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from apps.common.api import PublicSiteAPIView
 from apps.feedback_targeting.selectors import LiveWidget, widget_decision
 from apps.feedback_targeting.services import ResponseInput, response_submit
-from apps.identity.apis import _body, _error
+from apps.identity.apis import BODY_ERRORS, UNAVAILABLE, _body, _error
 from apps.user_attributes.validation import ID_RE, clean_client_id
 
 
@@ -42,10 +42,13 @@ class WidgetsApi(PublicSiteAPIView):
         ],
         responses={
             200: OutputSerializer,
-            400: _error("Bad visitor id.", "invalid_visitor_id"),
+            400: _error(
+                "Bad visitor id, or too many parameters.", "invalid_visitor_id", "bad_request"
+            ),
             403: _error("Origin not allowed.", "origin_not_allowed"),
             404: _error("Unknown site key.", "unknown_site"),
             429: _error("Too many requests.", "throttled"),
+            **UNAVAILABLE,
         },
     )
     def get(self, request, site_key: str):
@@ -74,6 +77,11 @@ def _widgets_json(widgets: list[LiveWidget]) -> HttpResponse:
 
 
 class ResponseApi(PublicSiteAPIView):
+    """A visitor's answer to a poll or an Incoming Feedback widget. The answer must be one
+    the widget may get from this visitor now (active, targeted at them, a poll not answered
+    before); an email is kept only with `consent_to_connect`. An `answer_id` makes a retry
+    safe: the same answer sent again is stored once."""
+
     @extend_schema_serializer(component_name="WidgetAnswer")
     class InputSerializer(serializers.Serializer):
         visitor_id = serializers.RegexField(ID_RE)
@@ -90,7 +98,7 @@ class ResponseApi(PublicSiteAPIView):
             help_text="Must be true for an email to be kept: the visitor agrees that this "
             "feedback is connected to their email (and so found by Visitor Lookup).",
         )
-        url = serializers.CharField(required=False)
+        url = serializers.CharField(required=False, allow_blank=True)
         answer_id = serializers.RegexField(
             ID_RE,
             required=False,
@@ -132,6 +140,8 @@ class ResponseApi(PublicSiteAPIView):
                 "Not accepted now.", "widget_inactive", "already_answered", "answer_id_conflict"
             ),
             429: _error("Too many requests.", "throttled"),
+            **BODY_ERRORS,
+            **UNAVAILABLE,
         },
     )
     def post(self, request, site_key: str, widget_id: int):

@@ -53,6 +53,24 @@ def _error(description: str, *codes: str) -> OpenApiResponse:
     )
 
 
+# Answers every endpoint with a JSON body can give before its own checks run.
+BODY_ERRORS = {
+    413: _error("The body is larger than 256 KiB.", "body_too_large"),
+    415: _error(
+        "The body is not sent as JSON (Content-Type: application/json).", "unsupported_media_type"
+    ),
+}
+# Any endpoint, while its database cannot be reached: retry after Retry-After's seconds.
+UNAVAILABLE = {
+    503: _error("The database cannot be reached; retry after Retry-After.", "service_unavailable")
+}
+MESSAGE_ID_CONFLICT = _error(
+    "The message_id was used by another kind of call (identify and page visits share a "
+    "site's message ids); nothing was applied.",
+    "message_id_conflict",
+)
+
+
 def _body(request) -> dict:
     if not isinstance(request.data, dict):
         raise ApplicationError("malformed_body", "The request body must be a JSON object.")
@@ -70,8 +88,10 @@ class IdentifyApi(PublicSiteAPIView):
         )
         user_id = serializers.CharField(
             allow_null=True,
+            required=False,
             max_length=MAX_USER_ID_LENGTH,
-            help_text="Your user id (a string), or null when the visitor is not known.",
+            help_text="Your user id (a string), or null (or left out) when the visitor is not "
+            "known. Spaces around it are dropped.",
         )
         attributes = serializers.DictField(
             required=False,
@@ -126,7 +146,10 @@ class IdentifyApi(PublicSiteAPIView):
                 "origin_not_allowed",
             ),
             404: _error("Unknown site key.", "unknown_site"),
+            409: MESSAGE_ID_CONFLICT,
             429: _error("Too many requests; see the Retry-After header.", "throttled"),
+            **BODY_ERRORS,
+            **UNAVAILABLE,
         },
         examples=[
             OpenApiExample(
@@ -194,6 +217,9 @@ class SessionApi(PublicSiteAPIView):
     class OutputSerializer(serializers.Serializer):
         session_id = serializers.CharField()
         page_count = serializers.IntegerField()
+        duplicate = serializers.BooleanField(
+            required=False, help_text="Present and true when the message id was applied before."
+        )
 
     @extend_schema(
         operation_id="record_session",
@@ -216,7 +242,10 @@ class SessionApi(PublicSiteAPIView):
             ),
             403: _error("Origin not allowed.", "origin_not_allowed"),
             404: _error("Unknown site key.", "unknown_site"),
+            409: MESSAGE_ID_CONFLICT,
             429: _error("Too many requests.", "throttled"),
+            **BODY_ERRORS,
+            **UNAVAILABLE,
         },
     )
     def post(self, request, site_key: str):
@@ -355,6 +384,7 @@ LOOKUP_ERRORS = {
     400: _error("No or bad search terms.", "lookup_terms_required", "invalid_lookup_terms"),
     401: _error("Missing or invalid token.", "not_authenticated", "authentication_failed"),
     404: _error("The site is not one of the token's account.", "unknown_site"),
+    **UNAVAILABLE,
 }
 
 

@@ -70,13 +70,24 @@ def _message_send(cursor, *, site: Site, message_id: str, response: dict, now: d
     """Send the call's last statement, which keeps its message id with the answer it got;
     `_message_check` reads its row from the cursor (none for a message id seen before).
 
-    Only the outcome is kept with the message id: no user id, no device id."""
+    Only the outcome is kept with the message id: no user id, no device id. A message id
+    kept for longer than the retention window counts as new and its row is renewed, so a
+    late retry is applied again whether or not the purge has run since."""
     field = ProcessedMessage._meta.get_field("response")
+    t = table(ProcessedMessage)
+    cutoff = now - timedelta(days=settings.COHORT_MESSAGE_RETENTION_DAYS)
     cursor.execute(
-        f"INSERT INTO {table(ProcessedMessage)} "
-        f"(site_id, message_id, created_at, response) VALUES (%s, %s, %s, %s) "
-        f"ON CONFLICT (site_id, message_id) DO NOTHING RETURNING id",
-        [site.id, message_id, db_datetime(now), field.get_db_prep_value(response, connection)],
+        f"INSERT INTO {t} (site_id, message_id, created_at, response) VALUES (%s, %s, %s, %s) "
+        f"ON CONFLICT (site_id, message_id) DO UPDATE SET "
+        f"created_at = excluded.created_at, response = excluded.response "
+        f"WHERE {t}.created_at < %s RETURNING id",
+        [
+            site.id,
+            message_id,
+            db_datetime(now),
+            field.get_db_prep_value(response, connection),
+            db_datetime(cutoff),
+        ],
     )
 
 
@@ -88,9 +99,19 @@ def _message_check(cursor) -> None:
         raise _AlreadyApplied
 
 
-def _message_response(*, site: Site, message_id: str) -> dict:
-    """The answer a message id got when it was applied."""
-    return ProcessedMessage.objects.get(site=site, message_id=message_id).response or {}
+def _message_response(*, site: Site, message_id: str, answer_key: str) -> dict:
+    """The answer a message id got when it was applied. Identify and page visits share
+    the site's message ids: one applied by the other kind of call (its answer lacks
+    `answer_key`) is refused rather than answered with that call's answer."""
+    answer = ProcessedMessage.objects.get(site=site, message_id=message_id).response or {}
+    if answer and answer_key not in answer:
+        raise ApplicationError(
+            "message_id_conflict",
+            "This message_id was used by another kind of call: give every call an id of "
+            "its own. Nothing was applied.",
+            status_code=409,
+        )
+    return answer
 
 
 def processed_messages_purge(*, now: datetime | None = None, batch_size: int = 5000) -> int:
@@ -114,11 +135,17 @@ def processed_messages_purge(*, now: datetime | None = None, batch_size: int = 5
 
 
 def _apply_once(
-    *, site: Site, message_id: str | None, now: datetime, apply: Callable[[], dict]
+    *,
+    site: Site,
+    message_id: str | None,
+    now: datetime,
+    apply: Callable[[], dict],
+    answer_key: str,
 ) -> dict:
     """Run `apply` in a transaction that ends by keeping the message id with its answer.
     A message id applied before gets that first answer, marked as a duplicate, and
-    nothing this call did is kept.
+    nothing this call did is kept. `answer_key` is a key every answer of this kind of
+    call has (`_message_response`).
 
     The writes whose results nothing reads travel with the next statement that is read
     (`statements_pipelined`): the call's last writes go out with its message id, and
@@ -135,7 +162,8 @@ def _apply_once(
             if message_id is not None:
                 _message_check(message)
     except _AlreadyApplied:
-        outcome = {**_message_response(site=site, message_id=message_id), "duplicate": True}
+        answer = _message_response(site=site, message_id=message_id, answer_key=answer_key)
+        outcome = {**answer, "duplicate": True}
     return outcome
 
 
@@ -309,6 +337,7 @@ def visitor_identify(
         apply=lambda: _identify_apply(
             site=site, visitor_id=visitor_id, user_id=user_id, check=check, now=now
         ),
+        answer_key="stored",
     )
     return {"visitor_id": visitor_id, "user_id": user_id, **outcome}
 
@@ -400,6 +429,7 @@ def session_record(
             referrer=referrer,
             now=now,
         ),
+        answer_key="page_count",
     )
     return {"session_id": session_key, **outcome}
 

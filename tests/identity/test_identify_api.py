@@ -403,6 +403,47 @@ class TestIdempotency:
         assert Visitor.objects.get(pk=visitor.pk).last_seen_at == visitor.last_seen_at
         assert ProcessedMessage.objects.filter(site=site).count() == 1
 
+    def test_a_retry_later_than_the_retention_window_is_applied_again(self, api_client, site):
+        from apps.identity.services import visitor_identify
+
+        long_ago = datetime(2026, 1, 1, tzinfo=UTC)
+        visitor_identify(
+            site=site,
+            visitor_id=TABLET,
+            user_id="u1",
+            attributes={"total": 1},
+            message_id="m" * 32,
+            now=long_ago,
+        )
+        ProcessedMessage.objects.filter(site=site).update(created_at=long_ago)
+        identify(api_client, site, TABLET, "u1", {"total": 2})
+
+        # No purge has run: the id is still stored, but older than the window.
+        late = identify(api_client, site, TABLET, "u1", {"total": 1}, message_id="m" * 32)
+        again = identify(api_client, site, TABLET, "u1", {"total": 3}, message_id="m" * 32)
+
+        assert "duplicate" not in late.json()
+        assert again.json() == {**late.json(), "duplicate": True}
+        assert values_of(site, "u1") == {"total": ("number", 1.0)}
+        assert ProcessedMessage.objects.filter(site=site).count() == 1
+
+    def test_a_message_id_a_page_visit_used_is_refused_for_identify(self, api_client, site):
+        body = {
+            "visitor_id": TABLET,
+            "session_id": "s" * 32,
+            "url": "https://s/",
+            "message_id": "m" * 32,
+        }
+        api_client.post(f"/api/v1/sites/{site.key}/sessions", body, format="json")
+
+        response = identify(api_client, site, TABLET, "u1", {"total": 1}, message_id="m" * 32)
+        visit_again = api_client.post(f"/api/v1/sites/{site.key}/sessions", body, format="json")
+
+        assert response.status_code == 409
+        assert response.json()["code"] == "message_id_conflict"
+        assert not Profile.objects.filter(site=site, user_id="u1").exists()
+        assert visit_again.json() == {"session_id": "s" * 32, "page_count": 1, "duplicate": True}
+
     def test_message_ids_are_per_site(self, api_client, site, other_site):
         identify(api_client, site, TABLET, "u1", {"total": 1}, message_id="m" * 32)
         response = identify(api_client, other_site, TABLET, "u1", {"total": 5}, message_id="m" * 32)
