@@ -1,0 +1,79 @@
+"""The app's pages on a phone's screen (390 x 844), in a real browser: no page is wider
+than the screen, and every link of the header can be reached."""
+
+import pytest
+
+from apps.identity.services import session_record, visitor_identify
+from tests.factories import PASSWORD
+from tests.feedback_targeting.factories import QuestionFactory, WidgetFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PHONE = {"width": 390, "height": 844}
+VISITOR = "phone000phone000phone000phone000"
+# The innermost elements that reach past the screen's right edge, to name in a failure.
+WIDEST = """() => {
+  const past = (el) => el.getBoundingClientRect().right > window.innerWidth + 1;
+  return Array.from(document.querySelectorAll("body *"))
+    .filter((el) => past(el) && !Array.from(el.children).some(past))
+    .slice(0, 5)
+    .map((el) => `${el.tagName}.${el.className} ${Math.round(el.getBoundingClientRect().right)}`);
+}"""
+
+
+@pytest.fixture
+def phone(page, live_server, owner, site):
+    page.set_viewport_size(PHONE)
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Email").fill(owner.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/login/" not in url)
+    return page
+
+
+def test_no_page_is_wider_than_a_phone(phone, live_server, site):
+    session_record(
+        site=site,
+        visitor_id=VISITOR,
+        session_key="session-phone-0000001",
+        url="https://shop.example.com/a-rather-long/path/to/a/product?with=query&and=more",
+    )
+    visitor_identify(
+        site=site,
+        visitor_id=VISITOR,
+        user_id="ABC",
+        attributes={"email": "rachel@example.com", "total_spend": 500, "plan": "gold"},
+    )
+    poll = WidgetFactory(site=site, kind="poll", name="Paying customers: how are we doing?")
+    QuestionFactory(widget=poll, position=0, kind="rating", text="Happy?", choices=[])
+    slug = site.account.slug
+    pages = [
+        f"/a/{slug}/sites/",
+        f"/a/{slug}/sites/{site.key}/",
+        f"/a/{slug}/user-attributes/{site.key}/",
+        f"/a/{slug}/widgets/{site.key}/",
+        f"/a/{slug}/widgets/{site.key}/new/?kind=poll",
+        f"/a/{slug}/widgets/{site.key}/{poll.pk}/results/",
+        f"/a/{slug}/lookup/{site.key}/?user_id=ABC",
+        f"/a/{slug}/account/",
+    ]
+    for path in pages:
+        phone.goto(live_server.url + path)
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        wide = phone.evaluate(WIDEST)
+        assert width <= PHONE["width"], f"{path} is {width} px wide: {wide}"
+        plan = phone.get_by_role("navigation", name="Main").get_by_role("link", name="Plan")
+        box = plan.bounding_box()
+        assert 0 <= box["x"] <= PHONE["width"] - box["width"], path
+
+
+def test_the_skip_link_takes_the_keyboard_past_the_header(phone, live_server, site):
+    phone.goto(f"{live_server.url}/a/{site.account.slug}/sites/")
+
+    phone.keyboard.press("Tab")
+    skip = phone.get_by_role("link", name="Skip to content")
+    assert skip.evaluate("el => el === document.activeElement")
+    phone.keyboard.press("Enter")
+
+    assert phone.evaluate("document.activeElement.id") == "main"
