@@ -41,6 +41,11 @@ def widgets_with_response_counts(*, site: Site) -> QuerySet[Widget]:
     return Widget.objects.filter(site=site).annotate(response_count=Count("responses"))
 
 
+def widgets_switched_off_count(*, site: Site) -> int:
+    """How many of the site's widgets Cohort switched off (their attributes went away)."""
+    return Widget.objects.filter(site=site, status=Widget.Status.DISABLED).count()
+
+
 def widget_get_for_site(*, site: Site, pk: int) -> Widget:
     """The site's widget; another site's widget is "not found"."""
     widget = Widget.objects.filter(site=site, pk=pk).first()

@@ -17,6 +17,7 @@ from apps.consent.selectors import (
     signed_dpa_latest,
 )
 from apps.consent.services import user_attributes_disable, user_attributes_enable
+from apps.feedback_targeting.selectors import widgets_switched_off_count
 from apps.sites.selectors import site_get_for_account, sites_of_account
 from apps.user_attributes.forms import EnableForm
 from apps.user_attributes.selectors import attribute_catalogue, catalogue_room, rejection_summary
@@ -67,6 +68,21 @@ def _back(request, site) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
+def _enabled_message(site) -> str:
+    """Widgets switched off with User Attributes stay off (the customer decides when they
+    show again): say so, or the site's polls would stay hidden without a word."""
+    message = f"User Attributes are enabled for {site.name}."
+    off = widgets_switched_off_count(site=site)
+    if off == 1:
+        return f"{message} The widget switched off with them stays off: switch it on in Widgets."
+    if off:
+        return (
+            f"{message} The {off} widgets switched off with them stay off: "
+            "switch them on in Widgets."
+        )
+    return message
+
+
 @require_http_methods(["GET", "POST"])
 @account_view(min_role=Membership.Role.ADMIN)
 def enable(request: HttpRequest, site_key: str) -> HttpResponse:
@@ -86,7 +102,7 @@ def enable(request: HttpRequest, site_key: str) -> HttpResponse:
         except ApplicationError as error:
             form.add_error(None, error.message)
         else:
-            messages.success(request, f"User Attributes are enabled for {site.name}.")
+            messages.success(request, _enabled_message(site))
             return _back(request, site)
     status = 400 if form.errors else 200
     return _dialog_or_page(request, "enable_dialog", context, status)

@@ -6,10 +6,13 @@ import pytest
 
 from apps.consent.models import ConsentRecord
 from apps.consent.selectors import DPA_VERSION, consent_statements
+from apps.consent.services import user_attributes_disable
+from apps.feedback_targeting.models import Widget
 from apps.identity.services import visitor_identify
 from apps.sites.models import Site
 from tests.consent.factories import SignedDPAFactory
 from tests.factories import AccountFactory, MembershipFactory, SiteFactory
+from tests.feedback_targeting.factories import WidgetFactory
 
 VISITOR = "visitor0visitor0visitor0visitor0"
 
@@ -85,6 +88,24 @@ class TestEnable:
         )
         assert record.statements == list(statements.values())
         assert (record.client_ip, record.user_agent) == ("203.0.113.9", "TestBrowser/1.0")
+
+    def test_enabling_again_says_the_widgets_switched_off_stay_off(self, login, owner, site):
+        targeted = {
+            "match": "all",
+            "conditions": [{"type": "boolean", "key": "vip", "op": "is_true"}],
+        }
+        for name in ("VIP poll", "VIP tab"):
+            WidgetFactory(site=site, name=name, status="active", targeting=targeted)
+        user_attributes_disable(site=site, user=owner, client_ip=None)
+
+        response = login(owner).post(
+            url(site, "enable"), {"privacy_reviewed": "on", "dpa_signed": "on"}, follow=True
+        )
+
+        page = response.content.decode()
+        assert "User Attributes are enabled for" in page
+        assert "The 2 widgets switched off with them stay off: switch them on in Widgets." in page
+        assert set(Widget.objects.values_list("status", flat=True)) == {"disabled"}
 
     def test_htmx_confirmation_redirects_the_page(self, login, owner, disabled_site):
         response = login(owner).post(
@@ -214,4 +235,4 @@ def test_an_older_dpa_on_file_names_the_current_version(login, owner, site):
 def test_no_dpa_on_file_says_so(login, owner, site):
     page = login(owner).get(url(site)).content.decode()
 
-    assert 'id="dpa-on-file">No signed DPA on file with Cohort for Radbooks.</p>' in page
+    assert 'id="dpa-on-file">No DPA signed on paper on file for Radbooks: the statements' in page
