@@ -110,6 +110,10 @@ def widget_list(request: HttpRequest, site_key: str) -> HttpResponse:
 def _preview_context(site: Site, form: BuilderForm) -> dict:
     """The live previews: how many profiles the rule matches now, and the widget."""
     context: dict = {"widget_preview": form.preview()}
+    if any(row.missing_value for row in form.rows if not row.is_blank):
+        # A condition still being filled in is not an error yet: wait for its value.
+        context["preview_waiting"] = True
+        return context
     try:
         rule = form.rule()
     except RuleError as error:

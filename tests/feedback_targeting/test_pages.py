@@ -829,6 +829,17 @@ class TestPreview:
         assert 'id="preview-count"' not in page
         assert "No count yet: The number of days must be between 0 and 36500." in page
 
+    @pytest.mark.parametrize(
+        "fields",
+        [{"c0-value": ""}, {"c1-op": "on", "c1-value": ""}, {"c0-op": "between", "c0-value2": ""}],
+    )
+    def test_a_condition_waiting_for_its_value_is_no_error(self, login, owner, site, fields):
+        page = self.preview(login(owner), site, **fields)
+
+        assert 'id="preview-count"' not in page
+        assert 'class="error"' not in page
+        assert "Give each condition its value to see how many profiles match." in page
+
     def test_the_feedback_preview_is_the_tab(self, login, owner, site):
         page = self.preview(login(owner), site, kind="feedback")
 
