@@ -101,13 +101,18 @@ def token_create(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @account_view()
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    """Ask first (a back end using the token stops working), then revoke. A token is its
+    holder's own: anyone else is told it does not exist."""
     token = api_token_get_for_user(account=request.account, user=request.user, pk=token_id)
-    api_token_revoke(token=token, by=request.user)
-    messages.success(request, f"Token “{token.name}” revoked. Calls with it now get 401.")
-    return redirect("account:detail", account_slug=request.account.slug)
+    if request.method == "POST":
+        api_token_revoke(token=token, by=request.user)
+        messages.success(request, f"Token “{token.name}” revoked. Calls with it now get 401.")
+        return redirect("account:detail", account_slug=request.account.slug)
+    template = "accounts/partials/_revoke_dialog.html" if request.htmx else "accounts/revoke.html"
+    return render(request, template, {"token": token})
 
 
 @require_GET

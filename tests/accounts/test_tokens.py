@@ -47,6 +47,25 @@ def test_revoke(login, owner, account, site):
     assert api.status_code == 401
 
 
+def test_revoking_asks_first_and_names_the_token(login, owner, account):
+    token, _ = api_token_create(account=account, user=owner, name="Back office")
+    client = login(owner)
+    url = f"/a/{account.slug}/account/tokens/{token.pk}/revoke/"
+
+    page = client.get(f"/a/{account.slug}/account/").content.decode()
+    dialog = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    plain = client.get(url).content.decode()
+
+    assert f'hx-get="{url}"' in page
+    assert dialog.startswith("<dialog")
+    assert "<strong>Back office</strong>" in dialog
+    assert 'id="confirm-revoke"' in dialog
+    assert "<html" in plain
+    assert 'id="confirm-revoke"' in plain
+    token.refresh_from_db()
+    assert token.revoked_at is None  # asking changes nothing
+
+
 def test_another_users_token_cannot_be_revoked(login, owner, admin_user, account):
     token, _ = api_token_create(account=account, user=admin_user, name="theirs")
 

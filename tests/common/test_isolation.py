@@ -115,7 +115,9 @@ class Policy:
     prepare: Callable[[Tenant], None] = field(default=lambda tenant: None)
     get_ok: int = 200
     post_ok: int = 302
-    # The answer to a role below `post` (404 where the object is personal to its holder).
+    # The answer to a role below `get` / `post` (404 where the object is personal to its
+    # holder).
+    get_denied: int = 403
     post_denied: int = 403
 
 
@@ -147,7 +149,9 @@ ROUTES: dict[str, Policy] = {
         role=MEMBER, get=None, post=MEMBER, payload=lambda t: {"name": "Planted"}, post_ok=200
     ),
     # The tenant's token belongs to its owner: anyone else is told it does not exist.
-    "account:token_revoke": Policy(role=MEMBER, get=None, post=OWNER, post_denied=404),
+    "account:token_revoke": Policy(
+        role=MEMBER, get=OWNER, post=OWNER, get_denied=404, post_denied=404
+    ),
     # Visitor Lookup
     "lookup:index": Policy(role=MEMBER, get=MEMBER, post=None, get_ok=302),
     "lookup:site": Policy(
@@ -477,7 +481,7 @@ def _expected(policy: Policy, method: str, role: str) -> set[int]:
     if least is None:
         return {405}
     if RANK[role] < RANK[least]:
-        return {403 if method == "GET" else policy.post_denied}
+        return {policy.get_denied if method == "GET" else policy.post_denied}
     return {policy.get_ok if method == "GET" else policy.post_ok}
 
 
