@@ -32,7 +32,9 @@ class SignupForm(forms.Form):
         help_text="At least 8 characters, not entirely numeric, not a common password.",
     )
     account_name = forms.CharField(
-        max_length=120, label="Company or team name", help_text="You can rename it later."
+        max_length=120,
+        label="Company or team name",
+        help_text="Shown to your team in Cohort; Cohort support can change it later.",
     )
 
     def clean_email(self) -> str:

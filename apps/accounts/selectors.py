@@ -126,8 +126,7 @@ def account_audit_trail(*, account: Account, limit: int = 100) -> list[AuditEntr
         AuditEntry(
             at=c.created_at,
             kind="plan",
-            what=f"Plan {c.from_tier or '—'} V{c.from_billing_version or '—'} → "
-            f"{c.to_tier} V{c.to_billing_version}",
+            what=f"Plan {c.summary}",
             who=c.who,
             detail=c.get_source_display(),
         )
@@ -160,9 +159,9 @@ def account_audit_trail(*, account: Account, limit: int = 100) -> list[AuditEntr
             what=f"{p.get_action_display()} on {p.site_name}",
             who=p.requested_by_email,
             detail=(
-                ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in p.deleted_counts.items())
+                p.deleted_summary
                 if p.action == "delete"
-                else f"{p.profiles_found} found"
+                else f"{p.profiles_found} profile{'' if p.profiles_found == 1 else 's'} found"
             )
             + f" ({p.get_channel_display()})",
         )

@@ -34,6 +34,14 @@ class PlanChange(models.Model):
         return f"{self.account}: {self.from_tier or '—'} → {self.to_tier}"
 
     @property
+    def summary(self) -> str:
+        """ "Basic V2 → Business V2", or "Basic V2" for the plan an account started on."""
+        to = f"{Account.Tier(self.to_tier).label} V{self.to_billing_version}"
+        if not self.from_tier:
+            return to
+        return f"{Account.Tier(self.from_tier).label} V{self.from_billing_version} → {to}"
+
+    @property
     def who(self) -> str:
         """Who made the change, for the plan page and the audit trail; a change no user
         made (a staff script, say) is Cohort support's."""

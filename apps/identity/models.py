@@ -147,3 +147,29 @@ class PrivacyAudit(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} on {self.site_name} by {self.requested_by_email}"
+
+    @property
+    def deleted_summary(self) -> str:
+        """What a deletion removed, in the words the pages use everywhere."""
+        return deletion_summary(self.deleted_counts)
+
+
+# What a person's deletion counts, in the order and the words the pages show them.
+DELETION_NOUNS = (
+    ("profiles", "profile"),
+    ("attribute_values", "attribute value"),
+    ("visitors", "device"),
+    ("sessions", "session"),
+    ("responses", "feedback response"),
+)
+
+
+def deletion_summary(counts: dict) -> str:
+    """`{"profiles": 1, "visitors": 4, ...}` → "1 profile, …, 4 devices, … and 1 feedback
+    response"."""
+    parts = [
+        f"{n} {noun}{'' if n == 1 else 's'}"
+        for key, noun in DELETION_NOUNS
+        for n in [counts.get(key, 0)]
+    ]
+    return f"{', '.join(parts[:-1])} and {parts[-1]}"

@@ -15,10 +15,6 @@ from apps.identity.services import person_delete, person_lookup_record
 from apps.sites.selectors import site_get_for_account, sites_of_account
 
 
-def _how_many(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 @require_GET
 @account_view()
 def lookup_index(request: HttpRequest) -> HttpResponse:
@@ -79,22 +75,11 @@ def lookup_delete(request: HttpRequest, site_key: str) -> HttpResponse:
             requested_by=request.user,
             channel=PrivacyAudit.Channel.PAGE,
         )
-        counts = audit.deleted_counts
-        deleted = ", ".join(
-            _how_many(counts.get(key, 0), noun)
-            for key, noun in (
-                ("profiles", "profile"),
-                ("attribute_values", "attribute value"),
-                ("visitors", "device"),
-                ("sessions", "session"),
-            )
-        )
-        responses = _how_many(counts.get("responses", 0), "feedback response")
         messages.success(
             request,
-            f"Deleted everything stored about this person on {site.name}: {deleted} and "
-            f"{responses}. The request is recorded in the privacy audit trail without "
-            "personal data.",
+            f"Deleted everything stored about this person on {site.name}: "
+            f"{audit.deleted_summary}. The request is recorded in the privacy audit trail "
+            "without personal data.",
         )
         url = reverse("lookup:site", args=[request.account.slug, site.key])
         return redirect(f"{url}?{urlencode(terms)}")

@@ -4,14 +4,14 @@ import pytest
 from django.urls import reverse
 
 from apps.accounts.models import AccountEvent, Membership
-from apps.accounts.services import api_token_create, api_token_revoke
+from apps.accounts.services import api_token_create, api_token_revoke, user_signup
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
 from apps.consent.selectors import consent_statements
 from apps.consent.services import user_attributes_enable
 from apps.identity.models import PrivacyAudit
 from apps.identity.services import person_delete
-from tests.factories import SiteFactory
+from tests.factories import PASSWORD, SiteFactory
 
 
 def test_token_creation_and_revocation_are_recorded_without_the_secret(account, owner):
@@ -46,10 +46,12 @@ def test_owner_sees_every_kind_of_change_newest_first(login, account, owner, oth
     kinds = [k for k in ("privacy", "token", "consent", "plan") if f'data-kind="{k}"' in page]
     assert kinds == ["privacy", "token", "consent", "plan"]
     assert page.index('data-kind="privacy"') < page.index('data-kind="plan"')
-    assert "Plan business V2 → scale V2" in page
+    assert "Plan Business V2 → Scale V2" in page
     assert "Enabled User Attributes" in page
     assert "back office" in page
-    assert "0 profiles" in page
+    assert "0 profiles, 0 attribute values, 0 devices, 0 sessions and 0 feedback responses" in page
+    account_page = login(owner).get(f"/a/{account.slug}/account/").content.decode()
+    assert "0 profiles, 0 attribute values, 0 devices, 0 sessions and 0 feedback" in account_page
     assert PrivacyAudit.objects.count() == 1
     assert "x (" not in page
 
@@ -78,3 +80,14 @@ def test_a_plan_change_still_names_its_maker_once_their_user_is_deleted(
         "Cohort support",
         email,
     ]
+
+
+def test_the_plan_an_account_starts_on_reads_as_on_the_plan_page(client, login, db):
+    owner, account = user_signup(email="ana@example.com", password=PASSWORD, account_name="Ana")
+
+    audit = login(owner).get(f"/a/{account.slug}/account/audit/").content.decode()
+    plan = login(owner).get(reverse("billing:plan", args=[account.slug])).content.decode()
+
+    assert "Plan Basic V2" in audit
+    assert "V—" not in audit
+    assert "<td>Basic V2</td>" in plan
