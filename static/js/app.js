@@ -88,6 +88,45 @@
     }
   });
 
+  // Keyboard focus survives htmx's swaps. A control whose part of the page was replaced
+  // (Pause becomes Activate in a widget's row) hands focus to the first control of its
+  // kind in the new part; one whose part was removed (Remove condition) hands it to the
+  // nearest control after that part, or before it. Nothing moves when the swap itself
+  // put focus somewhere (a dialog, an autofocus field).
+  var FOCUSABLE =
+    "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), " +
+    "select:not([disabled]), textarea:not([disabled])";
+  // Runs once htmx has swapped and settled (20 ms by default): the events of a part that
+  // was removed never reach the document, so a timer takes their place.
+  var SETTLED_MS = 60;
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    var active = document.activeElement;
+    if (!target || !active || active === document.body || !target.contains(active)) return;
+    var outside = Array.prototype.filter.call(document.querySelectorAll(FOCUSABLE), function (el) {
+      return !target.contains(el);
+    });
+    var after = outside.filter(function (el) {
+      return target.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING;
+    });
+    var before = outside.filter(function (el) { return after.indexOf(el) === -1; });
+    var wanted = {
+      id: target.id,
+      tag: active.tagName.toLowerCase(),
+      fallback: after[0] || before[before.length - 1] || null,
+    };
+    window.setTimeout(function () { refocus(wanted); }, SETTLED_MS);
+  });
+
+  function refocus(wanted) {
+    if (document.activeElement && document.activeElement !== document.body) return;
+    var part = wanted.id ? document.getElementById(wanted.id) : null;
+    var same = part ? part.querySelector(wanted.tag + ":not([disabled])") : null;
+    var next = same || (part && part.querySelector(FOCUSABLE)) || wanted.fallback;
+    if (next && document.contains(next)) next.focus();
+  }
+
   // Dialogs swapped in by htmx open as modals; "Cancel" closes and removes them.
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = event.detail.target.querySelector("dialog");
