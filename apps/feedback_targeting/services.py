@@ -14,12 +14,11 @@ from apps.feedback_targeting.rules import Rule, RuleError, evaluate, parse_rule
 from apps.feedback_targeting.selectors import live_widgets_forget, visitor_decision_facts
 from apps.identity.services import visitor_profile_ensure
 from apps.sites.models import Site
-from apps.user_attributes.validation import EMAIL_RE
+from apps.user_attributes.validation import EMAIL_RE, MAX_EMAIL_LENGTH
 
 MAX_QUESTIONS = 10
 MAX_CHOICES = 12
 MAX_TEXT_ANSWER = 2000
-MAX_EMAIL_LENGTH = 254  # the longest address SMTP carries (RFC 5321), the column's size
 REASON_UA_DISABLED = "User Attributes were disabled for this site, and this widget targets on them."
 REASON_PLAN = "The plan no longer includes User Attributes, and this widget targets on them."
 

@@ -1,6 +1,6 @@
 from django import forms
 
-from apps.user_attributes.validation import EMAIL_RE
+from apps.user_attributes.validation import EMAIL_RE, MAX_EMAIL_LENGTH
 
 
 class LookupForm(forms.Form):
@@ -9,7 +9,7 @@ class LookupForm(forms.Form):
     # which Django's EmailField (and a browser's type="email") would refuse.
     email = forms.CharField(
         required=False,
-        max_length=254,
+        max_length=MAX_EMAIL_LENGTH,
         label="Email",
         widget=forms.TextInput(attrs={"inputmode": "email", "spellcheck": "false"}),
     )

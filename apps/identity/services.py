@@ -36,12 +36,13 @@ from apps.identity.selectors import normalize_lookup_terms, person_lookup, profi
 from apps.sites.models import Site
 from apps.user_attributes.models import AttributeValue
 from apps.user_attributes.services import (
+    MAX_REJECTION_KEY_LENGTH,
     attributes_merge,
     attributes_store,
     catalogue_forget_profiles,
     rejections_record,
 )
-from apps.user_attributes.validation import AttributeCheck, check_attributes
+from apps.user_attributes.validation import AttributeCheck, check_attributes, emails_masked
 
 MAX_URL_LENGTH = 2000
 # The start of the ids that sessions take when their device switches to another user: not
@@ -124,9 +125,11 @@ def processed_messages_purge(*, now: datetime | None = None, batch_size: int = 5
     for site_id in Site.objects.order_by("pk").values_list("pk", flat=True):
         while True:
             deleted = execute(
-                f"DELETE FROM {t} WHERE site_id = %s AND id IN (SELECT id FROM {t} "
-                "WHERE site_id = %s AND created_at < %s ORDER BY created_at LIMIT %s)",
-                [site_id, site_id, db_datetime(cutoff), batch_size],
+                # The outer test again: a row an identify call renewed meanwhile stays.
+                f"DELETE FROM {t} WHERE site_id = %s AND created_at < %s AND id IN "
+                f"(SELECT id FROM {t} WHERE site_id = %s AND created_at < %s "
+                "ORDER BY created_at LIMIT %s)",
+                [site_id, db_datetime(cutoff), site_id, db_datetime(cutoff), batch_size],
             )
             purged += deleted
             if deleted < batch_size:
@@ -141,11 +144,12 @@ def _apply_once(
     now: datetime,
     apply: Callable[[], dict],
     answer_key: str,
+    kept: Callable[[dict], dict] = lambda answer: answer,
 ) -> dict:
     """Run `apply` in a transaction that ends by keeping the message id with its answer.
     A message id applied before gets that first answer, marked as a duplicate, and
     nothing this call did is kept. `answer_key` is a key every answer of this kind of
-    call has (`_message_response`).
+    call has (`_message_response`); `kept` gives the copy of the answer kept for retries.
 
     The writes whose results nothing reads travel with the next statement that is read
     (`statements_pipelined`): the call's last writes go out with its message id, and
@@ -157,7 +161,7 @@ def _apply_once(
                 outcome = apply()
                 if message_id is not None:
                     _message_send(
-                        message, site=site, message_id=message_id, response=outcome, now=now
+                        message, site=site, message_id=message_id, response=kept(outcome), now=now
                     )
             if message_id is not None:
                 _message_check(message)
@@ -338,8 +342,20 @@ def visitor_identify(
             site=site, visitor_id=visitor_id, user_id=user_id, check=check, now=now
         ),
         answer_key="stored",
+        kept=_identify_answer_kept,
     )
     return {"visitor_id": visitor_id, "user_id": user_id, **outcome}
+
+
+def _identify_answer_kept(answer: dict) -> dict:
+    """The copy of an identify answer kept with its message id: rejected keys without the
+    email addresses in them, as the settings page keeps them (the copy outlives a deletion
+    of the person for the retention window). The caller's own answer names them as sent."""
+    rejected = {
+        emails_masked(key, keep=MAX_REJECTION_KEY_LENGTH): reason
+        for key, reason in answer["rejected"].items()
+    }
+    return {**answer, "rejected": rejected}
 
 
 def _identify_apply(

@@ -32,7 +32,12 @@ from apps.user_attributes.models import (
     AttributeRejection,
     AttributeValue,
 )
-from apps.user_attributes.validation import EMAIL_RE, MAX_KEYS_PER_SITE, Reason, TypedValue
+from apps.user_attributes.validation import (
+    MAX_KEYS_PER_SITE,
+    Reason,
+    TypedValue,
+    emails_masked,
+)
 
 # The catalogue's last-seen time is refreshed at most this often per key, so that a busy
 # site does not rewrite the same catalogue rows on every call.
@@ -41,10 +46,6 @@ MAX_REJECTION_KEY_LENGTH = 50
 # pg_advisory_xact_lock's first key for "keys are being added to this site's catalogue"
 # (the second is the site); no other part of the project takes advisory locks.
 NEW_KEYS_LOCK = 0x6B657973
-# What an email address inside a rejected key is kept as: a site that builds keys from its
-# visitors' addresses must not leave them in the settings page's list, which no deletion
-# of a person reaches.
-EMAIL_IN_KEY = "<email>"
 
 _VALUE_COLUMNS = (
     "site_id",
@@ -106,7 +107,11 @@ def attributes_store(
         _catalogue_for_call(site=site, profile_id=profile_id, keys=keys, now=now) if keys else {}
     )
     if any(key not in catalogue for key in keys):
-        existing = _catalogue_keys_locked(site=site)
+        existing = _catalogue_keys(site=site, locked=False)
+        if len(existing) < MAX_KEYS_PER_SITE:
+            # Room for new keys: count again holding the lock. A full site (whose script
+            # may keep sending new keys) refuses them without making its calls take turns.
+            existing = _catalogue_keys(site=site, locked=True)
         room = MAX_KEYS_PER_SITE - len(existing)
         for key in [key for key in keys if key not in existing][max(room, 0) :]:
             rejected[key] = Reason.SITE_KEY_LIMIT_REACHED
@@ -138,14 +143,16 @@ def attributes_store(
     return keys, rejected
 
 
-def _catalogue_keys_locked(*, site: Site) -> set[str]:
-    """Every key of the site's catalogue, read once this transaction holds the site's lock
-    for adding keys (until commit). Without it, two calls bringing new keys to a site with
-    one free place would each count the other's key out and pass the limit together. Only
-    calls that bring a key the catalogue lacks take it; SQLite's writers take turns anyway."""
+def _catalogue_keys(*, site: Site, locked: bool) -> set[str]:
+    """Every key of the site's catalogue; `locked`: read once this transaction holds the
+    site's lock for adding keys (until commit). Without it, two calls bringing new keys to
+    a site with one free place would each count the other's key out and pass the limit
+    together. Only calls that bring a key the catalogue lacks, to a site with room, take
+    it; SQLite's writers take turns anyway. Keys leave the catalogue only with their site,
+    so a site found full without the lock is full."""
     keys_sql = f"SELECT {quote('key')} FROM {table(AttributeKey)} WHERE site_id = %s"
     statements = [(keys_sql, [site.id])]
-    if connection.vendor == "postgresql":
+    if locked and connection.vendor == "postgresql":
         # The read runs after the lock is granted, so it sees the keys of the call before.
         lock = ("SELECT pg_advisory_xact_lock(%s, %s)", [NEW_KEYS_LOCK, site.id % 2**31])
         statements.insert(0, lock)
@@ -295,14 +302,15 @@ def catalogue_recount(*, site: Site) -> int:
 
 
 def rejections_record(*, site: Site, rejected: dict[str, str], now: datetime) -> None:
-    """Count rejected attributes per day, key and reason for the settings page. Keys are
-    kept without the email addresses in them (`EMAIL_IN_KEY` instead)."""
+    """Count rejected attributes per day, key and reason for the settings page. A key is
+    kept without the email addresses in it: a site that builds keys from its visitors'
+    addresses must not leave them on that page, which no deletion of a person reaches."""
     if not rejected:
         return
     name = AttributeRejection._meta.db_table
     rows = sorted(
         {
-            (site.id, now.date(), EMAIL_RE.sub(EMAIL_IN_KEY, key)[:MAX_REJECTION_KEY_LENGTH], r, 1)
+            (site.id, now.date(), emails_masked(key, keep=MAX_REJECTION_KEY_LENGTH), r, 1)
             for key, r in rejected.items()
         }
     )

@@ -18,6 +18,7 @@ MAX_STRING_LENGTH = 500
 MAX_ATTRIBUTES_PER_CALL = 100
 MAX_KEYS_PER_SITE = 100
 MAX_USER_ID_LENGTH = 255
+MAX_EMAIL_LENGTH = 254  # the longest address SMTP carries (RFC 5321)
 # Integers beyond 2**53 cannot round-trip through JavaScript or a double without loss.
 MAX_SAFE_INTEGER = 2**53 - 1
 EMAIL_KEY = "email"
@@ -32,6 +33,8 @@ EMAIL_RE = re.compile(
     r"[\w.!#$%&'*+/=?^`{|}~\-]+@[\w\-]+(?:\.[\w\-]+)*\.(?:[^\W\d_]{2,}|xn--[a-z0-9\-]+)(?![^\W_])",
     re.IGNORECASE,
 )
+# What an email address found in text that is kept (a rejected key) is replaced with.
+EMAIL_MASK = "<email>"
 ISO_DATE_RE = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})"
     r"(?:[T ](?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?))?"
@@ -73,7 +76,8 @@ class Reason:
         STRING_TOO_LONG: f"Strings are at most {MAX_STRING_LENGTH} characters.",
         INVALID_DATE: "This looks like an ISO-8601 date but is not a real date "
         "(or falls outside the years 1 to 9999 in UTC).",
-        INVALID_EMAIL: "The email attribute must be a string holding one email address.",
+        INVALID_EMAIL: "The email attribute must be a string holding one email address "
+        f"(at most {MAX_EMAIL_LENGTH} characters).",
         EMAIL_OUTSIDE_EMAIL_KEY: "Email addresses may only be sent under the key 'email'.",
         PII_WITHOUT_USER_ID: "Personal data (email) is refused for visitors without a user id.",
         TOO_MANY_ATTRIBUTES: f"At most {MAX_ATTRIBUTES_PER_CALL} attributes per call.",
@@ -131,6 +135,14 @@ def clean_user_id(raw: object) -> str | None:
     return raw.strip()
 
 
+def emails_masked(text: str, *, keep: int) -> str:
+    """The first `keep` characters of `text`, with every email address in them as
+    EMAIL_MASK. Only a bounded start of the text is searched: searching costs the square of
+    its length, and an address that starts within `keep` characters ends within
+    `keep + MAX_EMAIL_LENGTH`."""
+    return EMAIL_RE.sub(EMAIL_MASK, text[: keep + MAX_EMAIL_LENGTH])[:keep]
+
+
 def clean_client_id(raw: object, *, name: str, required: bool = True) -> str | None:
     """Visitor, session and message ids: 16 to 64 characters of A-Z a-z 0-9 _ -."""
     if raw is None and not required:
@@ -166,13 +178,14 @@ def _trim_fraction(clock: str) -> str:
 
 def _check_value(key: str, raw: object, *, identified: bool) -> TypedValue | str:
     if key == EMAIL_KEY:
-        if not isinstance(raw, str) or not EMAIL_RE.fullmatch(raw.strip()):
-            return Reason.INVALID_EMAIL if raw is not None else Reason.NULL_VALUE
+        if raw is None:
+            return Reason.NULL_VALUE
+        address = raw.strip() if isinstance(raw, str) else ""
+        if len(address) > MAX_EMAIL_LENGTH or not EMAIL_RE.fullmatch(address):
+            return Reason.INVALID_EMAIL
         if not identified:
             return Reason.PII_WITHOUT_USER_ID
-        if len(raw) > MAX_STRING_LENGTH:
-            return Reason.STRING_TOO_LONG
-        return TypedValue(ValueType.STRING, string_value=raw.strip().lower())
+        return TypedValue(ValueType.STRING, string_value=address.lower())
     if raw is None:
         return Reason.NULL_VALUE
     if isinstance(raw, bool):

@@ -13,6 +13,7 @@ from django.db import connection
 from apps.identity.models import Profile, Visitor
 from apps.identity.services import visitor_identify
 from apps.user_attributes.models import AttributeKey, AttributeValue
+from apps.user_attributes.services import NEW_KEYS_LOCK
 from apps.user_attributes.validation import MAX_KEYS_PER_SITE
 from tests.factories import SiteFactory
 
@@ -289,3 +290,28 @@ def test_calls_racing_for_a_sites_last_free_key_never_pass_the_limit(live_server
         assert AttributeKey.objects.filter(site=site).count() == MAX_KEYS_PER_SITE
         assert AttributeValue.objects.filter(site=site, key__startswith="new_").count() == 1
     assert statuses == [200] * 6 * 4
+
+
+def test_a_full_site_refuses_new_keys_without_waiting_for_its_lock(live_server):
+    """A site at 100 keys whose script keeps sending new ones: those calls do not queue
+    behind the site's lock for new keys, which only calls that may add a key take."""
+    site = SiteFactory()
+    full = {f"k{i}": i for i in range(MAX_KEYS_PER_SITE)}
+    visitor_identify(site=site, visitor_id=device(0), user_id="u", attributes=full)
+    holder = connection.get_new_connection(connection.get_connection_params())
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [NEW_KEYS_LOCK, site.pk])
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        answer = visitor_identify(
+            site=site, visitor_id=device(1), user_id="v", attributes={"k0": 1, "brand_new": 1}
+        )
+    finally:
+        holder.rollback()
+        holder.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert answer["stored"] == ["k0"]
+    assert answer["rejected"] == {"brand_new": "site_key_limit_reached"}

@@ -121,6 +121,25 @@ class TestSeedExamples:
             ("<email>_x", "invalid_key"),
         ]
 
+    def test_a_huge_rejected_key_is_kept_short_and_without_its_address(self, api_client, site):
+        key = "rachel@example.com_" + "x" * 100_000
+
+        response = identify(api_client, site, TABLET, "931493", {key: 1}, message_id="k" * 32)
+
+        assert response.json()["rejected"] == {key: "key_too_long"}
+        [(kept, reason)] = AttributeRejection.objects.values_list("key", "reason")
+        assert (kept, reason) == ("<email>_" + "x" * 42, "key_too_long")
+        # The answer kept for retries holds it as the settings page does.
+        stored = ProcessedMessage.objects.get(site=site).response
+        assert stored["rejected"] == {"<email>_" + "x" * 42: "key_too_long"}
+
+    def test_an_address_too_long_for_email_is_refused(self, api_client, site):
+        address = "a" * 243 + "@example.com"  # 255 characters
+
+        response = identify(api_client, site, TABLET, "931493", {"email": address})
+
+        assert response.json()["rejected"] == {"email": "invalid_email"}
+
 
 class TestLatestWins:
     def test_each_call_replaces_the_keys_it_sends_and_keeps_the_others(self, api_client, site):
