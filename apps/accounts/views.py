@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from apps.accounts.forms import ApiTokenForm, LoginForm, SignupForm
 from apps.accounts.models import Membership
@@ -102,6 +103,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
 @account_view()
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     """Ask first (a back end using the token stops working), then revoke. A token is its

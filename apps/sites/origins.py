@@ -2,6 +2,7 @@
 
 from urllib.parse import urlsplit
 
+import idna
 from django.core.exceptions import ValidationError
 
 MAX_ORIGINS = 20
@@ -24,9 +25,11 @@ def normalize_origin(raw: str) -> str:
     if not host.isascii():
         # Browsers send a Unicode domain in its ASCII form (bücher.example is
         # xn--bcher-kva.example in the Origin header): keep that form, or it never matches.
+        # UTS #46 as browsers apply it (faß.de is xn--fa-hia.de; Python's own "idna" codec
+        # would make it fass.de).
         try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:
             raise ValidationError(f"“{value}” has a host name that is not a domain.") from None
     default_port = {"http": 80, "https": 443}[parts.scheme]
     netloc = host if port in (None, default_port) else f"{host}:{port}"

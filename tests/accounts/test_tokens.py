@@ -58,6 +58,7 @@ def test_revoking_asks_first_and_names_the_token(login, owner, account):
 
     assert f'hx-get="{url}"' in page
     assert dialog.startswith("<dialog")
+    assert "HX-Request" in client.get(url)["Vary"]
     assert "<strong>Back office</strong>" in dialog
     assert 'id="confirm-revoke"' in dialog
     assert "<html" in plain

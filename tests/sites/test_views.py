@@ -290,9 +290,10 @@ def test_member_cannot_delete_a_site(login, member, account, delete_url):
 
 
 def test_a_unicode_domain_is_kept_as_browsers_send_it(login, owner, site, detail_url, api_client):
-    login(owner).post(detail_url, {"name": site.name, "allowed_origins": "https://Bücher.example"})
+    origins = "https://Bücher.example\nhttps://faß.de"
+    login(owner).post(detail_url, {"name": site.name, "allowed_origins": origins})
     site.refresh_from_db()
-    assert site.allowed_origins == ["https://xn--bcher-kva.example"]
+    assert site.allowed_origins == ["https://xn--bcher-kva.example", "https://xn--fa-hia.de"]
 
     body = {"visitor_id": "v" * 32, "session_id": "s" * 32, "url": "https://bücher.example/"}
     path = f"/api/v1/sites/{site.key}/sessions"
