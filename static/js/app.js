@@ -18,6 +18,8 @@
   // value) only move the choice, and Enter opens it: a keyboard user is not taken to
   // the next site on the first arrow press. Leaving the select puts its choice back.
   var STEP_KEYS = /^(ArrowUp|ArrowDown|Home|End|PageUp|PageDown|.)$/;
+  // On macOS the arrow keys open a closed select's list: a choice made there opens at once.
+  var ARROWS_OPEN_LIST = /Mac|iPhone|iPad/.test(navigator.platform || "");
 
   function navigating(target) {
     return target && target.closest ? target.closest("select[data-navigate]") : null;
@@ -38,7 +40,10 @@
     if (event.key === "Enter") {
       event.preventDefault();
       open(select);
-    } else if (event.key === " " || event.key === "F4" || event.altKey) {
+    } else if (
+      event.key === " " || event.key === "F4" || event.altKey ||
+      (ARROWS_OPEN_LIST && /^Arrow(Up|Down)$/.test(event.key))
+    ) {
       delete select.dataset.stepped; // the list opens: a choice made there opens at once
     } else if (STEP_KEYS.test(event.key)) {
       select.dataset.stepped = "true";
