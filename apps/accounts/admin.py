@@ -5,7 +5,7 @@ from django.db.models import Count
 
 from apps.accounts.forms import user_email_clean
 from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
-from apps.accounts.selectors import accounts_owned_only_by
+from apps.accounts.selectors import account_row_counts, accounts_owned_only_by
 from apps.accounts.services import account_delete, api_token_revoke
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
@@ -137,6 +137,9 @@ class AccountAdmin(CascadeDeleteAdminMixin, admin.ModelAdmin):
         # An account is born with its owner and the opening entry of its plan history,
         # which only sign-up (accounts.services.account_create) provides.
         return False
+
+    def deletion_counts(self, objs) -> dict[str, int]:
+        return account_row_counts(accounts=list(objs))
 
     def delete_model(self, request, obj: Account) -> None:
         account_delete(account=obj)

@@ -12,7 +12,7 @@ from apps.common.sql import fetch_one, instances_from_row, select_columns, table
 from apps.consent.models import ConsentRecord
 from apps.identity.models import PrivacyAudit
 from apps.sites.models import Site
-from apps.sites.selectors import site_key_possible
+from apps.sites.selectors import site_key_possible, sites_row_counts
 
 
 def membership_get(*, user: User, account_slug: str) -> Membership | None:
@@ -44,6 +44,18 @@ def accounts_owned_only_by(*, users: Iterable[User]) -> list[tuple[User, Account
     ).exclude(user_id__in=user_ids)
     sole = owned.filter(~Exists(others)).select_related("user", "account").order_by("account__name")
     return [(m.user, m.account) for m in sole]
+
+
+def account_row_counts(*, accounts: list[Account]) -> dict[str, int]:
+    """How many rows of each kind the accounts hold (their sites' data included), counted
+    without loading them."""
+    site_ids = list(Site.objects.filter(account__in=accounts).values_list("pk", flat=True))
+    return {
+        **sites_row_counts(site_ids=site_ids),
+        "memberships": Membership.objects.filter(account__in=accounts).count(),
+        "API tokens": ApiToken.objects.filter(account__in=accounts).count(),
+        "plan changes": PlanChange.objects.filter(account__in=accounts).count(),
+    }
 
 
 def api_tokens_of(*, account: Account, user: User) -> QuerySet[ApiToken]:

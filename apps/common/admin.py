@@ -25,8 +25,17 @@ class CascadeDeleteAdminMixin:
     """For rows whose deletion takes their dependants with them by design (an account's
     plan history and sites, a site's visitors and profiles, a user's tokens). Those
     dependants are read-only in their own admins, which Django's delete page would take for
-    a missing permission and refuse the deletion."""
+    a missing permission and refuse the deletion; and listing them one by one, as that
+    page does, would not finish for a large tenant (`deletion_counts`)."""
+
+    def deletion_counts(self, objs) -> dict[str, int] | None:
+        """The rows the deletion takes with it, counted by kind without loading them (a
+        site may hold millions); None: Django lists them one by one."""
+        return None
 
     def get_deleted_objects(self, objs, request):
+        counts = self.deletion_counts(objs)
+        if counts is not None:
+            return [str(obj) for obj in objs], counts, set(), []
         deleted, model_count, _perms_needed, protected = super().get_deleted_objects(objs, request)
         return deleted, model_count, set(), protected

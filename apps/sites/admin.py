@@ -4,6 +4,7 @@ from django.contrib import admin
 from apps.common.admin import CascadeDeleteAdminMixin
 from apps.sites.models import Site
 from apps.sites.origins import parse_origins
+from apps.sites.selectors import sites_row_counts
 from apps.sites.services import site_delete, site_update
 
 
@@ -57,6 +58,9 @@ class SiteAdmin(CascadeDeleteAdminMixin, admin.ModelAdmin):
             name=form.cleaned_data["name"],
             allowed_origins=form.cleaned_data["allowed_origins"],
         )
+
+    def deletion_counts(self, objs) -> dict[str, int]:
+        return sites_row_counts(site_ids=[site.pk for site in objs])
 
     def delete_model(self, request, obj: Site) -> None:
         site_delete(site=obj)

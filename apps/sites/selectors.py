@@ -6,7 +6,10 @@ from django.http import Http404
 
 from apps.accounts.models import Account
 from apps.common.localcache import STAMP_CHECK_SECONDS, StampedLocalCache
+from apps.feedback_targeting.models import Response, Widget
+from apps.identity.models import Profile, Session, Visitor
 from apps.sites.models import Site
+from apps.user_attributes.models import AttributeKey, AttributeValue
 
 # Public site lookups kept in process memory. Every write to a site (or to its account's
 # plan) calls `site_public_forget`: this process sees it at once, the others within
@@ -16,6 +19,26 @@ SITE_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _public_sites: StampedLocalCache[Site | None] = StampedLocalCache(
     "site-public", seconds=PUBLIC_SITE_SECONDS, check_every=STAMP_CHECK_SECONDS
 )
+
+
+def sites_row_counts(*, site_ids: list[int]) -> dict[str, int]:
+    """How many rows of each kind the sites hold: one count per table, by the site key
+    every tenant row carries, without loading a row."""
+    return {
+        "sites": len(site_ids),
+        **{
+            str(model._meta.verbose_name_plural): model.objects.filter(site_id__in=site_ids).count()
+            for model in (
+                Profile,
+                Visitor,
+                Session,
+                AttributeValue,
+                AttributeKey,
+                Widget,
+                Response,
+            )
+        },
+    }
 
 
 def site_key_possible(key: str) -> bool:
