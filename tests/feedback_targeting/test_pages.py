@@ -840,6 +840,18 @@ class TestPreview:
         assert 'class="error"' not in page
         assert "Give each condition its value to see how many profiles match." in page
 
+    def test_the_poll_preview_goes_question_by_question_as_the_live_poll(self, login, owner, site):
+        page = self.preview(login(owner), site)
+
+        first, second = page.split('class="wp-card wp-step"')[1:]
+        assert "Question 1 of 2" in first
+        assert ">Next</span>" in first
+        assert "Question 2 of 2" in second
+        assert ">Submit</span>" in second
+        # The email and its consent come with the last question only, as in the poll.
+        assert "Your email (optional)" not in first
+        assert "Your email (optional)" in second
+
     def test_the_feedback_preview_is_the_tab(self, login, owner, site):
         page = self.preview(login(owner), site, kind="feedback")
 
