@@ -46,32 +46,42 @@ class RejectionRow:
     reason: str
     message: str
     count: int
-    keys: list[str]
+    keys: list[str]  # the most rejected first, at most REJECTED_KEYS_SHOWN
+    more: int = 0  # keys not shown
+
+
+REJECTED_KEYS_SHOWN = 20
 
 
 def rejection_summary(
     *, site: Site, days: int = 7, now: datetime | None = None
 ) -> list[RejectionRow]:
-    """Rejected attributes per reason over the last `days` days, most frequent first."""
+    """Rejected attributes per reason over the last `days` days, most frequent first, each
+    with its most rejected keys (a site lists at most 1,000 keys a day, so the rows read
+    here are bounded)."""
     since = (now or timezone.now()).date() - timedelta(days=days - 1)
     rows: QuerySet = (
         AttributeRejection.objects.filter(site=site, day__gte=since)
         .values("reason", "key")
         .annotate(total=Sum("count"))
+        .order_by("reason", "-total", "key")
     )
-    by_reason: dict[str, tuple[int, list[str]]] = {}
+    counts: dict[str, int] = {}
+    keys: dict[str, list[str]] = {}
     for row in rows:
-        count, keys = by_reason.get(row["reason"], (0, []))
-        by_reason[row["reason"]] = (count + row["total"], [*keys, row["key"]])
+        reason = row["reason"]
+        counts[reason] = counts.get(reason, 0) + row["total"]
+        keys.setdefault(reason, []).append(row["key"])
     return sorted(
         (
             RejectionRow(
                 reason=reason,
                 message=Reason.MESSAGES.get(reason, ""),
                 count=count,
-                keys=sorted(keys),
+                keys=keys[reason][:REJECTED_KEYS_SHOWN],
+                more=max(len(keys[reason]) - REJECTED_KEYS_SHOWN, 0),
             )
-            for reason, (count, keys) in by_reason.items()
+            for reason, count in counts.items()
         ),
         key=lambda row: (-row.count, row.reason),
     )

@@ -8,6 +8,7 @@ own keys), so two transactions never lock catalogue rows in opposite orders.
 """
 
 import functools
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -20,6 +21,7 @@ from apps.common.sql import (
     execute,
     fetch_all,
     fetch_all_together,
+    fetch_one,
     quote,
     set_from_excluded,
     table,
@@ -43,6 +45,9 @@ from apps.user_attributes.validation import (
 # site does not rewrite the same catalogue rows on every call.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 MAX_REJECTION_KEY_LENGTH = 50
+MAX_REJECTED_KEYS_PER_DAY = 1_000
+PAST_LIMIT_KEY = "(attributes past the 100th)"
+OTHER_KEYS = "(other keys)"
 # pg_advisory_xact_lock's first key for "keys are being added to this site's catalogue"
 # (the second is the site); no other part of the project takes advisory locks.
 NEW_KEYS_LOCK = 0x6B657973
@@ -302,18 +307,36 @@ def catalogue_recount(*, site: Site) -> int:
 
 
 def rejections_record(*, site: Site, rejected: dict[str, str], now: datetime) -> None:
-    """Count rejected attributes per day, key and reason for the settings page. A key is
-    kept without the email addresses in it: a site that builds keys from its visitors'
-    addresses must not leave them on that page, which no deletion of a person reaches."""
+    """Count rejected attributes per day, key and reason for the settings page.
+
+    - A key is kept without the email addresses in it: a site that builds keys from its
+      visitors' addresses must not leave them on that page, which no deletion of a person
+      reaches.
+    - The keys past a call's 100th attribute count under one row (PAST_LIMIT_KEY), and a
+      site lists at most MAX_REJECTED_KEYS_PER_DAY keys a day, the rest under OTHER_KEYS:
+      one call may carry thousands of keys, and each row would be one more for the page.
+    """
     if not rejected:
         return
+    counts: Counter = Counter()
+    for key, reason in rejected.items():
+        kept = (
+            PAST_LIMIT_KEY
+            if reason == Reason.TOO_MANY_ATTRIBUTES
+            else emails_masked(key, keep=MAX_REJECTION_KEY_LENGTH)
+        )
+        counts[kept, reason] += 1
     name = AttributeRejection._meta.db_table
-    rows = sorted(
-        {
-            (site.id, now.date(), emails_masked(key, keep=MAX_REJECTION_KEY_LENGTH), r, 1)
-            for key, r in rejected.items()
-        }
-    )
+    listed = fetch_one(
+        f"SELECT COUNT(*) FROM {table(AttributeRejection)} WHERE site_id = %s AND day = %s",
+        [site.id, db_date(now.date())],
+    )[0]
+    if listed + len(counts) > MAX_REJECTED_KEYS_PER_DAY:
+        folded: Counter = Counter()
+        for (_, reason), n in counts.items():
+            folded[OTHER_KEYS, reason] += n
+        counts = folded
+    rows = sorted((site.id, now.date(), key, r, n) for (key, r), n in counts.items())
     upsert_rows(
         name,
         ("site_id", "day", "key", "reason", "count"),

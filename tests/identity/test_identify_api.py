@@ -133,6 +133,26 @@ class TestSeedExamples:
         stored = ProcessedMessage.objects.get(site=site).response
         assert stored["rejected"] == {"<email>_" + "x" * 42: "key_too_long"}
 
+    def test_keys_past_the_100th_count_under_one_row(self, api_client, site):
+        attributes = {f"k{i:04}": i for i in range(2_000)}
+
+        response = identify(api_client, site, TABLET, "931493", attributes)
+
+        assert len(response.json()["rejected"]) == 1_900  # the answer names every one
+        assert list(AttributeRejection.objects.values_list("key", "reason", "count")) == [
+            ("(attributes past the 100th)", "too_many_attributes", 1_900)
+        ]
+
+    def test_a_site_lists_at_most_1000_rejected_keys_a_day(self, api_client, site):
+        for batch in range(10):
+            bad = {f"{batch}-{i:03} key!": 1 for i in range(100)}  # invalid keys
+            identify(api_client, site, TABLET, "931493", bad)
+        identify(api_client, site, TABLET, "931493", {"one more!": 1, "and another!": 2})
+
+        listed = AttributeRejection.objects.filter(site=site)
+        assert listed.count() == 1_001
+        assert listed.get(key="(other keys)").count == 2
+
     def test_an_address_too_long_for_email_is_refused(self, api_client, site):
         address = "a" * 243 + "@example.com"  # 255 characters
 

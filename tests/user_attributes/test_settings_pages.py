@@ -11,7 +11,12 @@ from apps.feedback_targeting.models import Widget
 from apps.identity.services import visitor_identify
 from apps.sites.models import Site
 from tests.consent.factories import SignedDPAFactory
-from tests.factories import AccountFactory, MembershipFactory, SiteFactory
+from tests.factories import (
+    AccountFactory,
+    AttributeRejectionFactory,
+    MembershipFactory,
+    SiteFactory,
+)
 from tests.feedback_targeting.factories import WidgetFactory
 
 VISITOR = "visitor0visitor0visitor0visitor0"
@@ -236,3 +241,19 @@ def test_no_dpa_on_file_says_so(login, owner, site):
     page = login(owner).get(url(site)).content.decode()
 
     assert 'id="dpa-on-file">No DPA signed on paper on file for Radbooks: the statements' in page
+
+
+def test_the_rejections_show_the_most_rejected_keys_first_and_count_the_rest(login, owner, site):
+    for i in range(30):
+        AttributeRejectionFactory(
+            site=site, key=f"bad key {i:02}", reason="invalid_key", count=i + 1
+        )
+
+    page = login(owner).get(url(site)).content.decode()
+
+    row = page[page.index('data-reason="invalid_key"') :].split("</tr>")[0]
+    assert row.index("bad key 29") < row.index("bad key 28")  # most rejected first
+    assert "bad key 10" in row
+    assert "bad key 09" not in row
+    assert "and 10 more" in row
+    assert "<td>465</td>" in row  # 1 + 2 + … + 30

@@ -19,6 +19,8 @@ from apps.user_attributes.validation import (
     check_attributes,
     clean_client_id,
     clean_user_id,
+    email_spans,
+    emails_masked,
     parse_iso_date,
 )
 
@@ -302,3 +304,20 @@ def test_hostile_attributes_never_raise(attributes):
     for identified in (True, False):
         result = check_attributes(attributes, identified=identified)
         assert set(result.accepted) | set(result.rejected) == set(attributes)
+
+
+@settings(max_examples=400)
+@given(st.text(alphabet="ab1.@-_é'Z ", max_size=90))
+def test_addresses_are_found_from_each_at_sign_as_a_full_search_would(text):
+    """The search from each "@" (linear in the text's length) finds an address exactly
+    when a plain search with the pattern (quadratic) does."""
+    assert bool(email_spans(text)) == bool(EMAIL_RE.search(text))
+    for start, end in email_spans(text):
+        assert EMAIL_RE.fullmatch(text[start:end])
+
+
+def test_a_long_text_full_of_near_addresses_is_searched_in_one_pass():
+    text = "a" * 250 + "@" + "aa1." * 62  # no address: every label ends in a digit
+    assert email_spans(text) == []
+    assert emails_masked("x" * 300 + "@example.com", keep=50) == "x" * 50
+    assert emails_masked("note: rachel@example.com, bob@b.io", keep=50) == "note: <email>, <email>"
