@@ -41,6 +41,15 @@ def widgets_with_response_counts(*, site: Site) -> QuerySet[Widget]:
     return Widget.objects.filter(site=site).annotate(response_count=Count("responses"))
 
 
+def widgets_targeting_key(*, site: Site, key: str) -> list[Widget]:
+    """The site's widgets whose targeting looks at the attribute `key`."""
+    return [
+        widget
+        for widget in Widget.objects.filter(site=site).order_by("name")
+        if any(c.get("key") == key for c in (widget.targeting or {}).get("conditions", []))
+    ]
+
+
 def widgets_switched_off_count(*, site: Site) -> int:
     """How many of the site's widgets Cohort switched off (their attributes went away)."""
     return Widget.objects.filter(site=site, status=Widget.Status.DISABLED).count()

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import QuerySet, Sum
+from django.http import Http404
 from django.utils import timezone
 
 from apps.sites.models import Site
@@ -35,6 +36,14 @@ def attribute_catalogue(*, site: Site) -> list[CatalogueEntry]:
         CatalogueEntry(key=entry, looks_personal=bool(PERSONAL_KEY_RE.search(entry.key)))
         for entry in AttributeKey.objects.filter(site=site).order_by("key")
     ]
+
+
+def attribute_key_get(*, site: Site, key: str) -> AttributeKey:
+    """The site's catalogue entry for `key`; another site's is "not found"."""
+    entry = AttributeKey.objects.filter(site=site, key=key).first()
+    if entry is None:
+        raise Http404("No such attribute key.")
+    return entry
 
 
 def catalogue_room(*, site: Site) -> int:

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count
 
 from apps.common.sql import (
@@ -304,6 +304,19 @@ def catalogue_recount(*, site: Site) -> int:
             entry.save(update_fields=["profile_count"])
             changed += 1
     return changed
+
+
+@transaction.atomic
+def attribute_key_delete(*, site: Site, key: str) -> int:
+    """Remove a key from the site's catalogue with every value stored under it (the way
+    back from keys a site no longer wants, or that someone sent to fill its 100 places).
+    Returns how many values went. A later call that sends the key adds it again."""
+    deleted = execute(
+        f"DELETE FROM {table(AttributeValue)} WHERE site_id = %s AND {quote('key')} = %s",
+        [site.id, key],
+    )
+    AttributeKey.objects.filter(site=site, key=key).delete()
+    return deleted
 
 
 def rejections_record(*, site: Site, rejected: dict[str, str], now: datetime) -> None:

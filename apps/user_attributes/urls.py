@@ -9,4 +9,9 @@ urlpatterns = [
     path("user-attributes/<str:site_key>/", views.settings_page, name="settings"),
     path("user-attributes/<str:site_key>/enable/", views.enable, name="enable"),
     path("user-attributes/<str:site_key>/disable/", views.disable, name="disable"),
+    path(
+        "user-attributes/<str:site_key>/keys/<str:key>/delete/",
+        views.key_delete,
+        name="key_delete",
+    ),
 ]

@@ -3,6 +3,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts.models import Membership
@@ -17,10 +18,16 @@ from apps.consent.selectors import (
     signed_dpa_latest,
 )
 from apps.consent.services import user_attributes_disable, user_attributes_enable
-from apps.feedback_targeting.selectors import widgets_switched_off_count
+from apps.feedback_targeting.selectors import widgets_switched_off_count, widgets_targeting_key
 from apps.sites.selectors import site_get_for_account, sites_of_account
 from apps.user_attributes.forms import EnableForm
-from apps.user_attributes.selectors import attribute_catalogue, catalogue_room, rejection_summary
+from apps.user_attributes.selectors import (
+    attribute_catalogue,
+    attribute_key_get,
+    catalogue_room,
+    rejection_summary,
+)
+from apps.user_attributes.services import attribute_key_delete
 from apps.user_attributes.validation import MAX_KEYS_PER_SITE
 
 
@@ -133,3 +140,27 @@ def disable(request: HttpRequest, site_key: str) -> HttpResponse:
     return _dialog_or_page(
         request, "disable_dialog", {"site": site, "error": error}, 400 if error else 200
     )
+
+
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+@account_view(min_role=Membership.Role.ADMIN)
+def key_delete(request: HttpRequest, site_key: str, key: str) -> HttpResponse:
+    """Ask (naming the values and the widgets concerned), then remove a catalogue key with
+    every value stored under it."""
+    site = site_get_for_account(account=request.account, key=site_key)
+    entry = attribute_key_get(site=site, key=key)
+    if request.method == "POST":
+        removed = attribute_key_delete(site=site, key=entry.key)
+        messages.success(
+            request,
+            f"“{entry.key}” is removed from {site.name} with its {removed} stored "
+            f"value{'' if removed == 1 else 's'}.",
+        )
+        return _back(request, site)
+    context = {
+        "site": site,
+        "entry": entry,
+        "widgets": widgets_targeting_key(site=site, key=entry.key),
+    }
+    return _dialog_or_page(request, "key_delete_dialog", context)

@@ -27,7 +27,14 @@ from apps.consent.models import ConsentRecord
 from apps.feedback_targeting.models import Question, Widget
 from apps.identity.models import PrivacyAudit, Profile
 from apps.sites.models import Site
-from tests.factories import ApiTokenFactory, MembershipFactory, ProfileFactory
+from apps.user_attributes.models import AttributeKey, AttributeValue
+from tests.factories import (
+    ApiTokenFactory,
+    AttributeKeyFactory,
+    AttributeValueFactory,
+    MembershipFactory,
+    ProfileFactory,
+)
 from tests.feedback_targeting.factories import QuestionFactory, WidgetFactory
 
 MEMBER, ADMIN, OWNER = Membership.Role.MEMBER, Membership.Role.ADMIN, Membership.Role.OWNER
@@ -45,6 +52,7 @@ class Tenant:
     profile: Profile
     token: ApiToken
     widget: Widget
+    attribute_key: str
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -64,6 +72,7 @@ OBJECT_PARAMS: dict[str, Callable[[Tenant], str | int]] = {
     "site_key": lambda tenant: tenant.site.key,
     "token_id": lambda tenant: tenant.token.pk,
     "widget_id": lambda tenant: tenant.widget.pk,
+    "key": lambda tenant: tenant.attribute_key,
 }
 
 
@@ -177,6 +186,7 @@ ROUTES: dict[str, Policy] = {
     "user_attributes:disable": Policy(
         role=ADMIN, get=ADMIN, post=ADMIN, prepare=_set_user_attributes(True)
     ),
+    "user_attributes:key_delete": Policy(role=ADMIN, get=ADMIN, post=ADMIN),
     # Polls and Incoming Feedback: members look, owners and admins build and switch
     "widgets:index": Policy(role=MEMBER, get=MEMBER, post=None, get_ok=302),
     "widgets:list": Policy(role=MEMBER, get=MEMBER, post=None),
@@ -282,12 +292,16 @@ def _tenant(account: Account, site: Site, owner: User, user_id: str) -> Tenant:
         },
     )
     QuestionFactory(widget=widget, position=0, kind="rating", text="How are we doing?")
+    profile = ProfileFactory(site=site, user_id=user_id)
+    value = AttributeValueFactory(site=site, profile=profile, key="spend", number_value=5)
+    AttributeKeyFactory(site=site, key=value.key, value_type="number", profile_count=1)
     return Tenant(
         account=account,
         site=site,
-        profile=ProfileFactory(site=site, user_id=user_id),
+        profile=profile,
         token=ApiTokenFactory(account=account, user=owner, name=f"{account.slug} deploy key"),
         widget=widget,
+        attribute_key=value.key,
     )
 
 
@@ -326,6 +340,10 @@ def snapshot(account: Account) -> dict:
         "profiles": sorted(
             Profile.objects.filter(site__in=sites).values_list("user_id", flat=True)
         ),
+        "attribute_keys": sorted(
+            AttributeKey.objects.filter(site__in=sites).values_list("key", flat=True)
+        ),
+        "attribute_values": AttributeValue.objects.filter(site__in=sites).count(),
         "consent_records": ConsentRecord.objects.filter(account=account).count(),
         "widgets": list(
             Widget.objects.filter(site__in=sites)

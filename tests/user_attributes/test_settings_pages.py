@@ -10,6 +10,8 @@ from apps.consent.services import user_attributes_disable
 from apps.feedback_targeting.models import Widget
 from apps.identity.services import visitor_identify
 from apps.sites.models import Site
+from apps.user_attributes.models import AttributeKey, AttributeValue
+from apps.user_attributes.validation import MAX_KEYS_PER_SITE
 from tests.consent.factories import SignedDPAFactory
 from tests.factories import (
     AccountFactory,
@@ -257,3 +259,62 @@ def test_the_rejections_show_the_most_rejected_keys_first_and_count_the_rest(log
     assert "bad key 09" not in row
     assert "and 10 more" in row
     assert "<td>465</td>" in row  # 1 + 2 + … + 30
+
+
+class TestRemoveKey:
+    def test_a_key_is_removed_with_its_values_after_a_question(self, login, owner, site):
+        for n in range(3):
+            visitor_identify(
+                site=site,
+                visitor_id=f"visitor{n}".ljust(32, "0"),
+                user_id=f"u{n}",
+                attributes={"junk": n, "plan": "gold"},
+            )
+        targeted = {
+            "match": "all",
+            "conditions": [{"type": "number", "key": "junk", "op": "gt", "value": 0}],
+        }
+        WidgetFactory(site=site, name="Junk poll", targeting=targeted)
+        client = login(owner)
+        remove = url(site, "keys/junk/delete")
+
+        page = client.get(url(site)).content.decode()
+        dialog = client.get(remove, HTTP_HX_REQUEST="true").content.decode()
+        assert f'hx-get="{remove}"' in page
+        assert dialog.startswith("<dialog")
+        assert "for 3 profiles" in dialog
+        assert "<strong>Junk poll</strong>" in dialog
+        assert AttributeValue.objects.filter(site=site, key="junk").count() == 3  # only asked
+
+        done = client.post(remove, follow=True).content.decode()
+
+        assert "“junk” is removed from" in done
+        assert "with its 3 stored values" in done
+        assert not AttributeKey.objects.filter(site=site, key="junk").exists()
+        assert not AttributeValue.objects.filter(site=site, key="junk").exists()
+        assert AttributeValue.objects.filter(site=site, key="plan").count() == 3
+
+    def test_a_filled_catalogue_makes_room_again(self, login, owner, site):
+        # Someone filled the site's 100 places with keys from an anonymous device.
+        junk = {f"junk{i:03}": 1 for i in range(MAX_KEYS_PER_SITE)}
+        visitor_identify(site=site, visitor_id=VISITOR, user_id=None, attributes=junk)
+        refused = visitor_identify(
+            site=site, visitor_id=VISITOR, user_id="ABC", attributes={"plan": "pro"}
+        )
+        assert refused["rejected"] == {"plan": "site_key_limit_reached"}
+
+        login(owner).post(url(site, "keys/junk000/delete"))
+
+        stored = visitor_identify(
+            site=site, visitor_id=VISITOR, user_id="ABC", attributes={"plan": "pro"}
+        )
+        assert stored["stored"] == ["plan"]
+
+    def test_members_cannot_remove_keys_and_unknown_keys_are_404(self, login, owner, member, site):
+        visitor_identify(site=site, visitor_id=VISITOR, user_id="u1", attributes={"plan": "gold"})
+
+        assert login(member).post(url(site, "keys/plan/delete")).status_code == 403
+        assert login(owner).get(url(site, "keys/nope/delete")).status_code == 404
+        assert AttributeKey.objects.filter(site=site, key="plan").exists()
+        assert 'id="catalogue"' in login(member).get(url(site)).content.decode()
+        assert "Remove…" not in login(member).get(url(site)).content.decode()
