@@ -153,8 +153,8 @@ def _catalogue_keys(*, site: Site, locked: bool) -> set[str]:
     site's lock for adding keys (until commit). Without it, two calls bringing new keys to
     a site with one free place would each count the other's key out and pass the limit
     together. Only calls that bring a key the catalogue lacks, to a site with room, take
-    it; SQLite's writers take turns anyway. Keys leave the catalogue only with their site,
-    so a site found full without the lock is full."""
+    it; SQLite's writers take turns anyway. A site found full without the lock refuses
+    the call's new keys: a place an owner frees meanwhile goes to a later call."""
     keys_sql = f"SELECT {quote('key')} FROM {table(AttributeKey)} WHERE site_id = %s"
     statements = [(keys_sql, [site.id])]
     if locked and connection.vendor == "postgresql":
