@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.accounts import log_in
+
 CHROMIUM = os.environ.get("COHORT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -53,6 +55,13 @@ def page(browser, request):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+@pytest.fixture
+def signed_in(page, live_server, owner):
+    """A page whose browser is logged in as the account's owner."""
+    log_in(page, live_server.url, owner)
+    return page
 
 
 @pytest.hookimpl(wrapper=True)

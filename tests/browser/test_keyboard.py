@@ -5,22 +5,11 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.feedback_targeting.models import Widget
-from tests.factories import PASSWORD
 from tests.feedback_targeting.factories import QuestionFactory, WidgetFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SPEND = {"type": "number", "key": "total_spend", "op": "gt", "value": 0}
-
-
-@pytest.fixture
-def signed_in(page, live_server, owner):
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Email").fill(owner.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
-    return page
 
 
 def test_pausing_a_widget_leaves_focus_on_its_new_button(signed_in, live_server, site):

@@ -17,7 +17,8 @@ from apps.feedback_targeting.models import Response
 from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
 from apps.sites.models import Site
 from apps.user_attributes.models import AttributeKey, AttributeValue
-from tests.factories import PASSWORD, SiteFactory
+from tests.browser.accounts import log_in
+from tests.factories import SiteFactory
 from tests.feedback_targeting.factories import QuestionFactory, WidgetFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -100,10 +101,7 @@ def shop(live_server, account, other_site):
 
 @pytest.fixture
 def logged_in(page, live_server, owner):
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Email").fill(owner.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, live_server.url, owner)
     expect(page.get_by_role("link", name="Visitor Lookup")).to_be_visible()
     return page
 

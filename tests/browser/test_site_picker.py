@@ -4,7 +4,8 @@ keyboard steps through the sites without leaving the page until Enter is pressed
 import pytest
 from playwright.sync_api import expect
 
-from tests.factories import PASSWORD, SiteFactory
+from tests.browser.accounts import log_in
+from tests.factories import SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -15,11 +16,8 @@ def three_sites(account):
 
 
 @pytest.fixture
-def lookup_page(page, live_server, owner, three_sites):
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Email").fill(owner.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+def lookup_page(signed_in, live_server, three_sites):
+    page = signed_in
     page.goto(f"{live_server.url}/a/{three_sites[0].account.slug}/lookup/{three_sites[0].key}/")
     return page
 
@@ -67,10 +65,7 @@ def test_on_macos_an_arrow_opens_the_list_and_the_choice_there_opens_at_once(
     (its change) opens the site without a second Enter."""
     page.add_init_script("Object.defineProperty(navigator, 'platform', {get: () => 'MacIntel'})")
     alpha, beta, _ = three_sites
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Email").fill(owner.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, live_server.url, owner)
     page.goto(f"{live_server.url}/a/{alpha.account.slug}/lookup/{alpha.key}/")
     picker = page.get_by_label("Site")
 

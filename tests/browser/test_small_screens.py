@@ -4,7 +4,7 @@ than the screen, and every link of the header can be reached."""
 import pytest
 
 from apps.identity.services import session_record, visitor_identify
-from tests.factories import PASSWORD
+from tests.browser.accounts import log_in
 from tests.feedback_targeting.factories import QuestionFactory, WidgetFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,11 +24,7 @@ WIDEST = """() => {
 @pytest.fixture
 def phone(page, live_server, owner, site):
     page.set_viewport_size(PHONE)
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Email").fill(owner.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    log_in(page, live_server.url, owner)
     return page
 
 

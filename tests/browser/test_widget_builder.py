@@ -12,7 +12,8 @@ from apps.accounts.models import Membership
 from apps.common.demo import DEMO_POLL_TARGETING
 from apps.feedback_targeting.models import Widget
 from apps.identity.services import visitor_identify
-from tests.factories import PASSWORD, AccountFactory, MembershipFactory, SiteFactory
+from tests.browser.accounts import log_in
+from tests.factories import AccountFactory, MembershipFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,10 +74,7 @@ def test_build_the_seed_poll_by_clicking_then_save_and_activate(live_server, pag
     count = page.locator("#preview-count")
 
     # log in and open Widgets from the main navigation
-    page.goto(f"{base}/login/")
-    page.get_by_label("Email").fill(owner.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, base, owner)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Widgets").click()
     expect(page).to_have_url(f"{base}/a/radbooks/widgets/{site.key}/")
     page.get_by_role("link", name="New poll").click()

@@ -6,6 +6,7 @@ import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection
@@ -170,6 +171,24 @@ def test_one_message_sent_many_times_at_once_is_applied_once(live_server):
     assert deadlocks() == deadlocks_before
 
 
+@contextmanager
+def held_elsewhere(sql: str, params: list):
+    """Run `sql` (a lock) in a transaction of another connection that stays open while the
+    block runs; this connection gives up on any lock it waits for more than 2 s."""
+    holder = connection.get_new_connection(connection.get_connection_params())
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute(sql, params)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+
 def test_switching_a_device_to_another_user_does_not_wait_for_the_previous_users_profile():
     """Another transaction holding the previous user's profile (that user's own identify
     call, say) must not hold up a device that moves on to a different user: waiting there
@@ -177,22 +196,11 @@ def test_switching_a_device_to_another_user_does_not_wait_for_the_previous_users
     site = SiteFactory()
     visitor_identify(site=site, visitor_id=device(0), user_id="A", attributes={"plan": "free"})
     previous = Profile.objects.get(site=site, user_id="A")
-    holder = connection.get_new_connection(connection.get_connection_params())
-    try:
-        with holder.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {Profile._meta.db_table} WHERE id = %s FOR UPDATE", [previous.pk]
-            )
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '2s'")
+    lock = f"SELECT id FROM {Profile._meta.db_table} WHERE id = %s FOR UPDATE"
+    with held_elsewhere(lock, [previous.pk]):
         answer = visitor_identify(
             site=site, visitor_id=device(0), user_id="B", attributes={"plan": "pro"}
         )
-    finally:
-        holder.rollback()
-        holder.close()
-        with connection.cursor() as cursor:
-            cursor.execute("RESET lock_timeout")
 
     assert answer["stored"] == ["plan"]
     visitor = Visitor.objects.get(site=site, visitor_id=device(0))
@@ -298,20 +306,10 @@ def test_a_full_site_refuses_new_keys_without_waiting_for_its_lock(live_server):
     site = SiteFactory()
     full = {f"k{i}": i for i in range(MAX_KEYS_PER_SITE)}
     visitor_identify(site=site, visitor_id=device(0), user_id="u", attributes=full)
-    holder = connection.get_new_connection(connection.get_connection_params())
-    try:
-        with holder.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [NEW_KEYS_LOCK, site.pk])
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '2s'")
+    with held_elsewhere("SELECT pg_advisory_xact_lock(%s, %s)", [NEW_KEYS_LOCK, site.pk]):
         answer = visitor_identify(
             site=site, visitor_id=device(1), user_id="v", attributes={"k0": 1, "brand_new": 1}
         )
-    finally:
-        holder.rollback()
-        holder.close()
-        with connection.cursor() as cursor:
-            cursor.execute("RESET lock_timeout")
 
     assert answer["stored"] == ["k0"]
     assert answer["rejected"] == {"brand_new": "site_key_limit_reached"}
