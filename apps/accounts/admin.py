@@ -1,11 +1,17 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.forms.models import BaseInlineFormSet
 
 from apps.accounts.forms import user_email_clean
 from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
-from apps.accounts.selectors import account_row_counts, accounts_owned_only_by
+from apps.accounts.selectors import (
+    account_row_counts,
+    accounts_left_without_owner,
+    accounts_owned_only_by,
+)
 from apps.accounts.services import account_delete, api_token_revoke
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
@@ -35,8 +41,34 @@ class UserEditForm(UserChangeForm):
         return user_email_clean(self.cleaned_data["email"], taken=EMAIL_TAKEN, user=self.instance)
 
 
+class MembershipFormSet(BaseInlineFormSet):
+    """Memberships edited inline never leave an account without an owner: nobody could
+    then manage its plan, its members or its User Attributes."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        owned = [
+            form.cleaned_data["account"].pk
+            for form in self.forms
+            if form.cleaned_data and not self._should_delete_form(form)
+            if form.cleaned_data.get("role") == Membership.Role.OWNER
+        ]
+        orphaned = accounts_left_without_owner(
+            changed=[form.instance.pk for form in self.initial_forms], owned_after=owned
+        )
+        if orphaned:
+            names = ", ".join(account.name for account in orphaned)
+            raise ValidationError(
+                f"{names} would have no owner left: make another member owner first, "
+                "or delete the account."
+            )
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipFormSet
     extra = 0
     fields = ("account", "user", "role", "created_at")
     readonly_fields = ("created_at",)

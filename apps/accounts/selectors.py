@@ -46,6 +46,28 @@ def accounts_owned_only_by(*, users: Iterable[User]) -> list[tuple[User, Account
     return [(m.user, m.account) for m in sole]
 
 
+def accounts_left_without_owner(
+    *, changed: Iterable[int], owned_after: Iterable[int]
+) -> list[Account]:
+    """The accounts that had an owner among the memberships `changed` (ids) and would have
+    none once those memberships are edited or deleted; `owned_after` holds the account id
+    of every owner among the edited and new memberships."""
+    changed = list(changed)
+    kept = set(owned_after)
+    had_owner = set(
+        Membership.objects.filter(pk__in=changed, role=Membership.Role.OWNER).values_list(
+            "account_id", flat=True
+        )
+    )
+    at_risk = had_owner - kept
+    owned_elsewhere = set(
+        Membership.objects.filter(account_id__in=at_risk, role=Membership.Role.OWNER)
+        .exclude(pk__in=changed)
+        .values_list("account_id", flat=True)
+    )
+    return list(Account.objects.filter(pk__in=at_risk - owned_elsewhere).order_by("name"))
+
+
 def account_row_counts(*, accounts: list[Account]) -> dict[str, int]:
     """How many rows of each kind the accounts hold (their sites' data included), counted
     without loading them."""

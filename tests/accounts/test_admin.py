@@ -327,3 +327,58 @@ def test_staff_cannot_give_a_user_another_users_email_in_other_case(
     assert "A user with this email already exists." in response.content.decode()
     owner.refresh_from_db()
     assert owner.email != other_owner.email
+
+
+def _membership_rows(data: dict, prefix: str = "memberships") -> dict[str, int]:
+    """The inline's row index of each member's email, from the rendered form data."""
+    users = {u.pk: u.email for u in User.objects.all()}
+    total = int(data[f"{prefix}-TOTAL_FORMS"])
+    return {users[int(data[f"{prefix}-{i}-user"])]: i for i in range(total)}
+
+
+@pytest.mark.parametrize(
+    "change", [{"role": "member"}, {"DELETE": "on"}], ids=["demoted", "removed"]
+)
+def test_the_account_page_keeps_an_owner_on_the_account(staff_client, account, owner, change):
+    url = reverse("admin:accounts_account_change", args=[account.pk])
+    data = admin_form_data(staff_client.get(url))
+    row = _membership_rows(data)[owner.email]
+
+    response = staff_client.post(
+        url, {**data, **{f"memberships-{row}-{k}": v for k, v in change.items()}}
+    )
+
+    assert response.status_code == 200
+    assert f"{account.name} would have no owner left" in response.content.decode()
+    assert Membership.objects.get(account=account, user=owner).role == "owner"
+
+
+def test_the_user_page_keeps_an_owner_on_each_account(staff_client, account, owner):
+    url = reverse("admin:accounts_user_change", args=[owner.pk])
+    data = admin_form_data(staff_client.get(url))
+
+    response = staff_client.post(url, {**data, "memberships-0-role": "admin"})
+
+    assert f"{account.name} would have no owner left" in response.content.decode()
+    assert Membership.objects.get(account=account, user=owner).role == "owner"
+
+
+def test_staff_hand_ownership_to_another_member_in_one_save(staff_client, account, owner, member):
+    url = reverse("admin:accounts_account_change", args=[account.pk])
+    data = admin_form_data(staff_client.get(url))
+    rows = _membership_rows(data)
+
+    response = staff_client.post(
+        url,
+        {
+            **data,
+            f"memberships-{rows[owner.email]}-role": "member",
+            f"memberships-{rows[member.email]}-role": "owner",
+        },
+    )
+
+    assert response.status_code == 302
+    assert set(account.memberships.values_list("user__email", "role")) >= {
+        (owner.email, "member"),
+        (member.email, "owner"),
+    }
