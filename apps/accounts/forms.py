@@ -34,7 +34,7 @@ class SignupForm(forms.Form):
     account_name = forms.CharField(
         max_length=120,
         label="Company or team name",
-        help_text="Shown to your team in Cohort; Cohort support can change it later.",
+        help_text="Shown to your team in Cohort; you can rename it later on the Account page.",
     )
 
     def clean_email(self) -> str:
@@ -63,6 +63,10 @@ class LoginForm(AuthenticationForm):
     def clean_username(self) -> str:
         # Emails are stored lowercased; "Ana@Example.com" logs in as ana@example.com.
         return self.cleaned_data["username"].strip().lower()
+
+
+class AccountNameForm(forms.Form):
+    name = forms.CharField(max_length=120, label="Account name")
 
 
 class ApiTokenForm(forms.Form):

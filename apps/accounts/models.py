@@ -144,11 +144,13 @@ class ApiToken(models.Model):
 
 
 class AccountEvent(AppendOnlyModel):
-    """Append-only record of security-relevant changes to an account (API tokens)."""
+    """Append-only record of security-relevant changes to an account (API tokens, its
+    name)."""
 
     class Action(models.TextChoices):
         TOKEN_CREATED = "token_created", "API token created"
         TOKEN_REVOKED = "token_revoked", "API token revoked"
+        RENAMED = "account_renamed", "Account renamed"
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(

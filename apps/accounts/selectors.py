@@ -179,7 +179,7 @@ def account_audit_trail(*, account: Account, limit: int = 100) -> list[AuditEntr
     entries += [
         AuditEntry(
             at=e.created_at,
-            kind="token",
+            kind="account" if e.action == AccountEvent.Action.RENAMED else "token",
             what=e.get_action_display(),
             who=e.actor_email,
             detail=e.subject,

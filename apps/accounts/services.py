@@ -88,18 +88,34 @@ def api_token_create(
         token = ApiToken.objects.create(
             account=account, user=user, name=name, prefix=raw[:10], token_hash=token_hash(raw)
         )
-        _event(account, user, AccountEvent.Action.TOKEN_CREATED, token)
+        _event(account, user, AccountEvent.Action.TOKEN_CREATED, _token_subject(token))
     return token, raw
 
 
-def _event(account: Account, actor: User | None, action: str, token: ApiToken) -> None:
+@transaction.atomic
+def account_rename(*, account: Account, actor: User, name: str) -> bool:
+    """Give the account a new name (its slug, and so its URLs, stay); whether it changed."""
+    old = Account.objects.select_for_update().values_list("name", flat=True).get(pk=account.pk)
+    account.name = name
+    if name == old:
+        return False
+    account.save(update_fields=["name"])
+    _event(account, actor, AccountEvent.Action.RENAMED, f"{old} → {name}")
+    return True
+
+
+def _event(account: Account, actor: User | None, action: str, subject: str) -> None:
     AccountEvent.objects.create(
         account=account,
         actor=actor,
         actor_email=actor.email if actor else "",
         action=action,
-        subject=f"{token.name} ({token.prefix}…) of {token.user.email}",
+        subject=subject[:200],
     )
+
+
+def _token_subject(token: ApiToken) -> str:
+    return f"{token.name} ({token.prefix}…) of {token.user.email}"
 
 
 @transaction.atomic
@@ -107,7 +123,12 @@ def api_token_revoke(*, token: ApiToken, by: User | None = None) -> None:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        _event(token.account, by or token.user, AccountEvent.Action.TOKEN_REVOKED, token)
+        _event(
+            token.account,
+            by or token.user,
+            AccountEvent.Action.TOKEN_REVOKED,
+            _token_subject(token),
+        )
 
 
 def api_token_touch(*, token: ApiToken) -> None:

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from apps.accounts.forms import ApiTokenForm, LoginForm, SignupForm
+from apps.accounts.forms import AccountNameForm, ApiTokenForm, LoginForm, SignupForm
 from apps.accounts.models import Membership
 from apps.accounts.selectors import (
     account_audit_trail,
@@ -16,7 +16,12 @@ from apps.accounts.selectors import (
     api_tokens_of,
     memberships_of_user,
 )
-from apps.accounts.services import api_token_create, api_token_revoke, user_signup
+from apps.accounts.services import (
+    account_rename,
+    api_token_create,
+    api_token_revoke,
+    user_signup,
+)
 from apps.common.tenancy import SESSION_ACCOUNT_KEY, account_view
 from apps.identity.selectors import privacy_audit_trail
 
@@ -74,8 +79,16 @@ def account_page(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/account.html", _account_context(request, ApiTokenForm()))
 
 
-def _account_context(request: HttpRequest, form: ApiTokenForm, new_token: str = "") -> dict:
+def _account_context(
+    request: HttpRequest,
+    form: ApiTokenForm,
+    new_token: str = "",
+    name_form: AccountNameForm | None = None,
+) -> dict:
+    if name_form is None and request.membership.can_change_plan:
+        name_form = AccountNameForm(initial={"name": request.account.name})
     return {
+        "name_form": name_form,
         "members": account_members(account=request.account),
         "tokens": api_tokens_of(account=request.account, user=request.user),
         "token_form": form,
@@ -84,6 +97,19 @@ def _account_context(request: HttpRequest, form: ApiTokenForm, new_token: str = 
         if request.membership.can_manage_sites
         else None,
     }
+
+
+@require_POST
+@account_view(min_role=Membership.Role.OWNER)
+def account_rename_view(request: HttpRequest) -> HttpResponse:
+    form = AccountNameForm(request.POST)
+    if not form.is_valid():
+        context = _account_context(request, ApiTokenForm(), name_form=form)
+        return render(request, "accounts/account.html", context, status=400)
+    name = form.cleaned_data["name"]
+    if account_rename(account=request.account, actor=request.user, name=name):
+        messages.success(request, f"The account is now called {name}.")
+    return redirect("account:detail", account_slug=request.account.slug)
 
 
 @require_POST

@@ -154,6 +154,9 @@ ROUTES: dict[str, Policy] = {
     # account page and personal API tokens
     "account:detail": Policy(role=MEMBER, get=MEMBER, post=None),
     "account:audit": Policy(role=OWNER, get=OWNER, post=None),
+    "account:rename": Policy(
+        role=OWNER, get=None, post=OWNER, payload=lambda t: {"name": "Planted name"}
+    ),
     "account:token_create": Policy(
         role=MEMBER, get=None, post=MEMBER, payload=lambda t: {"name": "Planted"}, post_ok=200
     ),

@@ -1,0 +1,63 @@
+"""Owners rename their account on the Account page; the rename is in the audit trail."""
+
+import pytest
+from django.urls import reverse
+
+from apps.accounts.models import Account, AccountEvent
+
+
+def _rename(client, account, name):
+    return client.post(reverse("account:rename", args=[account.slug]), {"name": name})
+
+
+def test_an_owner_renames_the_account_and_its_address_stays(login, account, owner):
+    client = login(owner)
+    page = client.get(reverse("account:detail", args=[account.slug])).content.decode()
+    assert f'value="{account.name}"' in page  # the form holds the current name
+    old, slug = account.name, account.slug
+
+    response = _rename(client, account, "  Radbooks GmbH ")
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("account:detail", args=[slug])
+    account.refresh_from_db()
+    assert (account.name, account.slug) == ("Radbooks GmbH", slug)
+    event = AccountEvent.objects.get(account=account, action=AccountEvent.Action.RENAMED)
+    assert (event.actor, event.actor_email, event.subject) == (
+        owner,
+        owner.email,
+        f"{old} → Radbooks GmbH",
+    )
+    page = client.get(response["Location"]).content.decode()
+    assert "The account is now called Radbooks GmbH." in page
+    trail = client.get(reverse("account:audit", args=[slug])).content.decode()
+    assert "Account renamed" in trail
+    assert f"{old} → Radbooks GmbH" in trail
+
+
+def test_the_same_name_again_records_nothing(login, account, owner):
+    _rename(login(owner), account, account.name)
+
+    assert not AccountEvent.objects.filter(action=AccountEvent.Action.RENAMED).exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [("   ", "This field is required."), ("x" * 121, "at most 120 characters")],
+    ids=["blank", "too_long"],
+)
+def test_a_bad_name_is_an_inline_error_and_the_old_name_stays(login, account, owner, name, error):
+    old = account.name
+
+    response = _rename(login(owner), account, name)
+
+    assert response.status_code == 400
+    assert error in response.content.decode()
+    assert Account.objects.get(pk=account.pk).name == old
+    assert not AccountEvent.objects.exists()
+
+
+def test_only_owners_see_the_form(login, account, admin_user, member):
+    for user in (admin_user, member):
+        page = login(user).get(reverse("account:detail", args=[account.slug])).content.decode()
+        assert 'id="account-name"' not in page
