@@ -66,7 +66,11 @@ class LoginForm(AuthenticationForm):
 
 
 class AccountNameForm(forms.Form):
-    name = forms.CharField(max_length=120, label="Account name")
+    name = forms.CharField(
+        max_length=120,
+        label="Account name",
+        help_text="Your team sees it in Cohort. Renaming keeps the account's links as they are.",
+    )
 
 
 class ApiTokenForm(forms.Form):
