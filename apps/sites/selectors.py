@@ -1,13 +1,15 @@
 import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from apps.accounts.models import Account
 from apps.common.localcache import STAMP_CHECK_SECONDS, StampedLocalCache
 from apps.feedback_targeting.models import Response, Widget
-from apps.identity.models import Profile, Session, Visitor
+from apps.identity.models import ProcessedMessage, Profile, Session, Visitor
 from apps.sites.models import Site
 from apps.user_attributes.models import AttributeKey, AttributeValue
 
@@ -50,6 +52,39 @@ def site_key_possible(key: str) -> bool:
 
 def sites_of_account(*, account: Account) -> QuerySet[Site]:
     return Site.objects.filter(account=account).order_by("name", "id")
+
+
+def sites_of_account_with_activity(*, account: Account) -> QuerySet[Site]:
+    """The account's sites, each with `last_received_at` (see `site_install_status`)."""
+    latest = (
+        ProcessedMessage.objects.filter(site=OuterRef("pk"))
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    return sites_of_account(account=account).annotate(last_received_at=Subquery(latest))
+
+
+@dataclass(frozen=True)
+class InstallStatus:
+    """Whether the site's tracking script is sending data."""
+
+    # When the site's last page visit or identify call with a message id arrived: every
+    # call of the tracking script has one. Message ids are kept for `window_days`.
+    last_received: datetime | None
+    window_days: int
+    # The site is younger than the window: "nothing yet" rather than "nothing lately".
+    site_is_new: bool
+
+
+def site_install_status(*, site: Site, now: datetime) -> InstallStatus:
+    """Read from the (site, created_at) index of the message ids: one index entry."""
+    days = settings.COHORT_MESSAGE_RETENTION_DAYS
+    last = ProcessedMessage.objects.filter(site=site).aggregate(at=Max("created_at"))["at"]
+    return InstallStatus(
+        last_received=last,
+        window_days=days,
+        site_is_new=site.created_at > now - timedelta(days=days),
+    )
 
 
 def site_get_for_account(*, account: Account, key: str) -> Site:

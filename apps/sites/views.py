@@ -1,7 +1,9 @@
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
@@ -11,8 +13,9 @@ from apps.sites.forms import SiteDeleteForm, SiteForm
 from apps.sites.selectors import (
     site_get_for_account,
     site_install_snippet,
+    site_install_status,
     site_script_url,
-    sites_of_account,
+    sites_of_account_with_activity,
 )
 from apps.sites.services import site_create, site_delete, site_update
 
@@ -20,8 +23,9 @@ from apps.sites.services import site_create, site_delete, site_update
 @account_view()
 @require_GET
 def site_list(request: HttpRequest) -> HttpResponse:
-    sites = sites_of_account(account=request.account)
-    return render(request, "sites/list.html", {"sites": sites})
+    sites = sites_of_account_with_activity(account=request.account)
+    context = {"sites": sites, "window_days": settings.COHORT_MESSAGE_RETENTION_DAYS}
+    return render(request, "sites/list.html", context)
 
 
 @account_view(min_role=Membership.Role.ADMIN)
@@ -65,6 +69,7 @@ def site_detail(request: HttpRequest, site_key: str) -> HttpResponse:
     context = {
         "site": site,
         "snippet": site_install_snippet(site=site),
+        "status": site_install_status(site=site, now=timezone.now()),
         "script_url": site_script_url(site=site),
         "form": form,
         "can_manage": can_manage,
@@ -72,6 +77,15 @@ def site_detail(request: HttpRequest, site_key: str) -> HttpResponse:
     return render(
         request, "sites/detail.html", context, status=400 if form and form.errors else 200
     )
+
+
+@account_view()
+@require_GET
+def site_install_status_view(request: HttpRequest, site_key: str) -> HttpResponse:
+    """The install status alone: the site page asks for it again while nothing arrived."""
+    site = site_get_for_account(account=request.account, key=site_key)
+    context = {"site": site, "status": site_install_status(site=site, now=timezone.now())}
+    return render(request, "sites/partials/_install_status.html", context)
 
 
 @account_view(min_role=Membership.Role.ADMIN)

@@ -148,6 +148,7 @@ ROUTES: dict[str, Policy] = {
         post=ADMIN,
         payload=lambda t: {"name": "Hijacked", "allowed_origins": "https://evil.example"},
     ),
+    "sites:status": Policy(role=MEMBER, get=MEMBER, post=None),
     "sites:delete": Policy(
         role=ADMIN, get=ADMIN, post=ADMIN, payload=lambda t: {"confirm_name": t.site.name}
     ),
