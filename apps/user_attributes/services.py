@@ -177,8 +177,8 @@ def _catalogue_for_call(
 ) -> dict[str, _CatalogueEntry]:
     """The catalogue rows of a call's keys, each with whether its last-seen time is due for
     a refresh and whether the profile holds a value under it already: one statement.
-    (A key with a stored value always has a catalogue row: `attribute_key_delete` removes
-    the row before the values.)"""
+    (A key with a stored value has a catalogue row, but for a value that a call read here
+    just before its key's removal and stored just after it: see `catalogue_recount`.)"""
     keys_sql = ", ".join(["%s"] * len(keys))
     rows = fetch_all(
         f"SELECT k.{quote('key')}, k.value_type, k.types_mask, k.last_seen_at <= %s, "
@@ -311,14 +311,16 @@ def catalogue_recount(*, site: Site) -> int:
 def attribute_key_delete(*, site: Site, key: str) -> int:
     """Remove a key from the site's catalogue with every value stored under it (the way
     back from keys a site no longer wants, or that someone sent to fill its 100 places).
-    Returns how many values went. A later call that sends the key adds it again."""
-    # The catalogue row first: an identify call storing the key meanwhile then waits for
-    # this one and writes the row again, so a stored value never lacks its row.
-    AttributeKey.objects.filter(site=site, key=key).delete()
-    return execute(
+    Returns how many values went. A later call that sends the key adds it again.
+
+    The values first, then the catalogue row: the order in which identify calls and a
+    person's deletion take the same rows, so none of them waits for another in a cycle."""
+    deleted = execute(
         f"DELETE FROM {table(AttributeValue)} WHERE site_id = %s AND {quote('key')} = %s",
         [site.id, key],
     )
+    AttributeKey.objects.filter(site=site, key=key).delete()
+    return deleted
 
 
 def rejections_record(*, site: Site, rejected: dict[str, str], now: datetime) -> None:

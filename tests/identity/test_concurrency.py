@@ -9,12 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
+from apps.common.sql import table
 from apps.identity.models import Profile, Visitor
 from apps.identity.services import visitor_identify
 from apps.user_attributes.models import AttributeKey, AttributeValue
-from apps.user_attributes.services import NEW_KEYS_LOCK
+from apps.user_attributes.services import NEW_KEYS_LOCK, attribute_key_delete
 from apps.user_attributes.validation import MAX_KEYS_PER_SITE
 from tests.factories import SiteFactory
 
@@ -313,3 +314,46 @@ def test_a_full_site_refuses_new_keys_without_waiting_for_its_lock(live_server):
 
     assert answer["stored"] == ["k0"]
     assert answer["rejected"] == {"brand_new": "site_key_limit_reached"}
+
+
+def test_removing_a_key_never_deadlocks_with_a_call_writing_its_value_and_row():
+    """An identify call (and a person's deletion) writes a key's value, then its catalogue
+    row. A removal of the key that started in between must wait for that call, not hold
+    the row the call needs next while waiting for the value the call holds."""
+    site = SiteFactory()
+    visitor_identify(site=site, visitor_id=device(0), user_id="u", attributes={"plan": "free"})
+    profile = Profile.objects.get(site=site, user_id="u")
+    values, keys = table(AttributeValue), table(AttributeKey)
+    call = connection.get_new_connection(connection.get_connection_params())
+    removal: dict = {}
+
+    def remove() -> None:
+        try:
+            removal["deleted"] = attribute_key_delete(site=site, key="plan")
+        except Exception as error:  # the deadlock's victim, when it is this side
+            removal["error"] = error
+        finally:
+            connections.close_all()
+
+    try:
+        with call.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {values} SET string_value = 'pro' WHERE site_id = %s "
+                "AND profile_id = %s AND key = 'plan'",
+                [site.pk, profile.pk],
+            )
+            remover = threading.Thread(target=remove)
+            remover.start()
+            remover.join(0.5)  # the removal now waits for the call's value
+            cursor.execute(
+                f"UPDATE {keys} SET last_seen_at = now() WHERE site_id = %s AND key = 'plan'",
+                [site.pk],
+            )
+        call.commit()
+    finally:
+        call.close()
+    remover.join(10)
+
+    assert removal == {"deleted": 1}
+    assert not AttributeValue.objects.filter(site=site).exists()
+    assert not AttributeKey.objects.filter(site=site).exists()
