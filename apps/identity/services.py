@@ -559,6 +559,11 @@ def person_delete(
         .order_by("pk")
     )
     list(Profile.objects.select_for_update().filter(site=site, pk__in=profile_ids).order_by("pk"))
+    # With the profiles held, the devices as they are now: a call that joined a device to
+    # one of them between the two reads has committed, and its device goes too.
+    visitor_ids = {v.pk for v in visitors} | set(
+        Visitor.objects.filter(site=site, profile_id__in=profile_ids).values_list("pk", flat=True)
+    )
 
     values = AttributeValue.objects.filter(site=site, profile_id__in=profile_ids)
     # A profile holds a key once: the rows per key are the profiles that lose it (the
@@ -566,14 +571,17 @@ def person_delete(
     per_key = values.values("key").annotate(profiles=Count("pk"), stored_type=Max("value_type"))
     removed = {row["key"]: (row["stored_type"], row["profiles"]) for row in per_key}
     # A device shared with someone else (identified as A, then as B) keeps the other
-    # person's history; it is only detached from the deleted person.
-    shared = set(
-        Session.objects.filter(site=site, visitor__in=visitors)
+    # person's history, visits and answers alike; it is only detached from the deleted
+    # person.
+    shared = {
+        visitor_id
+        for model in (Session, Response)
+        for visitor_id in model.objects.filter(site=site, visitor_id__in=visitor_ids)
         .exclude(profile_id__in=profile_ids)
         .exclude(profile__isnull=True)
         .values_list("visitor_id", flat=True)
-    )
-    own_visitors = [v.pk for v in visitors if v.pk not in shared]
+    }
+    own_visitors = sorted(visitor_ids - shared)
     sessions = Session.objects.filter(site=site).filter(
         Q(profile_id__in=profile_ids) | Q(visitor_id__in=own_visitors)
     )

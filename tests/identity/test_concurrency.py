@@ -13,7 +13,7 @@ from django.db import connection, connections
 
 from apps.common.sql import table
 from apps.identity.models import Profile, Visitor
-from apps.identity.services import visitor_identify
+from apps.identity.services import person_delete, visitor_identify
 from apps.user_attributes.models import AttributeKey, AttributeValue
 from apps.user_attributes.services import NEW_KEYS_LOCK, attribute_key_delete
 from apps.user_attributes.validation import MAX_KEYS_PER_SITE
@@ -357,3 +357,43 @@ def test_removing_a_key_never_deadlocks_with_a_call_writing_its_value_and_row():
     assert removal == {"deleted": 1}
     assert not AttributeValue.objects.filter(site=site).exists()
     assert not AttributeKey.objects.filter(site=site).exists()
+
+
+def test_a_device_joined_while_a_deletion_waits_is_deleted_and_counted(owner):
+    """A call that joins a device to the person while the deletion waits for the person's
+    profile: the device goes with the rest, and the receipt counts it."""
+    site = SiteFactory()
+    visitor_identify(site=site, visitor_id=device(0), user_id="u", attributes={"plan": "a"})
+    visitor_identify(site=site, visitor_id=device(1), user_id=None, attributes={})
+    profile = Profile.objects.get(site=site, user_id="u")
+    call = connection.get_new_connection(connection.get_connection_params())
+    deletion: dict = {}
+
+    def delete() -> None:
+        try:
+            deletion["audit"] = person_delete(
+                site=site, user_id="u", email=None, requested_by=owner, channel="api"
+            )
+        finally:
+            connections.close_all()
+
+    try:
+        with call.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {table(Profile)} WHERE id = %s FOR UPDATE", [profile.pk]
+            )
+            deleter = threading.Thread(target=delete)
+            deleter.start()
+            deleter.join(0.5)  # the deletion holds device 0 and waits for the profile
+            cursor.execute(
+                f"UPDATE {table(Visitor)} SET profile_id = %s WHERE site_id = %s "
+                "AND visitor_id = %s",
+                [profile.pk, site.pk, device(1)],
+            )
+        call.commit()
+    finally:
+        call.close()
+    deleter.join(10)
+
+    assert not Visitor.objects.filter(site=site).exists()
+    assert deletion["audit"].deleted_counts["visitors"] == 2

@@ -79,6 +79,37 @@ def test_lookup_by_user_id_shows_everything(api_client, site, token, rachel):
     ]
 
 
+def test_a_device_shared_with_another_user_keeps_that_users_answers(api_client, site, token):
+    """A device that answered as A (with no page visit recorded: a back-end identify, or a
+    visit the network lost) and is then identified as B keeps A's answer when B goes."""
+    from apps.feedback_targeting.models import Response
+    from apps.feedback_targeting.services import (
+        ResponseInput,
+        response_submit,
+        widget_activate,
+        widget_save,
+    )
+
+    feedback = widget_activate(
+        widget=widget_save(site=site, kind="feedback", name="Tab", targeting={}, questions=[])
+    )
+    visitor_identify(site=site, visitor_id=TABLET, user_id="A", attributes={})
+    response_submit(
+        site=site,
+        widget_id=feedback.pk,
+        visitor_id=TABLET,
+        data=ResponseInput(answers={}, emotion=5, comment="from A"),
+    )
+    visitor_identify(site=site, visitor_id=TABLET, user_id="B", attributes={})
+
+    receipt = lookup(api_client, site, token, method="delete", user_id="B").json()
+
+    a = Profile.objects.get(site=site, user_id="A")
+    assert list(Response.objects.filter(profile=a).values_list("comment", flat=True)) == ["from A"]
+    assert Visitor.objects.get(site=site, visitor_id=TABLET).profile is None
+    assert (receipt["deleted"]["visitors"], receipt["deleted"]["responses"]) == (0, 0)
+
+
 def test_lookup_shows_feedback_responses_and_finds_consent_emails(api_client, site, token):
     from apps.feedback_targeting.services import (
         ResponseInput,
