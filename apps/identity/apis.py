@@ -17,6 +17,7 @@ from apps.accounts.models import Membership
 from apps.common.api import AccountTokenAPIView, PublicSiteAPIView
 from apps.common.errors import ApplicationError
 from apps.identity.models import PrivacyAudit, Profile
+from apps.identity.selectors import LOOKUP_ROWS_PER_KIND
 from apps.identity.services import (
     person_delete,
     person_lookup_record,
@@ -296,6 +297,12 @@ class FeedbackOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+LISTED = (
+    f"The lists hold the first {LOOKUP_ROWS_PER_KIND} of each kind over the profiles found "
+    "(devices first seen first, sessions and responses newest first); a deletion removes all."
+)
+
+
 @extend_schema_serializer(component_name="Person")
 class ProfileOutput(serializers.Serializer):
     user_id = serializers.CharField(allow_null=True)
@@ -305,6 +312,15 @@ class ProfileOutput(serializers.Serializer):
     visitors = VisitorOutput(many=True, source="visitor_list")
     sessions = SessionOutput(many=True, source="session_list")
     responses = FeedbackOutput(many=True, source="response_list")
+    visitors_total = serializers.IntegerField(
+        source="visitor_total", help_text=f"All the profile's devices. {LISTED}"
+    )
+    sessions_total = serializers.IntegerField(
+        source="session_total", help_text=f"All the profile's sessions. {LISTED}"
+    )
+    responses_total = serializers.IntegerField(
+        source="response_total", help_text=f"All the profile's responses. {LISTED}"
+    )
 
 
 def _moment(value: datetime, zone) -> str:
@@ -366,6 +382,9 @@ def person_output(profile: Profile) -> dict:
             }
             for r in profile.response_list
         ],
+        "visitors_total": profile.visitor_total,
+        "sessions_total": profile.session_total,
+        "responses_total": profile.response_total,
     }
 
 

@@ -17,6 +17,12 @@ from apps.sites.models import Site
 from apps.user_attributes.models import AttributeValue, ValueType
 from apps.user_attributes.validation import EMAIL_KEY
 
+# A person's devices, sessions and responses listed by Visitor Lookup, each kind at most
+# this many (the newest): anyone holding a site's public key can add sessions to a known
+# user, and an unbounded list would outgrow the page and the API. The totals are counted,
+# and a deletion removes every row.
+LOOKUP_ROWS_PER_KIND = 500
+
 
 def normalize_lookup_terms(
     *, user_id: str | None, email: str | None
@@ -77,7 +83,9 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
     """Every matching profile (by user id, then id) with its rows as lists:
     `attribute_list` (by key), `visitor_list` (first seen first), `session_list` with each
     session's visitor and `response_list` with each response's widget (newest first), and
-    a poll widget's questions.
+    a poll widget's questions. Devices, sessions and responses: the first
+    LOOKUP_ROWS_PER_KIND of each kind over all the profiles, and each profile's totals in
+    `visitor_total`, `session_total` and `response_total`.
 
     Hand-written statements, one per kind of row (profiles come with their attribute
     values): this is the hot path of Visitor Lookup, and building the equivalent
@@ -105,6 +113,7 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
             profile = by_id[row[0]] = instance_from_row(Profile, row[:split])
             profile.attribute_list, profile.visitor_list = [], []
             profile.session_list, profile.response_list = [], []
+            profile.visitor_total = profile.session_total = profile.response_total = 0
         if row[split] is not None:  # the attribute value's id
             profile.attribute_list.append(instance_from_row(AttributeValue, row[split:]))
     if not by_id:
@@ -112,33 +121,44 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
     among = f"IN ({', '.join(['%s'] * len(by_id))})"
     params = [site.id, *by_id]
 
-    # The three reads depend only on the profiles found: one round trip for all of them.
-    # A session's device may since belong to someone else: join it, not the visitors read.
-    visitor_rows, session_rows, response_rows = fetch_all_together(
+    limit = [LOOKUP_ROWS_PER_KIND]
+    totals = " UNION ALL ".join(
+        f"SELECT '{kind}', profile_id, COUNT(*) FROM {table(model)} "
+        f"WHERE site_id = %s AND profile_id {among} GROUP BY profile_id"
+        for kind, model in (("visitor", Visitor), ("session", Session), ("response", Response))
+    )
+
+    # The reads depend only on the profiles found: one round trip for all of them. A
+    # session's device may since belong to someone else: join it, not the visitors read.
+    visitor_rows, session_rows, response_rows, total_rows = fetch_all_together(
         [
             (
                 f"SELECT {select_columns(Visitor, 'v')} FROM {table(Visitor)} v "
-                f"WHERE v.site_id = %s AND v.profile_id {among} ORDER BY v.first_seen_at, v.id",
-                params,
+                f"WHERE v.site_id = %s AND v.profile_id {among} "
+                "ORDER BY v.first_seen_at, v.id LIMIT %s",
+                params + limit,
             ),
             (
                 f"SELECT {select_columns(Session, 's')}, {select_columns(Visitor, 'v')} "
                 f"FROM {table(Session)} s "
                 f"JOIN {table(Visitor)} v ON v.id = s.visitor_id AND v.site_id = s.site_id "
                 f"WHERE s.site_id = %s AND s.profile_id {among} "
-                "ORDER BY s.started_at DESC, s.id DESC",
-                params,
+                "ORDER BY s.started_at DESC, s.id DESC LIMIT %s",
+                params + limit,
             ),
             (
                 f"SELECT {select_columns(Response, 'r')}, {select_columns(Widget, 'w')} "
                 f"FROM {table(Response)} r "
                 f"JOIN {table(Widget)} w ON w.id = r.widget_id AND w.site_id = r.site_id "
                 f"WHERE r.site_id = %s AND r.profile_id {among} "
-                "ORDER BY r.created_at DESC, r.id DESC",
-                params,
+                "ORDER BY r.created_at DESC, r.id DESC LIMIT %s",
+                params + limit,
             ),
+            (totals, params * 3),
         ]
     )
+    for kind, profile_id, total in total_rows:
+        setattr(by_id[profile_id], f"{kind}_total", total)
     for row in visitor_rows:
         visitor = instance_from_row(Visitor, row)
         by_id[visitor.profile_id].visitor_list.append(visitor)

@@ -1,6 +1,7 @@
 """Private API: GET / DELETE /api/v1/sites/{site_key}/lookup with a personal token."""
 
 import hashlib
+from datetime import timedelta
 
 import pytest
 from django.apps import apps
@@ -9,6 +10,7 @@ from apps.accounts.models import Membership
 from apps.accounts.selectors import api_token_authenticate
 from apps.accounts.services import api_token_create, api_token_revoke
 from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
+from apps.identity.selectors import LOOKUP_ROWS_PER_KIND
 from apps.identity.services import session_record, visitor_identify
 from apps.user_attributes.models import AttributeKey, AttributeValue
 from tests.factories import MembershipFactory
@@ -385,3 +387,30 @@ class TestTokens:
         assert (own.site, own.site.account, own.membership.account) == (site, account, account)
         assert (other.site, none.site) == (None, None)
         assert other.membership.user == owner
+
+
+def test_the_api_lists_the_newest_sessions_and_counts_them_all(api_client, site, token, rachel):
+    visitor = Visitor.objects.get(site=site, visitor_id=MOBILE)
+    Session.objects.bulk_create(
+        Session(
+            site=site,
+            visitor=visitor,
+            profile=rachel,
+            session_key=f"flood-{i:012d}",
+            landing_url="https://s/flood",
+            last_url="https://s/flood",
+            started_at=rachel.created_at + timedelta(minutes=i + 1),
+            last_seen_at=rachel.created_at + timedelta(minutes=i + 1),
+        )
+        for i in range(LOOKUP_ROWS_PER_KIND)
+    )
+
+    (person,) = lookup(api_client, site, token, user_id="ABC").json()["profiles"]
+
+    assert len(person["sessions"]) == LOOKUP_ROWS_PER_KIND
+    assert person["sessions"][0]["session_id"] == f"flood-{LOOKUP_ROWS_PER_KIND - 1:012d}"
+    assert (person["sessions_total"], person["visitors_total"], person["responses_total"]) == (
+        LOOKUP_ROWS_PER_KIND + 2,  # with Rachel's own two
+        2,
+        0,
+    )

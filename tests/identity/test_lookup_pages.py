@@ -1,9 +1,13 @@
 """Visitor Lookup pages: search by user id / email / both, delete with confirmation."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from apps.feedback_targeting.models import Response, Widget
 from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
+from apps.identity.selectors import LOOKUP_ROWS_PER_KIND
 from apps.identity.services import session_record, visitor_identify
 from apps.user_attributes.models import AttributeValue
 from tests.factories import VisitorFactory
@@ -203,3 +207,39 @@ def test_the_delete_confirmation_names_feedback_responses(login, owner, site, ra
     page = login(owner).get(f"{page_url(site, 'delete/')}?user_id=ABC").content.decode()
 
     assert "profiles, attribute values, devices, sessions and feedback responses" in page
+
+
+def _many_sessions(site, profile, n):
+    """`n` more sessions of the person's device, one a minute, the newest last."""
+    visitor = Visitor.objects.get(site=site, profile=profile)
+    start = timezone.now() - timedelta(days=1)
+    Session.objects.bulk_create(
+        Session(
+            site=site,
+            visitor=visitor,
+            profile=profile,
+            session_key=f"flood-{i:012d}",
+            landing_url=f"https://s/flood/{i}",
+            last_url=f"https://s/flood/{i}",
+            started_at=start + timedelta(minutes=i),
+            last_seen_at=start + timedelta(minutes=i),
+        )
+        for i in range(n)
+    )
+
+
+def test_a_person_with_more_sessions_than_listed_shows_the_newest_and_the_total(
+    login, owner, site, rachel
+):
+    _many_sessions(site, rachel, LOOKUP_ROWS_PER_KIND + 4)
+    total = LOOKUP_ROWS_PER_KIND + 5  # with the fixture's own
+    client = login(owner)
+
+    html = client.get(page_url(site, "?user_id=ABC")).content.decode()
+
+    assert f"Showing the newest {LOOKUP_ROWS_PER_KIND} of {total} sessions." in html
+    assert f"https://s/flood/{LOOKUP_ROWS_PER_KIND + 3}" in html  # the newest
+    assert "https://s/flood/3<" not in html  # the oldest left out
+    assert html.count("https://s/flood/") == LOOKUP_ROWS_PER_KIND - 1  # and the fixture's
+    client.post(page_url(site, "delete/"), {"user_id": "ABC", "email": ""})
+    assert not Session.objects.filter(site=site).exists()

@@ -122,8 +122,9 @@ def test_a_lookup_sends_a_fixed_number_of_statements_each_naming_its_site(
     assert response.status_code == 200
     sent = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
     # token with user, account, membership and site; token use; profiles with their
-    # attributes; devices; sessions; responses; the poll's questions; the audit record.
-    assert len(sent) == 8, sent
+    # attributes; devices; sessions; responses; their totals; the poll's questions; the
+    # audit record.
+    assert len(sent) == 9, sent
     # The site is named in what each statement reads from, not only among its columns.
     assert [
         q for q in sent if TENANT_TABLES.search(q) and "site_id" not in q.split(" FROM ", 1)[-1]
