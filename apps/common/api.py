@@ -273,6 +273,8 @@ class PublicSiteAPIView(BaseAPIView):
             response["Access-Control-Allow-Origin"] = origin
             response["Access-Control-Allow-Methods"] = self.cors_methods
             response["Access-Control-Allow-Headers"] = "Content-Type"
+            # The script waits as long as a 429 or 503 asks before it retries.
+            response["Access-Control-Expose-Headers"] = "Retry-After"
             response["Access-Control-Max-Age"] = "600"
         patch_vary_headers(response, ["Origin"])
         return response

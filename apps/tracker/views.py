@@ -1,5 +1,6 @@
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_safe
 
 from apps.sites.selectors import site_get_public
@@ -8,9 +9,12 @@ from apps.tracker.selectors import demo_page_for_site, tracker_script_for_site
 JAVASCRIPT = "application/javascript; charset=utf-8"
 
 
+@gzip_page
 @require_safe
 def tracker_script(request: HttpRequest, site_key: str) -> HttpResponse:
-    """The tracking script for one site, cacheable by browsers and CDNs for five minutes."""
+    """The tracking script for one site, cacheable by browsers and CDNs for five minutes,
+    compressed for browsers that accept it, and loadable by pages that only embed
+    resources which allow it (Cross-Origin-Embedder-Policy: require-corp)."""
     site = site_get_public(key=site_key)
     if site is None:
         response = HttpResponse("/* unknown site */\n", content_type=JAVASCRIPT, status=404)
@@ -18,6 +22,7 @@ def tracker_script(request: HttpRequest, site_key: str) -> HttpResponse:
         return response
     response = HttpResponse(tracker_script_for_site(site=site), content_type=JAVASCRIPT)
     response["Cache-Control"] = "public, max-age=300"
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
 
 

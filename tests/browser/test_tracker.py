@@ -323,6 +323,29 @@ def test_a_failed_identify_is_retried_once_with_the_same_message_id(shop, site, 
     assert shop.warnings() == []
 
 
+def test_the_script_can_read_how_long_a_refusal_asks_it_to_wait(shop, settings):
+    """A 429 (or 503) says in Retry-After when to try again; the browser shows the header
+    to the customer's page, where the script runs, only if the API exposes it."""
+    settings.COHORT_THROTTLE_PER_CLIENT = "1/min"
+    shop.open("stub-only")
+
+    status, wait = shop.page.evaluate(
+        """async (api) => {
+          const body = JSON.stringify({visitor_id: "r".repeat(32), attributes: {}});
+          const init = {method: "POST", headers: {"Content-Type": "application/json"}, body};
+          for (let i = 0; i < 3; i++) {
+            const response = await fetch(api + "/identify", init);
+            if (response.status === 429) return [429, response.headers.get("Retry-After")];
+          }
+          return [0, null];
+        }""",
+        shop.api,
+    )
+
+    assert status == 429
+    assert 1 <= int(wait) <= 60
+
+
 def test_a_refused_call_warns_with_the_reason_and_the_visit_is_still_recorded(shop, site):
     site.user_attributes_enabled = False
     site.save(update_fields=["user_attributes_enabled"])

@@ -36,6 +36,7 @@ ANYTHING = "Anything else?"
 THANKS = "Thank you! Your answer helps us choose what to fix first."
 CONSENT = "Connect my feedback to this email"
 DECISION = "info: [cohort] widgets ("
+NONCE = "shop-nonce-1"
 
 
 class Shop(CustomerPage):
@@ -45,15 +46,18 @@ class Shop(CustomerPage):
         self.head = ""  # extra markup for <head>: the host page's own CSS
         self.body = "<h1>Shop</h1><button class='primary'>Buy</button>"
         self.offers: list[list[dict]] = []  # each widget decision the API answered
+        self.csp = ""  # the page's Content-Security-Policy; its scripts carry NONCE
         super().__init__(page, live_server, site)
 
     def _serve(self, route):
+        nonce = f' nonce="{NONCE}"' if self.csp else ""
         html = (
-            f"<!doctype html><html><head><script>{STUB}</script>"
-            f'<script async src="{self.script_url}"></script>{self.head}</head>'
+            f"<!doctype html><html><head><script{nonce}>{STUB}</script>"
+            f'<script async src="{self.script_url}"{nonce}></script>{self.head}</head>'
             f"<body>{self.body}</body></html>"
         )
-        route.fulfill(status=200, content_type="text/html", body=html)
+        headers = {"Content-Security-Policy": self.csp} if self.csp else {}
+        route.fulfill(status=200, content_type="text/html", body=html, headers=headers)
 
     def _record(self, response):
         if response.request.method == "GET" and response.url.startswith(f"{self.api}/widgets?"):
@@ -259,6 +263,32 @@ def test_a_visitor_who_spent_nothing_never_sees_the_poll(shop, site, poll):
     assert shop.page.get_by_role("dialog").count() == 0
     assert shop.identified_profile("ZERO")
     assert not Response.objects.exists()
+
+
+def test_the_script_and_its_widgets_work_under_a_strict_content_security_policy(
+    shop, site, feedback, live_server
+):
+    """What docs/tracking-script.md asks a page's policy to allow is enough: the stub by
+    its nonce, Cohort's origin for the script and its calls, and nothing for styles."""
+    shop.csp = (
+        f"default-src 'none'; script-src 'nonce-{NONCE}' {live_server.url}; "
+        f"connect-src {live_server.url}"
+    )
+    shop.open()
+    shop.page.evaluate("() => hj('identify', 'CSP-1', {plan: 'pro'})")
+
+    tab = shop.page.get_by_role("button", name="Feedback", exact=True)
+    tab.click()
+    panel = shop.page.get_by_role("dialog", name="How would you rate your experience?")
+    panel.get_by_role("button", name="Love").click()
+    panel.get_by_role("button", name="Send feedback").click()
+    panel.get_by_role("status").wait_for()
+
+    assert Response.objects.get(site=site, widget=feedback).emotion == 5
+    assert shop.identified_profile("CSP-1").attributes.get().key == "plan"
+    assert shop.shadow("getComputedStyle(root.host).position") == "fixed"  # styled
+    refused = [m for m in shop.page.console_messages if "Content Security Policy" in m]
+    assert refused == []
 
 
 def test_incoming_feedback_opens_from_the_side_tab_and_stores_the_emotion(shop, site, feedback):

@@ -1,3 +1,4 @@
+import gzip
 import json
 import re
 
@@ -32,6 +33,19 @@ def test_script_is_served_as_javascript_with_the_site_key_and_api_base(
     assert served_config(body) == {"siteKey": site.key, "apiBase": "https://cohort.example.com"}
     assert CONFIG_PLACEHOLDER not in body
     assert other_site.key not in body
+
+
+def test_script_is_compressed_and_may_be_embedded_by_isolated_pages(client, site):
+    plain = client.get(f"/t/{site.key}.js")
+    packed = client.get(f"/t/{site.key}.js", HTTP_ACCEPT_ENCODING="gzip, br")
+
+    assert packed["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.content) == plain.content
+    assert len(packed.content) < len(plain.content) / 3
+    assert "Accept-Encoding" in packed["Vary"]
+    # A page sending Cross-Origin-Embedder-Policy: require-corp loads only resources that
+    # say they may be embedded elsewhere.
+    assert packed["Cross-Origin-Resource-Policy"] == "cross-origin"
 
 
 def test_script_answers_head_and_refuses_post(client, site):
