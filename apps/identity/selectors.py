@@ -2,6 +2,7 @@
 
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.db.models.expressions import RawSQL
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from apps.common.sql import (
     fetch_all,
@@ -22,6 +23,27 @@ from apps.user_attributes.validation import EMAIL_KEY
 # user, and an unbounded list would outgrow the page and the API. The totals are counted,
 # and a deletion removes every row.
 LOOKUP_ROWS_PER_KIND = 500
+
+
+# What keys a privacy audit record's digest of its search terms (settings.SECRET_KEY with
+# this salt): only the server can test terms against a record. A plain hash with the
+# record's own salt could be tested offline by anyone holding the record, and short user
+# ids (or emails from a list) found in seconds.
+AUDIT_TERMS_KEY_SALT = "cohort.identity.privacy-audit-terms"
+
+
+def privacy_terms_digest(*, salt: str, user_id: str | None, email: str | None) -> str:
+    """The digest a privacy audit record keeps of the terms it was asked for (normalised)."""
+    terms = f"{salt}\x1f{user_id or ''}\x1f{email or ''}"
+    return salted_hmac(AUDIT_TERMS_KEY_SALT, terms, algorithm="sha256").hexdigest()
+
+
+def privacy_audit_matches(*, audit: PrivacyAudit, user_id: str | None, email: str | None) -> bool:
+    """Whether a lookup or deletion was asked for these terms: the way to show, for a
+    given person, that their request was answered, without the record naming them."""
+    user_id, email = normalize_lookup_terms(user_id=user_id, email=email)
+    digest = privacy_terms_digest(salt=audit.terms_salt, user_id=user_id, email=email)
+    return bool(audit.terms_hash) and constant_time_compare(digest, audit.terms_hash)
 
 
 def normalize_lookup_terms(

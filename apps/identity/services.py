@@ -9,7 +9,6 @@ and since every call takes its locks in this order no two calls wait on each oth
 cycle.
 """
 
-import hashlib
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -32,7 +31,12 @@ from apps.common.sql import (
 )
 from apps.feedback_targeting.models import Response
 from apps.identity.models import PrivacyAudit, ProcessedMessage, Profile, Session, Visitor
-from apps.identity.selectors import normalize_lookup_terms, person_lookup, profiles_matching
+from apps.identity.selectors import (
+    normalize_lookup_terms,
+    person_lookup,
+    privacy_terms_digest,
+    profiles_matching,
+)
 from apps.sites.models import Site
 from apps.user_attributes.models import AttributeValue
 from apps.user_attributes.services import (
@@ -480,17 +484,12 @@ def _session_apply(
     return {"page_count": row[0]}
 
 
-def _terms_hash(*, user_id: str | None, email: str | None) -> tuple[str, str]:
-    salt = secrets.token_hex(16)
-    digest = hashlib.sha256(f"{salt}\x1f{user_id or ''}\x1f{email or ''}".encode()).hexdigest()
-    return salt, digest
-
-
 def _audit(
     *, site: Site, action: str, channel: str, requested_by, user_id, email, **fields
 ) -> PrivacyAudit:
     """Append the record of a lookup or deletion: one `INSERT`, as it runs on every lookup."""
-    salt, digest = _terms_hash(user_id=user_id, email=email)
+    salt = secrets.token_hex(16)
+    digest = privacy_terms_digest(salt=salt, user_id=user_id, email=email)
     values = {
         "account_id": site.account_id,
         "site_id": site.id,

@@ -10,7 +10,7 @@ from apps.accounts.models import Membership
 from apps.accounts.selectors import api_token_authenticate
 from apps.accounts.services import api_token_create, api_token_revoke
 from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
-from apps.identity.selectors import LOOKUP_ROWS_PER_KIND
+from apps.identity.selectors import LOOKUP_ROWS_PER_KIND, privacy_audit_matches
 from apps.identity.services import session_record, visitor_identify
 from apps.user_attributes.models import AttributeKey, AttributeValue
 from tests.factories import MembershipFactory
@@ -199,10 +199,12 @@ def test_lookup_is_audited_without_personal_data(api_client, site, token, owner,
     assert audit.deleted_counts == {}
     assert audit.created_at is not None
     assert len(audit.terms_salt) == 32
-    assert (
-        audit.terms_hash
-        == hashlib.sha256(f"{audit.terms_salt}\x1fABC\x1frachel@example.com".encode()).hexdigest()
-    )
+    assert privacy_audit_matches(audit=audit, user_id=" ABC", email="Rachel@Example.com")
+    assert not privacy_audit_matches(audit=audit, user_id="ABD", email="rachel@example.com")
+    # The record alone does not let anyone test guesses: its salt and a plain hash
+    # would give a short user id back in seconds.
+    plain = f"{audit.terms_salt}\x1fABC\x1frachel@example.com".encode()
+    assert audit.terms_hash != hashlib.sha256(plain).hexdigest()
     stored = str(
         {f.name: getattr(audit, f.name) for f in audit._meta.fields if f.name != "requested_by"}
     )
@@ -244,11 +246,7 @@ def test_delete_removes_every_row_of_the_person_and_nothing_else(api_client, sit
     audit = PrivacyAudit.objects.get(action="delete")
     assert response.json()["audit_id"] == audit.pk
     assert audit.deleted_counts == response.json()["deleted"]
-    assert len(audit.terms_salt) == 32
-    assert (
-        audit.terms_hash
-        == hashlib.sha256(f"{audit.terms_salt}\x1fABC\x1frachel@example.com".encode()).hexdigest()
-    )
+    assert privacy_audit_matches(audit=audit, user_id="ABC", email="rachel@example.com")
 
 
 def test_identify_after_deletion_starts_a_new_profile(api_client, site, token, rachel):
