@@ -53,6 +53,8 @@ def settings_page(request: HttpRequest, site_key: str) -> HttpResponse:
         "sites": sites_of_account(account=request.account),
         "access": user_attributes_access(account=request.account),
         "can_change": request.membership.can_manage_sites,
+        # Enabling confirms the Data Processing Agreement for the account: an owner's act.
+        "can_enable": request.membership.can_change_plan,
         "catalogue": catalogue,
         "personal_on_anonymous": [e for e in catalogue if e.personal_on_anonymous],
         "room": catalogue_room(site=site),
@@ -91,7 +93,7 @@ def _enabled_message(site) -> str:
 
 
 @require_http_methods(["GET", "POST"])
-@account_view(min_role=Membership.Role.ADMIN)
+@account_view(min_role=Membership.Role.OWNER)
 def enable(request: HttpRequest, site_key: str) -> HttpResponse:
     site = site_get_for_account(account=request.account, key=site_key)
     statements = consent_statements(account=request.account)

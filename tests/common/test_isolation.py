@@ -181,9 +181,9 @@ ROUTES: dict[str, Policy] = {
     "user_attributes:index": Policy(role=MEMBER, get=MEMBER, post=None, get_ok=302),
     "user_attributes:settings": Policy(role=MEMBER, get=MEMBER, post=None),
     "user_attributes:enable": Policy(
-        role=ADMIN,
-        get=ADMIN,
-        post=ADMIN,
+        role=OWNER,
+        get=OWNER,
+        post=OWNER,
         payload=lambda t: {"privacy_reviewed": "on", "dpa_signed": "on"},
         prepare=_set_user_attributes(False),
     ),

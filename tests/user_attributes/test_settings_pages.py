@@ -175,7 +175,38 @@ def test_members_cannot_change_it(login, member, account, action):
     assert response.status_code == 403
     assert Site.objects.get(pk=site.pk).user_attributes_enabled == before
     assert not ConsentRecord.objects.exists()
-    assert "Only owners and admins" in login(member).get(url(site)).content.decode()
+    assert "Only owners can enable User Attributes" in login(member).get(url(site)).content.decode()
+
+
+def test_an_admin_disables_but_only_an_owner_enables(login, admin_user, account):
+    """Enabling confirms the Data Processing Agreement for the account (PRODUCT.md: an
+    account owner confirms it); switching personal data off is open to admins too."""
+    site = SiteFactory(account=account, user_attributes_enabled=False)
+    admin = login(admin_user)
+
+    page = admin.get(url(site)).content.decode()
+    refused = admin.post(url(site, "enable"), {"privacy_reviewed": "on", "dpa_signed": "on"})
+
+    assert 'id="enable-button"' not in page
+    assert "Only an owner of" in page
+    assert refused.status_code == 403
+    assert not ConsentRecord.objects.exists()
+    Site.objects.filter(pk=site.pk).update(user_attributes_enabled=True)
+    assert admin.post(url(site, "disable")).status_code == 302
+    assert ConsentRecord.objects.get().action == "disabled"
+
+
+def test_an_enabled_site_on_a_plan_without_the_feature_says_calls_are_refused(
+    login, owner, account, site
+):
+    Site.objects.filter(pk=site.pk).update(user_attributes_enabled=True)
+    account.tier = "plus"
+    account.save(update_fields=["tier"])
+
+    page = login(owner).get(url(site)).content.decode()
+
+    assert "Paused by the plan" in page
+    assert "Identify calls from this site are stored" not in page
 
 
 def test_catalogue_rejections_and_personal_data_flags(login, owner, site):
