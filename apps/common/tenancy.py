@@ -17,6 +17,7 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.cache import add_never_cache_headers
 
 from apps.accounts.models import Membership
 from apps.accounts.selectors import membership_get
@@ -58,7 +59,8 @@ class TenantMiddleware:
 
 
 def account_view(min_role: str = Membership.Role.MEMBER) -> Callable:
-    """Decorate a view taking `account_slug`: resolves membership, enforces the role."""
+    """Decorate a view taking `account_slug`: resolves membership, enforces the role, and
+    keeps the answer out of every cache."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
@@ -72,7 +74,11 @@ def account_view(min_role: str = Membership.Role.MEMBER) -> Callable:
                 )
             if request.session.get(SESSION_ACCOUNT_KEY) != account_slug:
                 request.session[SESSION_ACCOUNT_KEY] = account_slug
-            return view(request, *args, **kwargs)
+            response = view(request, *args, **kwargs)
+            # An account's pages show its people and its secrets: no browser or proxy
+            # keeps them (a shared computer's back button, a caching proxy).
+            add_never_cache_headers(response)
+            return response
 
         wrapped.min_role = min_role
         return wrapped

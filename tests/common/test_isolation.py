@@ -517,6 +517,9 @@ def test_who_may_get(request, login, tenant_a, tenant_b, route, role):
 
     assert response.status_code in _expected(route.policy, "GET", role)
     _assert_nothing_of(tenant_b, response)
+    if response.status_code == 200:  # an account's page is kept by no browser or proxy
+        assert "no-store" in response["Cache-Control"]
+        assert "private" in response["Cache-Control"]
 
 
 @pytest.mark.parametrize("role", list(ROLE_FIXTURES))
