@@ -159,6 +159,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Public API limits (documented in docs/api.md and the OpenAPI schema).
+# `manage.py seed_demo` makes an owner login whose password the README publishes: off in
+# production unless asked for (config/settings/production.py).
+COHORT_DEMO_DATA = env.bool("COHORT_DEMO_DATA", default=True)
 COHORT_THROTTLE_PER_SITE = env("COHORT_THROTTLE_PER_SITE", default="6000/min")
 COHORT_THROTTLE_PER_CLIENT = env("COHORT_THROTTLE_PER_CLIENT", default="600/min")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024

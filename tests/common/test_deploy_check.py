@@ -62,3 +62,21 @@ def test_a_per_process_cache_is_a_deploy_warning():
 
     assert result.returncode != 0
     assert "cohort.W001" in result.stderr
+
+
+def test_production_refuses_to_seed_the_public_demo_login(tmp_path):
+    env = _production_env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    env.pop("COHORT_DEMO_DATA", None)
+
+    seeded = subprocess.run(
+        [sys.executable, "manage.py", "seed_demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert seeded.returncode == 1
+    assert "seed_demo is off here" in seeded.stderr

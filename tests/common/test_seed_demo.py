@@ -4,7 +4,7 @@ import json
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
 from apps.accounts.services import api_token_revoke
@@ -127,3 +127,12 @@ def test_without_json_it_prints_a_readable_summary():
     assert out.startswith("Demo data ready.\n")
     assert f"  email         {DEMO_EMAIL}\n" in out
     assert f"  password      {DEMO_PASSWORD}\n" in out
+
+
+def test_production_refuses_to_create_the_public_demo_login(db, settings):
+    settings.COHORT_DEMO_DATA = False  # config/settings/production.py's default
+
+    with pytest.raises(CommandError, match="COHORT_DEMO_DATA=true"):
+        _seed()
+
+    assert not User.objects.filter(email=DEMO_EMAIL).exists()

@@ -1,7 +1,7 @@
 import json
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from apps.common.demo import demo_seed
 
@@ -18,6 +18,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        if not settings.COHORT_DEMO_DATA:
+            raise CommandError(
+                "seed_demo is off here: it creates an owner login whose password is public "
+                "(README). Set COHORT_DEMO_DATA=true to create it anyway."
+            )
         facts = demo_seed(base_url=options["base_url"])
         if options["json"]:
             self.stdout.write(json.dumps(facts))
