@@ -393,8 +393,10 @@ LOOKUP_PARAMETERS = [
     OpenApiParameter(
         "email",
         str,
-        description="An email address, case-insensitive: matches the `email` attribute and "
-        "the email a visitor gave with a feedback response and the consent to connect it.",
+        description="An email address, case-insensitive: matches the `email` attribute, "
+        "the email a visitor gave with a feedback response and the consent to connect it, "
+        "and a user id that is this address (in lower case or as given); an "
+        "internationalised domain matches in either spelling (müller.de, xn--mller-kva.de).",
     ),
 ]
 

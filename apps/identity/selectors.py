@@ -16,7 +16,7 @@ from apps.feedback_targeting.models import Question, Response, Widget
 from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
 from apps.sites.models import Site
 from apps.user_attributes.models import AttributeValue, ValueType
-from apps.user_attributes.validation import EMAIL_KEY
+from apps.user_attributes.validation import EMAIL_KEY, email_spellings
 
 # A person's devices, sessions and responses listed by Visitor Lookup, each kind at most
 # this many (the newest): anyone holding a site's public key can add sessions to a known
@@ -54,37 +54,53 @@ def normalize_lookup_terms(
     return user_id, email
 
 
-def _matching_ids_sql(*, site: Site, user_id: str | None, email: str | None) -> tuple[str, list]:
+def _matching_ids_sql(
+    *, site: Site, user_id: str | None, email: str | None, email_as_typed: str | None = None
+) -> tuple[str, list]:
     """`SELECT` of the ids of the site's profiles with this user id or this email.
+
+    The email (normalised: lower case) matches in each spelling of its domain
+    (`email_spellings`), and also a user id that is the address, in lower case or as typed:
+    sites that use their customers' emails as user ids.
 
     One `a UNION b UNION c` rather than an OR of subqueries: PostgreSQL answers an OR of
     subqueries by scanning every profile of the site. Terms must be normalised.
     """
     sources: list[tuple[str, list]] = []
-    if user_id:
+    emails = email_spellings(email) if email else []
+    user_ids = list(
+        dict.fromkeys(term for term in (user_id, *emails, email_as_typed) if term is not None)
+    )
+    if user_ids:
         sources.append(
             (
-                f"SELECT id FROM {table(Profile)} WHERE site_id = %s AND user_id = %s",
-                [site.id, user_id],
+                f"SELECT id FROM {table(Profile)} "
+                f"WHERE site_id = %s AND user_id IN ({_marks(user_ids)})",
+                [site.id, *user_ids],
             )
         )
-    if email:
+    if emails:
         sources.append(
             (
                 f"SELECT profile_id FROM {table(AttributeValue)} "
-                "WHERE site_id = %s AND key = %s AND value_type = %s AND string_value = %s",
-                [site.id, EMAIL_KEY, ValueType.STRING, email],
+                "WHERE site_id = %s AND key = %s AND value_type = %s "
+                f"AND string_value IN ({_marks(emails)})",
+                [site.id, EMAIL_KEY, ValueType.STRING, *emails],
             )
         )
         sources.append(
             (
                 f"SELECT profile_id FROM {table(Response)} "
-                "WHERE site_id = %s AND email = %s AND consent_to_connect = %s",
-                [site.id, email, True],
+                f"WHERE site_id = %s AND email IN ({_marks(emails)}) AND consent_to_connect = %s",
+                [site.id, *emails, True],
             )
         )
     sql = " UNION ".join(part for part, _ in sources)
     return sql, [param for _, params in sources for param in params]
+
+
+def _marks(terms: list) -> str:
+    return ", ".join(["%s"] * len(terms))
 
 
 def profiles_matching(*, site: Site, user_id: str | None, email: str | None) -> QuerySet[Profile]:
@@ -93,10 +109,11 @@ def profiles_matching(*, site: Site, user_id: str | None, email: str | None) -> 
     The email matches the `email` attribute and the email a visitor gave with a feedback
     consent. Given both, as the privacy rules ask, every profile of either is found.
     """
+    typed = (email or "").strip() or None
     user_id, email = normalize_lookup_terms(user_id=user_id, email=email)
     if not user_id and not email:
         return Profile.objects.none()
-    sql, params = _matching_ids_sql(site=site, user_id=user_id, email=email)
+    sql, params = _matching_ids_sql(site=site, user_id=user_id, email=email, email_as_typed=typed)
     # Our own statement text; the terms are parameters.
     return Profile.objects.filter(site=site, pk__in=RawSQL(sql, params))  # noqa: S611
 
@@ -114,10 +131,13 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
     querysets costs several times what running them does. Two round trips: the profiles,
     then the three reads that hang off them together.
     """
+    typed = (email or "").strip() or None
     user_id, email = normalize_lookup_terms(user_id=user_id, email=email)
     if not user_id and not email:
         return []
-    ids_sql, ids_params = _matching_ids_sql(site=site, user_id=user_id, email=email)
+    ids_sql, ids_params = _matching_ids_sql(
+        site=site, user_id=user_id, email=email, email_as_typed=typed
+    )
     by_id: dict[int, Profile] = {}
     widgets: dict[int, Widget] = {}
     # The profiles with their attribute values: one row per value (or one for a profile

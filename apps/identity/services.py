@@ -522,9 +522,11 @@ def person_lookup_record(
     *, site: Site, user_id: str | None, email: str | None, requested_by, channel: str
 ) -> list[Profile]:
     """Visitor Lookup: the matching people, with the lookup written to the audit trail."""
-    user_id, email = normalize_lookup_terms(user_id=user_id, email=email)
-    _require_terms(user_id, email)
+    terms = normalize_lookup_terms(user_id=user_id, email=email)
+    _require_terms(*terms)
+    # The terms as given: an email also matches a user id written as it was typed.
     people = person_lookup(site=site, user_id=user_id, email=email)
+    user_id, email = terms
     _audit(
         site=site,
         action=PrivacyAudit.Action.LOOKUP,
@@ -547,11 +549,11 @@ def person_delete(
     identify call waits for it instead of deadlocking; once this returns, a later identify
     call for the same user id starts a new, empty profile.
     """
-    user_id, email = normalize_lookup_terms(user_id=user_id, email=email)
-    _require_terms(user_id, email)
-    profile_ids = list(
-        profiles_matching(site=site, user_id=user_id, email=email).values_list("pk", flat=True)
-    )
+    terms = normalize_lookup_terms(user_id=user_id, email=email)
+    _require_terms(*terms)
+    matching = profiles_matching(site=site, user_id=user_id, email=email)
+    user_id, email = terms
+    profile_ids = list(matching.values_list("pk", flat=True))
     visitors = list(
         Visitor.objects.select_for_update()
         .filter(site=site, profile_id__in=profile_ids)

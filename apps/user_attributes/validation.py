@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
+import idna
+
 from apps.common.errors import ApplicationError
 from apps.user_attributes.models import ValueType
 
@@ -113,6 +115,26 @@ class AttributeCheck:
 
     accepted: dict[str, TypedValue] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
+
+
+def email_spellings(email: str) -> list[str]:
+    """An address (lower case) as it may be stored: as given, and with its domain in the
+    other form of an internationalised name (`müller.de` / `xn--mller-kva.de`), both of
+    which identify and the widgets accept."""
+    spellings = [email]
+    local, _, domain = email.rpartition("@")
+    if local:
+        try:
+            other = (
+                idna.decode(domain)
+                if "xn--" in domain
+                else idna.encode(domain, uts46=True).decode("ascii")
+            )
+        except (idna.IDNAError, UnicodeError):
+            other = domain
+        if other.lower() != domain:
+            spellings.append(f"{local}@{other.lower()}")
+    return spellings
 
 
 def clean_user_id(raw: object) -> str | None:

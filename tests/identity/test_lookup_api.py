@@ -412,3 +412,32 @@ def test_the_api_lists_the_newest_sessions_and_counts_them_all(api_client, site,
         2,
         0,
     )
+
+
+@pytest.mark.parametrize("user_id", ["mary@example.com", "Mary@Example.com"])
+def test_an_email_finds_the_person_whose_user_id_is_that_address(api_client, site, token, user_id):
+    """Sites that use their customers' addresses as user ids: a request that arrives by
+    email finds (and deletes) that profile, whichever case the site stored."""
+    visitor_identify(site=site, visitor_id=TABLET, user_id=user_id, attributes={"plan": "a"})
+
+    found = lookup(api_client, site, token, email="Mary@Example.com").json()["profiles"]
+    receipt = lookup(api_client, site, token, method="delete", email="Mary@Example.com").json()
+
+    assert [p["user_id"] for p in found] == [user_id]
+    assert receipt["deleted"]["profiles"] == 1
+    assert not Profile.objects.filter(site=site).exists()
+
+
+@pytest.mark.parametrize(
+    ("stored", "asked"),
+    [("info@xn--mller-kva.de", "info@müller.de"), ("info@müller.de", "INFO@xn--MLLER-kva.de")],
+)
+def test_an_email_matches_either_spelling_of_an_international_domain(
+    api_client, site, token, stored, asked
+):
+    visitor_identify(site=site, visitor_id=TABLET, user_id="u1", attributes={"email": stored})
+
+    receipt = lookup(api_client, site, token, method="delete", email=asked).json()
+
+    assert receipt["deleted"]["profiles"] == 1
+    assert not AttributeValue.objects.filter(site=site).exists()
