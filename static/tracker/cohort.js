@@ -360,7 +360,7 @@
     ".optional { font-weight: 400; color: #5b6072; }",
     "button { font: inherit; cursor: pointer; margin: 0; }",
     "button:focus-visible, input:focus-visible, textarea:focus-visible, .tab:focus-visible {",
-    "  outline: 3px solid #f59e0b; outline-offset: 2px; }",
+    "  outline: 3px solid #b45309; outline-offset: 2px; }",
     ".close { flex: none; width: 32px; height: 32px; padding: 0; border: 0; border-radius: 6px;",
     "  background: transparent; color: #4b5063; font-size: 22px; line-height: 1; }",
     ".close:hover { background: #f0f1f6; }",
@@ -734,12 +734,16 @@
         payload.email = given.email;
         payload.consent_to_connect = true;
       }
+      // A disabled button loses focus (to the page's <body>, where Escape no longer
+      // reaches the widget): give it back once it is enabled again.
+      const focused = button.matches(":focus");
       button.disabled = true;
       button.textContent = "Sending…";
       error.textContent = "";
       const outcome = await answerSend(widget, payload);
       button.disabled = false;
       button.textContent = idleLabel;
+      if (focused) button.focus();
       if (outcome.state === "retry") {
         error.textContent = outcome.message;
         return null;

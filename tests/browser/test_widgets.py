@@ -291,6 +291,27 @@ def test_the_script_and_its_widgets_work_under_a_strict_content_security_policy(
     assert refused == []
 
 
+def test_a_keyboard_user_sends_feedback_and_lands_on_close(shop, site, feedback):
+    """Sending disables the button while the answer travels; focus must not fall to the
+    page's <body>, or Escape no longer closes the panel."""
+    shop.open()
+    page = shop.page
+    page.get_by_role("button", name="Feedback", exact=True).focus()
+    page.keyboard.press("Enter")
+    panel = page.get_by_role("dialog", name="How would you rate your experience?")
+    panel.get_by_role("button", name="Love").focus()
+    page.keyboard.press("Enter")
+    panel.get_by_role("button", name="Send feedback").focus()
+
+    page.keyboard.press("Enter")
+    panel.get_by_role("status").filter(has_text="Thanks").wait_for()
+
+    assert shop.shadow("root.activeElement && root.activeElement.textContent") == "Close"
+    page.keyboard.press("Escape")
+    assert panel.is_hidden()
+    assert Response.objects.get(site=site, widget=feedback).emotion == 5
+
+
 def test_incoming_feedback_opens_from_the_side_tab_and_stores_the_emotion(shop, site, feedback):
     shop.open()
     page = shop.page
