@@ -1250,6 +1250,15 @@
     return { check: check, attributesChanged: attributesChanged };
   }
 
+  function queueStub(fn) {
+    if (Array.isArray(fn.q)) return true;
+    try {
+      return /\.q\s*=/.test(Function.prototype.toString.call(fn));
+    } catch (error) {
+      return false;
+    }
+  }
+
   function start() {
     const configured =
       isPlainObject(config) &&
@@ -1417,14 +1426,27 @@
       });
     }
 
+    // A page may have its own hj() already (Hotjar's, or one of its own): it keeps every
+    // call, and Cohort acts on identify besides.
+    // The queue stub (ours, or the same line from Hotjar's snippet) is recognised by its
+    // queue, or by its text before anything was queued.
+    const previous = typeof stub === "function" && !queueStub(stub) ? stub : null;
+
     function dispatch(args) {
       const command = args[0];
       debugInfo("hj(" + args.map(show).join(", ") + ")");
+      if (previous) {
+        try {
+          previous.apply(window, args);
+        } catch (error) {
+          // The page's own function failed; not ours to report.
+        }
+      }
       if (command === "identify") {
         identify(args[1], args[2]);
         return;
       }
-      warn("unknown command " + describe(command) + " ignored.");
+      if (!previous) warn("unknown command " + describe(command) + " ignored.");
     }
 
     function hj() {
@@ -1448,6 +1470,12 @@
 
     const queued = typeof stub === "function" && Array.isArray(stub.q) ? stub.q.slice() : [];
     window.hj = hj;
+    if (previous) {
+      warn(
+        "window.hj was already defined by another script; it still receives every call, " +
+        "and Cohort acts on hj('identify', ...)."
+      );
+    }
     debugInfo(
       "version " + VERSION + " started for site " + siteKey + "; visitor " + visitorId +
       ", session " + sessionId + ", " + queued.length + " queued call(s)"

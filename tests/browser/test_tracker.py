@@ -36,7 +36,13 @@ class Shop(CustomerPage):
     def _serve(self, route):
         # /shop/installed: the install snippet as customers paste it.
         # /shop/stub-only: the stub alone; the test adds the script tag when it wants.
+        # /shop/own-hj: the page defines its own hj() before the snippet (as Hotjar does).
         snippet = f"<script>{STUB}</script>"
+        if "/shop/own-hj" in route.request.url:
+            own = "window.pageCalls = []; window.hj = (...args) => { pageCalls.push(args); };"
+            snippet = (
+                f'<script>{own}</script>{snippet}<script async src="{self.script_url}"></script>'
+            )
         if "/shop/installed" in route.request.url:
             snippet += f'<script async src="{self.script_url}"></script>'
         body = f"<!doctype html><html><head>{snippet}</head><body><h1>Shop</h1></body></html>"
@@ -176,6 +182,24 @@ def test_calls_before_and_after_the_script_loads_store_typed_values_on_one_profi
     assert not Profile.objects.filter(site=other_site).exists()
     assert not Visitor.objects.filter(site=other_site).exists()
     assert shop.warnings() == []
+    assert shop.errors == []
+
+
+def test_a_page_with_its_own_hj_keeps_every_call_and_cohort_still_identifies(shop, site):
+    shop.open("own-hj")
+    shop.page.wait_for_function("window.hj && window.hj.cohort")
+
+    shop.call("hj('event', 'checkout'); hj('identify', 'ABC', {plan: 'pro'})")
+    shop.wait_for_calls(2)
+
+    assert shop.page.evaluate("window.pageCalls") == [
+        ["event", "checkout"],
+        ["identify", "ABC", {"plan": "pro"}],
+    ]
+    profile = Profile.objects.get(site=site, user_id="ABC")
+    assert stored_attributes(profile) == {"plan": ("string", None, "pro", None, None)}
+    assert len(shop.warnings()) == 1
+    assert "window.hj was already defined" in shop.warnings()[0]
     assert shop.errors == []
 
 
