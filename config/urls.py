@@ -3,7 +3,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from apps.accounts import views as account_views
+from apps.accounts.forms import AdminLoginForm
 from apps.common.observability import health
+
+# Staff log in with attempts counted, like customers (apps.accounts.forms).
+admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
     # The public API first: the tracking script's calls are most of the traffic, and

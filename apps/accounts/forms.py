@@ -1,8 +1,11 @@
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
 from apps.accounts.models import User
+from apps.accounts.services import login_attempt_count
+from apps.common.http import client_ip
 
 EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
 
@@ -55,7 +58,31 @@ class SignupForm(forms.Form):
         return cleaned
 
 
-class LoginForm(AuthenticationForm):
+def wait_text(seconds: int) -> str:
+    """When a refused attempt may be made again: "in 12 minutes", "in 40 seconds"."""
+    if seconds >= 90:
+        return f"in {-(-seconds // 60)} minutes"
+    return f"in {max(seconds, 1)} seconds"
+
+
+class AttemptsCountedMixin:
+    """A log-in form whose attempts are counted (`login_attempt_count`): past the rate,
+    the form refuses before the password is checked. `throttled` says so to the view."""
+
+    throttled = False
+
+    def clean(self):
+        email = (self.cleaned_data.get("username") or "").strip().lower()
+        wait = login_attempt_count(email=email, client=client_ip(self.request))
+        if wait is not None:
+            self.throttled = True
+            raise forms.ValidationError(
+                f"Too many attempts to log in. Try again {wait_text(wait)}.", code="throttled"
+            )
+        return super().clean()
+
+
+class LoginForm(AttemptsCountedMixin, AuthenticationForm):
     username = forms.EmailField(
         label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
@@ -63,6 +90,10 @@ class LoginForm(AuthenticationForm):
     def clean_username(self) -> str:
         # Emails are stored lowercased; "Ana@Example.com" logs in as ana@example.com.
         return self.cleaned_data["username"].strip().lower()
+
+
+class AdminLoginForm(AttemptsCountedMixin, AdminAuthenticationForm):
+    """The admin's log-in, counted like the app's."""
 
 
 class AccountNameForm(forms.Form):

@@ -1,6 +1,7 @@
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -9,6 +10,7 @@ from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, Us
 from apps.accounts.selectors import token_hash
 from apps.billing.models import PlanChange
 from apps.common.errors import ApplicationError
+from apps.common.throttling import Rate, throttle_hits
 from apps.sites.models import Site
 from apps.sites.selectors import site_public_forget
 
@@ -136,3 +138,20 @@ def api_token_touch(*, token: ApiToken) -> None:
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+
+
+def login_attempt_count(*, email: str, client: str | None) -> int | None:
+    """Count a log-in attempt against its email address and its client address: None
+    while both are within their rates, else the seconds until the attempt may be made."""
+    limits = [("login-email", email, Rate.parse(settings.COHORT_LOGIN_RATE_PER_EMAIL))]
+    if client:
+        limits.append(("login-client", client, Rate.parse(settings.COHORT_LOGIN_RATE_PER_CLIENT)))
+    return throttle_hits(limits)
+
+
+def signup_attempt_count(*, client: str | None) -> int | None:
+    """Count a sign-up against its client address (see `login_attempt_count`)."""
+    if not client:
+        return None
+    rate = Rate.parse(settings.COHORT_SIGNUP_RATE_PER_CLIENT)
+    return throttle_hits([("signup-client", client, rate)])

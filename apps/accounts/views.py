@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from apps.accounts.forms import AccountNameForm, ApiTokenForm, LoginForm, SignupForm
+from apps.accounts.forms import AccountNameForm, ApiTokenForm, LoginForm, SignupForm, wait_text
 from apps.accounts.models import Membership
 from apps.accounts.selectors import (
     account_audit_trail,
@@ -20,8 +20,10 @@ from apps.accounts.services import (
     account_rename,
     api_token_create,
     api_token_revoke,
+    signup_attempt_count,
     user_signup,
 )
+from apps.common.http import client_ip
 from apps.common.tenancy import SESSION_ACCOUNT_KEY, account_view
 from apps.identity.selectors import privacy_audit_trail
 
@@ -45,6 +47,13 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("home")
     # Bound on every POST, even an empty one, so a blank submission reports its errors.
     form = SignupForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        wait = signup_attempt_count(client=client_ip(request))
+        if wait is not None:
+            form.add_error(
+                None, f"Too many sign-ups from your network. Try again {wait_text(wait)}."
+            )
+            return render(request, "accounts/signup.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         user, account = user_signup(
             email=form.cleaned_data["email"],
@@ -62,6 +71,12 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.throttled:
+            response.status_code = 429
+        return response
 
 
 @login_required

@@ -162,6 +162,11 @@ SPECTACULAR_SETTINGS = {
 # `manage.py seed_demo` makes an owner login whose password the README publishes: off in
 # production unless asked for (config/settings/production.py).
 COHORT_DEMO_DATA = env.bool("COHORT_DEMO_DATA", default=True)
+# Log-in attempts per email address and per client address, and sign-ups per client
+# address: password guessing and account farming meet a wall, a person mistyping does not.
+COHORT_LOGIN_RATE_PER_EMAIL = env("COHORT_LOGIN_RATE_PER_EMAIL", default="10/h")
+COHORT_LOGIN_RATE_PER_CLIENT = env("COHORT_LOGIN_RATE_PER_CLIENT", default="100/h")
+COHORT_SIGNUP_RATE_PER_CLIENT = env("COHORT_SIGNUP_RATE_PER_CLIENT", default="20/h")
 COHORT_THROTTLE_PER_SITE = env("COHORT_THROTTLE_PER_SITE", default="6000/min")
 COHORT_THROTTLE_PER_CLIENT = env("COHORT_THROTTLE_PER_CLIENT", default="600/min")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024

@@ -1,5 +1,7 @@
 """Log in / out, the account switcher, and `home` sending users to the account they used."""
 
+import re
+
 import pytest
 from django.contrib.auth import get_user
 from django.urls import reverse
@@ -132,3 +134,44 @@ def test_home_for_a_user_without_accounts_explains_what_to_do(client, user, othe
 
     assert response.status_code == 200
     assert "You are not in any account" in response.content.decode()
+
+
+def test_guessing_a_password_meets_a_wall_even_with_the_right_one(client, user, settings):
+    settings.COHORT_LOGIN_RATE_PER_EMAIL = "3/h"
+    for _ in range(3):
+        wrong = client.post(LOGIN, {"username": "ana@example.com", "password": "guess-1234"})
+        assert wrong.status_code == 200
+        assert "Email or password is wrong" in wrong.content.decode()
+
+    refused = client.post(LOGIN, {"username": "Ana@Example.com", "password": PASSWORD})
+
+    assert refused.status_code == 429
+    assert re.search(
+        r"Too many attempts to log in\. Try again in \d+ (minutes|seconds)\.",
+        refused.content.decode(),
+    )
+    assert not get_user(client).is_authenticated
+
+
+def test_one_client_guessing_many_emails_meets_a_wall(client, user, settings):
+    settings.COHORT_LOGIN_RATE_PER_CLIENT = "5/h"
+    for n in range(5):
+        client.post(LOGIN, {"username": f"someone{n}@example.com", "password": "guess-1234"})
+
+    refused = client.post(LOGIN, {"username": "ana@example.com", "password": PASSWORD})
+
+    assert refused.status_code == 429
+    assert not get_user(client).is_authenticated
+
+
+def test_the_admin_log_in_counts_attempts_too(client, settings, db):
+    settings.COHORT_LOGIN_RATE_PER_EMAIL = "2/h"
+    staff = UserFactory(email="staff@example.com", is_staff=True, is_superuser=True)
+    url = reverse("admin:login")
+    for _ in range(2):
+        client.post(url, {"username": staff.email, "password": "guess-1234"})
+
+    refused = client.post(url, {"username": staff.email, "password": PASSWORD})
+
+    assert "Too many attempts to log in" in refused.content.decode()
+    assert not get_user(client).is_authenticated

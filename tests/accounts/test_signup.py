@@ -1,5 +1,7 @@
 """Sign up: a user, their account on Basic / V2, owner membership and the first plan entry."""
 
+import re
+
 import pytest
 from django.contrib.auth import get_user
 from django.urls import reverse
@@ -146,3 +148,19 @@ def test_signup_page_for_a_logged_in_user_goes_home(client, owner):
 
     assert response.status_code == 302
     assert response["Location"] == reverse("home")
+
+
+def test_one_network_signing_up_again_and_again_meets_a_wall(client, settings, db):
+    settings.COHORT_SIGNUP_RATE_PER_CLIENT = "2/h"
+    for n in range(2):
+        client.post(SIGNUP, {**VALID, "email": f"farm{n}@example.com"})
+        client.logout()
+
+    refused = client.post(SIGNUP, {**VALID, "email": "farm9@example.com"})
+
+    assert refused.status_code == 429
+    assert re.search(
+        r"Too many sign-ups from your network\. Try again in \d+ (minutes|seconds)\.",
+        refused.content.decode(),
+    )
+    assert not User.objects.filter(email="farm9@example.com").exists()
