@@ -12,7 +12,7 @@ from apps.accounts.selectors import (
     accounts_left_without_owner,
     accounts_owned_only_by,
 )
-from apps.accounts.services import account_delete, api_token_revoke
+from apps.accounts.services import account_delete, api_token_revoke, membership_delete
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
 from apps.common.admin import CascadeDeleteAdminMixin, ReadOnlyAdminMixin
@@ -43,7 +43,14 @@ class UserEditForm(UserChangeForm):
 
 class MembershipFormSet(BaseInlineFormSet):
     """Memberships edited inline never leave an account without an owner: nobody could
-    then manage its plan, its members or its User Attributes."""
+    then manage its plan, its members or its User Attributes. A member removed here loses
+    their API tokens for the account (`membership_delete`)."""
+
+    staff = None  # who is editing (MembershipInline.get_formset)
+
+    def delete_existing(self, obj, commit=True) -> None:
+        if commit:
+            membership_delete(membership=obj, by=self.staff)
 
     def clean(self) -> None:
         super().clean()
@@ -73,6 +80,11 @@ class MembershipInline(admin.TabularInline):
     fields = ("account", "user", "role", "created_at")
     readonly_fields = ("created_at",)
     raw_id_fields = ("account", "user")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.staff = request.user  # named as who revoked a removed member's tokens
+        return formset
 
 
 class UserMembershipInline(MembershipInline):

@@ -133,6 +133,18 @@ def api_token_revoke(*, token: ApiToken, by: User | None = None) -> None:
         )
 
 
+@transaction.atomic
+def membership_delete(*, membership: Membership, by: User | None = None) -> None:
+    """Remove a member from an account, revoking the tokens they held for it: a token
+    must not come back to life if the same person is made a member again."""
+    held = ApiToken.objects.filter(
+        account_id=membership.account_id, user_id=membership.user_id, revoked_at__isnull=True
+    ).select_related("account", "user")
+    for token in held:
+        api_token_revoke(token=token, by=by)
+    membership.delete()
+
+
 def api_token_touch(*, token: ApiToken) -> None:
     """Note when a token was last used, at most once a minute."""
     now = timezone.now()

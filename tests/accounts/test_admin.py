@@ -4,14 +4,16 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from apps.accounts.models import Account, Membership, User
-from apps.accounts.services import user_signup
+from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
+from apps.accounts.selectors import api_token_authenticate
+from apps.accounts.services import api_token_create, user_signup
 from apps.billing.models import PlanChange
 from apps.sites.models import Site
 from tests.common.admin_forms import admin_form_data
 from tests.factories import (
     PASSWORD,
     ApiTokenFactory,
+    MembershipFactory,
     PlanChangeFactory,
     ProfileFactory,
     SiteFactory,
@@ -382,3 +384,22 @@ def test_staff_hand_ownership_to_another_member_in_one_save(staff_client, accoun
         (owner.email, "member"),
         (member.email, "owner"),
     }
+
+
+def test_a_member_removed_in_the_admin_loses_their_tokens_for_good(
+    staff_client, staff, account, member, site
+):
+    raw = api_token_create(account=account, user=member, name="back end")[1]
+    url = reverse("admin:accounts_account_change", args=[account.pk])
+    data = admin_form_data(staff_client.get(url))
+    row = _membership_rows(data)[member.email]
+
+    assert staff_client.post(url, {**data, f"memberships-{row}-DELETE": "on"}).status_code == 302
+
+    token = ApiToken.objects.get(user=member)
+    assert token.revoked_at is not None
+    event = AccountEvent.objects.get(action=AccountEvent.Action.TOKEN_REVOKED)
+    assert event.actor_email == staff.email
+    # Made a member again, the person's old token stays dead.
+    MembershipFactory(account=account, user=member, role="member")
+    assert api_token_authenticate(raw=raw) is None
