@@ -13,3 +13,5 @@ class PlanChangeForm(forms.Form):
             ),
         },
     )
+    # Set by the confirmation page of a change that takes User Attributes away.
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)

@@ -4,6 +4,8 @@ from django.db.models import QuerySet
 
 from apps.accounts.models import Account
 from apps.billing.models import PlanChange
+from apps.feedback_targeting.selectors import widgets_using_attributes_count
+from apps.sites.models import Site
 
 ELIGIBLE_TIERS = (Account.Tier.BUSINESS, Account.Tier.SCALE)
 MIN_BILLING_VERSION = 2
@@ -49,3 +51,27 @@ def user_attributes_access(*, account: Account) -> FeatureAccess:
 
 def plan_history(*, account: Account, limit: int = 20) -> QuerySet[PlanChange]:
     return PlanChange.objects.filter(account=account)[:limit]
+
+
+@dataclass(frozen=True)
+class FeatureLoss:
+    """What a plan change takes away with User Attributes."""
+
+    # The sites whose identify calls are refused from then on.
+    sites: list[Site]
+    # The running widgets that target attributes, which are switched off.
+    widgets: int
+
+
+def plan_change_losses(*, account: Account, tier: str) -> FeatureLoss | None:
+    """What moving the account to `tier` would take away, when it takes User Attributes
+    away; None when it does not."""
+    target = Account(tier=tier, billing_version=account.billing_version)
+    if not user_attributes_access(account=account).allowed:
+        return None
+    if user_attributes_access(account=target).allowed:
+        return None
+    return FeatureLoss(
+        sites=list(Site.objects.filter(account=account, user_attributes_enabled=True)),
+        widgets=widgets_using_attributes_count(account=account),
+    )

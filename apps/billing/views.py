@@ -5,9 +5,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.models import Account, Membership
 from apps.billing.forms import PlanChangeForm
-from apps.billing.selectors import ELIGIBLE_TIERS, plan_history, user_attributes_access
+from apps.billing.selectors import (
+    ELIGIBLE_TIERS,
+    plan_change_losses,
+    plan_history,
+    user_attributes_access,
+)
 from apps.billing.services import plan_change
 from apps.common.tenancy import account_view
+from apps.feedback_targeting.selectors import widgets_switched_off_in_account
 
 TIER_ORDER = list(Account.Tier.values)
 TIER_FEATURES = {
@@ -53,15 +59,41 @@ def plan_update(request: HttpRequest) -> HttpResponse:
     form = PlanChangeForm(request.POST)
     if not form.is_valid():
         return render(request, "billing/plan.html", _plan_context(request, form), status=400)
-    before = request.account.tier
-    change = plan_change(
-        account=request.account, tier=form.cleaned_data["tier"], changed_by=request.user
-    )
+    account, tier = request.account, form.cleaned_data["tier"]
+    losses = plan_change_losses(account=account, tier=tier)
+    if losses is not None and not form.cleaned_data["confirm"]:
+        context = {"tier": tier, "label": Account.Tier(tier).label, "losses": losses}
+        return render(request, "billing/downgrade_confirm.html", context)
+    had_access = user_attributes_access(account=account).allowed
+    before = account.tier
+    change = plan_change(account=account, tier=tier, changed_by=request.user)
     if change is None:
         messages.info(request, "That is already your plan.")
+        return redirect("billing:plan", account_slug=account.slug)
+    label = Account.Tier(change.to_tier).label
+    if TIER_ORDER.index(change.to_tier) > TIER_ORDER.index(before):
+        message = f"Upgraded to {label}."
     else:
-        verb = (
-            "Upgraded" if TIER_ORDER.index(change.to_tier) > TIER_ORDER.index(before) else "Moved"
-        )
-        messages.success(request, f"{verb} to {Account.Tier(change.to_tier).label}.")
-    return redirect("billing:plan", account_slug=request.account.slug)
+        message = f"Moved to {label}."
+    if losses is not None:
+        n = losses.widgets
+        message += " Identify calls are now refused on every site"
+        if n:
+            message += f"; {_widgets(n)} targeting attributes {'was' if n == 1 else 'were'} "
+            message += "switched off"
+        message += ". The attributes collected stay, and can be looked up and deleted."
+    elif not had_access and user_attributes_access(account=account).allowed:
+        off = widgets_switched_off_in_account(account=account)
+        if off:
+            one = off == 1
+            message += (
+                f" User Attributes are back; {_widgets(off)} switched off with them "
+                f"{'stays' if one else 'stay'} off until you switch {'it' if one else 'them'} "
+                "on in Widgets."
+            )
+    messages.success(request, message)
+    return redirect("billing:plan", account_slug=account.slug)
+
+
+def _widgets(n: int) -> str:
+    return "1 widget" if n == 1 else f"{n} widgets"

@@ -55,6 +55,20 @@ def widgets_switched_off_count(*, site: Site) -> int:
     return Widget.objects.filter(site=site, status=Widget.Status.DISABLED).count()
 
 
+def widgets_using_attributes_count(*, account) -> int:
+    """How many of the account's running (active or paused) widgets target attributes:
+    the ones a plan without User Attributes switches off."""
+    running = Widget.objects.filter(
+        site__account=account, status__in=[Widget.Status.ACTIVE, Widget.Status.PAUSED]
+    ).values_list("targeting", flat=True)
+    return sum(1 for targeting in running if parse_rule(targeting).uses_attributes)
+
+
+def widgets_switched_off_in_account(*, account) -> int:
+    """How many of the account's widgets Cohort switched off, on all its sites."""
+    return Widget.objects.filter(site__account=account, status=Widget.Status.DISABLED).count()
+
+
 def widget_get_for_site(*, site: Site, pk: int) -> Widget:
     """The site's widget; another site's widget is "not found"."""
     widget = Widget.objects.filter(site=site, pk=pk).first()

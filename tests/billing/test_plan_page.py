@@ -6,6 +6,11 @@ from django.urls import reverse
 from apps.accounts.models import Account
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
+from apps.feedback_targeting.models import Widget
+from apps.sites.models import Site
+from tests.feedback_targeting.factories import WidgetFactory
+
+SPEND = {"type": "number", "key": "total_spend", "op": "gt", "value": 0}
 
 
 @pytest.fixture
@@ -45,8 +50,8 @@ def test_owner_changes_the_plan(
     account.save(update_fields=["tier"])
     client = login(owner)
 
-    # when they pick another tier
-    response = client.post(change_url, {"tier": target}, follow=True)
+    # when they pick another tier (and confirm, where User Attributes go with it)
+    response = client.post(change_url, {"tier": target, "confirm": "on"}, follow=True)
 
     # then the plan changed, the change is in the history with who made it
     assert response.redirect_chain == [(plan_url, 302)]
@@ -60,6 +65,59 @@ def test_owner_changes_the_plan(
     assert f'<strong id="current-tier">{Account.Tier(target).label}</strong>' in html
     assert owner.email in html  # the history names who changed it
     assert _plan(other_account) == ("business", 2)
+
+
+@pytest.fixture
+def attribute_poll(site):
+    """A running poll of the site (User Attributes enabled) aimed at an attribute."""
+    Site.objects.filter(pk=site.pk).update(user_attributes_enabled=True)
+    targeting = {"match": "all", "conditions": [SPEND]}
+    return WidgetFactory(site=site, status=Widget.Status.ACTIVE, targeting=targeting)
+
+
+def test_a_downgrade_that_takes_user_attributes_away_asks_first(
+    login, owner, account, site, attribute_poll, change_url
+):
+    page = login(owner).post(change_url, {"tier": "plus"})
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Move to Plus?" in html
+    assert f"<strong>{site.name}</strong>, where User Attributes are enabled" in html
+    assert "<strong>1 widget</strong> targeting attributes is switched off" in html
+    assert 'name="confirm" value="on"' in html
+    assert _plan(account) == ("business", 2)  # nothing changed yet
+    assert Widget.objects.get(pk=attribute_poll.pk).status == Widget.Status.ACTIVE
+
+
+def test_a_confirmed_downgrade_says_what_it_switched_off_and_an_upgrade_what_stays_off(
+    login, owner, account, attribute_poll, change_url
+):
+    client = login(owner)
+
+    down = client.post(change_url, {"tier": "plus", "confirm": "on"}, follow=True)
+    up = client.post(change_url, {"tier": "business"}, follow=True)
+
+    assert (
+        "Moved to Plus. Identify calls are now refused on every site; 1 widget targeting "
+        "attributes was switched off. The attributes collected stay"
+    ) in down.content.decode()
+    assert (
+        "Upgraded to Business. User Attributes are back; 1 widget switched off with them "
+        "stays off until you switch it on in Widgets."
+    ) in up.content.decode()
+    assert Widget.objects.get(pk=attribute_poll.pk).status == Widget.Status.DISABLED
+
+
+def test_a_downgrade_between_plans_without_user_attributes_does_not_ask(
+    login, owner, account, change_url
+):
+    account.tier = "plus"
+    account.save(update_fields=["tier"])
+
+    login(owner).post(change_url, {"tier": "basic"})
+
+    assert _plan(account) == ("basic", 2)
 
 
 def test_choosing_the_current_plan_changes_nothing(login, owner, account, change_url):
