@@ -9,7 +9,7 @@ from django.http import Http404
 from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
 from apps.billing.models import PlanChange
 from apps.common.sql import fetch_one, instances_from_row, select_columns, table
-from apps.consent.models import ConsentRecord
+from apps.consent.models import ConsentRecord, SignedDPA
 from apps.identity.models import PrivacyAudit
 from apps.sites.models import Site
 from apps.sites.selectors import site_key_possible, sites_row_counts
@@ -77,6 +77,10 @@ def account_row_counts(*, accounts: list[Account]) -> dict[str, int]:
         "memberships": Membership.objects.filter(account__in=accounts).count(),
         "API tokens": ApiToken.objects.filter(account__in=accounts).count(),
         "plan changes": PlanChange.objects.filter(account__in=accounts).count(),
+        # The account's trails go with it (README: "Deleting an account").
+        "consent records": ConsentRecord.objects.filter(account__in=accounts).count(),
+        "signed DPAs": SignedDPA.objects.filter(account__in=accounts).count(),
+        "privacy audit records": PrivacyAudit.objects.filter(account__in=accounts).count(),
     }
 
 

@@ -8,6 +8,9 @@ from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, Us
 from apps.accounts.selectors import api_token_authenticate
 from apps.accounts.services import api_token_create, user_signup
 from apps.billing.models import PlanChange
+from apps.consent.models import ConsentRecord
+from apps.consent.selectors import consent_statements
+from apps.consent.services import user_attributes_enable
 from apps.sites.models import Site
 from tests.common.admin_forms import admin_form_data
 from tests.factories import (
@@ -260,8 +263,13 @@ def test_createsuperuser_makes_staff_who_log_in_to_the_admin(db, client, monkeyp
 def test_staff_delete_an_account_with_its_plan_history_sites_and_tokens(staff_client, db):
     # An account made by sign-up: its plan history has an opening entry, read-only here.
     owner, account = user_signup(email="ana@example.com", password=PASSWORD, account_name="Ana")
-    site = SiteFactory(account=account)
+    site = SiteFactory(account=account, user_attributes_enabled=False)
     ApiTokenFactory(account=account, user=owner)
+    Account.objects.filter(pk=account.pk).update(tier="business")
+    account.refresh_from_db()
+    user_attributes_enable(
+        site=site, user=owner, confirmed=set(consent_statements(account=account)), client_ip=None
+    )
     for n in range(3):
         ProfileFactory(site=site, user_id=f"person-{n}")
     url = reverse("admin:accounts_account_delete", args=[account.pk])
@@ -273,11 +281,13 @@ def test_staff_delete_an_account_with_its_plan_history_sites_and_tokens(staff_cl
     assert "Are you sure" in confirm
     assert "<li>Profiles: 3</li>" in confirm
     assert "<li>Plan changes: 1</li>" in confirm
+    assert "<li>Consent records: 1</li>" in confirm  # the account's trails go with it
     assert "person-1" not in confirm
     assert response.status_code == 302
     assert not Account.objects.filter(pk=account.pk).exists()
     assert not Site.objects.filter(pk=site.pk).exists()
     assert not PlanChange.objects.filter(account_id=account.pk).exists()
+    assert not ConsentRecord.objects.filter(account_id=account.pk).exists()
 
 
 def test_staff_delete_a_user_who_held_an_api_token(staff_client, account, admin_user):
