@@ -60,10 +60,12 @@ class RejectionRow:
 
 
 REJECTED_KEYS_SHOWN = 20
+# The settings page shows this many days of rejected attributes; older counts are purged.
+REJECTION_DAYS = 7
 
 
 def rejection_summary(
-    *, site: Site, days: int = 7, now: datetime | None = None
+    *, site: Site, days: int = REJECTION_DAYS, now: datetime | None = None
 ) -> list[RejectionRow]:
     """Rejected attributes per reason over the last `days` days, most frequent first, each
     with its most rejected keys (a site lists at most 1,000 keys a day, so the rows read

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Count
+from django.utils import timezone
 
 from apps.common.sql import (
     db_date,
@@ -34,6 +35,7 @@ from apps.user_attributes.models import (
     AttributeRejection,
     AttributeValue,
 )
+from apps.user_attributes.selectors import REJECTION_DAYS
 from apps.user_attributes.validation import (
     MAX_KEYS_PER_SITE,
     Reason,
@@ -361,3 +363,12 @@ def rejections_record(*, site: Site, rejected: dict[str, str], now: datetime) ->
         [(s, db_date(d), k, r, c) for s, d, k, r, c in rows],
         f"{quote('count')} = {quote(name)}.{quote('count')} + excluded.{quote('count')}",
     )
+
+
+def rejections_purge(*, now: datetime | None = None) -> int:
+    """Forget the rejected-attribute counts older than the settings page shows
+    (REJECTION_DAYS): their keys may hold what a site should not have sent, and no
+    deletion of a person reaches them. The number of rows forgotten."""
+    today = (now or timezone.now()).date()
+    cutoff = today - timedelta(days=REJECTION_DAYS - 1)
+    return AttributeRejection.objects.filter(day__lt=cutoff).delete()[0]
