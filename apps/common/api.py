@@ -39,6 +39,7 @@ _DRF_CODES = {
     exceptions.PermissionDenied: "permission_denied",
     exceptions.NotFound: "not_found",
     exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
     exceptions.Throttled: "throttled",
     exceptions.ValidationError: "invalid_request",
 }

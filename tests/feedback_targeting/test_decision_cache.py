@@ -165,16 +165,16 @@ class TestRendering:
         assert response.content.startswith(b'{"widgets":[{"id":%d,' % feedback.pk)
 
     @pytest.mark.parametrize(
-        ("accept", "query", "status"),
+        ("accept", "query", "status", "code"),
         [
-            ("text/html", {}, 406),
-            ("application/json;q=0.9, */*;q=0.1", {}, 200),
-            (None, {"format": "json"}, 200),
-            (None, {"format": "xml"}, 404),
+            ("text/html", {}, 406, "not_acceptable"),
+            ("application/json;q=0.9, */*;q=0.1", {}, 200, None),
+            (None, {"format": "json"}, 200, None),
+            (None, {"format": "xml"}, 404, "not_found"),
         ],
     )
     def test_other_accept_headers_and_formats_are_negotiated_as_before(
-        self, api_client, site, accept, query, status
+        self, api_client, site, accept, query, status, code
     ):
         make_feedback(site)
         headers = {"HTTP_ACCEPT": accept} if accept else {}
@@ -187,6 +187,7 @@ class TestRendering:
 
         assert response.status_code == status
         assert response["Content-Type"] == "application/json"
+        assert response.json().get("code") == code  # as docs/api.md lists them
 
 
 class TestFactsInOneStatement:
