@@ -5,7 +5,7 @@ from django.contrib.auth.forms import AuthenticationForm
 
 from apps.accounts.models import User
 from apps.accounts.services import login_attempt_count
-from apps.common.http import client_ip
+from apps.common.http import client_key
 
 EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
 
@@ -73,7 +73,7 @@ class AttemptsCountedMixin:
 
     def clean(self):
         email = (self.cleaned_data.get("username") or "").strip().lower()
-        wait = login_attempt_count(email=email, client=client_ip(self.request))
+        wait = login_attempt_count(email=email, client=client_key(self.request))
         if wait is not None:
             self.throttled = True
             raise forms.ValidationError(

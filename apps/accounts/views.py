@@ -23,7 +23,7 @@ from apps.accounts.services import (
     signup_attempt_count,
     user_signup,
 )
-from apps.common.http import client_ip
+from apps.common.http import client_key
 from apps.common.tenancy import SESSION_ACCOUNT_KEY, account_view
 from apps.identity.selectors import privacy_audit_trail
 
@@ -48,7 +48,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     # Bound on every POST, even an empty one, so a blank submission reports its errors.
     form = SignupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        wait = signup_attempt_count(client=client_ip(request))
+        wait = signup_attempt_count(client=client_key(request))
         if wait is not None:
             form.add_error(
                 None, f"Too many sign-ups from your network. Try again {wait_text(wait)}."

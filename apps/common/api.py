@@ -17,13 +17,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.accounts.selectors import api_token_authenticate
 from apps.accounts.services import api_token_touch
 from apps.common.errors import ApplicationError, Forbidden, NotFound
+from apps.common.http import client_key
 from apps.common.tenancy import role_at_least
 from apps.common.throttling import Rate, throttle_hits
 from apps.sites.origins import origin_allowed
@@ -255,7 +255,7 @@ class PublicSiteAPIView(BaseAPIView):
                 ("site", str(site.pk), Rate.parse(settings.COHORT_THROTTLE_PER_SITE)),
                 (
                     "client",
-                    BaseThrottle().get_ident(request),
+                    client_key(request) or "",
                     Rate.parse(settings.COHORT_THROTTLE_PER_CLIENT),
                 ),
             ]

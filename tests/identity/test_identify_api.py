@@ -555,6 +555,21 @@ class TestCorsAndThrottle:
         assert 1 <= int(response["Retry-After"]) <= 60
         assert values_of(site, "u1") == {"n": ("number", 2.0)}
 
+    @override_settings(COHORT_THROTTLE_PER_CLIENT="3/min")
+    def test_an_ipv6_client_counts_as_its_64_network(self, api_client, site):
+        """One subscriber holds a whole /64: a new address per call must not pass the limit
+        per client. Another network is counted apart."""
+
+        def from_address(address: str, n: int) -> int:
+            api_client.defaults["REMOTE_ADDR"] = address
+            return identify(api_client, site, TABLET, "u1", {"n": n}).status_code
+
+        same = [from_address(f"2001:db8:1:2::{i + 1:x}", i) for i in range(4)]
+        other = from_address("2001:db8:1:3::1", 9)
+
+        assert same == [200, 200, 200, 429]
+        assert other == 200
+
     @override_settings(COHORT_THROTTLE_PER_SITE="2/min")
     def test_per_site_throttle_does_not_touch_other_sites(self, api_client, site, other_site):
         for _ in range(2):
