@@ -49,6 +49,9 @@
   const COOKIE_MAX_AGE_S = 365 * 24 * 60 * 60;
   const REQUEST_TIMEOUT_MS = 10 * 1000;
   const RETRY_DELAY_MS = 500;
+  // A call that met a network error while the browser was offline waits this long at most
+  // for the connection to come back before its retry.
+  const OFFLINE_WAIT_MS = 5 * 60 * 1000;
   const MAX_RETRY_AFTER_MS = 30 * 1000;
   // Browsers refuse keepalive requests with bodies over 64 KiB.
   const KEEPALIVE_MAX_BYTES = 60 * 1024;
@@ -277,6 +280,19 @@
     } catch (error) {
       return text.length * 3;
     }
+  }
+
+  // Resolves when the browser is online again, or after `ms`.
+  function onlineAgain(ms) {
+    return new Promise(function (resolve) {
+      const done = function () {
+        window.clearTimeout(timer);
+        window.removeEventListener("online", done);
+        resolve();
+      };
+      const timer = window.setTimeout(done, ms);
+      window.addEventListener("online", done);
+    });
   }
 
   function retryDelay(response) {
@@ -1330,6 +1346,11 @@
           response === null ||
           (response !== null && (response.status >= 500 || response.status === 429));
         if (!retryable || attempt === 2) break;
+        if (response === null && navigator.onLine === false) {
+          debugInfo(command + " could not be sent: offline; retrying once back online");
+          await onlineAgain(OFFLINE_WAIT_MS);
+          continue;
+        }
         const delay = retryDelay(response);
         debugInfo(
           command + " " + (response ? "answered " + response.status : "could not reach the API") +

@@ -347,6 +347,23 @@ def test_a_failed_identify_is_retried_once_with_the_same_message_id(shop, site, 
     assert shop.warnings() == []
 
 
+def test_a_call_made_offline_is_sent_once_the_browser_is_back_online(shop, site):
+    shop.open()
+    shop.page.wait_for_function("window.hj && window.hj.cohort")
+    shop.wait_for_calls(1)  # the page visit
+    shop.page.context.set_offline(True)
+
+    shop.call("hj('identify', 'ABC', {plan: 'pro'})")
+    shop.page.wait_for_timeout(1500)  # longer than the retry delay
+    assert not Profile.objects.filter(site=site, user_id="ABC").exists()
+    shop.page.context.set_offline(False)
+    shop.wait_for_calls(2)
+
+    profile = Profile.objects.get(site=site, user_id="ABC")
+    assert stored_attributes(profile) == {"plan": ("string", None, "pro", None, None)}
+    assert shop.warnings() == []
+
+
 def test_the_script_can_read_how_long_a_refusal_asks_it_to_wait(shop, settings):
     """A 429 (or 503) says in Retry-After when to try again; the browser shows the header
     to the customer's page, where the script runs, only if the API exposes it."""
