@@ -308,13 +308,18 @@ class ApiTokenAuthentication(BaseAuthentication):
 
 class AccountTokenAPIView(BaseAPIView):
     """Base for the private API: the account comes from the token, and a site named in the
-    URL must belong to it (another account's site is "not found")."""
+    URL must belong to it (another account's site is "not found"). Each token's calls are
+    rate-limited (COHORT_THROTTLE_PER_TOKEN)."""
 
     authentication_classes = [ApiTokenAuthentication]
     permission_classes = [IsAuthenticated]
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        rate = Rate.parse(settings.COHORT_THROTTLE_PER_TOKEN)
+        wait = throttle_hits([("token", str(request.auth.token.pk), rate)])
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait)
         self.membership = request.auth.membership
         self.account = self.membership.account
         if "site_key" in kwargs:

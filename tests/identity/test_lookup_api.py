@@ -353,6 +353,19 @@ class TestTokens:
         assert response.status_code == 403
         assert Profile.objects.filter(site=site, user_id="ABC").exists()
 
+    def test_each_token_is_rate_limited(self, api_client, site, account, owner, settings):
+        settings.COHORT_THROTTLE_PER_TOKEN = "2/min"
+        first = api_token_create(account=account, user=owner, name="a")[1]
+        second = api_token_create(account=account, user=owner, name="b")[1]
+
+        statuses = [lookup(api_client, site, first, user_id="x").status_code for _ in range(3)]
+        refused = lookup(api_client, site, first, user_id="x")
+
+        assert statuses == [200, 200, 429]
+        assert refused.json()["code"] == "throttled"
+        assert int(refused["Retry-After"]) >= 1
+        assert lookup(api_client, site, second, user_id="x").status_code == 200
+
     def test_use_is_noted_at_most_once_a_minute(self, api_client, site, account, owner):
         token, raw = api_token_create(account=account, user=owner, name="x")
 
