@@ -1,5 +1,7 @@
 """Factories for every model, shared by the whole suite."""
 
+from datetime import timedelta
+
 import factory
 from django.utils import timezone
 
@@ -101,6 +103,24 @@ class SessionFactory(factory.django.DjangoModelFactory):
     referrer = ""
     started_at = factory.LazyFunction(timezone.now)
     last_seen_at = factory.LazyFunction(timezone.now)
+
+
+def sessions_of(visitor: Visitor, n: int, *, start) -> list[Session]:
+    """`n` sessions of the visitor's person, one a minute from `start` (the newest last),
+    landing on https://s/flood/<i>: in one statement, for people with many sessions."""
+    return Session.objects.bulk_create(
+        SessionFactory.build(
+            site=visitor.site,
+            visitor=visitor,
+            profile=visitor.profile,
+            session_key=f"flood-{i:012d}",
+            landing_url=f"https://s/flood/{i}",
+            last_url=f"https://s/flood/{i}",
+            started_at=start + timedelta(minutes=i),
+            last_seen_at=start + timedelta(minutes=i),
+        )
+        for i in range(n)
+    )
 
 
 class AttributeValueFactory(factory.django.DjangoModelFactory):

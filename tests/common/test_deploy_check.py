@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+CHECK = ("check", "--deploy", "--fail-level", "WARNING")
 
 
 def _production_env(**extra: str) -> dict[str, str]:
@@ -25,9 +26,9 @@ def _production_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _check(env: dict[str, str]) -> subprocess.CompletedProcess:
+def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -38,7 +39,7 @@ def _check(env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_check_deploy_is_clean():
-    result = _check(_production_env())
+    result = _manage(_production_env(), *CHECK)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "System check identified no issues (0 silenced)."
@@ -48,7 +49,7 @@ def test_production_refuses_to_start_without_a_secret_key():
     env = _production_env()
     del env["SECRET_KEY"]
 
-    result = _check(env)
+    result = _manage(env, *CHECK)
 
     assert result.returncode != 0
     assert "Set the SECRET_KEY environment variable" in result.stderr
@@ -58,7 +59,7 @@ def test_a_per_process_cache_is_a_deploy_warning():
     env = _production_env()
     del env["CACHE_URL"]
 
-    result = _check(env)
+    result = _manage(env, *CHECK)
 
     assert result.returncode != 0
     assert "cohort.W001" in result.stderr
@@ -68,15 +69,7 @@ def test_production_refuses_to_seed_the_public_demo_login(tmp_path):
     env = _production_env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     env.pop("COHORT_DEMO_DATA", None)
 
-    seeded = subprocess.run(
-        [sys.executable, "manage.py", "seed_demo"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    seeded = _manage(env, "seed_demo")
 
     assert seeded.returncode == 1
     assert "seed_demo is off here" in seeded.stderr

@@ -9,11 +9,18 @@ from django.apps import apps
 from apps.accounts.models import Membership
 from apps.accounts.selectors import api_token_authenticate
 from apps.accounts.services import api_token_create, api_token_revoke
+from apps.feedback_targeting.models import Response
+from apps.feedback_targeting.services import (
+    ResponseInput,
+    response_submit,
+    widget_activate,
+    widget_save,
+)
 from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
 from apps.identity.selectors import LOOKUP_ROWS_PER_KIND, privacy_audit_matches
 from apps.identity.services import session_record, visitor_identify
 from apps.user_attributes.models import AttributeKey, AttributeValue
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, sessions_of
 
 TABLET = "tablet123tablet123tablet123aaaaa"
 MOBILE = "mobile456mobile456mobile456bbbbb"
@@ -46,6 +53,13 @@ def rachel(site):
     )
     visitor_identify(site=site, visitor_id=OTHER, user_id="XYZ", attributes={"plan": "free"})
     return Profile.objects.get(site=site, user_id="ABC")
+
+
+def feedback_tab(site):
+    """An active Incoming Feedback widget shown to everyone."""
+    return widget_activate(
+        widget=widget_save(site=site, kind="feedback", name="Tab", targeting={}, questions=[])
+    )
 
 
 def lookup(api_client, site, token, method="get", **params):
@@ -84,17 +98,7 @@ def test_lookup_by_user_id_shows_everything(api_client, site, token, rachel):
 def test_a_device_shared_with_another_user_keeps_that_users_answers(api_client, site, token):
     """A device that answered as A (with no page visit recorded: a back-end identify, or a
     visit the network lost) and is then identified as B keeps A's answer when B goes."""
-    from apps.feedback_targeting.models import Response
-    from apps.feedback_targeting.services import (
-        ResponseInput,
-        response_submit,
-        widget_activate,
-        widget_save,
-    )
-
-    feedback = widget_activate(
-        widget=widget_save(site=site, kind="feedback", name="Tab", targeting={}, questions=[])
-    )
+    feedback = feedback_tab(site)
     visitor_identify(site=site, visitor_id=TABLET, user_id="A", attributes={})
     response_submit(
         site=site,
@@ -113,16 +117,7 @@ def test_a_device_shared_with_another_user_keeps_that_users_answers(api_client, 
 
 
 def test_lookup_shows_feedback_responses_and_finds_consent_emails(api_client, site, token):
-    from apps.feedback_targeting.services import (
-        ResponseInput,
-        response_submit,
-        widget_activate,
-        widget_save,
-    )
-
-    feedback = widget_activate(
-        widget=widget_save(site=site, kind="feedback", name="Tab", targeting={}, questions=[])
-    )
+    feedback = feedback_tab(site)
     response_submit(
         site=site,
         widget_id=feedback.pk,
@@ -402,19 +397,7 @@ class TestTokens:
 
 def test_the_api_lists_the_newest_sessions_and_counts_them_all(api_client, site, token, rachel):
     visitor = Visitor.objects.get(site=site, visitor_id=MOBILE)
-    Session.objects.bulk_create(
-        Session(
-            site=site,
-            visitor=visitor,
-            profile=rachel,
-            session_key=f"flood-{i:012d}",
-            landing_url="https://s/flood",
-            last_url="https://s/flood",
-            started_at=rachel.created_at + timedelta(minutes=i + 1),
-            last_seen_at=rachel.created_at + timedelta(minutes=i + 1),
-        )
-        for i in range(LOOKUP_ROWS_PER_KIND)
-    )
+    sessions_of(visitor, LOOKUP_ROWS_PER_KIND, start=rachel.created_at + timedelta(minutes=1))
 
     (person,) = lookup(api_client, site, token, user_id="ABC").json()["profiles"]
 

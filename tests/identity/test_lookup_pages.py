@@ -10,7 +10,7 @@ from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
 from apps.identity.selectors import LOOKUP_ROWS_PER_KIND
 from apps.identity.services import session_record, visitor_identify
 from apps.user_attributes.models import AttributeValue
-from tests.factories import VisitorFactory
+from tests.factories import VisitorFactory, sessions_of
 from tests.feedback_targeting.factories import QuestionFactory, ResponseFactory, WidgetFactory
 
 MOBILE = "mobile456mobile456mobile456bbbbb"
@@ -209,29 +209,11 @@ def test_the_delete_confirmation_names_feedback_responses(login, owner, site, ra
     assert "profiles, attribute values, devices, sessions and feedback responses" in page
 
 
-def _many_sessions(site, profile, n):
-    """`n` more sessions of the person's device, one a minute, the newest last."""
-    visitor = Visitor.objects.get(site=site, profile=profile)
-    start = timezone.now() - timedelta(days=1)
-    Session.objects.bulk_create(
-        Session(
-            site=site,
-            visitor=visitor,
-            profile=profile,
-            session_key=f"flood-{i:012d}",
-            landing_url=f"https://s/flood/{i}",
-            last_url=f"https://s/flood/{i}",
-            started_at=start + timedelta(minutes=i),
-            last_seen_at=start + timedelta(minutes=i),
-        )
-        for i in range(n)
-    )
-
-
 def test_a_person_with_more_sessions_than_listed_shows_the_newest_and_the_total(
     login, owner, site, rachel
 ):
-    _many_sessions(site, rachel, LOOKUP_ROWS_PER_KIND + 4)
+    visitor = Visitor.objects.get(site=site, profile=rachel)
+    sessions_of(visitor, LOOKUP_ROWS_PER_KIND + 4, start=timezone.now() - timedelta(days=1))
     total = LOOKUP_ROWS_PER_KIND + 5  # with the fixture's own
     client = login(owner)
 
