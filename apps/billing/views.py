@@ -14,6 +14,7 @@ from apps.billing.selectors import (
 from apps.billing.services import plan_change
 from apps.common.tenancy import account_view
 from apps.feedback_targeting.selectors import widgets_switched_off_in_account
+from apps.feedback_targeting.services import REASON_PLAN
 
 TIER_ORDER = list(Account.Tier.values)
 TIER_FEATURES = {
@@ -83,7 +84,7 @@ def plan_update(request: HttpRequest) -> HttpResponse:
             message += "switched off"
         message += ". The attributes collected stay, and can be looked up and deleted."
     elif not had_access and user_attributes_access(account=account).allowed:
-        off = widgets_switched_off_in_account(account=account)
+        off = widgets_switched_off_in_account(account=account, reason=REASON_PLAN)
         if off:
             one = off == 1
             message += (

@@ -65,7 +65,7 @@ class SignedDPAAdmin(admin.ModelAdmin):
 @admin.register(ConsentRecord)
 class ConsentRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The append-only trail of User Attributes being enabled and disabled, written only by
-    the consent service when an owner or admin confirms the dialog."""
+    the consent service when an owner confirms the dialog (admins may disable)."""
 
     list_display = (
         "created_at",

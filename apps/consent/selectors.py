@@ -10,7 +10,7 @@ STATEMENT_DPA = "dpa_signed"
 
 
 def consent_statements(*, account: Account) -> dict[str, str]:
-    """The statements an owner or admin confirms to enable User Attributes, by id."""
+    """The statements an owner confirms to enable User Attributes, by id."""
     return {
         STATEMENT_PRIVACY: (
             "I have reviewed the privacy considerations of User Attributes: they may carry "

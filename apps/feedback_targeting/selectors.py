@@ -64,9 +64,12 @@ def widgets_using_attributes_count(*, account) -> int:
     return sum(1 for targeting in running if parse_rule(targeting).uses_attributes)
 
 
-def widgets_switched_off_in_account(*, account) -> int:
-    """How many of the account's widgets Cohort switched off, on all its sites."""
-    return Widget.objects.filter(site__account=account, status=Widget.Status.DISABLED).count()
+def widgets_switched_off_in_account(*, account, reason: str) -> int:
+    """How many of the account's widgets Cohort switched off for `reason` (e.g. the plan's),
+    on all its sites."""
+    return Widget.objects.filter(
+        site__account=account, status=Widget.Status.DISABLED, disabled_reason=reason
+    ).count()
 
 
 def widget_get_for_site(*, site: Site, pk: int) -> Widget:

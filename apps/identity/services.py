@@ -62,8 +62,8 @@ def identify_access_check(*, site: Site) -> None:
     if not site.user_attributes_enabled:
         raise Forbidden(
             "user_attributes_disabled",
-            "User Attributes are disabled for this site. An owner or admin can enable them "
-            "under Settings > User Attributes.",
+            "User Attributes are disabled for this site. An owner of the account can enable them "
+            "on the User Attributes page in Cohort.",
         )
 
 

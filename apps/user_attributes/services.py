@@ -179,8 +179,10 @@ def _catalogue_for_call(
 ) -> dict[str, _CatalogueEntry]:
     """The catalogue rows of a call's keys, each with whether its last-seen time is due for
     a refresh and whether the profile holds a value under it already: one statement.
-    (A key with a stored value has a catalogue row, but for a value that a call read here
-    just before its key's removal and stored just after it: see `catalogue_recount`.)"""
+    (A key with a stored value has a catalogue row: `attribute_key_delete` removes the
+    values on both sides of the row. A call that read the row here just before a removal
+    and stores the key just after it may leave a value without its row, which the next
+    call sending the key gives a row again.)"""
     keys_sql = ", ".join(["%s"] * len(keys))
     rows = fetch_all(
         f"SELECT k.{quote('key')}, k.value_type, k.types_mask, k.last_seen_at <= %s, "
@@ -316,13 +318,13 @@ def attribute_key_delete(*, site: Site, key: str) -> int:
     Returns how many values went. A later call that sends the key adds it again.
 
     The values first, then the catalogue row: the order in which identify calls and a
-    person's deletion take the same rows, so none of them waits for another in a cycle."""
-    deleted = execute(
-        f"DELETE FROM {table(AttributeValue)} WHERE site_id = %s AND {quote('key')} = %s",
-        [site.id, key],
-    )
+    person's deletion take the same rows, so none of them waits for another in a cycle.
+    Then the values once more: a call that stored the key for a new profile and wrote
+    its row between the two committed a value the first pass could not see."""
+    values = f"DELETE FROM {table(AttributeValue)} WHERE site_id = %s AND {quote('key')} = %s"
+    deleted = execute(values, [site.id, key])
     AttributeKey.objects.filter(site=site, key=key).delete()
-    return deleted
+    return deleted + execute(values, [site.id, key])
 
 
 def rejections_record(*, site: Site, rejected: dict[str, str], now: datetime) -> None:

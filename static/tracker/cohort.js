@@ -1331,6 +1331,9 @@
     // Resolves to {status, data} (status 0 when the API could not be reached).
     async function send(command, path, payload, options) {
       const quiet = Boolean(options && options.quiet);
+      // Queued calls (page visits, identify) wait for the connection to come back; a
+      // widget's request, which a visitor waits on, does not.
+      const waitOnline = Boolean(options && options.waitOnline);
       const url = apiRoot + path;
       const body = payload === null ? null : JSON.stringify(payload);
       debugInfo(command + (body === null ? " asking " + url : " sending to " + url + " " + body));
@@ -1346,7 +1349,7 @@
           response === null ||
           (response !== null && (response.status >= 500 || response.status === 429));
         if (!retryable || attempt === 2) break;
-        if (response === null && navigator.onLine === false) {
+        if (response === null && waitOnline && navigator.onLine === false) {
           debugInfo(command + " could not be sent: offline; retrying once back online");
           await onlineAgain(OFFLINE_WAIT_MS);
           continue;
@@ -1379,7 +1382,7 @@
     }
 
     function post(command, path, payload) {
-      return send(command, path, payload);
+      return send(command, path, payload, { waitOnline: true });
     }
 
     const widgets = widgetsCreate({

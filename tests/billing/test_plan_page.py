@@ -7,6 +7,7 @@ from apps.accounts.models import Account
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
 from apps.feedback_targeting.models import Widget
+from apps.feedback_targeting.services import REASON_UA_DISABLED
 from apps.sites.models import Site
 from tests.feedback_targeting.factories import WidgetFactory
 
@@ -93,6 +94,14 @@ def test_a_downgrade_that_takes_user_attributes_away_asks_first(
 def test_a_confirmed_downgrade_says_what_it_switched_off_and_an_upgrade_what_stays_off(
     login, owner, account, attribute_poll, change_url
 ):
+    # A widget switched off earlier because the site's User Attributes were disabled is
+    # not the plan's doing, and the upgrade's message leaves it out.
+    WidgetFactory(
+        site=attribute_poll.site,
+        status=Widget.Status.DISABLED,
+        disabled_reason=REASON_UA_DISABLED,
+        targeting={"match": "all", "conditions": [SPEND]},
+    )
     client = login(owner)
 
     down = client.post(change_url, {"tier": "plus", "confirm": "on"}, follow=True)

@@ -402,8 +402,8 @@ def test_a_refused_call_warns_with_the_reason_and_the_visit_is_still_recorded(sh
     ]
     assert shop.warnings() == [
         "warning: [cohort] identify refused (403 user_attributes_disabled): User Attributes "
-        "are disabled for this site. An owner or admin can enable them under Settings > "
-        "User Attributes."
+        "are disabled for this site. An owner of the account can enable them on the User "
+        "Attributes page in Cohort."
     ]
     assert Session.objects.filter(site=site).count() == 1
     assert not AttributeValue.objects.filter(site=site).exists()

@@ -312,6 +312,25 @@ def test_a_keyboard_user_sends_feedback_and_lands_on_close(shop, site, feedback)
     assert Response.objects.get(site=site, widget=feedback).emotion == 5
 
 
+def test_an_answer_sent_offline_asks_the_visitor_to_try_again_at_once(shop, site, feedback):
+    """Page visits and identify calls wait for the connection; a visitor watching the
+    Send button is told within seconds instead."""
+    shop.open()
+    page = shop.page
+    page.get_by_role("button", name="Feedback", exact=True).click()
+    panel = page.get_by_role("dialog", name="How would you rate your experience?")
+    panel.get_by_role("button", name="Love").click()
+    page.context.set_offline(True)
+
+    panel.get_by_role("button", name="Send feedback").click()
+
+    alert = panel.get_by_role("alert")
+    alert.filter(has_text="could not be sent").wait_for(timeout=3000)
+    assert panel.get_by_role("button", name="Send feedback").is_enabled()
+    page.context.set_offline(False)
+    assert not Response.objects.filter(site=site).exists()
+
+
 def test_incoming_feedback_opens_from_the_side_tab_and_stores_the_emotion(shop, site, feedback):
     shop.open()
     page = shop.page
