@@ -316,15 +316,37 @@ def test_a_full_site_refuses_new_keys_without_waiting_for_its_lock(live_server):
     assert answer["rejected"] == {"brand_new": "site_key_limit_reached"}
 
 
-def test_removing_a_key_never_deadlocks_with_a_call_writing_its_value_and_row():
+def _copy_value_sql() -> str:
+    """An INSERT of profile `%s`'s copy of the value with id `%s` (a new profile storing
+    the same key)."""
+    columns = [f.column for f in AttributeValue._meta.concrete_fields if f.column != "id"]
+    chosen = ", ".join("%s" if c == "profile_id" else c for c in columns)
+    return (
+        f"INSERT INTO {table(AttributeValue)} ({', '.join(columns)}) "
+        f"SELECT {chosen} FROM {table(AttributeValue)} WHERE id = %s"
+    )
+
+
+@pytest.mark.parametrize("call", ["updates a stored value", "stores it for a new profile"])
+def test_removing_a_key_never_deadlocks_and_leaves_no_value_behind(call):
     """An identify call (and a person's deletion) writes a key's value, then its catalogue
-    row. A removal of the key that started in between must wait for that call, not hold
-    the row the call needs next while waiting for the value the call holds."""
+    row. A removal of the key that starts in between must wait for that call, not hold the
+    row the call needs next while waiting for the value the call holds; and a value the
+    call committed meanwhile goes too."""
     site = SiteFactory()
     visitor_identify(site=site, visitor_id=device(0), user_id="u", attributes={"plan": "free"})
-    profile = Profile.objects.get(site=site, user_id="u")
+    visitor_identify(site=site, visitor_id=device(1), user_id="v", attributes={})
+    stored = AttributeValue.objects.get(site=site, key="plan")
+    newcomer = Profile.objects.get(site=site, user_id="v")
     values, keys = table(AttributeValue), table(AttributeKey)
-    call = connection.get_new_connection(connection.get_connection_params())
+    row = f"UPDATE {keys} SET profile_count = profile_count + 1 WHERE site_id = %s AND key = 'plan'"
+    if call == "updates a stored value":
+        before = [(f"UPDATE {values} SET string_value = 'pro' WHERE id = %s", [stored.pk])]
+        after = [(row, [site.pk])]
+    else:
+        before = [(_copy_value_sql(), [newcomer.pk, stored.pk]), (row, [site.pk])]
+        after = []
+    other = connection.get_new_connection(connection.get_connection_params())
     removal: dict = {}
 
     def remove() -> None:
@@ -336,25 +358,20 @@ def test_removing_a_key_never_deadlocks_with_a_call_writing_its_value_and_row():
             connections.close_all()
 
     try:
-        with call.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {values} SET string_value = 'pro' WHERE site_id = %s "
-                "AND profile_id = %s AND key = 'plan'",
-                [site.pk, profile.pk],
-            )
+        with other.cursor() as cursor:
+            for sql, params in before:
+                cursor.execute(sql, params)
             remover = threading.Thread(target=remove)
             remover.start()
-            remover.join(0.5)  # the removal now waits for the call's value
-            cursor.execute(
-                f"UPDATE {keys} SET last_seen_at = now() WHERE site_id = %s AND key = 'plan'",
-                [site.pk],
-            )
-        call.commit()
+            remover.join(0.5)  # the removal now waits for the call
+            for sql, params in after:
+                cursor.execute(sql, params)
+        other.commit()
     finally:
-        call.close()
+        other.close()
     remover.join(10)
 
-    assert removal == {"deleted": 1}
+    assert "error" not in removal, removal
     assert not AttributeValue.objects.filter(site=site).exists()
     assert not AttributeKey.objects.filter(site=site).exists()
 
