@@ -1,3 +1,4 @@
+import hashlib
 import secrets
 from datetime import timedelta
 
@@ -153,9 +154,14 @@ def api_token_touch(*, token: ApiToken) -> None:
 
 
 def login_attempt_count(*, email: str, client: str | None) -> int | None:
-    """Count a log-in attempt against its email address and its client address: None
-    while both are within their rates, else the seconds until the attempt may be made."""
-    limits = [("login-email", email, Rate.parse(settings.COHORT_LOGIN_RATE_PER_EMAIL))]
+    """Count a log-in attempt against its email address from its client, and against its
+    client: None while both are within their rates, else the seconds until the attempt may
+    be made. The address is counted per client, so that nobody can lock a person out by
+    guessing their password from elsewhere."""
+    per_email = Rate.parse(settings.COHORT_LOGIN_RATE_PER_EMAIL)
+    # Hashed: the counters' keys carry no email address.
+    pair = hashlib.sha256(f"{email}\x1f{client or ''}".encode()).hexdigest()[:32]
+    limits = [("login-email", pair, per_email)]
     if client:
         limits.append(("login-client", client, Rate.parse(settings.COHORT_LOGIN_RATE_PER_CLIENT)))
     return throttle_hits(limits)

@@ -153,6 +153,21 @@ def test_guessing_a_password_meets_a_wall_even_with_the_right_one(client, user, 
     assert not get_user(client).is_authenticated
 
 
+def test_guesses_from_elsewhere_do_not_lock_the_person_out(client, user, settings):
+    settings.COHORT_LOGIN_RATE_PER_EMAIL = "3/h"
+    for _ in range(5):
+        client.post(
+            LOGIN,
+            {"username": "ana@example.com", "password": "guess-1234"},
+            REMOTE_ADDR="203.0.113.9",
+        )
+
+    own = client.post(LOGIN, {"username": "ana@example.com", "password": PASSWORD})
+
+    assert own.status_code == 302
+    assert get_user(client) == user
+
+
 def test_one_client_guessing_many_emails_meets_a_wall(client, user, settings):
     settings.COHORT_LOGIN_RATE_PER_CLIENT = "5/h"
     for n in range(5):
