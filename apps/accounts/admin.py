@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
@@ -41,6 +42,34 @@ class UserEditForm(UserChangeForm):
         return user_email_clean(self.cleaned_data["email"], taken=EMAIL_TAKEN, user=self.instance)
 
 
+NO_OWNER_LEFT = (
+    "{names} would have no owner left: make another member owner first, or delete the account."
+)
+
+
+def _orphaned_error(orphaned) -> ValidationError:
+    return ValidationError(NO_OWNER_LEFT.format(names=", ".join(a.name for a in orphaned)))
+
+
+class MembershipForm(forms.ModelForm):
+    """A membership stays with its person and its account: moving one would carry the
+    person's API tokens of the old account along unseen. Remove it and add another."""
+
+    class Meta:
+        model = Membership
+        fields = ("account", "user", "role")
+
+    def clean(self):
+        cleaned = super().clean()
+        moved = {"account", "user"} & set(self.changed_data)
+        if self.instance.pk and moved:
+            raise ValidationError(
+                "A membership cannot move to another person or account: remove it and add "
+                "a new one."
+            )
+        return cleaned
+
+
 class MembershipFormSet(BaseInlineFormSet):
     """Memberships edited inline never leave an account without an owner: nobody could
     then manage its plan, its members or its User Attributes. A member removed here loses
@@ -66,15 +95,12 @@ class MembershipFormSet(BaseInlineFormSet):
             changed=[form.instance.pk for form in self.initial_forms], owned_after=owned
         )
         if orphaned:
-            names = ", ".join(account.name for account in orphaned)
-            raise ValidationError(
-                f"{names} would have no owner left: make another member owner first, "
-                "or delete the account."
-            )
+            raise _orphaned_error(orphaned)
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
+    form = MembershipForm
     formset = MembershipFormSet
     extra = 0
     fields = ("account", "user", "role", "created_at")
@@ -206,14 +232,41 @@ class AccountAdmin(CascadeDeleteAdminMixin, admin.ModelAdmin):
             )
 
 
+class MembershipAdminForm(MembershipForm):
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk and cleaned.get("role") != Membership.Role.OWNER:
+            orphaned = accounts_left_without_owner(changed=[self.instance.pk], owned_after=[])
+            if orphaned:
+                raise _orphaned_error(orphaned)
+        return cleaned
+
+
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    """The same rules as the account and user pages' member lists: an account keeps an
+    owner, and a member removed loses their API tokens for the account."""
+
+    form = MembershipAdminForm
     list_display = ("user", "account", "role", "created_at")
     list_filter = ("role",)
     search_fields = ("user__email", "account__name", "account__slug")
     list_select_related = ("user", "account")
     raw_id_fields = ("user", "account")
     readonly_fields = ("created_at",)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        orphaned = accounts_left_without_owner(changed=[m.pk for m in objs], owned_after=[])
+        kept = [NO_OWNER_LEFT.format(names=account.name) for account in orphaned]
+        return deleted, model_count, perms_needed, [*protected, *kept]
+
+    def delete_model(self, request, obj: Membership) -> None:
+        membership_delete(membership=obj, by=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for membership in queryset:
+            membership_delete(membership=membership, by=request.user)
 
 
 @admin.register(ApiToken)

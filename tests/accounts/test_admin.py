@@ -413,3 +413,36 @@ def test_a_member_removed_in_the_admin_loses_their_tokens_for_good(
     # Made a member again, the person's old token stays dead.
     MembershipFactory(account=account, user=member, role="member")
     assert api_token_authenticate(raw=raw) is None
+
+
+def test_the_membership_pages_keep_an_owner_and_revoke_a_removed_members_tokens(
+    staff_client, account, owner, member
+):
+    sole = Membership.objects.get(account=account, user=owner)
+    change = reverse("admin:accounts_membership_change", args=[sole.pk])
+    data = admin_form_data(staff_client.get(change))
+
+    demoted = staff_client.post(change, {**data, "role": "member"})
+    delete_page = staff_client.get(reverse("admin:accounts_membership_delete", args=[sole.pk]))
+
+    assert f"{account.name} would have no owner left" in demoted.content.decode()
+    assert f"{account.name} would have no owner left" in delete_page.content.decode()
+    assert Membership.objects.get(pk=sole.pk).role == "owner"
+    raw = api_token_create(account=account, user=member, name="back end")[1]
+    gone = Membership.objects.get(account=account, user=member)
+    url = reverse("admin:accounts_membership_delete", args=[gone.pk])
+    assert staff_client.post(url, {"post": "yes"}).status_code == 302
+    MembershipFactory(account=account, user=member, role="member")
+    assert api_token_authenticate(raw=raw) is None
+
+
+def test_a_membership_does_not_move_to_another_person(staff_client, account, owner, member):
+    url = reverse("admin:accounts_account_change", args=[account.pk])
+    data = admin_form_data(staff_client.get(url))
+    row = _membership_rows(data)[member.email]
+    newcomer = User.objects.create_user(email="new@example.com", password=PASSWORD)
+
+    response = staff_client.post(url, {**data, f"memberships-{row}-user": str(newcomer.pk)})
+
+    assert "A membership cannot move to another person or account" in response.content.decode()
+    assert Membership.objects.filter(account=account, user=member).exists()
