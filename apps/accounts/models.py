@@ -159,7 +159,7 @@ class AccountEvent(AppendOnlyModel):
     actor_email = models.EmailField()
     action = models.CharField(max_length=20, choices=Action.choices)
     # What the event is about, without secrets: e.g. a token's name and first characters.
-    subject = models.CharField(max_length=200)
+    subject = models.CharField(max_length=300)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

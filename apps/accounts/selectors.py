@@ -78,6 +78,7 @@ def account_row_counts(*, accounts: list[Account]) -> dict[str, int]:
         "API tokens": ApiToken.objects.filter(account__in=accounts).count(),
         "plan changes": PlanChange.objects.filter(account__in=accounts).count(),
         # The account's trails go with it (README: "Deleting an account").
+        "account events": AccountEvent.objects.filter(account__in=accounts).count(),
         "consent records": ConsentRecord.objects.filter(account__in=accounts).count(),
         "signed DPAs": SignedDPA.objects.filter(account__in=accounts).count(),
         "privacy audit records": PrivacyAudit.objects.filter(account__in=accounts).count(),

@@ -113,7 +113,7 @@ def _event(account: Account, actor: User | None, action: str, subject: str) -> N
         actor=actor,
         actor_email=actor.email if actor else "",
         action=action,
-        subject=subject[:200],
+        subject=subject[: AccountEvent._meta.get_field("subject").max_length],
     )
 
 

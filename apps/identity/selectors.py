@@ -1,5 +1,6 @@
 """Reads of people and their history: Visitor Lookup."""
 
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.db.models.expressions import RawSQL
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -32,18 +33,32 @@ LOOKUP_ROWS_PER_KIND = 500
 AUDIT_TERMS_KEY_SALT = "cohort.identity.privacy-audit-terms"
 
 
-def privacy_terms_digest(*, salt: str, user_id: str | None, email: str | None) -> str:
-    """The digest a privacy audit record keeps of the terms it was asked for (normalised)."""
+def privacy_terms_digest(
+    *, salt: str, user_id: str | None, email: str | None, secret: str | None = None
+) -> str:
+    """The digest a privacy audit record keeps of the terms it was asked for (normalised),
+    under SECRET_KEY (or `secret`)."""
     terms = f"{salt}\x1f{user_id or ''}\x1f{email or ''}"
-    return salted_hmac(AUDIT_TERMS_KEY_SALT, terms, algorithm="sha256").hexdigest()
+    return salted_hmac(AUDIT_TERMS_KEY_SALT, terms, secret=secret, algorithm="sha256").hexdigest()
 
 
 def privacy_audit_matches(*, audit: PrivacyAudit, user_id: str | None, email: str | None) -> bool:
     """Whether a lookup or deletion was asked for these terms: the way to show, for a
-    given person, that their request was answered, without the record naming them."""
+    given person, that their request was answered, without the record naming them. Tried
+    under SECRET_KEY and each of SECRET_KEY_FALLBACKS, so records made before a key's
+    rotation still match while the old key is kept there."""
+    if not audit.terms_hash:
+        return False
     user_id, email = normalize_lookup_terms(user_id=user_id, email=email)
-    digest = privacy_terms_digest(salt=audit.terms_salt, user_id=user_id, email=email)
-    return bool(audit.terms_hash) and constant_time_compare(digest, audit.terms_hash)
+    return any(
+        constant_time_compare(
+            privacy_terms_digest(
+                salt=audit.terms_salt, user_id=user_id, email=email, secret=secret
+            ),
+            audit.terms_hash,
+        )
+        for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    )
 
 
 def normalize_lookup_terms(

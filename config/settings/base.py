@@ -173,7 +173,7 @@ COHORT_THROTTLE_PER_SITE = env("COHORT_THROTTLE_PER_SITE", default="6000/min")
 COHORT_THROTTLE_PER_CLIENT = env("COHORT_THROTTLE_PER_CLIENT", default="600/min")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 # How long a message id is remembered, so that a retry is acknowledged and not applied
-# again (`manage.py purge_processed_messages` forgets older ones; docs/api.md).
+# again (`manage.py purge_expired` forgets older ones; docs/api.md).
 COHORT_MESSAGE_RETENTION_DAYS = env.int("COHORT_MESSAGE_RETENTION_DAYS", default=7)
 
 # Where the tracking script is served from, as seen by customers' pages.

@@ -61,3 +61,13 @@ def test_only_owners_see_the_form(login, account, admin_user, member):
     for user in (admin_user, member):
         page = login(user).get(reverse("account:detail", args=[account.slug])).content.decode()
         assert 'id="account-name"' not in page
+
+
+def test_the_audit_entry_keeps_both_names_whole_at_their_longest(login, account, owner):
+    Account.objects.filter(pk=account.pk).update(name="o" * 120)
+    account.refresh_from_db()
+
+    _rename(login(owner), account, "n" * 120)
+
+    event = AccountEvent.objects.get(action=AccountEvent.Action.RENAMED)
+    assert event.subject == f"{'o' * 120} → {'n' * 120}"

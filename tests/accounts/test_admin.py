@@ -264,7 +264,7 @@ def test_staff_delete_an_account_with_its_plan_history_sites_and_tokens(staff_cl
     # An account made by sign-up: its plan history has an opening entry, read-only here.
     owner, account = user_signup(email="ana@example.com", password=PASSWORD, account_name="Ana")
     site = SiteFactory(account=account, user_attributes_enabled=False)
-    ApiTokenFactory(account=account, user=owner)
+    api_token_create(account=account, user=owner, name="back end")
     Account.objects.filter(pk=account.pk).update(tier="business")
     account.refresh_from_db()
     user_attributes_enable(
@@ -282,6 +282,7 @@ def test_staff_delete_an_account_with_its_plan_history_sites_and_tokens(staff_cl
     assert "<li>Profiles: 3</li>" in confirm
     assert "<li>Plan changes: 1</li>" in confirm
     assert "<li>Consent records: 1</li>" in confirm  # the account's trails go with it
+    assert "<li>Account events: 1</li>" in confirm  # the token's creation
     assert "person-1" not in confirm
     assert response.status_code == 302
     assert not Account.objects.filter(pk=account.pk).exists()

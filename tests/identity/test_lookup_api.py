@@ -244,6 +244,19 @@ def test_delete_removes_every_row_of_the_person_and_nothing_else(api_client, sit
     assert privacy_audit_matches(audit=audit, user_id="ABC", email="rachel@example.com")
 
 
+def test_a_record_still_matches_its_person_after_the_secret_key_is_rotated(
+    api_client, site, token, rachel, settings
+):
+    lookup(api_client, site, token, method="delete", user_id="ABC")
+    audit = PrivacyAudit.objects.get(action="delete")
+    old = settings.SECRET_KEY
+
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "n" * 50, [old]
+    assert privacy_audit_matches(audit=audit, user_id="ABC", email=None)
+    settings.SECRET_KEY_FALLBACKS = []  # the old key retired: nothing can be shown any more
+    assert not privacy_audit_matches(audit=audit, user_id="ABC", email=None)
+
+
 def test_identify_after_deletion_starts_a_new_profile(api_client, site, token, rachel):
     lookup(api_client, site, token, method="delete", user_id="ABC")
 
