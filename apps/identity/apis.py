@@ -298,7 +298,7 @@ class FeedbackOutput(serializers.Serializer):
 
 
 LISTED = (
-    f"The lists hold the first {LOOKUP_ROWS_PER_KIND} of each kind over the profiles found "
+    f"The profile's lists hold its first {LOOKUP_ROWS_PER_KIND} of each kind "
     "(devices first seen first, sessions and responses newest first); a deletion removes all."
 )
 

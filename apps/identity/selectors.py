@@ -137,9 +137,9 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
     """Every matching profile (by user id, then id) with its rows as lists:
     `attribute_list` (by key), `visitor_list` (first seen first), `session_list` with each
     session's visitor and `response_list` with each response's widget (newest first), and
-    a poll widget's questions. Devices, sessions and responses: the first
-    LOOKUP_ROWS_PER_KIND of each kind over all the profiles, and each profile's totals in
-    `visitor_total`, `session_total` and `response_total`.
+    a poll widget's questions. Devices, sessions and responses: each profile's first
+    LOOKUP_ROWS_PER_KIND of each kind, and its totals in `visitor_total`, `session_total`
+    and `response_total`.
 
     Hand-written statements, one per kind of row (profiles come with their attribute
     values): this is the hot path of Visitor Lookup, and building the equivalent
@@ -178,38 +178,49 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
     among = f"IN ({', '.join(['%s'] * len(by_id))})"
     params = [site.id, *by_id]
 
-    limit = [LOOKUP_ROWS_PER_KIND]
     totals = " UNION ALL ".join(
         f"SELECT '{kind}', profile_id, COUNT(*) FROM {table(model)} "
         f"WHERE site_id = %s AND profile_id {among} GROUP BY profile_id"
         for kind, model in (("visitor", Visitor), ("session", Session), ("response", Response))
     )
 
+    def first_of_each(model, order: str) -> str:
+        """`WITH listed`: the ids of each profile's first LOOKUP_ROWS_PER_KIND rows."""
+        return (
+            f"WITH listed AS (SELECT id, ROW_NUMBER() OVER (PARTITION BY profile_id "
+            f"ORDER BY {order}) AS place FROM {table(model)} "
+            f"WHERE site_id = %s AND profile_id {among}) "
+        )
+
+    listed = [*params, LOOKUP_ROWS_PER_KIND, site.id]
     # The reads depend only on the profiles found: one round trip for all of them. A
     # session's device may since belong to someone else: join it, not the visitors read.
     visitor_rows, session_rows, response_rows, total_rows = fetch_all_together(
         [
             (
-                f"SELECT {select_columns(Visitor, 'v')} FROM {table(Visitor)} v "
-                f"WHERE v.site_id = %s AND v.profile_id {among} "
-                "ORDER BY v.first_seen_at, v.id LIMIT %s",
-                params + limit,
+                first_of_each(Visitor, "first_seen_at, id")
+                + f"SELECT {select_columns(Visitor, 'v')} FROM {table(Visitor)} v "
+                "JOIN listed ON listed.id = v.id AND listed.place <= %s "
+                "WHERE v.site_id = %s ORDER BY v.first_seen_at, v.id",
+                listed,
             ),
             (
-                f"SELECT {select_columns(Session, 's')}, {select_columns(Visitor, 'v')} "
+                first_of_each(Session, "started_at DESC, id DESC")
+                + f"SELECT {select_columns(Session, 's')}, {select_columns(Visitor, 'v')} "
                 f"FROM {table(Session)} s "
+                "JOIN listed ON listed.id = s.id AND listed.place <= %s "
                 f"JOIN {table(Visitor)} v ON v.id = s.visitor_id AND v.site_id = s.site_id "
-                f"WHERE s.site_id = %s AND s.profile_id {among} "
-                "ORDER BY s.started_at DESC, s.id DESC LIMIT %s",
-                params + limit,
+                "WHERE s.site_id = %s ORDER BY s.started_at DESC, s.id DESC",
+                listed,
             ),
             (
-                f"SELECT {select_columns(Response, 'r')}, {select_columns(Widget, 'w')} "
+                first_of_each(Response, "created_at DESC, id DESC")
+                + f"SELECT {select_columns(Response, 'r')}, {select_columns(Widget, 'w')} "
                 f"FROM {table(Response)} r "
+                "JOIN listed ON listed.id = r.id AND listed.place <= %s "
                 f"JOIN {table(Widget)} w ON w.id = r.widget_id AND w.site_id = r.site_id "
-                f"WHERE r.site_id = %s AND r.profile_id {among} "
-                "ORDER BY r.created_at DESC, r.id DESC LIMIT %s",
-                params + limit,
+                "WHERE r.site_id = %s ORDER BY r.created_at DESC, r.id DESC",
+                listed,
             ),
             (totals, params * 3),
         ]

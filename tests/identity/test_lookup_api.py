@@ -412,8 +412,12 @@ def test_the_api_lists_the_newest_sessions_and_counts_them_all(api_client, site,
     visitor = Visitor.objects.get(site=site, visitor_id=MOBILE)
     sessions_of(visitor, LOOKUP_ROWS_PER_KIND, start=rachel.created_at + timedelta(minutes=1))
 
-    (person,) = lookup(api_client, site, token, user_id="ABC").json()["profiles"]
+    # Rachel's profile and another person's, found together (user id and email): each
+    # profile lists its own newest sessions, the flood of one does not hide the other's.
+    found = lookup(api_client, site, token, user_id="XYZ", email="rachel@example.com").json()
+    person, other = found["profiles"]
 
+    assert [s["session_id"] for s in other["sessions"]] == ["session-X-000000001"]
     assert len(person["sessions"]) == LOOKUP_ROWS_PER_KIND
     assert person["sessions"][0]["session_id"] == f"flood-{LOOKUP_ROWS_PER_KIND - 1:012d}"
     assert (person["sessions_total"], person["visitors_total"], person["responses_total"]) == (
