@@ -1451,10 +1451,11 @@
     }
 
     // A page may have its own hj() already (Hotjar's, or one of its own): it keeps every
-    // call, and Cohort acts on identify besides.
+    // call, and Cohort acts on identify besides. One that a script assigns later (Hotjar
+    // loading after Cohort) takes its place (see `hjKeep`).
     // The queue stub (ours, or the same line from Hotjar's snippet) is recognised by its
     // queue, or by its text before anything was queued.
-    const previous = typeof stub === "function" && !queueStub(stub) ? stub : null;
+    let previous = typeof stub === "function" && !queueStub(stub) ? stub : null;
 
     function dispatch(args) {
       const command = args[0];
@@ -1470,7 +1471,37 @@
         identify(args[1], args[2]);
         return;
       }
-      if (!previous) warn("unknown command " + describe(command) + " ignored.");
+      if (!previous) {
+        // Kept, as the stub kept it, for a script that defines hj() later (Hotjar's).
+        hj.q.push(args);
+        warn("unknown command " + describe(command) + ": not Cohort's; kept in hj.q.");
+      }
+    }
+
+    // window.hj stays Cohort's: a function another script assigns later becomes
+    // `previous`, which gets every call from then on (that script takes what is left in
+    // hj.q, as it would from the stub). Where the page made hj unchangeable (`var hj`),
+    // a plain assignment.
+    function hjKeep() {
+      try {
+        Object.defineProperty(window, "hj", {
+          configurable: true,
+          enumerable: true,
+          get: function () {
+            return hj;
+          },
+          set: function (fn) {
+            if (typeof fn !== "function" || fn === hj || fn.cohort || queueStub(fn)) return;
+            previous = fn;
+            warn(
+              "another script assigned window.hj; it now receives every call, and Cohort " +
+              "still acts on hj('identify', ...)."
+            );
+          },
+        });
+      } catch (error) {
+        window.hj = hj;
+      }
     }
 
     function hj() {
@@ -1493,7 +1524,8 @@
     });
 
     const queued = typeof stub === "function" && Array.isArray(stub.q) ? stub.q.slice() : [];
-    window.hj = hj;
+    hj.q = [];
+    hjKeep();
     if (previous) {
       warn(
         "window.hj was already defined by another script; it still receives every call, " +

@@ -203,6 +203,31 @@ def test_a_page_with_its_own_hj_keeps_every_call_and_cohort_still_identifies(sho
     assert shop.errors == []
 
 
+def test_a_script_defining_hj_after_cohort_gets_its_queue_and_every_later_call(shop, site):
+    """Hotjar's snippet and Cohort's share the stub; when Hotjar loads second, it takes
+    the commands left in hj.q and assigns its own hj, and both keep working."""
+    shop.open("stub-only")
+    shop.call("hj('event', 'landed')")
+    shop.load_script()
+
+    later = """
+      window.later = (window.hj.q || []).map((args) => [...args]);
+      window.hj = (...args) => { later.push(args); };
+    """
+    shop.call(later)
+    shop.call("hj('identify', 'ABC', {plan: 'pro'}); hj('event', 'checkout')")
+    shop.wait_for_calls(2)
+
+    assert shop.page.evaluate("window.later") == [
+        ["event", "landed"],
+        ["identify", "ABC", {"plan": "pro"}],
+        ["event", "checkout"],
+    ]
+    assert shop.page.evaluate("Boolean(window.hj.cohort)")
+    profile = Profile.objects.get(site=site, user_id="ABC")
+    assert stored_attributes(profile) == {"plan": ("string", None, "pro", None, None)}
+
+
 def test_a_number_user_id_is_sent_and_stored_as_a_string(shop, site):
     shop.open()
     shop.page.wait_for_function("window.hj && window.hj.cohort")
@@ -248,8 +273,8 @@ def test_bad_calls_only_warn_and_later_calls_still_work(shop, site):
         prefix + 'attributes must be a plain object, not "plan=pro"; call ignored.',
         prefix + "userId must be a string, a number or null, not true; call ignored.",
         prefix + "userId must be a string, a number or null, not NaN; call ignored.",
-        'warning: [cohort] unknown command "track" ignored.',
-        "warning: [cohort] unknown command undefined ignored.",
+        'warning: [cohort] unknown command "track": not Cohort\'s; kept in hj.q.',
+        "warning: [cohort] unknown command undefined: not Cohort's; kept in hj.q.",
         'warning: [cohort] attribute "broken" not sent: invalid Date.',
         'warning: [cohort] attribute "none" not sent: undefined cannot be sent.',
     ]
