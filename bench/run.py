@@ -156,6 +156,7 @@ class Bench:
             "SECURE_SSL_REDIRECT": "False",
             "COHORT_THROTTLE_PER_SITE": "1000000000/min",
             "COHORT_THROTTLE_PER_CLIENT": "1000000000/min",
+            "COHORT_THROTTLE_PER_TOKEN": "1000000000/min",
             "COHORT_PUBLIC_BASE_URL": f"http://127.0.0.1:{args.port}",
             "PYTHONPATH": str(BASE_DIR),
             "WEB_CONCURRENCY": str(args.workers),
