@@ -55,13 +55,16 @@ def widgets_switched_off_count(*, site: Site) -> int:
     return Widget.objects.filter(site=site, status=Widget.Status.DISABLED).count()
 
 
+def widgets_running_on_attributes(widgets: QuerySet[Widget]) -> list[Widget]:
+    """Those of `widgets` that run (active or paused) and target attributes: the ones
+    Cohort switches off when the attributes go away."""
+    running = widgets.filter(status__in=[Widget.Status.ACTIVE, Widget.Status.PAUSED])
+    return [w for w in running if parse_rule(w.targeting).uses_attributes]
+
+
 def widgets_using_attributes_count(*, account) -> int:
-    """How many of the account's running (active or paused) widgets target attributes:
-    the ones a plan without User Attributes switches off."""
-    running = Widget.objects.filter(
-        site__account=account, status__in=[Widget.Status.ACTIVE, Widget.Status.PAUSED]
-    ).values_list("targeting", flat=True)
-    return sum(1 for targeting in running if parse_rule(targeting).uses_attributes)
+    """How many of the account's widgets a plan without User Attributes switches off."""
+    return len(widgets_running_on_attributes(Widget.objects.filter(site__account=account)))
 
 
 def widgets_switched_off_in_account(*, account, reason: str) -> int:

@@ -11,7 +11,11 @@ from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.rules import Rule, RuleError, evaluate, parse_rule
-from apps.feedback_targeting.selectors import live_widgets_forget, visitor_decision_facts
+from apps.feedback_targeting.selectors import (
+    live_widgets_forget,
+    visitor_decision_facts,
+    widgets_running_on_attributes,
+)
 from apps.identity.services import visitor_profile_ensure
 from apps.sites.models import Site
 from apps.user_attributes.validation import EMAIL_RE, MAX_EMAIL_LENGTH
@@ -157,17 +161,13 @@ def widget_delete(*, widget: Widget) -> None:
 
 def widgets_disable_for_attributes(*, site: Site, reason: str) -> int:
     """Switch off every running widget of the site whose targeting uses attributes."""
-    disabled = 0
-    for widget in Widget.objects.filter(
-        site=site, status__in=[Widget.Status.ACTIVE, Widget.Status.PAUSED]
-    ):
-        if parse_rule(widget.targeting).uses_attributes:
-            widget.status = Widget.Status.DISABLED
-            widget.disabled_reason = reason
-            widget.save(update_fields=["status", "disabled_reason", "updated_at"])
-            disabled += 1
+    switched = widgets_running_on_attributes(Widget.objects.filter(site=site))
+    for widget in switched:
+        widget.status = Widget.Status.DISABLED
+        widget.disabled_reason = reason
+        widget.save(update_fields=["status", "disabled_reason", "updated_at"])
     live_widgets_forget(site_id=site.pk)
-    return disabled
+    return len(switched)
 
 
 # --- responses -----------------------------------------------------------------------------

@@ -70,22 +70,25 @@ def normalize_lookup_terms(
 
 
 def _matching_ids_sql(
-    *, site: Site, user_id: str | None, email: str | None, email_as_typed: str | None = None
-) -> tuple[str, list]:
-    """`SELECT` of the ids of the site's profiles with this user id or this email.
+    *, site: Site, user_id: str | None, email: str | None
+) -> tuple[str, list] | None:
+    """`SELECT` of the ids of the site's profiles with this user id or this email (terms
+    as given; None without any).
 
     The email (normalised: lower case) matches in each spelling of its domain
     (`email_spellings`), and also a user id that is the address, in lower case or as typed:
     sites that use their customers' emails as user ids.
 
     One `a UNION b UNION c` rather than an OR of subqueries: PostgreSQL answers an OR of
-    subqueries by scanning every profile of the site. Terms must be normalised.
+    subqueries by scanning every profile of the site.
     """
-    sources: list[tuple[str, list]] = []
+    typed = (email or "").strip() or None
+    user_id, email = normalize_lookup_terms(user_id=user_id, email=email)
+    if not user_id and not email:
+        return None
     emails = email_spellings(email) if email else []
-    user_ids = list(
-        dict.fromkeys(term for term in (user_id, *emails, email_as_typed) if term is not None)
-    )
+    user_ids = list(dict.fromkeys(t for t in (user_id, *emails, typed) if t is not None))
+    sources: list[tuple[str, list]] = []
     if user_ids:
         sources.append(
             (
@@ -124,11 +127,10 @@ def profiles_matching(*, site: Site, user_id: str | None, email: str | None) -> 
     The email matches the `email` attribute and the email a visitor gave with a feedback
     consent. Given both, as the privacy rules ask, every profile of either is found.
     """
-    typed = (email or "").strip() or None
-    user_id, email = normalize_lookup_terms(user_id=user_id, email=email)
-    if not user_id and not email:
+    matching = _matching_ids_sql(site=site, user_id=user_id, email=email)
+    if matching is None:
         return Profile.objects.none()
-    sql, params = _matching_ids_sql(site=site, user_id=user_id, email=email, email_as_typed=typed)
+    sql, params = matching
     # Our own statement text; the terms are parameters.
     return Profile.objects.filter(site=site, pk__in=RawSQL(sql, params))  # noqa: S611
 
@@ -146,13 +148,10 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
     querysets costs several times what running them does. Two round trips: the profiles,
     then the three reads that hang off them together.
     """
-    typed = (email or "").strip() or None
-    user_id, email = normalize_lookup_terms(user_id=user_id, email=email)
-    if not user_id and not email:
+    matching = _matching_ids_sql(site=site, user_id=user_id, email=email)
+    if matching is None:
         return []
-    ids_sql, ids_params = _matching_ids_sql(
-        site=site, user_id=user_id, email=email, email_as_typed=typed
-    )
+    ids_sql, ids_params = matching
     by_id: dict[int, Profile] = {}
     widgets: dict[int, Widget] = {}
     # The profiles with their attribute values: one row per value (or one for a profile
