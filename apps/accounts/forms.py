@@ -1,10 +1,12 @@
+import time
+
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
 from apps.accounts.models import User
-from apps.accounts.services import login_attempt_count
+from apps.accounts.services import login_attempt_count, login_attempt_succeeded
 from apps.common.http import client_key
 
 EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
@@ -66,20 +68,25 @@ def wait_text(seconds: int) -> str:
 
 
 class AttemptsCountedMixin:
-    """A log-in form whose attempts are counted (`login_attempt_count`): past the rate,
-    the form refuses before the password is checked. `throttled` says so to the view."""
+    """A log-in form whose failed attempts are counted (`login_attempt_count`): past the
+    rate, the form refuses before the password is checked. `throttled` says so to the
+    view. An attempt with the right password is taken back."""
 
     throttled = False
 
     def clean(self):
         email = (self.cleaned_data.get("username") or "").strip().lower()
-        wait = login_attempt_count(email=email, client=client_key(self.request))
+        client, now = client_key(self.request), time.time()
+        wait = login_attempt_count(email=email, client=client, now=now)
         if wait is not None:
             self.throttled = True
             raise forms.ValidationError(
                 f"Too many attempts to log in. Try again {wait_text(wait)}.", code="throttled"
             )
-        return super().clean()
+        cleaned = super().clean()
+        if self.get_user() is not None:
+            login_attempt_succeeded(email=email, client=client, now=now)
+        return cleaned
 
 
 class LoginForm(AttemptsCountedMixin, AuthenticationForm):

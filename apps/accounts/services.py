@@ -11,7 +11,7 @@ from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, Us
 from apps.accounts.selectors import token_hash
 from apps.billing.models import PlanChange
 from apps.common.errors import ApplicationError
-from apps.common.throttling import Rate, throttle_hits
+from apps.common.throttling import Rate, throttle_hits, throttle_refund
 from apps.sites.models import Site
 from apps.sites.selectors import site_public_forget
 
@@ -153,18 +153,29 @@ def api_token_touch(*, token: ApiToken) -> None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
 
 
-def login_attempt_count(*, email: str, client: str | None) -> int | None:
-    """Count a log-in attempt against its email address from its client, and against its
-    client: None while both are within their rates, else the seconds until the attempt may
-    be made. The address is counted per client, so that nobody can lock a person out by
-    guessing their password from elsewhere."""
-    per_email = Rate.parse(settings.COHORT_LOGIN_RATE_PER_EMAIL)
+def _login_limits(*, email: str, client: str | None) -> list[tuple[str, str, Rate]]:
+    """A log-in attempt counts against its email address from its client, and against
+    its client. The address is counted per client, so that nobody can lock a person out
+    by guessing their password from elsewhere."""
     # Hashed: the counters' keys carry no email address.
     pair = hashlib.sha256(f"{email}\x1f{client or ''}".encode()).hexdigest()[:32]
-    limits = [("login-email", pair, per_email)]
+    limits = [("login-email", pair, Rate.parse(settings.COHORT_LOGIN_RATE_PER_EMAIL))]
     if client:
         limits.append(("login-client", client, Rate.parse(settings.COHORT_LOGIN_RATE_PER_CLIENT)))
-    return throttle_hits(limits)
+    return limits
+
+
+def login_attempt_count(*, email: str, client: str | None, now: float) -> int | None:
+    """Count a log-in attempt made at `now` (`time.time()`): None while it is within the
+    rates, else the seconds until an attempt may be made."""
+    return throttle_hits(_login_limits(email=email, client=client), now=now)
+
+
+def login_attempt_succeeded(*, email: str, client: str | None, now: float) -> None:
+    """The attempt counted at `now` had the right password: only wrong ones count, so
+    that people who log in often (or many colleagues behind one address) are never
+    refused for it."""
+    throttle_refund(_login_limits(email=email, client=client), now=now)
 
 
 def signup_attempt_count(*, client: str | None) -> int | None:

@@ -106,6 +106,15 @@ class _LocalCounts:
                 if counter is not None:
                     counter.shared = count
 
+    def refund(self, key: str) -> bool:
+        """Take back one hit this process has not sent yet: whether there was one."""
+        with self.lock:
+            counter = self.counters.get(key)
+            if counter is None or not counter.unsent:
+                return False
+            counter.unsent -= 1
+            return True
+
     def forget(self) -> None:
         with self.lock:
             self.counters.clear()
@@ -121,16 +130,22 @@ def throttle_forget_local() -> None:
     _local.forget()
 
 
+def _windows(limits: Sequence[tuple[str, str, Rate]], now: float) -> list[tuple[str, float, Rate]]:
+    """Each limit's window at `now`: (its counter's key, when it ends, the rate)."""
+    windows = []
+    for scope, ident, rate in limits:
+        window = int(now // rate.period)
+        windows.append((f"throttle:{scope}:{ident}:{window}", (window + 1) * rate.period, rate))
+    return windows
+
+
 def throttle_hits(
     limits: Sequence[tuple[str, str, Rate]], *, now: float | None = None
 ) -> int | None:
     """Count one request against every (scope, ident, rate) limit: None if all of them
     allow it, else the seconds until the last refusing window resets."""
     now = time.time() if now is None else now
-    windows = []
-    for scope, ident, rate in limits:
-        window = int(now // rate.period)
-        windows.append((f"throttle:{scope}:{ident}:{window}", (window + 1) * rate.period, rate))
+    windows = _windows(limits, now)
     sending = _local.hit(windows, now)
     if sending is None:
         return None
@@ -145,6 +160,20 @@ def throttle_hits(
 def throttle_hit(*, scope: str, ident: str, rate: Rate, now: float | None = None) -> int | None:
     """Count one request against one limit (see `throttle_hits`)."""
     return throttle_hits([(scope, ident, rate)], now=now)
+
+
+def throttle_refund(limits: Sequence[tuple[str, str, Rate]], *, now: float) -> None:
+    """Take back the hit a request counted at `now` against each limit (an attempt that
+    turned out not to count, such as a log-in with the right password). A window that
+    has ended since, or a counter the cache has lost, has nothing to take back."""
+    for key, _, _ in _windows(limits, now):
+        if _local.refund(key):
+            continue
+        try:
+            if cache.decr(key) < 0:
+                cache.incr(key)
+        except ValueError:  # expired, or never created in this cache
+            pass
 
 
 def _send(hits: dict[str, tuple[int, int]]) -> dict[str, int]:

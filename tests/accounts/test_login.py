@@ -190,3 +190,43 @@ def test_the_admin_log_in_counts_attempts_too(client, settings, db):
 
     assert "Too many attempts to log in" in refused.content.decode()
     assert not get_user(client).is_authenticated
+
+
+def test_logging_in_often_with_the_right_password_is_never_refused(client, user, settings):
+    settings.COHORT_LOGIN_RATE_PER_EMAIL = "3/h"
+    settings.COHORT_LOGIN_RATE_PER_CLIENT = "3/h"
+    for _ in range(5):
+        own = client.post(LOGIN, {"username": "ana@example.com", "password": PASSWORD})
+        assert own.status_code == 302
+        client.post(LOGOUT)
+
+    client.post(LOGIN, {"username": "ana@example.com", "password": "guess-1234"})
+    again = client.post(LOGIN, {"username": "ana@example.com", "password": PASSWORD})
+
+    assert again.status_code == 302
+    assert get_user(client) == user
+
+
+def test_colleagues_behind_one_address_all_log_in(client, settings, db):
+    settings.COHORT_LOGIN_RATE_PER_CLIENT = "3/h"
+    colleagues = [UserFactory(email=f"colleague{n}@example.com") for n in range(6)]
+    for colleague in colleagues:
+        response = client.post(LOGIN, {"username": colleague.email, "password": PASSWORD})
+        assert response.status_code == 302
+        assert get_user(client) == colleague
+        client.post(LOGOUT)
+
+
+def test_a_success_does_not_wipe_the_wrong_guesses_before_it(client, user, settings):
+    settings.COHORT_LOGIN_RATE_PER_EMAIL = "3/h"
+    for _ in range(2):
+        client.post(LOGIN, {"username": "ana@example.com", "password": "guess-1234"})
+    assert (
+        client.post(LOGIN, {"username": "ana@example.com", "password": PASSWORD}).status_code == 302
+    )
+    client.post(LOGOUT)
+
+    client.post(LOGIN, {"username": "ana@example.com", "password": "guess-1234"})
+    refused = client.post(LOGIN, {"username": "ana@example.com", "password": PASSWORD})
+
+    assert refused.status_code == 429

@@ -5,7 +5,7 @@ import pytest
 from django.core.cache import cache
 
 from apps.common import throttling
-from apps.common.throttling import SYNC_EVERY, Rate, throttle_hit
+from apps.common.throttling import SYNC_EVERY, Rate, throttle_hit, throttle_refund
 
 
 @pytest.fixture(autouse=True)
@@ -113,3 +113,37 @@ def test_a_process_sends_no_hit_twice_and_loses_none():
     hits += 1
 
     assert cache.get("throttle:t:sum:100") == hits
+
+
+# --- refunds -------------------------------------------------------------------------------
+
+
+def test_a_refund_takes_back_a_hit_in_the_window_it_was_counted_in():
+    rate = Rate(limit=2, period=60)
+    limits = [("t", "refund", rate)]
+    for second in (0, 1):
+        assert throttle_hit(scope="t", ident="refund", rate=rate, now=6_000.0 + second) is None
+    throttle_refund(limits, now=6_000.0)
+
+    assert cache.get("throttle:t:refund:100") == 1
+    assert throttle_hit(scope="t", ident="refund", rate=rate, now=6_002.0) is None
+    assert throttle_hit(scope="t", ident="refund", rate=rate, now=6_003.0) == 57
+
+
+def test_a_refund_takes_back_a_hit_still_waiting_in_the_process():
+    key = "throttle:t:waiting:100"
+    for _ in range(3):
+        throttle_hit(scope="t", ident="waiting", rate=BIG, now=6_000.0)
+    assert cache.get(key) == 1  # two hits wait in the process
+
+    throttle_refund([("t", "waiting", BIG)], now=6_000.0)
+    throttle_hit(scope="t", ident="other", rate=BIG, now=6_000.0 + SYNC_EVERY)
+
+    assert cache.get(key) == 2
+
+
+def test_a_refund_after_its_counter_is_gone_changes_nothing():
+    throttle_refund([("t", "gone", Rate(limit=2, period=60))], now=6_000.0)
+
+    assert cache.get("throttle:t:gone:100") is None
+    assert throttle_hit(scope="t", ident="gone", rate=Rate(limit=1, period=60), now=6_000.0) is None
