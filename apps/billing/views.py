@@ -7,6 +7,7 @@ from apps.accounts.models import Account, Membership
 from apps.billing.forms import PlanChangeForm
 from apps.billing.selectors import (
     ELIGIBLE_TIERS,
+    MIN_BILLING_VERSION,
     plan_change_losses,
     plan_history,
     user_attributes_access,
@@ -36,6 +37,9 @@ def _plan_context(request: HttpRequest, form: PlanChangeForm | None = None) -> d
             "current": value == account.tier,
             "direction": "upgrade" if i > current else "downgrade",
             "has_user_attributes": value in ELIGIBLE_TIERS,
+            # V1 accounts do not get them with any tier (the billing version moves only
+            # through support): the tier's card says so instead of promising them.
+            "billing_version_blocks": account.billing_version < MIN_BILLING_VERSION,
         }
         for i, (value, label) in enumerate(Account.Tier.choices)
     ]
@@ -83,6 +87,11 @@ def plan_update(request: HttpRequest) -> HttpResponse:
             message += f"; {_widgets(n)} targeting attributes {'was' if n == 1 else 'were'} "
             message += "switched off"
         message += ". The attributes collected stay, and can be looked up and deleted."
+    elif change.to_tier in ELIGIBLE_TIERS and account.billing_version < MIN_BILLING_VERSION:
+        message += (
+            " User Attributes also need billing version V2; this account is on V1: contact "
+            "support to move it."
+        )
     elif not had_access and user_attributes_access(account=account).allowed:
         off = widgets_switched_off_in_account(account=account, reason=REASON_PLAN)
         if off:

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from apps.accounts.models import Membership
+from apps.billing.selectors import user_attributes_access
 from apps.common.tenancy import account_view
 from apps.sites.forms import SiteDeleteForm, SiteForm
 from apps.sites.selectors import (
@@ -24,7 +25,11 @@ from apps.sites.services import site_create, site_delete, site_update
 @require_GET
 def site_list(request: HttpRequest) -> HttpResponse:
     sites = sites_of_account_with_activity(account=request.account)
-    context = {"sites": sites, "window_days": settings.COHORT_MESSAGE_RETENTION_DAYS}
+    context = {
+        "sites": sites,
+        "window_days": settings.COHORT_MESSAGE_RETENTION_DAYS,
+        "access": user_attributes_access(account=request.account),
+    }
     return render(request, "sites/list.html", context)
 
 

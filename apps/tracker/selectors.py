@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from apps.billing.selectors import user_attributes_access
 from apps.sites.models import Site
 from apps.sites.origins import origin_allowed
 from apps.sites.selectors import site_install_snippet
@@ -47,6 +48,8 @@ class DemoPage:
     snippet: str
     # Whether calls from the demo page can succeed; shown so a newcomer knows why not.
     user_attributes_enabled: bool
+    # Why the account's plan refuses identify calls ("" when it does not).
+    plan_refusal: str
     origin_allowed: bool
     page_origin: str
 
@@ -56,6 +59,12 @@ def demo_page_for_site(*, site: Site, page_origin: str) -> DemoPage:
         site_key=site.key,
         snippet=site_install_snippet(site=site),
         user_attributes_enabled=site.user_attributes_enabled,
+        plan_refusal=_plan_refusal(site),
         origin_allowed=origin_allowed(page_origin, site.allowed_origins),
         page_origin=page_origin,
     )
+
+
+def _plan_refusal(site: Site) -> str:
+    access = user_attributes_access(account=site.account)
+    return "" if access.allowed else access.message

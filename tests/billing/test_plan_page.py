@@ -210,11 +210,34 @@ def test_a_v1_account_is_told_to_contact_support(login, owner, account, plan_url
     assert "User Attributes unavailable" in html
 
 
+def test_a_v1_account_is_not_promised_user_attributes_by_an_upgrade(
+    login, owner, account, plan_url, change_url
+):
+    account.tier, account.billing_version = "plus", 1
+    account.save(update_fields=["tier", "billing_version"])
+    client = login(owner)
+
+    html = client.get(plan_url).content.decode()
+    assert "✓ User Attributes" not in html
+    assert html.count("User Attributes &amp; Identify API on billing version V2 only") == 2
+
+    response = client.post(change_url, {"tier": "business"}, follow=True)
+
+    assert _plan(account) == ("business", 1)
+    [flash] = [str(m) for m in response.context["messages"]]
+    assert flash == (
+        "Upgraded to Business. User Attributes also need billing version V2; this account is "
+        "on V1: contact support to move it."
+    )
+    assert "User Attributes unavailable" in response.content.decode()
+
+
 def test_a_v2_business_account_has_user_attributes(login, owner, plan_url):
     html = login(owner).get(plan_url).content.decode()
 
     assert "User Attributes available" in html
     assert "contact support" not in html.lower()
+    assert html.count("✓ User Attributes &amp; Identify API") == 2
 
 
 def test_an_account_without_changes_says_so(login, member, plan_url):

@@ -521,12 +521,15 @@ class TestCorsAndThrottle:
         assert "POST" in response["Access-Control-Allow-Methods"]
         assert response["Access-Control-Allow-Headers"] == "Content-Type"
 
-    def test_a_call_from_another_origin_is_refused_and_stores_nothing(self, api_client, site):
+    @pytest.mark.parametrize("origin", ["https://evil.example", "http://[::1::2]", "http://[x]"])
+    def test_a_call_from_another_origin_is_refused_and_stores_nothing(
+        self, api_client, site, origin
+    ):
         response = api_client.post(
             f"/api/v1/sites/{site.key}/identify",
             {"visitor_id": TABLET, "user_id": "u1", "attributes": {"a": 1}},
             format="json",
-            HTTP_ORIGIN="https://evil.example",
+            HTTP_ORIGIN=origin,
         )
         assert response.status_code == 403
         assert response.json()["code"] == "origin_not_allowed"

@@ -3,7 +3,10 @@
 import pytest
 from django.urls import reverse
 
+from apps.accounts.models import Account
 from apps.sites.models import Site
+from apps.sites.origins import origin_allowed
+from tests.factories import SiteFactory
 
 QUEUE_STUB = "window.hj=window.hj||function(){(hj.q=hj.q||[]).push(arguments)};"
 
@@ -74,6 +77,15 @@ def test_owner_and_admin_create_a_site(
         ),
         ("https://docs.example.com:99999", "“https://docs.example.com:99999” has an invalid port."),
         ("javascript:alert(1)", "“javascript:alert(1)” is not an origin: use https://example.com."),
+        # Hosts no browser sends in an Origin header: saved, they would never match
+        (
+            "https://*.example.com",
+            "“https://*.example.com”: wildcards are not supported. List each origin, one per line.",
+        ),
+        ("https://exa mple.com", "“https://exa mple.com” has a host name that is not a domain."),
+        ("https://shop..example", "“https://shop..example” has a host name that is not a domain."),
+        ("https://-shop.example", "“https://-shop.example” has a host name that is not a domain."),
+        ("http://[::1::2]:8000", "“http://[::1::2]:8000” has a host name that is not a domain."),
     ],
 )
 def test_a_bad_origin_is_an_inline_error_and_nothing_is_created(
@@ -85,6 +97,22 @@ def test_a_bad_origin_is_an_inline_error_and_nothing_is_created(
     assert response.context["form"].errors["allowed_origins"] == [message]
     assert message in response.content.decode()
     assert _sites(account) == []
+
+
+def test_ip_address_origins_are_kept_as_browsers_send_them(login, owner, account, create_url):
+    origins = "http://127.0.0.1:8000\nhttp://[0:0:0:0:0:0:0:1]:8000\nhttps://under_score.example"
+    login(owner).post(create_url, {"name": "Local", "allowed_origins": origins})
+
+    site = Site.objects.get(account=account)
+    assert site.allowed_origins == [
+        "http://127.0.0.1:8000",
+        "http://[::1]:8000",
+        "https://under_score.example",
+    ]
+    assert origin_allowed("http://[::1]:8000", site.allowed_origins)
+    # An Origin header no browser sends is refused, never an error
+    for header in ["http://[::1::2]:8000", "http://[x]", "https://*.example", "null"]:
+        assert not origin_allowed(header, site.allowed_origins)
 
 
 def test_a_missing_name_is_an_inline_error(login, owner, account, create_url):
@@ -118,6 +146,20 @@ def test_the_list_shows_only_this_accounts_sites(login, member, account, site, o
     assert other_site.key not in html
     assert "Other shop" not in html
     assert "Add a site" not in html  # members do not create sites
+
+
+def test_the_list_says_when_the_plan_pauses_enabled_user_attributes(login, member, account, site):
+    SiteFactory(account=account, name="Blog", user_attributes_enabled=False)
+    url = reverse("sites:list", args=[account.slug])
+    assert login(member).get(url).content.decode().count(">Enabled</span>") == 1
+
+    account.tier = Account.Tier.PLUS
+    account.save(update_fields=["tier"])
+    html = login(member).get(url).content.decode()
+
+    assert ">Enabled</span>" not in html
+    assert html.count(">Paused by the plan</span>") == 1
+    assert html.count(">Disabled</span>") == 1
 
 
 # --- install page -------------------------------------------------------------------

@@ -107,6 +107,27 @@ def test_demo_page_says_why_calls_would_fail(client, site):
     assert "<code>http://testserver</code> is not among the site's allowed" in html
 
 
+@pytest.mark.parametrize(
+    ("tier", "billing_version", "reason"),
+    [
+        ("plus", 2, "User Attributes need the Business plan or higher"),
+        ("business", 1, "User Attributes need billing version 2 or newer"),
+    ],
+)
+def test_demo_page_says_when_the_plan_refuses_calls(client, site, tier, billing_version, reason):
+    site.allowed_origins = ["http://testserver"]
+    site.save(update_fields=["allowed_origins"])
+    account = site.account
+    account.tier, account.billing_version = tier, billing_version
+    account.save(update_fields=["tier", "billing_version"])
+
+    html = client.get(f"/demo/{site.key}/").content.decode()
+
+    assert "refused with <code>plan_not_eligible</code>" in html
+    assert reason in html
+    assert "User Attributes are disabled" not in html
+
+
 def test_demo_page_has_no_warnings_when_the_site_is_ready(client, site):
     site.allowed_origins = ["http://testserver"]
     site.save(update_fields=["allowed_origins"])
@@ -115,3 +136,4 @@ def test_demo_page_has_no_warnings_when_the_site_is_ready(client, site):
 
     assert "User Attributes are disabled" not in html
     assert "is not among the site" not in html
+    assert "plan_not_eligible" not in html
