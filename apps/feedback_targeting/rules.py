@@ -40,6 +40,7 @@ from apps.user_attributes.models import AttributeValue, ValueType
 MAX_CONDITIONS = 20
 MAX_IN_VALUES = 50
 MAX_DAYS = 36_500
+NUL_REFUSED = "Texts cannot contain the NUL character (\\0)."
 
 NUMBER_OPS = {
     "eq": "=",
@@ -164,6 +165,8 @@ def _clean_value(type_: str, op: str, raw) -> Any:
         if op == "in":
             values = raw if isinstance(raw, list | tuple) else str(raw or "").split(",")
             values = tuple(dict.fromkeys(str(v).strip() for v in values if str(v).strip()))
+            if any("\x00" in value for value in values):
+                raise ValueError(NUL_REFUSED)
             if not values:
                 raise ValueError("“is one of” needs at least one value.")
             if len(values) > MAX_IN_VALUES:
@@ -171,6 +174,8 @@ def _clean_value(type_: str, op: str, raw) -> Any:
             return values
         if not isinstance(raw, str) or raw == "":
             raise ValueError("Give a text to compare with.")
+        if "\x00" in raw:
+            raise ValueError(NUL_REFUSED)
         return raw
     if type_ == ValueType.DATE:
         if op in ("more_than_days_ago", "less_than_days_ago"):
@@ -219,6 +224,9 @@ def parse_rule(data: Mapping | None) -> Rule:
             key = str(raw.get("key") or "").strip()
             if not key:
                 errors[index] = "Choose an attribute."
+                continue
+            if "\x00" in key:
+                errors[index] = NUL_REFUSED
                 continue
         try:
             value = _clean_value(type_, op, raw.get("value"))

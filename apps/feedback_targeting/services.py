@@ -6,7 +6,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.accounts.models import User
+from apps.accounts.models import Account, User
 from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError
 from apps.feedback_targeting.models import Question, Response, Widget
@@ -66,6 +66,16 @@ def _attributes_unavailable(site: Site) -> str:
     return ""
 
 
+def _attributes_unavailable_locked(site: Site) -> str:
+    """`_attributes_unavailable`, read under the locks that a plan change (the account's
+    row) and switching User Attributes off (the site's row) take: neither can commit
+    between this check and the widget's switch-on, so their switch-off never misses it.
+    Call inside a transaction."""
+    Account.objects.select_for_update().filter(pk=site.account_id).first()
+    locked = Site.objects.select_for_update().select_related("account").get(pk=site.pk)
+    return _attributes_unavailable(locked)
+
+
 def _save_questions(widget: Widget, questions: list[QuestionSpec]) -> None:
     """Each spec that names one of the widget's questions edits that question, whatever
     its place now, so answers stay with the question they answer when another is removed,
@@ -112,7 +122,7 @@ def widget_save(
     if widget is None:
         widget = Widget(site=site, kind=kind, created_by=user)
     elif widget.status == Widget.Status.ACTIVE and rule.uses_attributes:
-        reason = _attributes_unavailable(site)
+        reason = _attributes_unavailable_locked(site)
         if reason:
             raise ApplicationError("attributes_unavailable", reason)
     widget.name = name.strip()
@@ -125,13 +135,14 @@ def widget_save(
     return widget
 
 
+@transaction.atomic
 def widget_activate(*, widget: Widget) -> Widget:
     """Switch a widget on. One targeting on attributes needs User Attributes enabled and a
     plan that includes them: that is the only way back from "disabled by Cohort"."""
     if widget.kind == Widget.Kind.POLL and not widget.questions.exists():
         raise ApplicationError("questions_required", "A poll needs at least one question.")
     if parse_rule(widget.targeting).uses_attributes:
-        reason = _attributes_unavailable(widget.site)
+        reason = _attributes_unavailable_locked(widget.site)
         if reason:
             raise ApplicationError(
                 "attributes_unavailable",
@@ -175,6 +186,8 @@ def widgets_disable_for_attributes(*, site: Site, reason: str) -> int:
 
 def _clean_answer(question: Question, raw) -> object:
     number = question.position + 1
+    if question.kind == Question.Kind.TEXT and isinstance(raw, str):
+        raw = raw.strip()  # blanks alone are no answer
     if raw in (None, "", []):
         if question.required:
             raise ApplicationError("answer_required", f"Question {number} needs an answer.")
@@ -197,7 +210,7 @@ def _clean_answer(question: Question, raw) -> object:
         raise ApplicationError(
             "invalid_answer", f"Question {number}: text of at most {MAX_TEXT_ANSWER} characters."
         )
-    return raw.strip()
+    return raw
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,26 @@ def _preview_context(site: Site, form: BuilderForm) -> dict:
     return context
 
 
+# The builder's buttons that save what the form shows; "activate" and "pause" then switch
+# the widget, so that nothing typed is lost and a widget never goes live with targeting
+# other than the one on the screen.
+SAVING_ACTIONS = ("save", "activate", "pause")
+
+
+def _saved_then_switched(request: HttpRequest, widget: Widget, action: str) -> None:
+    switch = {"activate": (widget_activate, "active"), "pause": (widget_pause, "paused")}
+    if action not in switch:
+        messages.success(request, f"“{widget.name}” is saved.")
+        return
+    change, state = switch[action]
+    try:
+        change(widget=widget)
+    except ApplicationError as refused:
+        messages.error(request, f"“{widget.name}” is saved but not {state}: {refused.message}")
+    else:
+        messages.success(request, f"“{widget.name}” is saved and {state}.")
+
+
 def _builder(request: HttpRequest, *, site: Site, widget: Widget | None, kind: str):
     catalogue = attribute_choices(site=site)
     can_manage = request.membership.can_manage_sites
@@ -130,7 +150,7 @@ def _builder(request: HttpRequest, *, site: Site, widget: Widget | None, kind: s
     if request.method == "POST":
         form = BuilderForm(kind=kind, catalogue=catalogue, data=request.POST)
         action = request.POST.get("builder_action", "save")
-        if action != "save":
+        if action not in SAVING_ACTIONS:
             form.apply(action)
         elif form.is_valid():
             try:
@@ -150,7 +170,7 @@ def _builder(request: HttpRequest, *, site: Site, widget: Widget | None, kind: s
             except ApplicationError as error:
                 form.add_error(error.message)
             else:
-                messages.success(request, f"“{saved.name}” is saved.")
+                _saved_then_switched(request, saved, action)
                 return redirect(
                     "widgets:edit",
                     account_slug=request.account.slug,

@@ -144,11 +144,14 @@ def test_build_the_seed_poll_by_clicking_then_save_and_activate(live_server, pag
     ]
     expect(count).to_have_text("1")
 
-    # activate it from the edit page
-    page.get_by_role("button", name="Activate").click()
-    expect(page.get_by_text(f"“{NAME}” is active.")).to_be_visible()
+    # activate it from the edit page, with a change not saved yet: it is saved first
+    page.get_by_label("Name", exact=True).fill(f"{NAME} (v2)")
+    page.get_by_role("button", name="Save and activate").click()
+    expect(page.get_by_text(f"“{NAME} (v2)” is saved and active.")).to_be_visible()
     expect(page.locator("#widget-actions [data-status]")).to_have_text("Active")
-    assert Widget.objects.get(pk=widget.pk).status == "active"
+    widget.refresh_from_db()
+    assert (widget.name, widget.status) == (f"{NAME} (v2)", "active")
+    assert widget.targeting == DEMO_POLL_TARGETING
 
     # the list says who sees it, in words
     page.get_by_role("link", name=re.compile("Widgets of radbooks.com")).click()

@@ -733,6 +733,20 @@ class TestConditionRow:
 
 
 class TestPreview:
+    def test_a_nul_character_is_an_error_in_the_count_and_on_save(self, login, owner, site):
+        client = login(owner)
+        data = builder_post(**{"c0-key": "tier", "c0-type": "string", "c0-op": "equals"})
+        data["c0-value"] = "a\x00b"
+
+        preview = client.get(url(site, "builder/preview"), data)
+        saved = client.post(url(site, "new"), data)
+
+        assert preview.status_code == 200
+        assert "Texts cannot contain the NUL character" in html(preview)
+        assert saved.status_code == 400
+        assert "Texts cannot contain the NUL character" in html(saved)
+        assert not Widget.objects.filter(site=site).exists()
+
     def profiles(self, site, now):
         """Seven profiles, two of which are paying customers who bought > 10 days ago."""
 
@@ -863,6 +877,71 @@ class TestPreview:
 
 
 class TestActivation:
+    def test_activating_from_the_edit_page_saves_the_targeting_on_the_screen_first(
+        self, login, owner, site
+    ):
+        widget = poll(
+            site, status=Widget.Status.DRAFT, targeting={"match": "all", "conditions": []}
+        )
+        page = html(login(owner).get(url(site, widget.pk)))
+        assert re.search(
+            r'<button type="submit" form="builder-form" name="builder_action" '
+            r'value="activate"[^>]*>Save and activate</button>',
+            page,
+        )
+
+        response = login(owner).post(
+            url(site, widget.pk), builder_post(builder_action="activate"), follow=True
+        )
+
+        widget.refresh_from_db()
+        assert widget.status == "active"
+        assert widget.targeting == PAYING  # not the empty rule it had: nobody else sees it
+        assert "“Paying customers” is saved and active." in html(response)
+
+    def test_a_bad_edit_activates_nothing(self, login, owner, site):
+        widget = poll(site, status=Widget.Status.DRAFT)
+        before = state(site)
+
+        response = login(owner).post(
+            url(site, widget.pk), builder_post(builder_action="activate", **{"c0-value": "x"})
+        )
+
+        assert response.status_code == 400
+        assert state(site) == before
+
+    def test_an_activation_refused_after_saving_says_the_edit_was_kept(self, login, owner, site):
+        widget = poll(site, status=Widget.Status.DRAFT)
+        user_attributes_disable(site=site, user=owner, client_ip=None)
+
+        response = login(owner).post(
+            url(site, widget.pk),
+            builder_post(name="Renamed", builder_action="activate"),
+            follow=True,
+        )
+
+        widget.refresh_from_db()
+        assert (widget.name, widget.status) == ("Renamed", "draft")
+        assert "“Renamed” is saved but not active: User Attributes were disabled" in html(response)
+
+    def test_pausing_from_the_edit_page_keeps_the_edits(self, login, owner, site):
+        widget = poll(site)
+
+        response = login(owner).post(
+            url(site, widget.pk), builder_post(name="Renamed", builder_action="pause"), follow=True
+        )
+
+        widget.refresh_from_db()
+        assert (widget.name, widget.status) == ("Renamed", "paused")
+        assert "“Renamed” is saved and paused." in html(response)
+        assert 'value="activate" id="activate-widget">Save and activate</button>' in html(response)
+
+    def test_a_new_widget_is_saved_and_activated_in_one_go(self, login, owner, site):
+        response = login(owner).post(url(site, "new"), builder_post(builder_action="activate"))
+
+        assert response.status_code == 302
+        assert Widget.objects.get(site=site).status == "active"
+
     def test_refused_activation_shows_the_reason_on_the_list(self, login, owner, site):
         # given a widget targeting on attributes, switched off when User Attributes went off
         widget = poll(site)

@@ -49,6 +49,10 @@ class TestValidation:
             ({"type": "string", "op": "in", "key": "a", "value": []}, "at least one"),
             ({"type": "number", "op": "gt", "key": "", "value": 1}, "Choose an attribute"),
             ({"type": "color", "op": "gt", "key": "a", "value": 1}, "Choose an attribute or"),
+            # PostgreSQL takes no NUL in a text: refused here, never a database error
+            ({"type": "string", "op": "equals", "key": "a", "value": "x\x00"}, "NUL character"),
+            ({"type": "string", "op": "in", "key": "a", "value": ["b", "\x00"]}, "NUL character"),
+            ({"type": "number", "op": "is_set", "key": "a\x00b", "value": None}, "NUL character"),
         ],
     )
     def test_bad_conditions_are_refused_with_a_message(self, condition, message):

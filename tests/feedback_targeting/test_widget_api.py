@@ -506,6 +506,29 @@ class TestResponses:
         stored = Response.objects.get(site=site)
         assert (stored.email, stored.consent_to_connect) == (email.lower(), True)
 
+    def test_blanks_alone_are_no_answer_to_a_text_question(self, api_client, site):
+        poll = widget_activate(
+            widget=widget_save(
+                site=site,
+                kind=Widget.Kind.POLL,
+                name="Words",
+                targeting=EVERYONE,
+                questions=[
+                    QuestionSpec(kind="text", text="Why?"),
+                    QuestionSpec(kind="text", text="Anything else?", required=False),
+                ],
+            )
+        )
+        why, other = question_ids(poll)
+
+        refused = answer(api_client, site, poll, answers={why: " \n\t ", other: "x"})
+        stored = answer(api_client, site, poll, answers={why: "  Speed.\n", other: "   "})
+
+        assert refused.status_code == 400
+        assert refused.json()["code"] == "answer_required"
+        assert stored.status_code == 201
+        assert Response.objects.get(site=site).answers == {why: "Speed."}
+
     def test_consent_without_an_email_keeps_nothing_to_connect(self, api_client, site):
         feedback = make_feedback(site)
 

@@ -1,0 +1,54 @@
+"""Switching a widget on while User Attributes go off (or the plan loses them) at the same
+moment, on PostgreSQL: the widget never ends up running on attributes the site lost."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from apps.accounts.models import Account
+from apps.common.errors import ApplicationError
+from apps.feedback_targeting.models import Widget
+from apps.feedback_targeting.services import widget_activate
+from apps.sites.models import Site
+from tests.factories import SiteFactory
+from tests.feedback_targeting.test_widget_api import make_poll
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("on_postgres")]
+
+
+def committed_elsewhere_soon(sql: str, params: list, after: float = 0.5) -> threading.Timer:
+    """Run `sql` in a transaction of another connection now, and commit it `after` seconds
+    later (while this connection may be waiting for its lock)."""
+    other = connection.get_new_connection(connection.get_connection_params())
+    with other.cursor() as cursor:
+        cursor.execute(sql, params)
+
+    def commit():
+        other.commit()
+        other.close()
+
+    timer = threading.Timer(after, commit)
+    timer.start()
+    return timer
+
+
+@pytest.mark.parametrize("change", ["disable", "downgrade"])
+def test_an_activation_waits_for_a_switch_off_and_is_refused(change):
+    site = SiteFactory()
+    widget = make_poll(site, active=False)
+    if change == "disable":
+        sql = f"UPDATE {Site._meta.db_table} SET user_attributes_enabled = false WHERE id = %s"
+        params = [site.pk]
+    else:
+        sql = f"UPDATE {Account._meta.db_table} SET tier = 'plus' WHERE id = %s"
+        params = [site.account_id]
+    timer = committed_elsewhere_soon(sql, params)
+    try:
+        with pytest.raises(ApplicationError) as refused:
+            widget_activate(widget=Widget.objects.select_related("site__account").get(pk=widget.pk))
+    finally:
+        timer.join()
+
+    assert refused.value.code == "attributes_unavailable"
+    assert Widget.objects.get(pk=widget.pk).status == Widget.Status.DRAFT
