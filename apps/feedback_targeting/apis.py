@@ -26,7 +26,7 @@ class WidgetsApi(PublicSiteAPIView):
     class OutputSerializer(serializers.Serializer):
         widgets = serializers.ListField(
             child=serializers.DictField(),
-            help_text="Each widget: id, kind (poll | feedback), name, questions (id, kind, "
+            help_text="Each widget: id, kind (poll | feedback), questions (id, kind, "
             "text, choices, required), thank_you_message, and emotions for feedback.",
         )
 

@@ -154,11 +154,11 @@ def profiles_with_consent_email(*, site: Site, email: str) -> QuerySet:
 
 
 def widget_payload(widget: Widget) -> dict:
-    """What the tracking script needs to render a widget."""
+    """What the tracking script needs to render a widget: no more, since every visitor it
+    is meant for can read it (the widget's name, for the customer's team, stays out)."""
     payload = {
         "id": widget.pk,
         "kind": widget.kind,
-        "name": widget.name,
         "thank_you_message": widget.thank_you_message,
         "questions": [
             {

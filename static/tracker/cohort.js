@@ -366,8 +366,10 @@
     "  max-height: calc(100vh - 32px); overflow: auto; background: #ffffff; color: #1f2330;",
     "  border: 1px solid #d5d8e3; border-radius: 10px; padding: 16px;",
     "  box-shadow: 0 10px 30px rgba(20, 24, 40, 0.2); }",
-    ".card { right: 16px; bottom: 16px; }",
-    ".panel { z-index: 2; right: 52px; top: 50%; transform: translateY(-50%); }",
+    // The poll card lies above the Feedback tab (on a narrow screen they can meet) and
+    // the Feedback panel above both: the one in use is never under the other's buttons.
+    ".card { z-index: 2; right: 16px; bottom: 16px; }",
+    ".panel { z-index: 3; right: 52px; top: 50%; transform: translateY(-50%); }",
     "@media (max-width: 480px) { .panel { right: 16px; } }",
     ".head { display: flex; align-items: flex-start; gap: 8px; margin-bottom: 8px; }",
     ".heading { flex: 1; min-width: 0; }",
@@ -1202,7 +1204,7 @@
       });
       const closed = closedIds();
       usable.forEach(function (widget) {
-        const label = widget.kind + " " + widget.id + " " + JSON.stringify(widget.name);
+        const label = widget.kind + " " + widget.id;
         if (showing[widget.id]) {
           notes.push(label + " is already showing");
         } else if (finished[widget.id]) {

@@ -18,6 +18,7 @@ from apps.feedback_targeting.rules import Facts
 from apps.feedback_targeting.selectors import (
     DECISION_CACHE_SECONDS,
     live_widgets,
+    live_widgets_forget,
     visitor_decision_facts,
     widgets_for_visitor,
 )
@@ -61,12 +62,9 @@ class TestKeptWidgets:
         assert offered_ids(api_client, site) == []  # the visitor is not identified
         identify(api_client, site, TABLET, "ABC", RACHEL)
         [after] = offered(api_client, site).json()["widgets"]
-        assert (before["name"], len(before["questions"])) == ("Paying customers", 4)
-        assert (after["name"], after["thank_you_message"], len(after["questions"])) == (
-            "Renamed",
-            "Danke",
-            1,
-        )
+        assert (before["thank_you_message"], len(before["questions"])) == ("Thanks!", 4)
+        assert (after["thank_you_message"], len(after["questions"])) == ("Danke", 1)
+        assert "name" not in after  # the team's name for it is not shown to visitors
 
     def test_a_deleted_widget_is_gone_from_the_next_decision(self, api_client, site):
         feedback = make_feedback(site)
@@ -124,8 +122,10 @@ class TestKeptWidgets:
 
 class TestRendering:
     def test_the_body_is_what_the_json_renderer_writes(self, api_client, site):
-        make_poll(site, EVERYONE, name="Ümlaut „quotes“ \u2028 line\\sep </script>")
-        make_feedback(site, name="😀 Feedback", thank_you_message='Say "thanks"')
+        poll = make_poll(site, EVERYONE)
+        poll.questions.update(text="Ümlaut „quotes“ \u2028 line\\sep </script>")
+        live_widgets_forget(site_id=site.pk)
+        make_feedback(site, thank_you_message='Say "thanks" 😀')
         payloads = widgets_for_visitor(site=site, visitor_id=TABLET, url="/", now=timezone.now())
 
         response = offered(api_client, site)
@@ -134,10 +134,11 @@ class TestRendering:
         assert response["Content-Type"] == "application/json"
         assert response.content == JSONRenderer().render({"widgets": payloads})
         assert b"\\u2028" in response.content
-        assert [w["name"] for w in response.json()["widgets"]] == [
-            "Ümlaut „quotes“ \u2028 line\\sep </script>",
-            "😀 Feedback",
-        ]
+        [poll_payload, feedback_payload] = response.json()["widgets"]
+        assert {q["text"] for q in poll_payload["questions"]} == {
+            "Ümlaut „quotes“ \u2028 line\\sep </script>"
+        }
+        assert feedback_payload["thank_you_message"] == 'Say "thanks" 😀'
 
     def test_no_widgets_is_an_empty_list(self, api_client, site):
         response = offered(api_client, site)

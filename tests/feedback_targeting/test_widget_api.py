@@ -123,7 +123,6 @@ class TestDecision:
                 {
                     "id": poll.pk,
                     "kind": "poll",
-                    "name": "Paying customers",
                     "thank_you_message": "Thanks!",
                     "questions": [
                         {
@@ -167,7 +166,6 @@ class TestDecision:
         assert widget == {
             "id": feedback.pk,
             "kind": "feedback",
-            "name": "Feedback tab",
             "thank_you_message": "Merci",
             "questions": [],
             "emotions": [
