@@ -18,6 +18,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
+from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts.models import Membership
 from apps.accounts.selectors import membership_get
@@ -33,13 +34,24 @@ def _tenant_resolve(request: HttpRequest, account_slug: str) -> HttpResponse | N
     if membership is not None and membership.account.slug == account_slug:
         return None
     if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
+        return _to_login(request)
     membership = membership_get(user=request.user, account_slug=account_slug)
     if membership is None:
         raise Http404("No such account.")
     request.account = membership.account
     request.membership = membership
     return None
+
+
+def _to_login(request: HttpRequest) -> HttpResponse:
+    """The login page, coming back here afterwards. A request htmx made for a part of a
+    page (the session ended while the page was open) takes the whole window there, and
+    comes back to the page it was made from, not to the part."""
+    htmx = getattr(request, "htmx", None)
+    if not htmx:
+        return redirect_to_login(request.get_full_path())
+    login = redirect_to_login(htmx.current_url_abs_path or request.get_full_path())
+    return HttpResponseClientRedirect(login["Location"])
 
 
 class TenantMiddleware:

@@ -12,6 +12,36 @@
     ];
   }
 
+  // A part of a page that could not be loaded or sent says so (nothing on the page
+  // changed), until a later request succeeds.
+  var REQUEST_ERRORS = {
+    403: "You may not do this in this account any more. Reload the page to see what you can do.",
+    404: "This is no longer here: someone may have removed it. Reload the page to see what is.",
+    429: "Too many requests: wait a moment, then try again.",
+  };
+
+  function requestError(text) {
+    var box = document.getElementById("request-error");
+    if (!box) return;
+    box.textContent = text;
+    box.hidden = !text;
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    requestError(
+      REQUEST_ERRORS[status] ||
+      "Something went wrong on our side (error " + status + "). Nothing was changed: " +
+      "try again, or reload the page."
+    );
+  });
+  document.addEventListener("htmx:sendError", function () {
+    requestError("Cohort could not be reached. Check the connection, then try again.");
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.successful) requestError("");
+  });
+
   // <select data-navigate>: each option's value is a URL to open. A choice made with the
   // pointer or in the open list opens at once. Keys that step through a closed select
   // (arrows, Home, End, Page Up / Down, letters: on Windows and Linux each one changes its

@@ -489,6 +489,35 @@ def test_anonymous_visitors_are_sent_to_login(client, tenant_a, tenant_b, route,
     assert snapshot(tenant_a.account) == before
 
 
+@pytest.mark.parametrize("route", TENANT_ROUTES, ids=str)
+def test_an_anonymous_htmx_request_takes_the_window_to_login_and_back_to_its_page(
+    client, tenant_a, tenant_b, route
+):
+    _require_params_known(route)
+    url = route.url(tenant_a, tenant_a)
+    page = f"/a/{tenant_a.account.slug}/sites/?from=page"
+
+    response = client.get(
+        url, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=f"http://testserver{page}"
+    )
+
+    assert response.status_code == 200
+    assert response.content == b""
+    location = urlsplit(response["HX-Redirect"])
+    assert location.path == reverse("accounts:login")
+    assert parse_qs(location.query) == {"next": [page]}
+
+
+def test_an_htmx_request_from_another_site_comes_back_to_its_own_url(client, tenant_a):
+    url = reverse("sites:list", args=[tenant_a.account.slug])
+
+    response = client.get(
+        url, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="https://evil.example/a/x/"
+    )
+
+    assert parse_qs(urlsplit(response["HX-Redirect"]).query) == {"next": [url]}
+
+
 # --- roles --------------------------------------------------------------------------
 
 
