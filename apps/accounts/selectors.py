@@ -3,8 +3,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
+from django.utils.dateparse import parse_datetime
 
 from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
 from apps.billing.models import PlanChange
@@ -148,6 +149,32 @@ def api_token_authenticate(*, raw: str, site_key: str | None = None) -> TokenAcc
     return TokenAccess(token=token, membership=membership, site=site)
 
 
+AUDIT_PAGE_SIZE = 100
+# The records the trail reads; entries of the same instant are listed in this order.
+AUDIT_SOURCES = ("plan", "consent", "event", "privacy")
+
+
+@dataclass(frozen=True)
+class AuditCursor:
+    """Where a page of the trail ends: the next page starts after this entry."""
+
+    at: datetime
+    source: str
+    pk: int
+
+    def __str__(self) -> str:
+        return f"{self.at.isoformat()}~{self.source}~{self.pk}"
+
+    @classmethod
+    def parse(cls, text: str) -> "AuditCursor":
+        """The cursor of a link to older entries; ValueError for any other text."""
+        at, source, pk = text.split("~")
+        when = parse_datetime(at)
+        if when is None or source not in AUDIT_SOURCES or not pk.isdigit():
+            raise ValueError(text)
+        return cls(at=when, source=source, pk=int(pk))
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     at: datetime
@@ -155,55 +182,81 @@ class AuditEntry:
     what: str
     who: str
     detail: str
+    source: str
+    pk: int
+
+    def order(self) -> tuple:
+        """Sorted descending by this: newest first, then in the order of AUDIT_SOURCES."""
+        return (self.at, -AUDIT_SOURCES.index(self.source), self.pk)
 
 
-def account_audit_trail(*, account: Account, limit: int = 100) -> list[AuditEntry]:
-    """Every recorded change of the account, newest first: plan changes, User Attributes
-    confirmations, API tokens, Visitor Lookups and deletions. None of it holds personal
-    data of visitors."""
+@dataclass(frozen=True)
+class AuditPage:
+    entries: list[AuditEntry]
+    total: int
+    older: AuditCursor | None  # None on the page with the oldest entry
+
+
+def _audit_rows(queryset: QuerySet, source: str, after: AuditCursor | None, size: int) -> list:
+    """A source's newest `size` rows after the cursor, in the trail's order."""
+    if after is not None:
+        same_instant = Q(created_at=after.at)
+        if source == after.source:
+            same_instant &= Q(pk__lt=after.pk)
+        elif AUDIT_SOURCES.index(source) < AUDIT_SOURCES.index(after.source):
+            same_instant = Q(pk__in=[])
+        queryset = queryset.filter(Q(created_at__lt=after.at) | same_instant)
+    return list(queryset.order_by("-created_at", "-pk")[:size])
+
+
+def account_audit_trail(
+    *,
+    account: Account,
+    sources: tuple[str, ...] = AUDIT_SOURCES,
+    after: AuditCursor | None = None,
+    size: int = AUDIT_PAGE_SIZE,
+) -> AuditPage:
+    """A page of every recorded change of the account, newest first: plan changes, User
+    Attributes confirmations, API tokens and renames, Visitor Lookups and deletions
+    (`sources` chooses among them). None of it holds personal data of visitors."""
+    querysets = {
+        "plan": PlanChange.objects.filter(account=account),
+        "consent": ConsentRecord.objects.filter(account=account),
+        "event": AccountEvent.objects.filter(account=account),
+        "privacy": PrivacyAudit.objects.filter(account=account),
+    }
     entries = [
-        AuditEntry(
-            at=c.created_at,
-            kind="plan",
-            what=f"Plan {c.summary}",
-            who=c.who,
-            detail=c.get_source_display(),
-        )
-        for c in PlanChange.objects.filter(account=account)[:limit]
+        _audit_entry(source, row)
+        for source in sources
+        for row in _audit_rows(querysets[source], source, after, size + 1)
     ]
-    entries += [
-        AuditEntry(
-            at=r.created_at,
-            kind="consent",
-            what=f"{r.get_action_display()} on {r.site_name}",
-            who=r.user_email,
-            detail=f"DPA {r.dpa_version}" if r.dpa_version else "",
-        )
-        for r in ConsentRecord.objects.filter(account=account)[:limit]
-    ]
-    entries += [
-        AuditEntry(
-            at=e.created_at,
-            kind="account" if e.action == AccountEvent.Action.RENAMED else "token",
-            what=e.get_action_display(),
-            who=e.actor_email,
-            detail=e.subject,
-        )
-        for e in AccountEvent.objects.filter(account=account)[:limit]
-    ]
-    entries += [
-        AuditEntry(
-            at=p.created_at,
-            kind="privacy",
-            what=f"{p.get_action_display()} on {p.site_name}",
-            who=p.requested_by_email,
-            detail=(
-                p.deleted_summary
-                if p.action == "delete"
-                else f"{p.profiles_found} profile{'' if p.profiles_found == 1 else 's'} found"
-            )
-            + f" ({p.get_channel_display()})",
-        )
-        for p in PrivacyAudit.objects.filter(account=account)[:limit]
-    ]
-    return sorted(entries, key=lambda e: e.at, reverse=True)[:limit]
+    entries.sort(key=AuditEntry.order, reverse=True)
+    more = len(entries) > size
+    entries = entries[:size]
+    last = entries[-1] if more else None
+    return AuditPage(
+        entries=entries,
+        total=sum(querysets[source].count() for source in sources),
+        older=AuditCursor(at=last.at, source=last.source, pk=last.pk) if last else None,
+    )
+
+
+def _audit_entry(source: str, row) -> AuditEntry:
+    if source == "plan":
+        kind, what, who, detail = "plan", f"Plan {row.summary}", row.who, row.get_source_display()
+    elif source == "consent":
+        kind, who = "consent", row.user_email
+        what = f"{row.get_action_display()} on {row.site_name}"
+        detail = f"DPA {row.dpa_version}" if row.dpa_version else ""
+    elif source == "event":
+        kind = "account" if row.action == AccountEvent.Action.RENAMED else "token"
+        what, who, detail = row.get_action_display(), row.actor_email, row.subject
+    else:
+        kind, what = "privacy", f"{row.get_action_display()} on {row.site_name}"
+        who = row.requested_by_email
+        found = f"{row.profiles_found} profile{'' if row.profiles_found == 1 else 's'} found"
+        result = row.deleted_summary if row.action == "delete" else found
+        detail = f"{result} ({row.get_channel_display()})"
+    return AuditEntry(
+        at=row.created_at, kind=kind, what=what, who=who, detail=detail, source=source, pk=row.pk
+    )

@@ -10,6 +10,8 @@ from django.views.decorators.vary import vary_on_headers
 from apps.accounts.forms import AccountNameForm, ApiTokenForm, LoginForm, SignupForm, wait_text
 from apps.accounts.models import Membership
 from apps.accounts.selectors import (
+    AUDIT_SOURCES,
+    AuditCursor,
     account_audit_trail,
     account_members,
     api_token_get_for_user,
@@ -159,8 +161,21 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
 
 
 @require_GET
-@account_view(min_role=Membership.Role.OWNER)
+@account_view(min_role=Membership.Role.ADMIN)
 def audit_trail(request: HttpRequest) -> HttpResponse:
-    """Everything recorded about the account's plan, consent, tokens and privacy requests."""
-    entries = account_audit_trail(account=request.account)
-    return render(request, "accounts/audit.html", {"entries": entries})
+    """Everything recorded about the account's plan, consent, tokens and privacy requests,
+    a page at a time. Admins, who answer privacy requests, see those only."""
+    privacy_only = request.GET.get("area") == "privacy" or not request.membership.can_change_plan
+    sources = ("privacy",) if privacy_only else AUDIT_SOURCES
+    after, error = request.GET.get("after"), ""
+    try:
+        cursor = AuditCursor.parse(after) if after else None
+    except ValueError:
+        cursor, error = None, "This link to older entries is not valid. The newest are below."
+    context = {
+        "page": account_audit_trail(account=request.account, sources=sources, after=cursor),
+        "privacy_only": privacy_only,
+        "first_page": cursor is None,
+        "error": error,
+    }
+    return render(request, "accounts/audit.html", context, status=400 if error else 200)

@@ -1,7 +1,12 @@
 """The account's audit trail: plan, consent, tokens and privacy requests, append-only."""
 
+import html
+import re
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.accounts.models import AccountEvent, Membership
 from apps.accounts.services import api_token_create, api_token_revoke, user_signup
@@ -56,9 +61,97 @@ def test_owner_sees_every_kind_of_change_newest_first(login, account, owner, oth
     assert "x (" not in page
 
 
-def test_members_and_admins_cannot_read_it(login, account, member, admin_user):
-    assert login(member).get(f"/a/{account.slug}/account/audit/").status_code == 403
-    assert login(admin_user).get(f"/a/{account.slug}/account/audit/").status_code == 403
+def test_members_cannot_read_it_and_admins_read_the_privacy_requests_only(
+    login, account, owner, member, admin_user
+):
+    site = SiteFactory(account=account)
+    api_token_create(account=account, user=owner, name="back office")
+    person_delete(site=site, user_id="ABC", email=None, requested_by=owner, channel="page")
+    url = f"/a/{account.slug}/account/audit/"
+    assert login(member).get(url).status_code == 403
+
+    for asked in (url, f"{url}?area=privacy"):
+        page = login(admin_user).get(asked).content.decode()
+        assert "<h1>Privacy requests</h1>" in page
+        assert page.count('data-kind="privacy"') == 1
+        assert 'data-kind="token"' not in page
+        assert "The whole audit trail" not in page
+    account_page = login(admin_user).get(f"/a/{account.slug}/account/").content.decode()
+    assert f'href="{url}?area=privacy" id="all-privacy-requests"' in account_page
+
+    owner_page = login(owner).get(f"{url}?area=privacy").content.decode()
+    assert 'data-kind="token"' not in owner_page
+    assert "The whole audit trail" in owner_page
+
+
+def _entries(page: str) -> list[str]:
+    return re.findall(
+        r'<tr data-kind="\w+"><td>[^<]+</td><td><span class="badge">\w+</span></td>'
+        r"<td>[^<]+</td><td>[^<]+</td><td class=\"small\">([^<]*)</td>",
+        page,
+    )
+
+
+def test_the_trail_pages_through_every_entry_once_even_at_one_instant(
+    login, account, owner, settings
+):
+    site = SiteFactory(account=account)
+    at = timezone.now()
+    # 130 lookups and 20 token events at the very same instant, 5 plan changes before
+    PrivacyAudit.objects.bulk_create(
+        PrivacyAudit(
+            account=account,
+            site=site,
+            site_name=site.name,
+            action="lookup",
+            channel="api",
+            requested_by_email=owner.email,
+            profiles_found=n,
+        )
+        for n in range(130)
+    )
+    AccountEvent.objects.bulk_create(
+        AccountEvent(
+            account=account, action="token_created", actor_email=owner.email, subject=f"token {n}"
+        )
+        for n in range(20)
+    )
+    PrivacyAudit.objects.update(created_at=at)
+    AccountEvent.objects.update(created_at=at)
+    for n in range(5):
+        plan_change(account=account, tier=["scale", "business"][n % 2], changed_by=owner)
+    PlanChange.objects.update(created_at=at - timedelta(days=1))
+    client = login(owner)
+    url = f"/a/{account.slug}/account/audit/"
+
+    first = client.get(url).content.decode()
+    assert "155 entries in all; 100 on this page, the newest." in first
+    pages, next_url = [_entries(first)], re.search(r'href="(\?after=[^"]+)" rel="next"', first)
+    while next_url:
+        page = client.get(url + html.unescape(next_url[1])).content.decode()
+        assert "older ones" in page
+        pages.append(_entries(page))
+        next_url = re.search(r'href="(\?after=[^"]+)" rel="next"', page)
+
+    assert [len(p) for p in pages] == [100, 55]
+    seen = [d for p in pages for d in p]
+    assert seen[:20] == [f"token {n}" for n in reversed(range(20))]
+    assert seen[20:150] == [
+        f"{n} profile{'' if n == 1 else 's'} found (Private API)" for n in reversed(range(130))
+    ]
+    assert len(set(seen[:150])) == 150
+    assert len(seen) == 155
+
+
+def test_a_broken_link_to_older_entries_shows_the_newest_with_a_message(login, account, owner):
+    api_token_create(account=account, user=owner, name="back office")
+
+    response = login(owner).get(f"/a/{account.slug}/account/audit/?after=yesterday~x~1")
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "This link to older entries is not valid. The newest are below." in page
+    assert 'data-kind="token"' in page
 
 
 def test_a_plan_change_still_names_its_maker_once_their_user_is_deleted(

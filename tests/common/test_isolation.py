@@ -154,7 +154,7 @@ ROUTES: dict[str, Policy] = {
     ),
     # account page and personal API tokens
     "account:detail": Policy(role=MEMBER, get=MEMBER, post=None),
-    "account:audit": Policy(role=OWNER, get=OWNER, post=None),
+    "account:audit": Policy(role=ADMIN, get=ADMIN, post=None),
     "account:rename": Policy(
         role=OWNER, get=None, post=OWNER, payload=lambda t: {"name": "Planted name"}
     ),
