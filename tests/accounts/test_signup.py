@@ -164,3 +164,17 @@ def test_one_network_signing_up_again_and_again_meets_a_wall(client, settings, d
         refused.content.decode(),
     )
     assert not User.objects.filter(email="farm9@example.com").exists()
+
+
+@pytest.mark.django_db
+def test_each_field_names_its_help_and_errors_for_screen_readers(client):
+    page = client.post(SIGNUP, {**VALID, "password": "1234"}).content.decode()
+
+    password = re.search(r"<input[^>]*name=\"password\"[^>]*>", page)[0]
+    assert 'aria-invalid="true"' in password
+    described = re.search(r'aria-describedby="([^"]+)"', password)[1].split()
+    assert described == ["id_password_helptext", "id_password_error"]
+    help_text = re.search(r'<p class="help" id="id_password_helptext">([^<]+)</p>', page)[1]
+    assert help_text.startswith("At least 8 characters")
+    errors = re.search(r'<div id="id_password_error">(.*?)</div>', page, re.S)[1]
+    assert "This password is too short" in errors

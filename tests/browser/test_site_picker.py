@@ -73,3 +73,22 @@ def test_on_macos_an_arrow_opens_the_list_and_the_choice_there_opens_at_once(
     picker.press("ArrowDown")  # Chromium on Linux moves the value: a choice, as on macOS
 
     expect(page).to_have_url(f"{live_server.url}/a/{beta.account.slug}/lookup/{beta.key}/")
+
+
+@pytest.mark.parametrize("section", ["lookup", "user-attributes", "widgets"])
+def test_without_javascript_each_site_is_a_link(browser, live_server, owner, three_sites, section):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        log_in(page, live_server.url, owner)
+        alpha, _, gamma = three_sites
+        page.goto(f"{live_server.url}/a/{alpha.account.slug}/{section}/{alpha.key}/")
+
+        page.get_by_role("link", name="Gamma", exact=True).click()
+
+        expect(page).to_have_url(f"{live_server.url}/a/{gamma.account.slug}/{section}/{gamma.key}/")
+        expect(page.get_by_role("link", name="Gamma", exact=True)).to_have_attribute(
+            "aria-current", "page"
+        )
+    finally:
+        context.close()
