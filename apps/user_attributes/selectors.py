@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.sites.models import Site
 from apps.user_attributes.models import AttributeKey, AttributeRejection
-from apps.user_attributes.validation import MAX_KEYS_PER_SITE, Reason
+from apps.user_attributes.validation import KEY_RE, MAX_KEY_LENGTH, MAX_KEYS_PER_SITE, Reason
 
 # Key names that suggest personal data. Sent for anonymous visitors, such data can never
 # be found by Visitor Lookup, so the catalogue flags them.
@@ -39,7 +39,10 @@ def attribute_catalogue(*, site: Site) -> list[CatalogueEntry]:
 
 
 def attribute_key_get(*, site: Site, key: str) -> AttributeKey:
-    """The site's catalogue entry for `key`; another site's is "not found"."""
+    """The site's catalogue entry for `key`; another site's is "not found", and so is a
+    text no key can be (never sent to the database: PostgreSQL refuses a NUL byte)."""
+    if len(key) > MAX_KEY_LENGTH or not KEY_RE.fullmatch(key):
+        raise Http404("No such attribute key.")
     entry = AttributeKey.objects.filter(site=site, key=key).first()
     if entry is None:
         raise Http404("No such attribute key.")

@@ -346,6 +346,10 @@ class TestRemoveKey:
 
         assert login(member).post(url(site, "keys/plan/delete")).status_code == 403
         assert login(owner).get(url(site, "keys/nope/delete")).status_code == 404
+        # No key can hold these: not found either, never a database error
+        for text in ["a%00b", "pl%C3%A4n", "x" * 51]:
+            assert login(owner).get(url(site, f"keys/{text}/delete")).status_code == 404, text
+            assert login(owner).post(url(site, f"keys/{text}/delete")).status_code == 404, text
         assert AttributeKey.objects.filter(site=site, key="plan").exists()
         assert 'id="catalogue"' in login(member).get(url(site)).content.decode()
         assert "Remove…" not in login(member).get(url(site)).content.decode()
