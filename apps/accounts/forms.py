@@ -1,3 +1,4 @@
+import secrets
 import time
 
 from django import forms
@@ -115,3 +116,11 @@ class ApiTokenForm(forms.Form):
     name = forms.CharField(
         max_length=80, label="Token name", help_text="What it is for, e.g. “privacy requests”."
     )
+    # Each copy of the form makes one token at most: sent again (a reload of the answer,
+    # a second click) it is recognised by this (`token_form_used`).
+    form_id = forms.CharField(widget=forms.HiddenInput, max_length=32, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["form_id"] = secrets.token_hex(16)

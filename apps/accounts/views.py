@@ -135,6 +135,13 @@ def token_create(request: HttpRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         return render(request, "accounts/account.html", _account_context(request, form), status=400)
+    if _token_form_used(request, form.cleaned_data["form_id"]):
+        messages.info(
+            request,
+            "That form made its token already; a token is shown only once. If you did not "
+            "copy it, revoke it and create another.",
+        )
+        return redirect("account:detail", account_slug=request.account.slug)
     _, raw = api_token_create(
         account=request.account, user=request.user, name=form.cleaned_data["name"]
     )
@@ -143,6 +150,21 @@ def token_create(request: HttpRequest) -> HttpResponse:
     response = render(request, "accounts/account.html", context)
     response["Cache-Control"] = "no-store"
     return response
+
+
+USED_FORMS_SESSION_KEY = "used_api_key_forms"
+
+
+def _token_form_used(request: HttpRequest, form_id: str) -> bool:
+    """Whether this copy of the token form was sent before; notes it if not. The session
+    keeps the last 20 form ids."""
+    if not form_id:
+        return False
+    used = request.session.get(USED_FORMS_SESSION_KEY, [])
+    if form_id in used:
+        return True
+    request.session[USED_FORMS_SESSION_KEY] = [*used[-19:], form_id]
+    return False
 
 
 @require_http_methods(["GET", "POST"])

@@ -81,3 +81,23 @@ def test_member_sees_no_privacy_audit_but_owner_does(login, owner, member, accou
     assert 'id="privacy-audit"' in login(owner).get(f"/a/{account.slug}/account/").content.decode()
     page = login(member).get(f"/a/{account.slug}/account/").content.decode()
     assert 'id="privacy-audit"' not in page
+
+
+def test_the_same_form_sent_twice_makes_one_token(login, owner, account):
+    client = login(owner)
+    page = client.get(f"/a/{account.slug}/account/").content.decode()
+    form_id = re.search(r'name="form_id" value="([0-9a-f]{32})"', page)[1]
+    data = {"name": "privacy", "form_id": form_id}
+
+    first = client.post(f"/a/{account.slug}/account/tokens/", data)
+    again = client.post(f"/a/{account.slug}/account/tokens/", data, follow=True)
+
+    assert ApiToken.objects.count() == 1
+    assert '<pre id="new-token">' in first.content.decode()
+    next_id = re.search(r'name="form_id" value="([0-9a-f]{32})"', first.content.decode())[1]
+    assert next_id != form_id
+    assert again.redirect_chain == [(f"/a/{account.slug}/account/", 302)]
+    assert "That form made its token already" in again.content.decode()
+    assert '<pre id="new-token">' not in again.content.decode()
+    client.post(f"/a/{account.slug}/account/tokens/", {"name": "second", "form_id": next_id})
+    assert ApiToken.objects.count() == 2
