@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
 from django.core.paginator import Page, Paginator
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -306,9 +307,16 @@ def visitor_decision_facts(
     return Facts(identified=identified, attributes=attributes), answered
 
 
+def page_url_contains(url: str, part: str) -> bool:
+    """Whether a page's address holds `part` (a widget's page condition; "" holds for
+    every page). Both are compared percent-decoded too: browsers send /über-uns as
+    /%C3%BCber-uns and a space as %20, and a customer may write either spelling."""
+    return not part or part in url or unquote(part) in unquote(url)
+
+
 def widget_decision(*, site: Site, visitor_id: str, url: str, now: datetime) -> list[LiveWidget]:
     """The active widgets this visitor matches now, polls already answered left out."""
-    live = [w for w in live_widgets(site=site) if not w.url_contains or w.url_contains in url]
+    live = [w for w in live_widgets(site=site) if page_url_contains(url, w.url_contains)]
     if not live:
         return []
     # Answers follow the person across devices, so one answer on any device counts.
@@ -352,6 +360,9 @@ class QuestionResult:
     counts: list[AnswerCount]
     texts: list[str]
     answered: int
+    # Answers the bars leave out: (answer, how many) for choices the question no longer
+    # offers (renamed or removed), or answers from before it changed kind; most first.
+    retired: list[tuple[str, int]] = ()
 
 
 def _counts(labels: list[str], counter: Counter, total: int) -> list[AnswerCount]:
@@ -390,23 +401,36 @@ def _question_result(
     )
     known = set(labels)
     counter: Counter = Counter()
+    retired: Counter = Counter()
     answered = 0
     grouped = answers.values_list("answer").annotate(n=Count("pk")).order_by()
     for value, n in grouped:
         if value is None or value == "" or value == "[]":
             continue
-        # Only answers the question has a bar for count: one stored before the question
-        # changed kind, or for a choice since renamed, would leave the bars short of 100 %.
         given = _choices(value) if question.kind == Question.Kind.MULTIPLE else [str(value)]
-        given = [choice for choice in given if choice in known]
-        if not given:
+        if not given:  # a single answer from before the question took several
+            retired[str(value)] += n
             continue
+        # Only answers the question has a bar for count in the bars (so that their
+        # shares add up to 100 %); the others are listed apart.
         for choice in given:
+            if choice not in known:
+                retired[choice] += n
+        counted = [choice for choice in given if choice in known]
+        for choice in counted:
             counter[choice] += n
-        answered += n
+        answered += n if counted else 0
     return QuestionResult(
-        question=question, counts=_counts(labels, counter, answered), texts=[], answered=answered
+        question=question,
+        counts=_counts(labels, counter, answered),
+        texts=[],
+        answered=answered,
+        retired=sorted(retired.items(), key=lambda item: (-item[1], item[0])),
     )
+
+
+def widget_response_count(*, widget: Widget) -> int:
+    return Response.objects.filter(site_id=widget.site_id, widget=widget).count()
 
 
 def widget_results(*, widget: Widget, latest_texts: int = LATEST_TEXTS) -> dict:

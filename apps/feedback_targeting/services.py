@@ -13,6 +13,7 @@ from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.rules import Rule, RuleError, evaluate, parse_rule
 from apps.feedback_targeting.selectors import (
     live_widgets_forget,
+    page_url_contains,
     visitor_decision_facts,
     widgets_running_on_attributes,
 )
@@ -25,6 +26,10 @@ MAX_CHOICES = 12
 MAX_TEXT_ANSWER = 2000
 REASON_UA_DISABLED = "User Attributes were disabled for this site, and this widget targets on them."
 REASON_PLAN = "The plan no longer includes User Attributes, and this widget targets on them."
+REASON_NO_LONGER = (
+    "Cohort switched it off when its targeting on User Attributes could not run; the "
+    "targeting no longer uses them, so it can be activated again."
+)
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,8 @@ def widget_save(
     widget.targeting = rule.as_json()
     widget.url_contains = url_contains.strip()
     widget.thank_you_message = thank_you_message.strip() or "Thank you for your feedback!"
+    if widget.status == Widget.Status.DISABLED and not rule.uses_attributes:
+        widget.disabled_reason = REASON_NO_LONGER
     widget.save()
     _save_questions(widget, questions)
     live_widgets_forget(site_id=site.pk)
@@ -329,7 +336,7 @@ def response_submit(
     if widget.status != Widget.Status.ACTIVE:
         raise ApplicationError("widget_inactive", "This widget is not running.", status_code=409)
     fields = _clean_response(widget, data)
-    if widget.url_contains and widget.url_contains not in fields["page_url"]:
+    if not page_url_contains(fields["page_url"], widget.url_contains):
         raise ApplicationError(
             "not_targeted", "This widget is not shown on this page.", status_code=403
         )

@@ -35,6 +35,7 @@ from apps.feedback_targeting.selectors import (
     attribute_choices,
     targeting_count,
     widget_get_for_site,
+    widget_response_count,
     widget_responses_page,
     widget_results,
     widget_results_export,
@@ -48,6 +49,7 @@ from apps.feedback_targeting.services import (
 )
 from apps.sites.models import Site
 from apps.sites.selectors import site_get_for_account, sites_of_account
+from apps.sites.views import no_sites
 
 # Re-renders the previews once htmx has put a changed row in (or taken one out of) the form.
 FORM_CHANGED_EVENT = "widget-form-changed"
@@ -86,7 +88,7 @@ def widgets_index(request: HttpRequest) -> HttpResponse:
     """Polls & Feedback: open the first site, or explain that there is none."""
     first = sites_of_account(account=request.account).first()
     if first is None:
-        return render(request, "user_attributes/no_sites.html")
+        return no_sites(request, "Polls and Incoming Feedback", "Widgets run on a site")
     return redirect("widgets:list", account_slug=request.account.slug, site_key=first.key)
 
 
@@ -183,6 +185,7 @@ def _builder(request: HttpRequest, *, site: Site, widget: Widget | None, kind: s
     context = {
         "site": site,
         "widget": widget,
+        "answered": widget_response_count(widget=widget) if widget else 0,
         "form": form,
         "can_manage": can_manage,
         "site_notice": _site_notice(site),

@@ -13,6 +13,7 @@ from apps.identity.forms import LookupForm
 from apps.identity.models import PrivacyAudit
 from apps.identity.services import person_delete, person_lookup_record
 from apps.sites.selectors import site_get_for_account, sites_of_account
+from apps.sites.views import no_sites
 
 
 @require_GET
@@ -20,7 +21,7 @@ from apps.sites.selectors import site_get_for_account, sites_of_account
 def lookup_index(request: HttpRequest) -> HttpResponse:
     first = sites_of_account(account=request.account).first()
     if first is None:
-        return render(request, "user_attributes/no_sites.html")
+        return no_sites(request, "Visitor Lookup", "People are looked up site by site")
     return redirect("lookup:site", account_slug=request.account.slug, site_key=first.key)
 
 

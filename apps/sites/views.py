@@ -108,3 +108,9 @@ def site_delete_view(request: HttpRequest, site_key: str) -> HttpResponse:
     return render(
         request, template, {"site": site, "form": form}, status=400 if form.errors else 200
     )
+
+
+def no_sites(request: HttpRequest, section: str, per_site: str) -> HttpResponse:
+    """A per-site section of an account that has no site yet: it says so, and owners and
+    admins get the way to add one."""
+    return render(request, "sites/no_sites.html", {"section": section, "per_site": per_site})

@@ -20,6 +20,7 @@ from apps.consent.selectors import (
 from apps.consent.services import user_attributes_disable, user_attributes_enable
 from apps.feedback_targeting.selectors import widgets_switched_off_count, widgets_targeting_key
 from apps.sites.selectors import site_get_for_account, sites_of_account
+from apps.sites.views import no_sites
 from apps.user_attributes.forms import EnableForm
 from apps.user_attributes.selectors import (
     attribute_catalogue,
@@ -37,7 +38,7 @@ def settings_index(request: HttpRequest) -> HttpResponse:
     """Settings > User Attributes: open the first site, or explain that there is none."""
     first = sites_of_account(account=request.account).first()
     if first is None:
-        return render(request, "user_attributes/no_sites.html")
+        return no_sites(request, "User Attributes", "User Attributes are set per site")
     return redirect(
         "user_attributes:settings", account_slug=request.account.slug, site_key=first.key
     )

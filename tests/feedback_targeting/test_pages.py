@@ -17,6 +17,7 @@ from apps.feedback_targeting.selectors import widget_results
 from apps.feedback_targeting.services import REASON_UA_DISABLED
 from apps.feedback_targeting.views import csv_cell
 from apps.sites.models import Site
+from apps.tracker.selectors import SCRIPT_PATH
 from apps.user_attributes.models import AttributeValue, ValueType
 from tests.factories import (
     AttributeKeyFactory,
@@ -871,6 +872,17 @@ class TestPreview:
 
         assert '<span class="wp-tab">Feedback</span>' in page
         assert "How happy are you?" not in page
+        # in the words of the live tab
+        script = SCRIPT_PATH.read_text()
+        for words in [
+            "How would you rate your experience?",
+            "Tell us more (optional)",
+            "Your email (optional)",
+            "Connect my feedback to this email",
+            "Send feedback",
+        ]:
+            assert f'"{words}"' in script
+            assert words in page
 
 
 # --- activation ------------------------------------------------------------------------
@@ -1281,6 +1293,7 @@ class TestResultsAtScale:
 
         assert [(c.label, c.count) for c in result.counts] == [("A", 1), ("B", 2)]
         assert result.answered == 2
+        assert result.retired == [("3", 1), ("A", 1), ("B", 1)]
 
     def test_only_answers_the_question_has_a_bar_for_count_as_answered(self, site):
         """Answers stored before a rating was a yes/no question, or for a choice since
@@ -1295,6 +1308,27 @@ class TestResultsAtScale:
 
         assert (rated.answered, [c.share for c in rated.counts if c.count]) == (1, [1.0])
         assert (chosen.answered, [c.share for c in chosen.counts if c.count]) == (1, [1.0])
+        # ... and the others are listed apart, on the page too
+        assert (rated.retired, chosen.retired) == ([("Yes", 1)], [("Fats", 1)])
+
+    def test_answers_to_a_renamed_choice_are_shown_apart(self, login, owner, site):
+        widget = WidgetFactory(site=site, kind="poll")
+        genres = QuestionFactory(
+            widget=widget, kind="multiple", choices=["Fiction", "History", "Poetry"]
+        )
+        for answer in (["Fiction", "Histroy"], ["Histroy"], ["Poetry"], ["Fiction"]):
+            ResponseFactory(widget=widget, answers={str(genres.pk): answer})
+        genres.choices = ["Fiction", "History", "Poetry"]
+        genres.save()
+
+        page = html(login(owner).get(url(site, widget.pk, "results")))
+
+        assert "Multiple choice · 3 answered" in page
+        assert re.search(
+            r'id="retired-q\d+">Left out of the bars, answers to choices this question no '
+            r"longer has \(or given before it changed kind\): “Histroy” 2\.</p>",
+            page,
+        )
 
     def test_only_counts_and_the_shown_page_are_read(self, login, owner, busy_poll):
         client = login(owner)

@@ -15,6 +15,7 @@ from apps.feedback_targeting.models import Widget
 from apps.feedback_targeting.rules import RuleError
 from apps.feedback_targeting.selectors import widgets_for_visitor
 from apps.feedback_targeting.services import (
+    REASON_NO_LONGER,
     REASON_PLAN,
     REASON_UA_DISABLED,
     QuestionSpec,
@@ -149,7 +150,9 @@ class TestAttributesGoingAway:
             questions=RATING,
         )
 
-        assert widget_activate(widget=Widget.objects.get(pk=widget.pk)).status == "active"
+        saved = Widget.objects.get(pk=widget.pk)
+        assert (saved.status, saved.disabled_reason) == ("disabled", REASON_NO_LONGER)
+        assert widget_activate(widget=saved).status == "active"
 
     def test_an_active_widget_cannot_gain_attribute_conditions_while_disabled(self, site, owner):
         widget = poll(site, IDENTIFIED)

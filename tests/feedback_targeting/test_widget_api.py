@@ -237,6 +237,22 @@ class TestDecision:
         ]
         assert offered_ids(api_client, site, url="") == [everywhere.pk]
 
+    def test_a_page_condition_matches_the_address_as_browsers_encode_it(self, api_client, site):
+        about = make_feedback(site, url_contains="/über-uns")
+        spaced = make_feedback(site, name="Spaced", url_contains="/gift cards")
+        encoded = make_feedback(site, name="Encoded", url_contains="/%C3%BCber-uns")
+
+        sent = "https://shop.example.de/%C3%BCber-uns?ref=a"
+        assert offered_ids(api_client, site, url=sent) == [about.pk, encoded.pk]
+        assert offered_ids(api_client, site, url="https://shop.example.de/über-uns") == [
+            about.pk,
+            encoded.pk,
+        ]
+        assert offered_ids(api_client, site, url="https://shop.example.de/gift%20cards") == [
+            spaced.pk
+        ]
+        assert answer(api_client, site, about, emotion=5, url=sent).status_code == 201
+
     def test_draft_paused_and_disabled_widgets_are_not_shown(self, api_client, site, owner):
         make_poll(site, EVERYONE, name="draft", active=False)
         widget_pause(widget=make_poll(site, EVERYONE, name="paused"))

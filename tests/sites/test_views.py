@@ -342,3 +342,26 @@ def test_a_unicode_domain_is_kept_as_browsers_send_it(login, owner, site, detail
     sent = api_client.post(path, body, format="json", HTTP_ORIGIN="https://xn--bcher-kva.example")
     assert sent.status_code == 200
     assert sent["Access-Control-Allow-Origin"] == "https://xn--bcher-kva.example"
+
+
+@pytest.mark.parametrize(
+    ("index", "section", "per_site"),
+    [
+        ("lookup:index", "Visitor Lookup", "People are looked up site by site"),
+        ("user_attributes:index", "User Attributes", "User Attributes are set per site"),
+        ("widgets:index", "Polls and Incoming Feedback", "Widgets run on a site"),
+    ],
+)
+def test_a_section_of_an_account_without_sites_says_so_in_its_own_words(
+    login, owner, member, account, index, section, per_site
+):
+    url = reverse(index, args=[account.slug])
+
+    page = login(owner).get(url).content.decode()
+    members_page = login(member).get(url).content.decode()
+
+    assert f"<h1>{section}</h1>" in page
+    assert f"{per_site}, and this account has no site yet." in page
+    assert reverse("sites:create", args=[account.slug]) in page
+    assert reverse("sites:create", args=[account.slug]) not in members_page
+    assert "An owner or admin of Radbooks adds sites." in members_page
