@@ -133,6 +133,11 @@ class QuestionForm(forms.Form):
         }
 
 
+def _typed(form: forms.Form) -> dict:
+    """What a bound form's fields hold, as initial values for an unbound copy."""
+    return {name: form[name].value() for name in form.fields}
+
+
 def question_form_blank(prefix: str) -> QuestionForm:
     return QuestionForm(prefix=prefix, initial={"kind": Question.Kind.SINGLE, "required": True})
 
@@ -214,6 +219,12 @@ class ConditionRow:
     def key_changed(self) -> bool:
         """The key was changed after its type and operator were shown (no JavaScript)."""
         return bool(self.type_key) and self.type_key != self.key
+
+    @property
+    def needs_operator(self) -> bool:
+        """A key is chosen and its operator not yet (without JavaScript, the operators
+        show once the form is updated)."""
+        return bool(self.key) and not self.op
 
     @property
     def needs_value(self) -> bool:
@@ -440,6 +451,10 @@ class BuilderForm:
     def _precheck(row: ConditionRow) -> ConditionRow:
         if row.key_changed and not row.is_blank:
             return replace(row, error="The attribute changed: check the operator and value.")
+        if row.needs_operator:
+            return replace(
+                row, error="Choose the operator: “Update the form” shows this attribute's."
+            )
         if row.missing_value:
             return replace(row, error="Give a value.")
         return row
@@ -481,6 +496,18 @@ class BuilderForm:
             self.fresh_prefixes.add(new)
         elif verb == "remove_question":
             self.questions = [q for q in self.questions if q.prefix != prefix]
+        self._unbind()
+
+    def _unbind(self) -> None:
+        """Adding, removing or updating is not saving: the form comes back with what was
+        typed, not judged yet (no "required" on a name not typed so far)."""
+        if not self.fields.is_bound:
+            return
+        self.fields = WidgetFieldsForm(initial=_typed(self.fields))
+        self.questions = [
+            QuestionForm(prefix=q.prefix, initial=_typed(q)) if q.is_bound else q
+            for q in self.questions
+        ]
 
     # showing
 

@@ -112,7 +112,7 @@ def widget_list(request: HttpRequest, site_key: str) -> HttpResponse:
 def _preview_context(site: Site, form: BuilderForm) -> dict:
     """The live previews: how many profiles the rule matches now, and the widget."""
     context: dict = {"widget_preview": form.preview()}
-    if any(row.missing_value for row in form.rows if not row.is_blank):
+    if any(row.missing_value or row.needs_operator for row in form.rows):
         # A condition still being filled in is not an error yet: wait for its value.
         context["preview_waiting"] = True
         return context

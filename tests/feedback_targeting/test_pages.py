@@ -522,6 +522,32 @@ class TestWithoutJavaScript:
         assert re.findall(r'name="questions" value="(q\d)"', page) == ["q1"]
         assert not Widget.objects.exists()
 
+    @pytest.mark.parametrize("action", ["add_condition", "add_question", "refresh"])
+    def test_editing_a_form_not_filled_in_yet_judges_nothing(self, login, owner, site, action):
+        data = builder_post(name="", builder_action=action, **{"q1-text": "Typed so far"})
+
+        response = login(owner).post(url(site, "new"), data)
+
+        page = html(response)
+        assert response.status_code == 200
+        assert "Nothing was saved" not in page
+        assert "This field is required" not in page
+        assert 'value="Typed so far"' in page
+        assert not Widget.objects.exists()
+
+    def test_a_key_chosen_without_its_operators_asks_for_them(self, login, owner, site):
+        catalogue(site)
+        fresh = {"conditions": ["c0"], "c0-key": "tier", "c0-type": "", "c0-op": ""}
+
+        response = login(owner).post(url(site, "new"), builder_post(**fresh))
+
+        assert response.status_code == 400
+        assert "Choose the operator: “Update the form” shows this attribute&#x27;s." in html(
+            response
+        )
+        assert "Choose an attribute or a visitor condition" not in html(response)
+        assert not Widget.objects.exists()
+
     def test_add_question_button_adds_a_block(self, login, owner, site):
         response = login(owner).post(url(site, "new"), builder_post(builder_action="add_question"))
 
