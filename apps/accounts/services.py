@@ -11,7 +11,7 @@ from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, Us
 from apps.accounts.selectors import token_hash
 from apps.billing.models import PlanChange
 from apps.common.errors import ApplicationError
-from apps.common.throttling import Rate, throttle_hits, throttle_refund
+from apps.common.throttling import Rate, throttle_clear, throttle_hits, throttle_refund
 from apps.sites.models import Site
 from apps.sites.selectors import site_public_forget
 
@@ -176,6 +176,23 @@ def login_attempt_succeeded(*, email: str, client: str | None, now: float) -> No
     that people who log in often (or many colleagues behind one address) are never
     refused for it."""
     throttle_refund(_login_limits(email=email, client=client), now=now)
+
+
+def login_attempts_forgiven(*, email: str, client: str | None, now: float) -> None:
+    """The person set a new password through a reset link: the wrong passwords counted
+    against their address from this client no longer keep them out."""
+    [per_email, *_] = _login_limits(email=email, client=client)
+    throttle_clear([per_email], now=now)
+
+
+def password_reset_request_count(*, email: str, client: str | None) -> int | None:
+    """Count a request for a password reset link (see `login_attempt_count`)."""
+    pair = hashlib.sha256(f"reset\x1f{email}\x1f{client or ''}".encode()).hexdigest()[:32]
+    limits = [("reset-email", pair, Rate.parse(settings.COHORT_PASSWORD_RESET_RATE_PER_EMAIL))]
+    if client:
+        rate = Rate.parse(settings.COHORT_PASSWORD_RESET_RATE_PER_CLIENT)
+        limits.append(("reset-client", client, rate))
+    return throttle_hits(limits)
 
 
 def signup_attempt_count(*, client: str | None) -> int | None:

@@ -1,9 +1,12 @@
+import time
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -22,6 +25,8 @@ from apps.accounts.services import (
     account_rename,
     api_token_create,
     api_token_revoke,
+    login_attempts_forgiven,
+    password_reset_request_count,
     signup_attempt_count,
     user_signup,
 )
@@ -67,6 +72,56 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("sites:create", account_slug=account.slug)
     status = 400 if form.errors else 200
     return render(request, "accounts/signup.html", {"form": form}, status=status)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Asks for the email address and sends a link to set a new password. The answer is
+    the same whether or not a user has that address; requests are counted per address
+    and client, and past the rate the page says when to try again."""
+
+    template_name = "accounts/password_reset.html"
+    email_template_name = "accounts/password_reset_email.txt"
+    subject_template_name = "accounts/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_sent")
+
+    def form_valid(self, form):
+        email = form.cleaned_data["email"].strip().lower()
+        form.cleaned_data["email"] = email
+        wait = password_reset_request_count(email=email, client=client_key(self.request))
+        if wait is not None:
+            form.add_error(None, f"Too many requests for a link. Try again {wait_text(wait)}.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().form_valid(form)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:login")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        login_attempts_forgiven(
+            email=form.user.email, client=client_key(self.request), now=time.time()
+        )
+        messages.success(
+            self.request,
+            "Your new password is set, and every browser logged in before is logged out. "
+            "Log in with it.",
+        )
+        return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("home")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(
+            self.request,
+            "Your password is changed. Other browsers logged in as you are logged out.",
+        )
+        return response
 
 
 class LoginView(auth_views.LoginView):

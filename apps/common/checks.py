@@ -24,3 +24,19 @@ def shared_cache_check(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(deploy=True)
+def mail_check(app_configs, **kwargs):
+    """Password reset links go out by mail: mail written to the server's output reaches
+    nobody."""
+    if settings.EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
+        return [
+            Warning(
+                "Mail is written to the server's output, not sent.",
+                hint="Set EMAIL_URL (e.g. smtp+tls://user:password@smtp.example.com:587) "
+                "and DEFAULT_FROM_EMAIL: password reset links are sent by mail.",
+                id="cohort.W002",
+            )
+        ]
+    return []

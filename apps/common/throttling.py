@@ -115,6 +115,11 @@ class _LocalCounts:
             counter.unsent -= 1
             return True
 
+    def clear(self, key: str) -> None:
+        """Forget one counter: its unsent hits, and the shared count last seen."""
+        with self.lock:
+            self.counters.pop(key, None)
+
     def forget(self) -> None:
         with self.lock:
             self.counters.clear()
@@ -174,6 +179,14 @@ def throttle_refund(limits: Sequence[tuple[str, str, Rate]], *, now: float) -> N
                 cache.incr(key)
         except ValueError:  # expired, or never created in this cache
             pass
+
+
+def throttle_clear(limits: Sequence[tuple[str, str, Rate]], *, now: float) -> None:
+    """Start each limit's window at `now` again from nothing (everything counted in it
+    is forgiven)."""
+    for key, _, _ in _windows(limits, now):
+        _local.clear(key)
+        cache.delete(key)
 
 
 def _send(hits: dict[str, tuple[int, int]]) -> dict[str, int]:

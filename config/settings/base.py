@@ -167,6 +167,17 @@ COHORT_DEMO_DATA = env.bool("COHORT_DEMO_DATA", default=True)
 COHORT_LOGIN_RATE_PER_EMAIL = env("COHORT_LOGIN_RATE_PER_EMAIL", default="10/h")
 COHORT_LOGIN_RATE_PER_CLIENT = env("COHORT_LOGIN_RATE_PER_CLIENT", default="100/h")
 COHORT_SIGNUP_RATE_PER_CLIENT = env("COHORT_SIGNUP_RATE_PER_CLIENT", default="20/h")
+# Requests for a password reset link per email address from one client, and per client
+# address: nobody fills a person's inbox with links.
+COHORT_PASSWORD_RESET_RATE_PER_EMAIL = env("COHORT_PASSWORD_RESET_RATE_PER_EMAIL", default="3/h")
+COHORT_PASSWORD_RESET_RATE_PER_CLIENT = env("COHORT_PASSWORD_RESET_RATE_PER_CLIENT", default="20/h")
+# A password reset link works for an hour, and once.
+PASSWORD_RESET_TIMEOUT = 3600
+# Mail (password reset links): EMAIL_URL as django-environ reads it, e.g.
+# smtp+tls://user:password@smtp.example.com:587. Without one, mail is written to the
+# server's output (the development server's console).
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Cohort <no-reply@cohort.example>")
 # Private API calls per API token (Visitor Lookup and deletion).
 COHORT_THROTTLE_PER_TOKEN = env("COHORT_THROTTLE_PER_TOKEN", default="600/min")
 COHORT_THROTTLE_PER_SITE = env("COHORT_THROTTLE_PER_SITE", default="6000/min")

@@ -21,6 +21,7 @@ def _production_env(**extra: str) -> dict[str, str]:
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="cohort.example.com",
         CACHE_URL="redis://127.0.0.1:6379/0",
+        EMAIL_URL="smtp+tls://cohort:secret@smtp.example.com:587",
         **extra,
     )
     return env
@@ -63,6 +64,16 @@ def test_a_per_process_cache_is_a_deploy_warning():
 
     assert result.returncode != 0
     assert "cohort.W001" in result.stderr
+
+
+def test_mail_written_to_the_output_is_a_deploy_warning():
+    env = _production_env()
+    del env["EMAIL_URL"]
+
+    result = _manage(env, *CHECK)
+
+    assert result.returncode != 0
+    assert "cohort.W002" in result.stderr
 
 
 def test_production_refuses_to_seed_the_public_demo_login(tmp_path):

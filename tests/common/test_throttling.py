@@ -5,7 +5,7 @@ import pytest
 from django.core.cache import cache
 
 from apps.common import throttling
-from apps.common.throttling import SYNC_EVERY, Rate, throttle_hit, throttle_refund
+from apps.common.throttling import SYNC_EVERY, Rate, throttle_clear, throttle_hit, throttle_refund
 
 
 @pytest.fixture(autouse=True)
@@ -147,3 +147,15 @@ def test_a_refund_after_its_counter_is_gone_changes_nothing():
 
     assert cache.get("throttle:t:gone:100") is None
     assert throttle_hit(scope="t", ident="gone", rate=Rate(limit=1, period=60), now=6_000.0) is None
+
+
+def test_clearing_a_window_forgives_everything_counted_in_it():
+    rate = Rate(limit=2, period=60)
+    for second in (0, 1, 2):
+        throttle_hit(scope="t", ident="clear", rate=rate, now=6_000.0 + second)
+    assert throttle_hit(scope="t", ident="clear", rate=rate, now=6_003.0) == 57
+
+    throttle_clear([("t", "clear", rate)], now=6_004.0)
+
+    assert throttle_hit(scope="t", ident="clear", rate=rate, now=6_005.0) is None
+    assert cache.get("throttle:t:clear:100") == 1
