@@ -7,7 +7,7 @@ from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 
 from apps.accounts.forms import user_email_clean
-from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
+from apps.accounts.models import Account, AccountEvent, ApiToken, Invitation, Membership, User
 from apps.accounts.selectors import (
     account_row_counts,
     accounts_left_without_owner,
@@ -310,3 +310,15 @@ class AccountEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("account__name", "account__slug", "actor_email", "subject")
     list_select_related = ("account",)
     date_hierarchy = "created_at"
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Owners' invitations, as the Account page makes them (the link's secret is stored
+    hashed); staff look, owners act."""
+
+    list_display = ("created_at", "account", "email", "role", "expires_at", "accepted_at")
+    list_filter = ("role",)
+    search_fields = ("account__name", "account__slug", "email")
+    list_select_related = ("account",)
+    exclude = ("token_hash",)

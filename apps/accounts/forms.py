@@ -6,7 +6,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
-from apps.accounts.models import User
+from apps.accounts.models import Membership, User
 from apps.accounts.services import login_attempt_count, login_attempt_succeeded
 from apps.common.http import client_key
 
@@ -124,3 +124,45 @@ class ApiTokenForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.initial["form_id"] = secrets.token_hex(16)
+
+
+ROLE_HELP = (
+    "Members see everything and look people up; admins also manage sites, widgets and "
+    "privacy requests; owners also manage the plan, members and User Attributes."
+)
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(
+        max_length=EMAIL_MAX_LENGTH,
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+        help_text="They get a link to join, which works for a week.",
+    )
+    role = forms.ChoiceField(
+        choices=Membership.Role.choices, initial=Membership.Role.MEMBER, help_text=ROLE_HELP
+    )
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class InvitationSignupForm(forms.Form):
+    """A login for an invited address: the address is the invitation's."""
+
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters, not entirely numeric, not a common password.",
+    )
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        password_validation.validate_password(password, User(email=self.email))
+        return password

@@ -143,6 +143,34 @@ class ApiToken(models.Model):
         return self.revoked_at is None
 
 
+class Invitation(models.Model):
+    """An owner's invitation for an email address to join the account with a role. The
+    link mailed to the address carries a secret of which only the hash is stored; it
+    works once, for the address it was sent to, until it expires or is withdrawn."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "email"], name="invitation_account_email")]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.account} ({self.role})"
+
+    def is_open(self, now) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and now < self.expires_at
+
+
 class AccountEvent(AppendOnlyModel):
     """Append-only record of security-relevant changes to an account (API tokens, its
     name)."""
@@ -151,6 +179,11 @@ class AccountEvent(AppendOnlyModel):
         TOKEN_CREATED = "token_created", "API token created"
         TOKEN_REVOKED = "token_revoked", "API token revoked"
         RENAMED = "account_renamed", "Account renamed"
+        MEMBER_INVITED = "member_invited", "Member invited"
+        INVITATION_REVOKED = "invitation_revoked", "Invitation withdrawn"
+        MEMBER_JOINED = "member_joined", "Member joined"
+        ROLE_CHANGED = "role_changed", "Member's role changed"
+        MEMBER_REMOVED = "member_removed", "Member removed"
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(

@@ -5,9 +5,17 @@ from datetime import datetime
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
+from apps.accounts.models import (
+    Account,
+    AccountEvent,
+    ApiToken,
+    Invitation,
+    Membership,
+    User,
+)
 from apps.billing.models import PlanChange
 from apps.common.sql import fetch_one, instances_from_row, select_columns, table
 from apps.consent.models import ConsentRecord, SignedDPA
@@ -33,6 +41,41 @@ def memberships_of_user(*, user: User) -> QuerySet[Membership]:
 
 def account_members(*, account: Account) -> QuerySet[Membership]:
     return Membership.objects.select_related("user").filter(account=account).order_by("user__email")
+
+
+def membership_get_in_account(*, account: Account, pk: int) -> Membership:
+    """A membership of this account; another account's is "not found"."""
+    membership = (
+        Membership.objects.select_related("user", "account").filter(account=account, pk=pk).first()
+    )
+    if membership is None:
+        raise Http404("No such member.")
+    return membership
+
+
+def invitations_open(*, account: Account) -> QuerySet[Invitation]:
+    """The account's invitations that can still be accepted, newest first."""
+    return Invitation.objects.filter(
+        account=account, accepted_at=None, revoked_at=None, expires_at__gt=timezone.now()
+    ).select_related("invited_by")
+
+
+def invitation_get_in_account(*, account: Account, pk: int) -> Invitation:
+    invitation = Invitation.objects.select_related("account").filter(account=account, pk=pk).first()
+    if invitation is None:
+        raise Http404("No such invitation.")
+    return invitation
+
+
+def invitation_for_link(*, raw: str) -> Invitation | None:
+    """The invitation a link's secret belongs to, in whatever state, or None."""
+    if not raw or len(raw) > 100:
+        return None
+    return (
+        Invitation.objects.select_related("account", "invited_by")
+        .filter(token_hash=token_hash(raw))
+        .first()
+    )
 
 
 def accounts_owned_only_by(*, users: Iterable[User]) -> list[tuple[User, Account]]:

@@ -1,13 +1,23 @@
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
-from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
+from apps.accounts.models import (
+    Account,
+    AccountEvent,
+    ApiToken,
+    Invitation,
+    Membership,
+    User,
+)
 from apps.accounts.selectors import token_hash
 from apps.billing.models import PlanChange
 from apps.common.errors import ApplicationError
@@ -201,3 +211,142 @@ def signup_attempt_count(*, client: str | None) -> int | None:
         return None
     rate = Rate.parse(settings.COHORT_SIGNUP_RATE_PER_CLIENT)
     return throttle_hits([("signup-client", client, rate)])
+
+
+# --- members and invitations -----------------------------------------------------------
+
+INVITATION_DAYS = 7
+
+
+def _role_label(role: str) -> str:
+    return Membership.Role(role).label.lower()
+
+
+def invitation_create(
+    *, account: Account, email: str, role: str, by: User, accept_url: Callable[[str], str]
+) -> Invitation:
+    """Invite an address to join the account with a role, and mail it the link
+    (`accept_url` makes the link's address from its secret). An open invitation for the
+    same address is replaced: its link stops working."""
+    email = email.strip().lower()
+    if role not in Membership.Role.values:
+        raise ApplicationError("invalid_role", "Choose owner, admin or member.")
+    if Membership.objects.filter(account=account, user__email__iexact=email).exists():
+        raise ApplicationError("already_a_member", f"{email} is a member of {account.name}.")
+    now = timezone.now()
+    raw = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        Invitation.objects.filter(
+            account=account, email=email, accepted_at=None, revoked_at=None
+        ).update(revoked_at=now)
+        invitation = Invitation.objects.create(
+            account=account,
+            email=email,
+            role=role,
+            token_hash=token_hash(raw),
+            invited_by=by,
+            expires_at=now + timedelta(days=INVITATION_DAYS),
+        )
+        _event(account, by, AccountEvent.Action.MEMBER_INVITED, f"{email} as {_role_label(role)}")
+    context = {"invitation": invitation, "by": by, "link": accept_url(raw), "days": INVITATION_DAYS}
+    send_mail(
+        subject=f"Join {account.name} on Cohort",
+        message=render_to_string("accounts/invitation_email.txt", context),
+        from_email=None,
+        recipient_list=[email],
+    )
+    return invitation
+
+
+def invitation_revoke(*, invitation: Invitation, by: User) -> bool:
+    """Withdraw an invitation not used yet: its link stops working. Whether it was open."""
+    withdrawn = Invitation.objects.filter(
+        pk=invitation.pk, accepted_at=None, revoked_at=None
+    ).update(revoked_at=timezone.now())
+    if withdrawn:
+        _event(invitation.account, by, AccountEvent.Action.INVITATION_REVOKED, invitation.email)
+    return bool(withdrawn)
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
+    """Make the invited person a member. The link works once, before it expires, and for
+    the address it was sent to only."""
+    locked = Invitation.objects.select_for_update().select_related("account").get(pk=invitation.pk)
+    if not locked.is_open(timezone.now()):
+        raise ApplicationError(
+            "invitation_closed", "This invitation was used already, withdrawn, or has expired."
+        )
+    if user.email.lower() != locked.email:
+        raise ApplicationError(
+            "invitation_for_another_email",
+            f"This invitation is for {locked.email}; you are logged in as {user.email}.",
+        )
+    membership, joined = Membership.objects.get_or_create(
+        account=locked.account, user=user, defaults={"role": locked.role}
+    )
+    locked.accepted_at = timezone.now()
+    locked.save(update_fields=["accepted_at"])
+    if joined:
+        subject = f"{user.email} as {_role_label(locked.role)}"
+        _event(locked.account, user, AccountEvent.Action.MEMBER_JOINED, subject)
+    return membership
+
+
+@transaction.atomic
+def invitation_signup(*, invitation: Invitation, password: str) -> User:
+    """A login for the invited address, made a member by the invitation."""
+    if User.objects.filter(email__iexact=invitation.email).exists():
+        raise ApplicationError(
+            "email_taken", f"{invitation.email} has a Cohort login already: log in with it."
+        )
+    user = User.objects.create_user(email=invitation.email, password=password)
+    invitation_accept(invitation=invitation, user=user)
+    return user
+
+
+def _owners_locked(account: Account) -> list[int]:
+    """The ids of the account's owner memberships, locked until commit: two owners
+    demoting or removing each other at once cannot leave the account without one."""
+    owners = Membership.objects.select_for_update().filter(
+        account=account, role=Membership.Role.OWNER
+    )
+    return list(owners.order_by("pk").values_list("pk", flat=True))
+
+
+def _last_owner_refusal(membership: Membership) -> ApplicationError:
+    return ApplicationError(
+        "last_owner",
+        f"{membership.user.email} is the only owner of {membership.account.name}: make "
+        "another member owner first.",
+    )
+
+
+@transaction.atomic
+def membership_role_change(*, membership: Membership, role: str, by: User) -> bool:
+    """Give a member another role; whether it changed. The last owner keeps theirs."""
+    if role not in Membership.Role.values:
+        raise ApplicationError("invalid_role", "Choose owner, admin or member.")
+    owners = _owners_locked(membership.account)
+    current = Membership.objects.select_for_update().get(pk=membership.pk)
+    if current.role == role:
+        return False
+    if owners == [current.pk]:
+        raise _last_owner_refusal(membership)
+    before = current.role
+    current.role = role
+    current.save(update_fields=["role"])
+    subject = f"{membership.user.email}: {_role_label(before)} → {_role_label(role)}"
+    _event(membership.account, by, AccountEvent.Action.ROLE_CHANGED, subject)
+    return True
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, by: User) -> None:
+    """Take a member out of the account (or let them leave it), revoking their API tokens
+    for it. The last owner stays."""
+    owners = _owners_locked(membership.account)
+    if owners == [membership.pk]:
+        raise _last_owner_refusal(membership)
+    membership_delete(membership=membership, by=by)
+    _event(membership.account, by, AccountEvent.Action.MEMBER_REMOVED, membership.user.email)

@@ -4,14 +4,25 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from apps.accounts.forms import AccountNameForm, ApiTokenForm, LoginForm, SignupForm, wait_text
-from apps.accounts.models import Membership
+from apps.accounts.forms import (
+    AccountNameForm,
+    ApiTokenForm,
+    InvitationSignupForm,
+    InviteForm,
+    LoginForm,
+    RoleForm,
+    SignupForm,
+    wait_text,
+)
+from apps.accounts.models import Membership, User
 from apps.accounts.selectors import (
     AUDIT_SOURCES,
     AuditCursor,
@@ -19,17 +30,29 @@ from apps.accounts.selectors import (
     account_members,
     api_token_get_for_user,
     api_tokens_of,
+    invitation_for_link,
+    invitation_get_in_account,
+    invitations_open,
+    membership_get_in_account,
     memberships_of_user,
 )
 from apps.accounts.services import (
+    INVITATION_DAYS,
     account_rename,
     api_token_create,
     api_token_revoke,
+    invitation_accept,
+    invitation_create,
+    invitation_revoke,
+    invitation_signup,
     login_attempts_forgiven,
+    membership_remove,
+    membership_role_change,
     password_reset_request_count,
     signup_attempt_count,
     user_signup,
 )
+from apps.common.errors import ApplicationError
 from apps.common.http import client_key
 from apps.common.tenancy import SESSION_ACCOUNT_KEY, account_view
 from apps.identity.selectors import privacy_audit_trail
@@ -156,11 +179,18 @@ def _account_context(
     form: ApiTokenForm,
     new_token: str = "",
     name_form: AccountNameForm | None = None,
+    invite_form: InviteForm | None = None,
 ) -> dict:
-    if name_form is None and request.membership.can_change_plan:
+    owner = request.membership.can_change_plan
+    if name_form is None and owner:
         name_form = AccountNameForm(initial={"name": request.account.name})
+    if invite_form is None and owner:
+        invite_form = InviteForm()
     return {
         "name_form": name_form,
+        "invite_form": invite_form,
+        "invitations": invitations_open(account=request.account) if owner else None,
+        "roles": Membership.Role.choices,
         "members": account_members(account=request.account),
         "tokens": api_tokens_of(account=request.account, user=request.user),
         "token_form": form,
@@ -256,3 +286,135 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
         "error": error,
     }
     return render(request, "accounts/audit.html", context, status=400 if error else 200)
+
+
+# --- members and invitations ---------------------------------------------------------------
+
+
+@require_POST
+@account_view(min_role=Membership.Role.OWNER)
+def member_invite(request: HttpRequest) -> HttpResponse:
+    """Invite an address to the account; the link goes to it by mail."""
+    form = InviteForm(request.POST)
+    if form.is_valid():
+        try:
+            invitation = invitation_create(
+                account=request.account,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                by=request.user,
+                accept_url=lambda raw: request.build_absolute_uri(
+                    reverse("accounts:invitation", args=[raw])
+                ),
+            )
+        except ApplicationError as refused:
+            form.add_error("email", refused.message)
+        else:
+            messages.success(
+                request,
+                f"Invitation sent to {invitation.email}: they join as "
+                f"{invitation.get_role_display().lower()} with the link, which works for "
+                f"{INVITATION_DAYS} days.",
+            )
+            return redirect("account:detail", account_slug=request.account.slug)
+    context = _account_context(request, ApiTokenForm(), invite_form=form)
+    return render(request, "accounts/account.html", context, status=400)
+
+
+@require_POST
+@account_view(min_role=Membership.Role.OWNER)
+def invitation_revoke_view(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = invitation_get_in_account(account=request.account, pk=invitation_id)
+    if invitation_revoke(invitation=invitation, by=request.user):
+        messages.success(request, f"The invitation of {invitation.email} is withdrawn.")
+    return redirect("account:detail", account_slug=request.account.slug)
+
+
+@require_POST
+@account_view(min_role=Membership.Role.OWNER)
+def member_role_view(request: HttpRequest, member_id: int) -> HttpResponse:
+    membership = membership_get_in_account(account=request.account, pk=member_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose owner, admin or member.")
+    else:
+        try:
+            changed = membership_role_change(
+                membership=membership, role=form.cleaned_data["role"], by=request.user
+            )
+        except ApplicationError as refused:
+            messages.error(request, refused.message)
+        else:
+            if changed:
+                role = Membership.Role(form.cleaned_data["role"]).label.lower()
+                messages.success(request, f"{membership.user.email} is now {role}.")
+    return redirect("account:detail", account_slug=request.account.slug)
+
+
+@require_http_methods(["GET", "POST"])
+@account_view()
+def member_remove_view(request: HttpRequest, member_id: int) -> HttpResponse:
+    """Owners take a member out of the account; anyone leaves it. Asks first."""
+    membership = membership_get_in_account(account=request.account, pk=member_id)
+    leaving = membership.pk == request.membership.pk
+    if not leaving and not request.membership.can_change_plan:
+        raise PermissionDenied("Only owners remove other members.")
+    if request.method == "GET":
+        context = {"member": membership, "leaving": leaving}
+        return render(request, "accounts/member_remove.html", context)
+    try:
+        membership_remove(membership=membership, by=request.user)
+    except ApplicationError as refused:
+        messages.error(request, refused.message)
+        return redirect("account:detail", account_slug=request.account.slug)
+    if leaving:
+        messages.success(request, f"You left {request.account.name}.")
+        return redirect("home")
+    messages.success(
+        request,
+        f"{membership.user.email} is no longer a member of {request.account.name}; their API "
+        "tokens for it are revoked.",
+    )
+    return redirect("account:detail", account_slug=request.account.slug)
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_view(request: HttpRequest, raw: str) -> HttpResponse:
+    """The page an invitation's link opens: join (logged in with the invited address), log
+    in first, or make a login for the address."""
+    invitation = invitation_for_link(raw=raw)
+    if invitation is None or not invitation.is_open(timezone.now()):
+        context = {"closed": True, "days": INVITATION_DAYS}
+        return render(request, "accounts/invitation.html", context, status=404)
+    user = request.user
+    has_login = User.objects.filter(email__iexact=invitation.email).exists()
+    form = None
+    if not user.is_authenticated and not has_login:
+        form = InvitationSignupForm(
+            request.POST if request.method == "POST" else None, email=invitation.email
+        )
+    if request.method == "POST":
+        joined = False
+        try:
+            if user.is_authenticated:
+                joined = bool(invitation_accept(invitation=invitation, user=user))
+            elif form is not None and form.is_valid():
+                user = invitation_signup(
+                    invitation=invitation, password=form.cleaned_data["password"]
+                )
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                joined = True
+        except ApplicationError as refused:
+            messages.error(request, refused.message)
+        if joined:
+            messages.success(request, f"Welcome to {invitation.account.name}.")
+            return redirect("sites:list", account_slug=invitation.account.slug)
+    context = {
+        "invitation": invitation,
+        "form": form,
+        "has_login": has_login,
+        "other_login": user.is_authenticated and user.email.lower() != invitation.email,
+    }
+    return render(
+        request, "accounts/invitation.html", context, status=400 if form and form.errors else 200
+    )

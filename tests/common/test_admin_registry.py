@@ -4,8 +4,9 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
 
-from apps.accounts.models import AccountEvent
+from apps.accounts.models import AccountEvent, Invitation
 from tests.consent.factories import ConsentRecordFactory, SignedDPAFactory
 from tests.factories import (
     ApiTokenFactory,
@@ -62,6 +63,13 @@ def two_tenants(site, other_site, owner, other_owner):
             actor_email=owner.email,
             action=AccountEvent.Action.TOKEN_CREATED,
             subject=f"{token.name} ({token.prefix}…)",
+        )
+        Invitation.objects.create(
+            account=each.account,
+            email=f"abc@{each.account.slug}.example",
+            role="member",
+            token_hash=f"{each.account.slug:x<64}"[:64],
+            expires_at=timezone.now(),
         )
         ConsentRecordFactory(site=each, user=owner)
         SignedDPAFactory(account=each.account, signer_name="Abc Signer")

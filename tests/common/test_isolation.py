@@ -15,13 +15,15 @@ suite: add the parameter to `OBJECT_PARAMS` and the route to `ROUTES`.
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RegexPattern, RoutePattern
+from django.utils import timezone
 
-from apps.accounts.models import Account, ApiToken, Membership, User
+from apps.accounts.models import Account, ApiToken, Invitation, Membership, User
 from apps.billing.models import PlanChange
 from apps.consent.models import ConsentRecord
 from apps.feedback_targeting.models import Question, Widget
@@ -34,6 +36,7 @@ from tests.factories import (
     AttributeValueFactory,
     MembershipFactory,
     ProfileFactory,
+    UserFactory,
 )
 from tests.feedback_targeting.factories import QuestionFactory, WidgetFactory
 
@@ -53,6 +56,8 @@ class Tenant:
     token: ApiToken
     widget: Widget
     attribute_key: str
+    member: Membership  # a colleague of the owner, with the member role
+    invitation: Invitation  # not accepted yet
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -64,6 +69,8 @@ class Tenant:
             self.profile.user_id,
             self.token.name,
             self.widget.name,
+            self.member.user.email,
+            self.invitation.email,
         )
 
 
@@ -73,6 +80,8 @@ OBJECT_PARAMS: dict[str, Callable[[Tenant], str | int]] = {
     "token_id": lambda tenant: tenant.token.pk,
     "widget_id": lambda tenant: tenant.widget.pk,
     "key": lambda tenant: tenant.attribute_key,
+    "member_id": lambda tenant: tenant.member.pk,
+    "invitation_id": lambda tenant: tenant.invitation.pk,
 }
 
 
@@ -155,6 +164,17 @@ ROUTES: dict[str, Policy] = {
     # account page and personal API tokens
     "account:detail": Policy(role=MEMBER, get=MEMBER, post=None),
     "account:audit": Policy(role=ADMIN, get=ADMIN, post=None),
+    "account:invite": Policy(
+        role=OWNER,
+        get=None,
+        post=OWNER,
+        payload=lambda t: {"email": "newcomer@example.com", "role": "admin"},
+    ),
+    "account:member_role": Policy(
+        role=OWNER, get=None, post=OWNER, payload=lambda t: {"role": "admin"}
+    ),
+    "account:member_remove": Policy(role=OWNER, get=OWNER, post=OWNER),
+    "account:invitation_revoke": Policy(role=OWNER, get=None, post=OWNER),
     "account:rename": Policy(
         role=OWNER, get=None, post=OWNER, payload=lambda t: {"name": "Planted name"}
     ),
@@ -306,6 +326,18 @@ def _tenant(account: Account, site: Site, owner: User, user_id: str) -> Tenant:
         token=ApiTokenFactory(account=account, user=owner, name=f"{account.slug} deploy key"),
         widget=widget,
         attribute_key=value.key,
+        member=MembershipFactory(
+            account=account,
+            role=MEMBER,
+            user=UserFactory(email=f"colleague@{account.slug}.example"),
+        ),
+        invitation=Invitation.objects.create(
+            account=account,
+            email=f"invited@{account.slug}.example",
+            role=ADMIN,
+            token_hash=f"{account.slug:x<64}"[:64],
+            expires_at=timezone.now() + timedelta(days=7),
+        ),
     )
 
 
@@ -336,6 +368,11 @@ def snapshot(account: Account) -> dict:
             .values_list("user_id", "role")
         ),
         "plan_changes": PlanChange.objects.filter(account=account).count(),
+        "invitations": list(
+            Invitation.objects.filter(account=account)
+            .order_by("pk")
+            .values_list("email", "role", "accepted_at", "revoked_at")
+        ),
         "tokens": list(
             ApiToken.objects.filter(account=account)
             .order_by("pk")
