@@ -27,8 +27,8 @@ MAX_TEXT_ANSWER = 2000
 REASON_UA_DISABLED = "User Attributes were disabled for this site, and this widget targets on them."
 REASON_PLAN = "The plan no longer includes User Attributes, and this widget targets on them."
 REASON_NO_LONGER = (
-    "Cohort switched it off when its targeting on User Attributes could not run; the "
-    "targeting no longer uses them, so it can be activated again."
+    "Cohort switched it off when its targeting on User Attributes could not run; it can "
+    "run now, so it can be activated again."
 )
 
 
@@ -73,11 +73,19 @@ def _attributes_unavailable(site: Site) -> str:
 
 def _attributes_unavailable_locked(site: Site) -> str:
     """`_attributes_unavailable`, read under the locks that a plan change (the account's
-    row) and switching User Attributes off (the site's row) take: neither can commit
-    between this check and the widget's switch-on, so their switch-off never misses it.
-    Call inside a transaction."""
-    Account.objects.select_for_update().filter(pk=site.account_id).first()
-    locked = Site.objects.select_for_update().select_related("account").get(pk=site.pk)
+    row) and switching User Attributes on or off (the site's row) take: neither can
+    commit between this check and the widget's switch-on, so their switch-off never
+    misses it. Call inside a transaction.
+
+    FOR NO KEY UPDATE: it waits for those changes as FOR UPDATE would, but not for the
+    foreign-key checks of their new rows (a consent record names the account), which
+    would wait for it in turn while it waits for the site: a deadlock."""
+    Account.objects.select_for_update(no_key=True).filter(pk=site.account_id).first()
+    locked = (
+        Site.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("account")
+        .get(pk=site.pk)
+    )
     return _attributes_unavailable(locked)
 
 
@@ -134,8 +142,10 @@ def widget_save(
     widget.targeting = rule.as_json()
     widget.url_contains = url_contains.strip()
     widget.thank_you_message = thank_you_message.strip() or "Thank you for your feedback!"
-    if widget.status == Widget.Status.DISABLED and not rule.uses_attributes:
-        widget.disabled_reason = REASON_NO_LONGER
+    if widget.status == Widget.Status.DISABLED:
+        # The reason the page gives follows the targeting now saved.
+        blocked = _attributes_unavailable(site) if rule.uses_attributes else ""
+        widget.disabled_reason = blocked or REASON_NO_LONGER
     widget.save()
     _save_questions(widget, questions)
     live_widgets_forget(site_id=site.pk)

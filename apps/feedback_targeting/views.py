@@ -303,7 +303,9 @@ def builder_preview(request: HttpRequest, site_key: str) -> HttpResponse:
 def _after_switch(
     request: HttpRequest, site: Site, widget: Widget, error: str | None, done: str
 ) -> HttpResponse:
-    if request.htmx and request.POST.get("next") != "edit":
+    """The list's switches: the row again with htmx, else the list with a message (the
+    edit page switches through the builder's form, `_saved_then_switched`)."""
+    if request.htmx:
         row = widgets_with_response_counts(site=site).get(pk=widget.pk)
         context = {"w": row, "site": site, "can_manage": True, "error": error}
         return render(
@@ -316,13 +318,6 @@ def _after_switch(
         messages.error(request, error)
     else:
         messages.success(request, done)
-    if request.POST.get("next") == "edit":
-        return redirect(
-            "widgets:edit",
-            account_slug=request.account.slug,
-            site_key=site.key,
-            widget_id=widget.pk,
-        )
     return redirect("widgets:list", account_slug=request.account.slug, site_key=site.key)
 
 

@@ -14,6 +14,7 @@ from apps.feedback_targeting.models import Widget
 from apps.identity.services import visitor_identify
 from tests.browser.accounts import log_in
 from tests.factories import AccountFactory, MembershipFactory, SiteFactory
+from tests.feedback_targeting.factories import QuestionFactory, WidgetFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -160,3 +161,22 @@ def test_build_the_seed_poll_by_clicking_then_save_and_activate(live_server, pag
     )
     errors = [m for m in page.console_messages if m.startswith("error")]
     assert errors == [], "\n".join(errors)
+
+
+@pytest.mark.parametrize("status", ["draft", "active"])
+def test_enter_in_a_field_of_a_saved_widget_saves_and_switches_nothing(
+    live_server, page, shop, status
+):
+    owner, site = shop
+    widget = WidgetFactory(site=site, name="Old name", status=status, targeting={})
+    QuestionFactory(widget=widget, position=0, kind="rating", text=QUESTION, choices=[])
+    log_in(page, live_server.url, owner)
+    page.goto(f"{live_server.url}/a/radbooks/widgets/{site.key}/{widget.pk}/")
+
+    name = page.get_by_label("Name", exact=True)
+    name.fill("New name")
+    name.press("Enter")
+
+    expect(page.get_by_text("“New name” is saved.")).to_be_visible()
+    widget.refresh_from_db()
+    assert (widget.name, widget.status) == ("New name", status)

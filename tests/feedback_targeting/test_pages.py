@@ -1016,12 +1016,12 @@ class TestActivation:
         user_attributes_disable(site=site, user=owner, client_ip=None)
 
         response = login(owner).post(
-            url(site, widget.pk, "activate"), {"next": "edit"}, follow=True
+            url(site, widget.pk), builder_post(builder_action="activate"), follow=True
         )
 
         page = html(response)
         assert response.redirect_chain == [(url(site, widget.pk), 302)]
-        assert "was not activated: User Attributes were disabled for this site" in page
+        assert "is saved but not active: User Attributes were disabled for this site" in page
         notice = re.search(r'<div class="notice danger" id="disabled-notice".*?</div>', page)
         assert notice.group(0).endswith(f"</strong> {REASON_UA_DISABLED}</div>")
 

@@ -152,7 +152,26 @@ class TestAttributesGoingAway:
 
         saved = Widget.objects.get(pk=widget.pk)
         assert (saved.status, saved.disabled_reason) == ("disabled", REASON_NO_LONGER)
-        assert widget_activate(widget=saved).status == "active"
+        # the conditions back while User Attributes are still off: the reason is back too
+        widget_save(
+            site=Site.objects.get(pk=site.pk),
+            widget=saved,
+            kind="poll",
+            name=widget.name,
+            targeting=SPEND,
+            questions=RATING,
+        )
+        again = Widget.objects.get(pk=widget.pk)
+        assert (again.status, again.disabled_reason) == ("disabled", REASON_UA_DISABLED)
+        widget_save(
+            site=Site.objects.get(pk=site.pk),
+            widget=again,
+            kind="poll",
+            name=widget.name,
+            targeting=IDENTIFIED,
+            questions=RATING,
+        )
+        assert widget_activate(widget=Widget.objects.get(pk=widget.pk)).status == "active"
 
     def test_an_active_widget_cannot_gain_attribute_conditions_while_disabled(self, site, owner):
         widget = poll(site, IDENTIFIED)

@@ -52,3 +52,31 @@ def test_an_activation_waits_for_a_switch_off_and_is_refused(change):
 
     assert refused.value.code == "attributes_unavailable"
     assert Widget.objects.get(pk=widget.pk).status == Widget.Status.DRAFT
+
+
+def test_an_activation_does_not_wait_for_a_foreign_key_check_on_the_account():
+    """Switching User Attributes off records its consent row, whose foreign key check
+    holds the account FOR KEY SHARE until commit while the site row is locked: an
+    activation that locked the account FOR UPDATE, then waited for the site, would
+    deadlock with it."""
+    site = SiteFactory()
+    widget = make_poll(site, active=False)
+    holder = connection.get_new_connection(connection.get_connection_params())
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {Account._meta.db_table} WHERE id = %s FOR KEY SHARE",
+                [site.account_id],
+            )
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        activated = widget_activate(
+            widget=Widget.objects.select_related("site__account").get(pk=widget.pk)
+        )
+    finally:
+        holder.rollback()
+        holder.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert activated.status == Widget.Status.ACTIVE
