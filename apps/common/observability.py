@@ -39,21 +39,37 @@ class RequestContextMiddleware:
         if "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = settings.COHORT_CSP
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        path = _logged_path(request)
         logger.info(
             "%s %s %s %.1fms",
             request.method,
-            request.path,
+            path,
             response.status_code,
             duration_ms,
             extra={
                 "request_id": request_id,
                 "method": request.method,
-                "path": request.path,
+                "path": path,
                 "status": response.status_code,
                 "duration_ms": duration_ms,
             },
         )
         return response
+
+
+# Parts of a URL that are secrets (an invitation link's, a password reset link's): a log
+# line shows the path without them, since whoever reads the logs must not be able to use
+# the links.
+SECRET_URL_KWARGS = ("raw", "token")
+
+
+def _logged_path(request) -> str:
+    path = request.path
+    match = getattr(request, "resolver_match", None)
+    for name in SECRET_URL_KWARGS if match else ():
+        if match.kwargs.get(name):
+            path = path.replace(match.kwargs[name], "[secret]")
+    return path
 
 
 class RequestIdFilter(logging.Filter):

@@ -73,3 +73,14 @@ def test_a_lost_database_is_a_json_503_on_the_api(api_client, site, monkeypatch)
     assert response.status_code == 503
     assert response.json()["code"] == "service_unavailable"
     assert response["Retry-After"] == "5"
+
+
+def test_the_request_log_keeps_no_secret_of_a_link(client, caplog):
+    paths = ["/invite/s3cr3t-invitation-link-value/", "/password/reset/MQ/s3cr3t-reset-token/"]
+    with caplog.at_level(logging.INFO, logger="cohort.request"):
+        for path in paths:
+            client.get(path)
+
+    logged = [record.path for record in caplog.records if hasattr(record, "path")]
+    assert logged == ["/invite/[secret]/", "/password/reset/MQ/[secret]/"]
+    assert "s3cr3t" not in caplog.text
