@@ -4,11 +4,12 @@ import time
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 
 from apps.accounts.models import Membership, User
 from apps.accounts.services import login_attempt_count, login_attempt_succeeded
 from apps.common.http import client_key
+from apps.common.throttling import wait_text
 
 EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
 
@@ -61,13 +62,6 @@ class SignupForm(forms.Form):
         return cleaned
 
 
-def wait_text(seconds: int) -> str:
-    """When a refused attempt may be made again: "in 12 minutes", "in 40 seconds"."""
-    if seconds >= 90:
-        return f"in {-(-seconds // 60)} minutes"
-    return f"in {max(seconds, 1)} seconds"
-
-
 class AttemptsCountedMixin:
     """A log-in form whose failed attempts are counted (`login_attempt_count`): past the
     rate, the form refuses before the password is checked. `throttled` says so to the
@@ -88,6 +82,30 @@ class AttemptsCountedMixin:
         if self.get_user() is not None:
             login_attempt_succeeded(email=email, client=client, now=now)
         return cleaned
+
+
+class CountedPasswordChangeForm(PasswordChangeForm):
+    """Changing a password: a wrong old password counts as a wrong log-in of the person
+    from this client (`login_attempt_count`), so a session left open is no way to guess
+    the password without end."""
+
+    throttled = False
+
+    def __init__(self, *args, client: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.client = client
+
+    def clean_old_password(self) -> str:
+        email, now = self.user.email, time.time()
+        wait = login_attempt_count(email=email, client=self.client, now=now)
+        if wait is not None:
+            self.throttled = True
+            raise forms.ValidationError(
+                f"Too many wrong passwords. Try again {wait_text(wait)}.", code="throttled"
+            )
+        old = super().clean_old_password()
+        login_attempt_succeeded(email=email, client=self.client, now=now)
+        return old
 
 
 class LoginForm(AttemptsCountedMixin, AuthenticationForm):
@@ -113,6 +131,9 @@ class AccountNameForm(forms.Form):
 
 
 class ApiTokenForm(forms.Form):
+    # Beside the account's name form on one page: its own field ids.
+    prefix = "token"
+
     name = forms.CharField(
         max_length=80, label="Token name", help_text="What it is for, e.g. “privacy requests”."
     )

@@ -1,7 +1,7 @@
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
@@ -213,8 +213,14 @@ class AuditCursor:
         """The cursor of a link to older entries; ValueError for any other text."""
         at, source, pk = text.split("~")
         when = parse_datetime(at)
-        if when is None or source not in AUDIT_SOURCES or not pk.isdigit():
+        if when is None or when.tzinfo is None or source not in AUDIT_SOURCES:
             raise ValueError(text)
+        if not pk.isdigit() or len(pk) > 18:
+            raise ValueError(text)
+        try:
+            when = when.astimezone(UTC)  # an instant the database can hold
+        except OverflowError:
+            raise ValueError(text) from None
         return cls(at=when, source=source, pk=int(pk))
 
 
@@ -284,6 +290,17 @@ def account_audit_trail(
     )
 
 
+# The area of the trail each account event belongs to; the others are about API tokens.
+_EVENT_AREAS = {
+    AccountEvent.Action.RENAMED: "account",
+    AccountEvent.Action.MEMBER_INVITED: "members",
+    AccountEvent.Action.INVITATION_REVOKED: "members",
+    AccountEvent.Action.MEMBER_JOINED: "members",
+    AccountEvent.Action.ROLE_CHANGED: "members",
+    AccountEvent.Action.MEMBER_REMOVED: "members",
+}
+
+
 def _audit_entry(source: str, row) -> AuditEntry:
     if source == "plan":
         kind, what, who, detail = "plan", f"Plan {row.summary}", row.who, row.get_source_display()
@@ -292,7 +309,7 @@ def _audit_entry(source: str, row) -> AuditEntry:
         what = f"{row.get_action_display()} on {row.site_name}"
         detail = f"DPA {row.dpa_version}" if row.dpa_version else ""
     elif source == "event":
-        kind = "account" if row.action == AccountEvent.Action.RENAMED else "token"
+        kind = _EVENT_AREAS.get(row.action, "token")
         what, who, detail = row.get_action_display(), row.actor_email, row.subject
     else:
         kind, what = "privacy", f"{row.get_action_display()} on {row.site_name}"

@@ -1,9 +1,11 @@
 import hashlib
 import secrets
+import smtplib
 from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
@@ -21,7 +23,13 @@ from apps.accounts.models import (
 from apps.accounts.selectors import token_hash
 from apps.billing.models import PlanChange
 from apps.common.errors import ApplicationError
-from apps.common.throttling import Rate, throttle_clear, throttle_hits, throttle_refund
+from apps.common.throttling import (
+    Rate,
+    throttle_clear,
+    throttle_hits,
+    throttle_refund,
+    wait_text,
+)
 from apps.sites.models import Site
 from apps.sites.selectors import site_public_forget
 
@@ -105,6 +113,15 @@ def api_token_create(
     return token, raw
 
 
+def api_token_form_claim(*, user: User, form_id: str) -> bool:
+    """Whether this copy of the token form may make a token: no copy sent before (a
+    reload, or a second click at the same moment) has claimed it. Claimed in the shared
+    cache, where adding a key is atomic, for a day."""
+    if not form_id:
+        return True
+    return cache.add(f"token-form:{user.pk}:{form_id}", 1, timeout=86400)
+
+
 @transaction.atomic
 def account_rename(*, account: Account, actor: User, name: str) -> bool:
     """Give the account a new name (its slug, and so its URLs, stay); whether it changed."""
@@ -163,13 +180,17 @@ def api_token_touch(*, token: ApiToken) -> None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
 
 
+def _hashed(*parts: str | None) -> str:
+    """A counter's key for values it must not show (an email address)."""
+    return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()[:32]
+
+
 def _login_limits(*, email: str, client: str | None) -> list[tuple[str, str, Rate]]:
     """A log-in attempt counts against its email address from its client, and against
     its client. The address is counted per client, so that nobody can lock a person out
     by guessing their password from elsewhere."""
-    # Hashed: the counters' keys carry no email address.
-    pair = hashlib.sha256(f"{email}\x1f{client or ''}".encode()).hexdigest()[:32]
-    limits = [("login-email", pair, Rate.parse(settings.COHORT_LOGIN_RATE_PER_EMAIL))]
+    per_email = Rate.parse(settings.COHORT_LOGIN_RATE_PER_EMAIL)
+    limits = [("login-email", _hashed(email, client), per_email)]
     if client:
         limits.append(("login-client", client, Rate.parse(settings.COHORT_LOGIN_RATE_PER_CLIENT)))
     return limits
@@ -196,9 +217,11 @@ def login_attempts_forgiven(*, email: str, client: str | None, now: float) -> No
 
 
 def password_reset_request_count(*, email: str, client: str | None) -> int | None:
-    """Count a request for a password reset link (see `login_attempt_count`)."""
-    pair = hashlib.sha256(f"reset\x1f{email}\x1f{client or ''}".encode()).hexdigest()[:32]
-    limits = [("reset-email", pair, Rate.parse(settings.COHORT_PASSWORD_RESET_RATE_PER_EMAIL))]
+    """Count a request for a password reset link against its address, wherever it comes
+    from (a link goes to the address, so requests from many clients would fill its inbox
+    all the same), and against its client."""
+    per_email = Rate.parse(settings.COHORT_PASSWORD_RESET_RATE_PER_EMAIL)
+    limits = [("reset-email", _hashed("reset", email), per_email)]
     if client:
         rate = Rate.parse(settings.COHORT_PASSWORD_RESET_RATE_PER_CLIENT)
         limits.append(("reset-client", client, rate))
@@ -227,12 +250,21 @@ def invitation_create(
 ) -> Invitation:
     """Invite an address to join the account with a role, and mail it the link
     (`accept_url` makes the link's address from its secret). An open invitation for the
-    same address is replaced: its link stops working."""
+    same address is replaced: its link stops working. A mail that cannot be sent keeps
+    nothing."""
     email = email.strip().lower()
     if role not in Membership.Role.values:
         raise ApplicationError("invalid_role", "Choose owner, admin or member.")
     if Membership.objects.filter(account=account, user__email__iexact=email).exists():
         raise ApplicationError("already_a_member", f"{email} is a member of {account.name}.")
+    wait = throttle_hits(
+        [("invite-account", str(account.pk), Rate.parse(settings.COHORT_INVITATIONS_RATE))]
+    )
+    if wait is not None:
+        raise ApplicationError(
+            "too_many_invitations",
+            f"{account.name} sent too many invitations lately. Try again {wait_text(wait)}.",
+        )
     now = timezone.now()
     raw = secrets.token_urlsafe(32)
     with transaction.atomic():
@@ -248,13 +280,23 @@ def invitation_create(
             expires_at=now + timedelta(days=INVITATION_DAYS),
         )
         _event(account, by, AccountEvent.Action.MEMBER_INVITED, f"{email} as {_role_label(role)}")
-    context = {"invitation": invitation, "by": by, "link": accept_url(raw), "days": INVITATION_DAYS}
-    send_mail(
-        subject=f"Join {account.name} on Cohort",
-        message=render_to_string("accounts/invitation_email.txt", context),
-        from_email=None,
-        recipient_list=[email],
-    )
+        link = accept_url(raw)
+        context = {"invitation": invitation, "by": by, "link": link, "days": INVITATION_DAYS}
+        try:
+            send_mail(
+                # One line, whatever the account's name holds.
+                subject=f"Join {' '.join(account.name.split())} on Cohort",
+                message=render_to_string("accounts/invitation_email.txt", context),
+                from_email=None,
+                recipient_list=[email],
+            )
+        except (OSError, smtplib.SMTPException) as error:
+            raise ApplicationError(
+                "mail_failed",
+                f"The invitation could not be mailed ({error.__class__.__name__}); nothing "
+                "was kept. Try again in a moment.",
+                status_code=503,
+            ) from error
     return invitation
 
 
@@ -296,12 +338,21 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
 @transaction.atomic
 def invitation_signup(*, invitation: Invitation, password: str) -> User:
     """A login for the invited address, made a member by the invitation."""
-    if User.objects.filter(email__iexact=invitation.email).exists():
+    # The invitation first: a second copy of the same request waits here, then finds it
+    # used, instead of racing to make the login twice.
+    locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not locked.is_open(timezone.now()):
         raise ApplicationError(
-            "email_taken", f"{invitation.email} has a Cohort login already: log in with it."
+            "invitation_closed", "This invitation was used already, withdrawn, or has expired."
         )
-    user = User.objects.create_user(email=invitation.email, password=password)
-    invitation_accept(invitation=invitation, user=user)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=locked.email, password=password)
+    except IntegrityError:
+        raise ApplicationError(
+            "email_taken", f"{locked.email} has a Cohort login already: log in with it."
+        ) from None
+    invitation_accept(invitation=locked, user=user)
     return user
 
 

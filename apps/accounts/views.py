@@ -15,12 +15,12 @@ from django.views.decorators.vary import vary_on_headers
 from apps.accounts.forms import (
     AccountNameForm,
     ApiTokenForm,
+    CountedPasswordChangeForm,
     InvitationSignupForm,
     InviteForm,
     LoginForm,
     RoleForm,
     SignupForm,
-    wait_text,
 )
 from apps.accounts.models import Membership, User
 from apps.accounts.selectors import (
@@ -40,6 +40,7 @@ from apps.accounts.services import (
     INVITATION_DAYS,
     account_rename,
     api_token_create,
+    api_token_form_claim,
     api_token_revoke,
     invitation_accept,
     invitation_create,
@@ -55,6 +56,7 @@ from apps.accounts.services import (
 from apps.common.errors import ApplicationError
 from apps.common.http import client_key
 from apps.common.tenancy import SESSION_ACCOUNT_KEY, account_view
+from apps.common.throttling import wait_text
 from apps.identity.selectors import privacy_audit_trail
 
 
@@ -136,7 +138,17 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
+    form_class = CountedPasswordChangeForm
     success_url = reverse_lazy("home")
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "client": client_key(self.request)}
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.throttled:
+            response.status_code = 429
+        return response
 
     def form_valid(self, form):
         response = super().form_valid(form)
@@ -220,7 +232,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         return render(request, "accounts/account.html", _account_context(request, form), status=400)
-    if _token_form_used(request, form.cleaned_data["form_id"]):
+    if not api_token_form_claim(user=request.user, form_id=form.cleaned_data["form_id"]):
         messages.info(
             request,
             "That form made its token already; a token is shown only once. If you did not "
@@ -235,21 +247,6 @@ def token_create(request: HttpRequest) -> HttpResponse:
     response = render(request, "accounts/account.html", context)
     response["Cache-Control"] = "no-store"
     return response
-
-
-USED_FORMS_SESSION_KEY = "used_api_key_forms"
-
-
-def _token_form_used(request: HttpRequest, form_id: str) -> bool:
-    """Whether this copy of the token form was sent before; notes it if not. The session
-    keeps the last 20 form ids."""
-    if not form_id:
-        return False
-    used = request.session.get(USED_FORMS_SESSION_KEY, [])
-    if form_id in used:
-        return True
-    request.session[USED_FORMS_SESSION_KEY] = [*used[-19:], form_id]
-    return False
 
 
 @require_http_methods(["GET", "POST"])

@@ -218,3 +218,10 @@ def _window_start(key: str, delta: int, *, timeout: int) -> int:
     except ValueError:  # created and expired in between: this request opens it again
         cache.add(key, delta, timeout=timeout)
         return delta
+
+
+def wait_text(seconds: int) -> str:
+    """When a refused request may be made again: "in 12 minutes", "in 40 seconds"."""
+    if seconds >= 90:
+        return f"in {-(-seconds // 60)} minutes"
+    return f"in {max(seconds, 1)} seconds"

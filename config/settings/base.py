@@ -167,10 +167,12 @@ COHORT_DEMO_DATA = env.bool("COHORT_DEMO_DATA", default=True)
 COHORT_LOGIN_RATE_PER_EMAIL = env("COHORT_LOGIN_RATE_PER_EMAIL", default="10/h")
 COHORT_LOGIN_RATE_PER_CLIENT = env("COHORT_LOGIN_RATE_PER_CLIENT", default="100/h")
 COHORT_SIGNUP_RATE_PER_CLIENT = env("COHORT_SIGNUP_RATE_PER_CLIENT", default="20/h")
-# Requests for a password reset link per email address from one client, and per client
+# Requests for a password reset link per email address (from anywhere) and per client
 # address: nobody fills a person's inbox with links.
-COHORT_PASSWORD_RESET_RATE_PER_EMAIL = env("COHORT_PASSWORD_RESET_RATE_PER_EMAIL", default="3/h")
+COHORT_PASSWORD_RESET_RATE_PER_EMAIL = env("COHORT_PASSWORD_RESET_RATE_PER_EMAIL", default="5/h")
 COHORT_PASSWORD_RESET_RATE_PER_CLIENT = env("COHORT_PASSWORD_RESET_RATE_PER_CLIENT", default="20/h")
+# Invitations an account's owners may send (each one is a mail to an address they choose).
+COHORT_INVITATIONS_RATE = env("COHORT_INVITATIONS_RATE", default="50/day")
 # A password reset link works for an hour, and once.
 PASSWORD_RESET_TIMEOUT = 3600
 # Mail (password reset links): EMAIL_URL as django-environ reads it, e.g.

@@ -31,8 +31,8 @@
     var status = event.detail.xhr.status;
     requestError(
       REQUEST_ERRORS[status] ||
-      "Something went wrong on our side (error " + status + "). Nothing was changed: " +
-      "try again, or reload the page."
+      "Something went wrong on our side (error " + status + "). Reload the page to see " +
+      "what was saved, then try again."
     );
   });
   document.addEventListener("htmx:sendError", function () {

@@ -143,10 +143,23 @@ def test_the_trail_pages_through_every_entry_once_even_at_one_instant(
     assert len(seen) == 155
 
 
-def test_a_broken_link_to_older_entries_shows_the_newest_with_a_message(login, account, owner):
+@pytest.mark.parametrize(
+    "after",
+    [
+        "yesterday~x~1",
+        "2026-01-01T00:00:00+00:00~nope~1",
+        "2026-01-01T00:00:00~plan~1",  # no time zone
+        "0001-01-01T00:00:00+01:00~plan~1",  # before the year 1 in UTC
+        "2026-01-01T00:00:00+00:00~plan~99999999999999999999999",
+        "2026-01-01T00:00:00+00:00~plan",
+    ],
+)
+def test_a_broken_link_to_older_entries_shows_the_newest_with_a_message(
+    login, account, owner, after
+):
     api_token_create(account=account, user=owner, name="back office")
 
-    response = login(owner).get(f"/a/{account.slug}/account/audit/?after=yesterday~x~1")
+    response = login(owner).get(f"/a/{account.slug}/account/audit/", {"after": after})
 
     assert response.status_code == 400
     page = response.content.decode()

@@ -10,7 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import AccountEvent, ApiToken, Invitation, Membership, User
-from apps.accounts.services import api_token_create
+from apps.accounts.services import api_token_create, invitation_signup
+from apps.common.errors import ApplicationError
 from tests.factories import UserFactory
 
 NEW = "a-long-passphrase-42"
@@ -71,6 +72,15 @@ def test_a_newcomer_joins_with_the_mailed_link_and_a_password_of_their_own(
     events = AccountEvent.objects.filter(account=account).values_list("action", "subject")
     assert ("member_invited", "newcomer@example.com as admin") in events
     assert ("member_joined", "newcomer@example.com as admin") in events
+    trail = login(owner).get(reverse("account:audit", args=[account.slug])).content.decode()
+    assert re.findall(
+        r'<tr data-kind="(\w+)"><td>[^<]+</td><td><span class="badge">\w+</span>'
+        r"</td><td>(Member[^<]*)</td>",
+        trail,
+    ) == [
+        ("members", "Member joined"),
+        ("members", "Member invited"),
+    ]
 
 
 def test_someone_with_a_login_logs_in_and_joins(client, login, account, owner, other_owner):
@@ -227,3 +237,53 @@ def test_a_new_login_cannot_be_made_for_an_address_that_has_one(client, login, a
     assert "has a Cohort login" in response.content.decode()
     assert User.objects.filter(email="late@example.com").count() == 1
     assert not Membership.objects.filter(account=account, user__email="late@example.com").exists()
+
+
+def test_an_invitation_that_cannot_be_mailed_keeps_nothing(login, account, owner, settings):
+    invite(login(owner), account, "kept@example.com")
+    kept = Invitation.objects.get()
+    settings.EMAIL_BACKEND = "tests.accounts.failing_mail.UnreachableBackend"
+
+    response = invite(login(owner), account, "kept@example.com")
+
+    assert response.status_code == 400
+    assert "could not be mailed (ConnectionRefusedError); nothing was kept" in (
+        response.content.decode()
+    )
+    assert list(Invitation.objects.values_list("pk", "revoked_at")) == [(kept.pk, None)]
+    assert AccountEvent.objects.filter(action="member_invited").count() == 1
+
+
+def test_an_account_name_on_two_lines_still_makes_a_one_line_subject(login, account, owner):
+    account.name = "Radbooks\nEurope"
+    account.save(update_fields=["name"])
+
+    invite(login(owner), account, "someone@example.com")
+
+    assert mail.outbox[-1].subject == "Join Radbooks Europe on Cohort"
+
+
+def test_owners_cannot_send_invitations_without_end(login, account, owner, settings):
+    settings.COHORT_INVITATIONS_RATE = "2/day"
+    for n in range(2):
+        assert invite(login(owner), account, f"p{n}@example.com").status_code == 302
+
+    refused = invite(login(owner), account, "p3@example.com")
+
+    assert refused.status_code == 400
+    assert f"{account.name} sent too many invitations lately. Try again in" in (
+        refused.content.decode()
+    )
+    assert len(mail.outbox) == 2
+
+
+def test_the_same_join_sent_twice_makes_one_login(login, account, owner):
+    invite(login(owner), account, "twice@example.com")
+    invitation = Invitation.objects.get()
+
+    invitation_signup(invitation=invitation, password=NEW)
+    with pytest.raises(ApplicationError) as second:
+        invitation_signup(invitation=invitation, password=NEW)
+
+    assert second.value.code == "invitation_closed"
+    assert User.objects.filter(email="twice@example.com").count() == 1

@@ -70,10 +70,11 @@ def test_an_unknown_address_gets_the_same_answer_and_no_mail(client, user):
 
 def test_nobody_fills_an_inbox_with_links(client, user, settings):
     settings.COHORT_PASSWORD_RESET_RATE_PER_EMAIL = "2/h"
-    for _ in range(2):
-        assert client.post(RESET, {"email": "ana@example.com"}).status_code == 302
+    for address in ("198.51.100.7", "203.0.113.9"):  # from two clients
+        sent = client.post(RESET, {"email": "ana@example.com"}, REMOTE_ADDR=address)
+        assert sent.status_code == 302
 
-    refused = client.post(RESET, {"email": "ana@example.com"})
+    refused = client.post(RESET, {"email": "ana@example.com"}, REMOTE_ADDR="192.0.2.44")
 
     assert refused.status_code == 429
     assert re.search(
@@ -134,3 +135,20 @@ def test_changing_the_password_needs_a_login(client):
 
     assert response.status_code == 302
     assert response["Location"].startswith(f"{LOGIN}?next=")
+
+
+def test_an_open_session_is_no_way_to_guess_the_password(client, user, settings):
+    settings.COHORT_LOGIN_RATE_PER_EMAIL = "3/h"
+    assert logs_in(client, PASSWORD)
+    for n in range(3):
+        client.post(
+            CHANGE, {"old_password": f"guess-{n}", "new_password1": NEW, "new_password2": NEW}
+        )
+
+    refused = client.post(
+        CHANGE, {"old_password": PASSWORD, "new_password1": NEW, "new_password2": NEW}
+    )
+
+    assert refused.status_code == 429
+    assert "Too many wrong passwords. Try again in" in refused.content.decode()
+    assert user.__class__.objects.get(pk=user.pk).check_password(PASSWORD)

@@ -10,7 +10,7 @@ from apps.accounts.services import api_token_create
 def test_create_shows_the_token_once_and_stores_only_its_hash(login, owner, account, site):
     client = login(owner)
 
-    response = client.post(f"/a/{account.slug}/account/tokens/", {"name": "privacy"})
+    response = client.post(f"/a/{account.slug}/account/tokens/", {"token-name": "privacy"})
 
     raw = re.search(r'<pre id="new-token">(ck_[^<]+)</pre>', response.content.decode())[1]
     token = ApiToken.objects.get()
@@ -26,7 +26,7 @@ def test_create_shows_the_token_once_and_stores_only_its_hash(login, owner, acco
 
 
 def test_blank_name_is_an_inline_error(login, owner, account):
-    response = login(owner).post(f"/a/{account.slug}/account/tokens/", {"name": ""})
+    response = login(owner).post(f"/a/{account.slug}/account/tokens/", {"token-name": ""})
 
     assert response.status_code == 400
     assert "This field is required" in response.content.decode()
@@ -86,18 +86,30 @@ def test_member_sees_no_privacy_audit_but_owner_does(login, owner, member, accou
 def test_the_same_form_sent_twice_makes_one_token(login, owner, account):
     client = login(owner)
     page = client.get(f"/a/{account.slug}/account/").content.decode()
-    form_id = re.search(r'name="form_id" value="([0-9a-f]{32})"', page)[1]
-    data = {"name": "privacy", "form_id": form_id}
+    form_id = re.search(r'name="token-form_id" value="([0-9a-f]{32})"', page)[1]
+    data = {"token-name": "privacy", "token-form_id": form_id}
 
     first = client.post(f"/a/{account.slug}/account/tokens/", data)
     again = client.post(f"/a/{account.slug}/account/tokens/", data, follow=True)
 
     assert ApiToken.objects.count() == 1
     assert '<pre id="new-token">' in first.content.decode()
-    next_id = re.search(r'name="form_id" value="([0-9a-f]{32})"', first.content.decode())[1]
+    next_id = re.search(r'name="token-form_id" value="([0-9a-f]{32})"', first.content.decode())[1]
     assert next_id != form_id
     assert again.redirect_chain == [(f"/a/{account.slug}/account/", 302)]
     assert "That form made its token already" in again.content.decode()
     assert '<pre id="new-token">' not in again.content.decode()
-    client.post(f"/a/{account.slug}/account/tokens/", {"name": "second", "form_id": next_id})
+    client.post(
+        f"/a/{account.slug}/account/tokens/", {"token-name": "second", "token-form_id": next_id}
+    )
     assert ApiToken.objects.count() == 2
+
+
+def test_the_token_field_and_the_account_name_field_keep_their_own_ids(login, owner, account):
+    page = login(owner).get(f"/a/{account.slug}/account/").content.decode()
+
+    ids = re.findall(r'<input[^>]* id="([^"]+)"', page)
+    assert len(ids) == len(set(ids))
+    token_input = re.search(r'<input[^>]*name="token-name"[^>]*>', page)[0]
+    assert 'aria-describedby="id_token-name_helptext"' in token_input
+    assert '<p class="help" id="id_token-name_helptext">What it is for' in page

@@ -48,7 +48,7 @@ def test_a_search_after_the_session_ended_opens_the_login_page_and_comes_back(
     ("status", "message"),
     [
         (404, "This is no longer here: someone may have removed it."),
-        (500, "Something went wrong on our side (error 500). Nothing was changed"),
+        (500, "Something went wrong on our side (error 500). Reload the page to see what"),
     ],
 )
 def test_a_failed_request_says_so_until_one_succeeds(lookup, status, message):

@@ -179,7 +179,7 @@ ROUTES: dict[str, Policy] = {
         role=OWNER, get=None, post=OWNER, payload=lambda t: {"name": "Planted name"}
     ),
     "account:token_create": Policy(
-        role=MEMBER, get=None, post=MEMBER, payload=lambda t: {"name": "Planted"}, post_ok=200
+        role=MEMBER, get=None, post=MEMBER, payload=lambda t: {"token-name": "Planted"}, post_ok=200
     ),
     # The tenant's token belongs to its owner: anyone else is told it does not exist.
     "account:token_revoke": Policy(
