@@ -139,39 +139,24 @@ class TestAttributesGoingAway:
     def test_removing_the_attribute_conditions_allows_activation(self, site, owner):
         widget = poll(site)
         user_attributes_disable(site=site, user=owner, client_ip=None)
-        widget = Widget.objects.get(pk=widget.pk)
 
-        widget_save(
-            site=Site.objects.get(pk=site.pk),
-            widget=widget,
-            kind="poll",
-            name=widget.name,
-            targeting=IDENTIFIED,
-            questions=RATING,
-        )
+        def saved_with(targeting: dict) -> Widget:
+            widget_save(
+                site=Site.objects.get(pk=site.pk),
+                widget=Widget.objects.get(pk=widget.pk),
+                kind="poll",
+                name=widget.name,
+                targeting=targeting,
+                questions=RATING,
+            )
+            return Widget.objects.get(pk=widget.pk)
 
-        saved = Widget.objects.get(pk=widget.pk)
+        saved = saved_with(IDENTIFIED)
         assert (saved.status, saved.disabled_reason) == ("disabled", REASON_NO_LONGER)
         # the conditions back while User Attributes are still off: the reason is back too
-        widget_save(
-            site=Site.objects.get(pk=site.pk),
-            widget=saved,
-            kind="poll",
-            name=widget.name,
-            targeting=SPEND,
-            questions=RATING,
-        )
-        again = Widget.objects.get(pk=widget.pk)
+        again = saved_with(SPEND)
         assert (again.status, again.disabled_reason) == ("disabled", REASON_UA_DISABLED)
-        widget_save(
-            site=Site.objects.get(pk=site.pk),
-            widget=again,
-            kind="poll",
-            name=widget.name,
-            targeting=IDENTIFIED,
-            questions=RATING,
-        )
-        assert widget_activate(widget=Widget.objects.get(pk=widget.pk)).status == "active"
+        assert widget_activate(widget=saved_with(IDENTIFIED)).status == "active"
 
     def test_an_active_widget_cannot_gain_attribute_conditions_while_disabled(self, site, owner):
         widget = poll(site, IDENTIFIED)
