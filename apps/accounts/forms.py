@@ -4,7 +4,7 @@ import time
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm
 
 from apps.accounts.models import Membership, User
 from apps.accounts.services import login_attempt_count, login_attempt_succeeded
@@ -12,6 +12,7 @@ from apps.common.http import client_key
 from apps.common.throttling import wait_text
 
 EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
+PASSWORD_HELP = "At least 8 characters, not entirely numeric, not a common password."  # noqa: S105
 
 
 def user_email_clean(raw: str, *, taken: str, user: User | None = None) -> str:
@@ -36,7 +37,7 @@ class SignupForm(forms.Form):
     )
     password = forms.CharField(
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 8 characters, not entirely numeric, not a common password.",
+        help_text=PASSWORD_HELP,
     )
     account_name = forms.CharField(
         max_length=120,
@@ -84,7 +85,17 @@ class AttemptsCountedMixin:
         return cleaned
 
 
-class CountedPasswordChangeForm(PasswordChangeForm):
+class NewPasswordForm(SetPasswordForm):
+    """Setting a new password (through a reset link, or changing one): the rules in one
+    line, as on the sign-up page."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["new_password1"].help_text = PASSWORD_HELP
+        self.fields["new_password2"].help_text = "The same again."
+
+
+class CountedPasswordChangeForm(PasswordChangeForm, NewPasswordForm):
     """Changing a password: a wrong old password counts as a wrong log-in of the person
     from this client (`login_attempt_count`), so a session left open is no way to guess
     the password without end."""
@@ -176,7 +187,7 @@ class InvitationSignupForm(forms.Form):
 
     password = forms.CharField(
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 8 characters, not entirely numeric, not a common password.",
+        help_text=PASSWORD_HELP,
     )
 
     def __init__(self, *args, email: str, **kwargs):

@@ -43,6 +43,10 @@ def account_members(*, account: Account) -> QuerySet[Membership]:
     return Membership.objects.select_related("user").filter(account=account).order_by("user__email")
 
 
+def account_owner_count(*, account: Account) -> int:
+    return Membership.objects.filter(account=account, role=Membership.Role.OWNER).count()
+
+
 def membership_get_in_account(*, account: Account, pk: int) -> Membership:
     """A membership of this account; another account's is "not found"."""
     membership = (

@@ -19,6 +19,7 @@ from apps.accounts.forms import (
     InvitationSignupForm,
     InviteForm,
     LoginForm,
+    NewPasswordForm,
     RoleForm,
     SignupForm,
 )
@@ -28,6 +29,7 @@ from apps.accounts.selectors import (
     AuditCursor,
     account_audit_trail,
     account_members,
+    account_owner_count,
     api_token_get_for_user,
     api_tokens_of,
     invitation_for_link,
@@ -121,6 +123,7 @@ class PasswordResetView(auth_views.PasswordResetView):
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
+    form_class = NewPasswordForm
     success_url = reverse_lazy("accounts:login")
 
     def form_valid(self, form):
@@ -202,6 +205,7 @@ def _account_context(
         "name_form": name_form,
         "invite_form": invite_form,
         "invitations": invitations_open(account=request.account) if owner else None,
+        "sole_owner": owner and account_owner_count(account=request.account) == 1,
         "roles": Membership.Role.choices,
         "members": account_members(account=request.account),
         "tokens": api_tokens_of(account=request.account, user=request.user),

@@ -205,8 +205,10 @@ def test_anyone_may_leave_but_only_owners_remove_others(login, account, owner, m
     assert role_of(account, admin_user) == "admin"
 
 
-def test_the_only_owner_cannot_leave(login, account, owner):
+def test_the_only_owner_cannot_leave(login, account, owner, page):
     mine = Membership.objects.get(account=account, user=owner)
+    assert "Leave…" not in login(owner).get(page).content.decode()
+    assert "the only owner" in login(owner).get(page).content.decode()
 
     refused = login(owner).post(
         reverse("account:member_remove", args=[account.slug, mine.pk]), follow=True

@@ -46,6 +46,10 @@ def test_a_reset_link_sets_a_new_password_once(client, user):
     link = reset_link()
     form = client.get(link, follow=True)
     assert 'name="new_password1"' in form.content.decode()
+    assert (
+        '<p class="help" id="id_new_password1_helptext">At least 8 characters, not entirely '
+        "numeric, not a common password.</p>"
+    ) in form.content.decode()
 
     done = client.post(
         form.redirect_chain[-1][0], {"new_password1": NEW, "new_password2": NEW}, follow=True
