@@ -79,7 +79,7 @@ def _widgets_json(widgets: list[LiveWidget]) -> HttpResponse:
 class ResponseApi(PublicSiteAPIView):
     """A visitor's answer to a poll or an Incoming Feedback widget. The answer must be one
     the widget may get from this visitor now (active, targeted at them, a poll not answered
-    before); an email is kept only with `consent_to_connect`. An `answer_id` makes a retry
+    before); an email is accepted only with `consent_to_connect`. An `answer_id` makes a retry
     safe: the same answer sent again is stored once."""
 
     @extend_schema_serializer(component_name="WidgetAnswer")
@@ -95,8 +95,10 @@ class ResponseApi(PublicSiteAPIView):
         email = serializers.EmailField(required=False, allow_blank=True)
         consent_to_connect = serializers.BooleanField(
             required=False,
-            help_text="Must be true for an email to be kept: the visitor agrees that this "
-            "feedback is connected to their email (and so found by Visitor Lookup).",
+            help_text="An email is accepted only with true: the visitor agrees that this "
+            "feedback is connected to their email (and so found by Visitor Lookup). An "
+            "email without it refuses the answer with 400 consent_required; leave the email "
+            "out (or empty) to answer without one.",
         )
         url = serializers.CharField(required=False, allow_blank=True)
         answer_id = serializers.RegexField(
