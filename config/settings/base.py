@@ -28,6 +28,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, with batches that fit server-side parameters and a health check
     # that reads the socket instead of sending `SELECT 1` (its module says why).
     DATABASES["default"]["ENGINE"] = "apps.common.postgresql"
+    # The CSV export streams its rows through a server-side cursor (`.iterator()`), which
+    # a pooler in transaction mode cannot carry between transactions (docs/scaling.md).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True,
         prepare_threshold=5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None,
