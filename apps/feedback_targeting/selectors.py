@@ -494,24 +494,51 @@ def widget_responses_for_export(*, widget: Widget) -> QuerySet[Response]:
     )
 
 
+def _answered_question_ids(widget: Widget) -> list[str]:
+    """The question ids the widget's responses hold answers to, the widget's removed
+    questions included: one read of the answers' keys by the database."""
+    t = table(Response)
+    if connection.vendor == "postgresql":
+        sql = (
+            f"SELECT DISTINCT jsonb_object_keys(answers) FROM {t} "
+            "WHERE site_id = %s AND widget_id = %s AND jsonb_typeof(answers) = 'object'"
+        )
+    else:
+        sql = (
+            f"SELECT DISTINCT j.key FROM {t}, json_each({t}.answers) AS j "
+            f"WHERE {t}.site_id = %s AND {t}.widget_id = %s AND json_type({t}.answers) = 'object'"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [widget.site_id, widget.pk])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def widget_results_export(*, widget: Widget) -> tuple[list[str], Iterator[list[str]]]:
     """The CSV export: a header, then one row per response (oldest first) with time,
-    visitor id, user id, each question's answer, emotion, comment, email (only with the
-    consent to connect) and the consent flag. Values are plain text, not yet escaped."""
+    visitor id, user id, each question's answer (then the answers to questions since
+    removed, oldest question first), emotion, comment, email (only with the consent to
+    connect) and the consent flag. Values are plain text, not yet escaped."""
     questions = list(widget.questions.all())
+    current = {str(q.pk) for q in questions}
+    removed = sorted(
+        (key for key in _answered_question_ids(widget) if key not in current and key.isdigit()),
+        key=int,
+    )
+    keys = [str(q.pk) for q in questions] + removed
     header = [
         "time (UTC)",
         "visitor id",
         "user id",
         *(f"Q{q.position + 1}: {q.text}" for q in questions),
+        *(f"removed question (id {key})" for key in removed),
         "emotion (1 hate - 5 love)",
         "comment",
         "email",
         "consent to connect",
     ]
 
-    def answer(response: Response, question: Question) -> str:
-        value = response.answers.get(str(question.pk))
+    def answer(response: Response, key: str) -> str:
+        value = response.answers.get(key) if isinstance(response.answers, dict) else None
         if value in (None, "", []):
             return ""
         return "; ".join(map(str, value)) if isinstance(value, list) else str(value)
@@ -522,7 +549,7 @@ def widget_results_export(*, widget: Widget) -> tuple[list[str], Iterator[list[s
                 response.created_at.astimezone(UTC).isoformat(),
                 response.visitor.visitor_id,
                 response.profile.user_id or "",
-                *(answer(response, q) for q in questions),
+                *(answer(response, key) for key in keys),
                 str(response.emotion or ""),
                 response.comment,
                 response.email if response.consent_to_connect else "",

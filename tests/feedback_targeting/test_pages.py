@@ -1383,6 +1383,22 @@ class TestCsv:
         assert body.startswith("\ufeff")
         return list(csv.reader(io.StringIO(body[1:])))
 
+    def test_answers_to_a_removed_question_keep_a_column(self, login, member, answered_poll):
+        which = answered_poll.questions.get(text="Which?")
+        removed = which.pk
+        which.delete()
+
+        response = login(member).get(url(answered_poll.site, answered_poll.pk, "results.csv"))
+
+        header, *rows = self.rows(response)
+        assert header[3:7] == [
+            "Q1: Happy?",
+            "Q3: Anything else?",
+            f"removed question (id {removed})",
+            "emotion (1 hate - 5 love)",
+        ]
+        assert [row[5] for row in rows] == ["Books; Maps", "Books", ""]
+
     def test_one_row_per_response_oldest_first(self, login, member, answered_poll):
         response = login(member).get(url(answered_poll.site, answered_poll.pk, "results.csv"))
 
