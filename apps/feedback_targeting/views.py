@@ -145,6 +145,21 @@ def _saved_then_switched(request: HttpRequest, widget: Widget, action: str) -> N
         messages.success(request, f"“{widget.name}” is saved and {state}.")
 
 
+def _paused_unsaved(request: HttpRequest, widget: Widget) -> None:
+    """Save and pause with edits that cannot be saved yet: pausing never waits for them
+    (a widget may need to stop at once); the page keeps them, with their errors."""
+    try:
+        widget_pause(widget=widget)
+    except ApplicationError as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.warning(
+            request,
+            f"“{widget.name}” is paused. Your edits are not saved yet: fix the fields marked "
+            "below, then save.",
+        )
+
+
 def _builder(request: HttpRequest, *, site: Site, widget: Widget | None, kind: str):
     catalogue = attribute_choices(site=site)
     can_manage = request.membership.can_manage_sites
@@ -179,6 +194,8 @@ def _builder(request: HttpRequest, *, site: Site, widget: Widget | None, kind: s
                     site_key=site.key,
                     widget_id=saved.pk,
                 )
+        if action == "pause" and widget is not None and form.has_errors:
+            _paused_unsaved(request, widget)
         status = 400 if form.has_errors else 200
     else:
         form = BuilderForm(kind=kind, catalogue=catalogue, widget=widget)

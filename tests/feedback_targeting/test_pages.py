@@ -974,6 +974,21 @@ class TestActivation:
         assert "“Renamed” is saved and paused." in html(response)
         assert 'value="activate" id="activate-widget">Save and activate</button>' in html(response)
 
+    def test_pausing_never_waits_for_edits_that_cannot_be_saved(self, login, owner, site):
+        widget = poll(site)
+
+        response = login(owner).post(
+            url(site, widget.pk),
+            builder_post(name="Renamed", builder_action="pause", **{"c0-value": "x"}),
+        )
+
+        page = html(response)
+        assert response.status_code == 400
+        widget.refresh_from_db()
+        assert (widget.name, widget.status) == ("Paying customers", "paused")
+        assert "“Paying customers” is paused. Your edits are not saved yet" in page
+        assert 'value="Renamed"' in page  # the edits stay on the page
+
     def test_a_new_widget_is_saved_and_activated_in_one_go(self, login, owner, site):
         response = login(owner).post(url(site, "new"), builder_post(builder_action="activate"))
 
