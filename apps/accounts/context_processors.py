@@ -1,3 +1,5 @@
+from django.conf import settings
+
 from apps.accounts.selectors import memberships_of_user
 
 
@@ -10,3 +12,8 @@ def current_account(request):
         "current_membership": getattr(request, "membership", None),
         "user_memberships": memberships_of_user(user=request.user),
     }
+
+
+def support(request):
+    """The support address the pages send customers to."""
+    return {"support_email": settings.COHORT_SUPPORT_EMAIL}

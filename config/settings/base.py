@@ -100,6 +100,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.accounts.context_processors.current_account",
+                "apps.accounts.context_processors.support",
             ],
         },
     },
@@ -185,6 +186,8 @@ PASSWORD_RESET_TIMEOUT = 3600
 # server's output (the development server's console).
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Cohort <no-reply@cohort.example>")
+# Where customers write for what only support does (billing versions, signed DPAs).
+COHORT_SUPPORT_EMAIL = env("COHORT_SUPPORT_EMAIL", default="support@cohort.example")
 # Private API calls per API token (Visitor Lookup and deletion).
 COHORT_THROTTLE_PER_TOKEN = env("COHORT_THROTTLE_PER_TOKEN", default="600/min")
 COHORT_THROTTLE_PER_SITE = env("COHORT_THROTTLE_PER_SITE", default="6000/min")

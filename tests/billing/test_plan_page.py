@@ -232,6 +232,17 @@ def test_a_v1_account_is_not_promised_user_attributes_by_an_upgrade(
     assert "User Attributes unavailable" in response.content.decode()
 
 
+def test_the_support_address_is_the_deployments_own(login, owner, account, plan_url, settings):
+    settings.COHORT_SUPPORT_EMAIL = "help@shop-analytics.example"
+    account.billing_version = 1
+    account.save(update_fields=["billing_version"])
+
+    html = login(owner).get(plan_url).content.decode()
+
+    assert 'href="mailto:help@shop-analytics.example">help@shop-analytics.example</a>' in html
+    assert "support@cohort.example" not in html
+
+
 def test_a_v2_business_account_has_user_attributes(login, owner, plan_url):
     html = login(owner).get(plan_url).content.decode()
 
