@@ -36,7 +36,7 @@ def plan_change(
             "Only Cohort support can change the billing version. Contact support.",
             status_code=403,
         )
-    locked = Account.objects.select_for_update().get(pk=account.pk)
+    locked = Account.objects.select_for_update(no_key=True).get(pk=account.pk)
     new_version = billing_version if billing_version is not None else locked.billing_version
     if locked.tier == tier and locked.billing_version == new_version:
         return None

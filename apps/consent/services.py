@@ -42,7 +42,7 @@ def user_attributes_enable(
             "confirmation_required",
             "Confirm both statements to enable User Attributes.",
         )
-    locked = Site.objects.select_for_update().get(pk=site.pk)
+    locked = Site.objects.select_for_update(no_key=True).get(pk=site.pk)
     if locked.user_attributes_enabled:
         raise ApplicationError("already_enabled", "User Attributes are already enabled.")
     locked.user_attributes_enabled = True
@@ -63,7 +63,9 @@ def user_attributes_disable(
     *, site: Site, user: User, client_ip: str | None, user_agent: str = ""
 ) -> ConsentRecord:
     """Turn User Attributes off: identify calls are refused from now on; stored data stays."""
-    locked = Site.objects.select_for_update().get(pk=site.pk)
+    # FOR NO KEY UPDATE: widget writes that check their foreign key to the site go on
+    # meanwhile (a widget being saved holds its row, which the switch-off then updates).
+    locked = Site.objects.select_for_update(no_key=True).get(pk=site.pk)
     if not locked.user_attributes_enabled:
         raise ApplicationError("already_disabled", "User Attributes are already disabled.")
     locked.user_attributes_enabled = False

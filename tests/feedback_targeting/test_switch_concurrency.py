@@ -4,14 +4,16 @@ moment, on PostgreSQL: the widget never ends up running on attributes the site l
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 
 from apps.accounts.models import Account
 from apps.common.errors import ApplicationError
+from apps.consent.services import user_attributes_disable
 from apps.feedback_targeting.models import Widget
 from apps.feedback_targeting.services import widget_activate
 from apps.sites.models import Site
-from tests.factories import SiteFactory
+from tests.factories import SiteFactory, UserFactory
+from tests.feedback_targeting.factories import QuestionFactory
 from tests.feedback_targeting.test_widget_api import make_poll
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("on_postgres")]
@@ -80,3 +82,37 @@ def test_an_activation_does_not_wait_for_a_foreign_key_check_on_the_account():
             cursor.execute("RESET lock_timeout")
 
     assert activated.status == Widget.Status.ACTIVE
+
+
+def test_switching_user_attributes_off_lets_a_widget_being_saved_finish():
+    """A widget save holds its row and then adds a question, whose foreign key check
+    takes the site FOR KEY SHARE; the switch-off holds the site and then updates the
+    widget. Locking the site FOR UPDATE there deadlocked the two."""
+    site = SiteFactory()
+    widget = make_poll(site)
+    owner = UserFactory()
+    locked, release = threading.Event(), threading.Event()
+
+    def switch_off():
+        try:
+            with transaction.atomic():
+                user_attributes_disable(site=site, user=owner, client_ip=None)
+                locked.set()
+                release.wait(5)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=switch_off)
+    worker.start()
+    try:
+        assert locked.wait(5)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        QuestionFactory(widget=widget, position=9, kind="text", text="Added meanwhile")
+    finally:
+        release.set()
+        worker.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert widget.questions.filter(text="Added meanwhile").exists()
