@@ -57,19 +57,37 @@ class RequestContextMiddleware:
         return response
 
 
-# Parts of a URL that are secrets (an invitation link's, a password reset link's): a log
-# line shows the path without them, since whoever reads the logs must not be able to use
-# the links.
-SECRET_URL_KWARGS = ("raw", "token")
+# URLs whose parts are secrets (an invitation link's, a password reset link's): a log line
+# shows them without those parts, whether or not the URL resolved (a mail client may add
+# characters), since whoever reads the logs must not be able to use the links.
+_SECRET_PATHS = (
+    re.compile(r"(/invite/)[^/?#\s]+"),
+    re.compile(r"(/password/reset/[^/?#\s]+/)[^/?#\s]+"),
+)
+
+
+def secret_free(text: str) -> str:
+    for pattern in _SECRET_PATHS:
+        text = pattern.sub(r"\1[secret]", text)
+    return text
 
 
 def _logged_path(request) -> str:
-    path = request.path
-    match = getattr(request, "resolver_match", None)
-    for name in SECRET_URL_KWARGS if match else ():
-        if match.kwargs.get(name):
-            path = path.replace(match.kwargs[name], "[secret]")
-    return path
+    return secret_free(request.path)
+
+
+class SecretPathFilter(logging.Filter):
+    """Takes link secrets out of every record a handler writes (Django's own error lines
+    name the request's path too)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = secret_free(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(secret_free(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(getattr(record, "path", None), str):
+            record.path = secret_free(record.path)
+        return True
 
 
 class RequestIdFilter(logging.Filter):

@@ -28,11 +28,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, with batches that fit server-side parameters and a health check
     # that reads the socket instead of sending `SELECT 1` (its module says why).
     DATABASES["default"]["ENGINE"] = "apps.common.postgresql"
-    # The CSV export streams its rows through a server-side cursor (`.iterator()`), which
-    # a pooler in transaction mode cannot carry between transactions (docs/scaling.md).
-    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
-        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
-    )
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True,
         prepare_threshold=5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None,
@@ -185,6 +180,9 @@ PASSWORD_RESET_TIMEOUT = 3600
 # smtp+tls://user:password@smtp.example.com:587. Without one, mail is written to the
 # server's output (the development server's console).
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# A mail server that does not answer fails the send within this many seconds (an
+# invitation then keeps nothing and says so) instead of holding the request.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Cohort <no-reply@cohort.example>")
 # Where customers write for what only support does (billing versions, signed DPAs).
 COHORT_SUPPORT_EMAIL = env("COHORT_SUPPORT_EMAIL", default="support@cohort.example")
@@ -204,7 +202,10 @@ LOG_FORMAT = env("LOG_FORMAT", default="plain")  # "json" in production
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "apps.common.observability.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "apps.common.observability.RequestIdFilter"},
+        "secret_paths": {"()": "apps.common.observability.SecretPathFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {"()": "apps.common.observability.JsonFormatter"},
@@ -213,7 +214,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request_id"],
+            "filters": ["request_id", "secret_paths"],
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},

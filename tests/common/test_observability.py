@@ -6,7 +6,7 @@ import logging
 import pytest
 from django.db import OperationalError
 
-from apps.common.observability import JsonFormatter, request_id_var
+from apps.common.observability import JsonFormatter, SecretPathFilter, request_id_var
 
 pytestmark = pytest.mark.django_db
 
@@ -76,11 +76,38 @@ def test_a_lost_database_is_a_json_503_on_the_api(api_client, site, monkeypatch)
 
 
 def test_the_request_log_keeps_no_secret_of_a_link(client, caplog):
-    paths = ["/invite/s3cr3t-invitation-link-value/", "/password/reset/MQ/s3cr3t-reset-token/"]
+    paths = [
+        "/invite/s3cr3t-invitation-link-value/",
+        "/invite/s3cr3t-invitation-link-value",  # no slash: does not resolve
+        "/password/reset/MQ/s3cr3t-reset-token/",
+        "/password/reset/sent/",
+    ]
     with caplog.at_level(logging.INFO, logger="cohort.request"):
         for path in paths:
             client.get(path)
 
     logged = [record.path for record in caplog.records if hasattr(record, "path")]
-    assert logged == ["/invite/[secret]/", "/password/reset/MQ/[secret]/"]
+    assert logged == [
+        "/invite/[secret]/",
+        "/invite/[secret]",
+        "/password/reset/MQ/[secret]/",
+        "/password/reset/sent/",
+    ]
     assert "s3cr3t" not in caplog.text
+
+
+def test_no_handler_writes_a_link_secret_from_djangos_own_lines():
+    record = logging.LogRecord(
+        "django.request",
+        logging.ERROR,
+        __file__,
+        1,
+        "%s: %s",
+        ("Internal Server Error", "/invite/s3cr3t-invitation-link-value/"),
+        None,
+    )
+
+    assert SecretPathFilter().filter(record)
+    assert record.getMessage() == "Internal Server Error: /invite/[secret]/"
+    handler = logging.getLogger().handlers[0]
+    assert any(isinstance(f, SecretPathFilter) for f in handler.filters)
