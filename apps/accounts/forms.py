@@ -149,8 +149,8 @@ class ApiTokenForm(forms.Form):
         max_length=80, label="Token name", help_text="What it is for, e.g. “privacy requests”."
     )
     # Each copy of the form makes one token at most: sent again (a reload of the answer,
-    # a second click) it is recognised by this (`token_form_used`).
-    form_id = forms.CharField(widget=forms.HiddenInput, max_length=32, required=False)
+    # a second click) it is recognised by this (`api_token_create_once`).
+    form_id = forms.RegexField(regex=r"^[0-9a-f]{32}\Z", widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -113,13 +113,22 @@ def api_token_create(
     return token, raw
 
 
-def api_token_form_claim(*, user: User, form_id: str) -> bool:
-    """Whether this copy of the token form may make a token: no copy sent before (a
-    reload, or a second click at the same moment) has claimed it. Claimed in the shared
-    cache, where adding a key is atomic, for a day."""
-    if not form_id:
-        return True
-    return cache.add(f"token-form:{user.pk}:{form_id}", 1, timeout=86400)
+def api_token_create_once(
+    *, account: Account, user: User, name: str, form_id: str
+) -> tuple[ApiToken, str] | None:
+    """`api_token_create`, once per copy of the token form: None when a copy sent before
+    (a reload, or a second click at the same moment) made its token. The copy is claimed
+    in the shared cache, where adding a key is atomic, for a day, and given back if the
+    token could not be made."""
+    claim = f"token-form:{user.pk}:{form_id}"
+    if form_id and not cache.add(claim, 1, timeout=86400):
+        return None
+    try:
+        return api_token_create(account=account, user=user, name=name)
+    except Exception:
+        if form_id:
+            cache.delete(claim)
+        raise
 
 
 @transaction.atomic
@@ -295,7 +304,6 @@ def invitation_create(
                 "mail_failed",
                 f"The invitation could not be mailed ({error.__class__.__name__}); nothing "
                 "was kept. Try again in a moment.",
-                status_code=503,
             ) from error
     return invitation
 

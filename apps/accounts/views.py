@@ -41,8 +41,7 @@ from apps.accounts.selectors import (
 from apps.accounts.services import (
     INVITATION_DAYS,
     account_rename,
-    api_token_create,
-    api_token_form_claim,
+    api_token_create_once,
     api_token_revoke,
     invitation_accept,
     invitation_create,
@@ -236,16 +235,20 @@ def token_create(request: HttpRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         return render(request, "accounts/account.html", _account_context(request, form), status=400)
-    if not api_token_form_claim(user=request.user, form_id=form.cleaned_data["form_id"]):
+    made = api_token_create_once(
+        account=request.account,
+        user=request.user,
+        name=form.cleaned_data["name"],
+        form_id=form.cleaned_data["form_id"],
+    )
+    if made is None:
         messages.info(
             request,
             "That form made its token already; a token is shown only once. If you did not "
             "copy it, revoke it and create another.",
         )
         return redirect("account:detail", account_slug=request.account.slug)
-    _, raw = api_token_create(
-        account=request.account, user=request.user, name=form.cleaned_data["name"]
-    )
+    _, raw = made
     # Shown once, on this answer only; it is stored hashed.
     context = _account_context(request, ApiTokenForm(), new_token=raw)
     response = render(request, "accounts/account.html", context)

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 from django.core.paginator import Page, Paginator
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 from rest_framework.renderers import JSONRenderer
 
@@ -513,6 +513,23 @@ def _answered_question_ids(widget: Widget) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def responses_in_pages(responses: QuerySet[Response], size: int = 2000) -> Iterator[Response]:
+    """The responses (ordered by time and id) a page of `size` at a time, each page read
+    after the last one's row: memory stays at one page however many there are, with no
+    cursor left open between reads (which a pooler in transaction mode could not carry)."""
+    after = None
+    while True:
+        page = responses
+        if after is not None:
+            at, pk = after
+            page = page.filter(Q(created_at__gt=at) | Q(created_at=at, pk__gt=pk))
+        rows = list(page[:size])
+        yield from rows
+        if len(rows) < size:
+            return
+        after = (rows[-1].created_at, rows[-1].pk)
+
+
 def widget_results_export(*, widget: Widget) -> tuple[list[str], Iterator[list[str]]]:
     """The CSV export: a header, then one row per response (oldest first) with time,
     visitor id, user id, each question's answer (then the answers to questions since
@@ -544,7 +561,7 @@ def widget_results_export(*, widget: Widget) -> tuple[list[str], Iterator[list[s
         return "; ".join(map(str, value)) if isinstance(value, list) else str(value)
 
     def rows() -> Iterator[list[str]]:
-        for response in widget_responses_for_export(widget=widget).iterator(chunk_size=2000):
+        for response in responses_in_pages(widget_responses_for_export(widget=widget)):
             yield [
                 response.created_at.astimezone(UTC).isoformat(),
                 response.visitor.visitor_id,

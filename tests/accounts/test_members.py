@@ -289,3 +289,14 @@ def test_the_same_join_sent_twice_makes_one_login(login, account, owner):
 
     assert second.value.code == "invitation_closed"
     assert User.objects.filter(email="twice@example.com").count() == 1
+
+
+def test_an_address_that_got_a_login_meanwhile_is_told_to_log_in(login, account, owner):
+    invite(login(owner), account, "meanwhile@example.com")
+    UserFactory(email="meanwhile@example.com")
+
+    with pytest.raises(ApplicationError) as taken:
+        invitation_signup(invitation=Invitation.objects.get(), password=NEW)
+
+    assert taken.value.code == "email_taken"
+    assert Invitation.objects.get().accepted_at is None

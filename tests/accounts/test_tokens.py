@@ -2,9 +2,13 @@
 
 import re
 
+import pytest
+
 from apps.accounts.models import ApiToken
 from apps.accounts.selectors import token_hash
-from apps.accounts.services import api_token_create
+from apps.accounts.services import api_token_create, api_token_create_once
+from apps.common.errors import ApplicationError
+from tests.factories import MembershipFactory, UserFactory
 
 
 def test_create_shows_the_token_once_and_stores_only_its_hash(login, owner, account, site):
@@ -113,3 +117,27 @@ def test_the_token_field_and_the_account_name_field_keep_their_own_ids(login, ow
     token_input = re.search(r'<input[^>]*name="token-name"[^>]*>', page)[0]
     assert 'aria-describedby="id_token-name_helptext"' in token_input
     assert '<p class="help" id="id_token-name_helptext">What it is for' in page
+
+
+def test_a_form_id_no_form_makes_is_a_form_error(login, owner, account):
+    response = login(owner).post(
+        f"/a/{account.slug}/account/tokens/", {"token-name": "x", "token-form_id": "a b\n"}
+    )
+
+    assert response.status_code == 400
+    assert not ApiToken.objects.exists()
+
+
+def test_a_form_whose_token_could_not_be_made_may_be_sent_again(account, owner):
+    outsider = UserFactory()
+    form_id = "0" * 32
+    with pytest.raises(ApplicationError):
+        api_token_create_once(account=account, user=outsider, name="x", form_id=form_id)
+    MembershipFactory(account=account, user=outsider)
+
+    made = api_token_create_once(account=account, user=outsider, name="x", form_id=form_id)
+    again = api_token_create_once(account=account, user=outsider, name="x", form_id=form_id)
+
+    assert made is not None
+    assert again is None
+    assert ApiToken.objects.filter(user=outsider).count() == 1

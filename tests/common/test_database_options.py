@@ -34,29 +34,3 @@ def test_several_statements_in_one_text_go_through_the_text_cursor(site):
         while cursor.description is None and cursor.nextset():
             pass
         assert cursor.fetchone()[0] == 42
-
-
-def test_server_side_cursors_can_be_turned_off_for_a_pooler():
-    """Behind PgBouncer in transaction mode (docs/scaling.md): the setting comes from the
-    environment, and the CSV export's `.iterator()` then declares no cursor."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    env = {**os.environ, "DATABASE_DISABLE_SERVER_SIDE_CURSORS": "True"}
-    env["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
-    read = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django; django.setup(); from django.conf import settings; "
-            "print(settings.DATABASES['default']['DISABLE_SERVER_SIDE_CURSORS'])",
-        ],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert read.stdout.strip() == "True"

@@ -13,7 +13,11 @@ from django.utils import timezone
 
 from apps.consent.services import user_attributes_disable
 from apps.feedback_targeting.models import Response, Widget
-from apps.feedback_targeting.selectors import widget_results
+from apps.feedback_targeting.selectors import (
+    responses_in_pages,
+    widget_responses_for_export,
+    widget_results,
+)
 from apps.feedback_targeting.services import REASON_UA_DISABLED
 from apps.feedback_targeting.views import csv_cell
 from apps.sites.models import Site
@@ -1397,6 +1401,21 @@ class TestCsv:
         body = b"".join(response.streaming_content).decode("utf-8")
         assert body.startswith("\ufeff")
         return list(csv.reader(io.StringIO(body[1:])))
+
+    def test_the_export_reads_pages_and_lists_each_response_once(self, site):
+        widget = WidgetFactory(site=site, kind="feedback")
+        at = timezone.now()
+        made = [ResponseFactory(widget=widget, emotion=1 + n % 5) for n in range(7)]
+        Response.objects.filter(pk__in=[r.pk for r in made[:5]]).update(created_at=at)
+        responses = widget_responses_for_export(widget=widget)
+
+        with CaptureQueriesContext(connection) as queries:
+            listed = [r.pk for r in responses_in_pages(responses, size=2)]
+
+        assert listed == list(responses.values_list("pk", flat=True))
+        assert sorted(listed) == sorted(r.pk for r in made)
+        assert len(queries) == 4  # pages of 2, 2, 2 and 1
+        assert all("LIMIT 2" in q["sql"] for q in queries)
 
     def test_answers_to_a_removed_question_keep_a_column(self, login, member, answered_poll):
         which = answered_poll.questions.get(text="Which?")
