@@ -303,7 +303,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(AccountEvent)
 class AccountEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Token creation and revocation, append-only."""
+    """Changes to API tokens, the account's name and its members, append-only."""
 
     list_display = ("created_at", "account", "action", "actor_email", "subject")
     list_filter = ("action",)

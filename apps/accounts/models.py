@@ -173,7 +173,7 @@ class Invitation(models.Model):
 
 class AccountEvent(AppendOnlyModel):
     """Append-only record of security-relevant changes to an account (API tokens, its
-    name)."""
+    name, its members and invitations)."""
 
     class Action(models.TextChoices):
         TOKEN_CREATED = "token_created", "API token created"

@@ -43,8 +43,9 @@ def account_members(*, account: Account) -> QuerySet[Membership]:
     return Membership.objects.select_related("user").filter(account=account).order_by("user__email")
 
 
-def account_owner_count(*, account: Account) -> int:
-    return Membership.objects.filter(account=account, role=Membership.Role.OWNER).count()
+def login_exists(*, email: str) -> bool:
+    """Whether a Cohort login uses this address (in any case)."""
+    return User.objects.filter(email__iexact=email).exists()
 
 
 def membership_get_in_account(*, account: Account, pk: int) -> Membership:

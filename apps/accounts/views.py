@@ -23,18 +23,18 @@ from apps.accounts.forms import (
     RoleForm,
     SignupForm,
 )
-from apps.accounts.models import Membership, User
+from apps.accounts.models import Membership
 from apps.accounts.selectors import (
     AUDIT_SOURCES,
     AuditCursor,
     account_audit_trail,
     account_members,
-    account_owner_count,
     api_token_get_for_user,
     api_tokens_of,
     invitation_for_link,
     invitation_get_in_account,
     invitations_open,
+    login_exists,
     membership_get_in_account,
     memberships_of_user,
 )
@@ -196,6 +196,7 @@ def _account_context(
     invite_form: InviteForm | None = None,
 ) -> dict:
     owner = request.membership.can_change_plan
+    members = list(account_members(account=request.account))
     if name_form is None and owner:
         name_form = AccountNameForm(initial={"name": request.account.name})
     if invite_form is None and owner:
@@ -204,9 +205,9 @@ def _account_context(
         "name_form": name_form,
         "invite_form": invite_form,
         "invitations": invitations_open(account=request.account) if owner else None,
-        "sole_owner": owner and account_owner_count(account=request.account) == 1,
+        "sole_owner": owner and [m.role for m in members].count(Membership.Role.OWNER) == 1,
         "roles": Membership.Role.choices,
-        "members": account_members(account=request.account),
+        "members": members,
         "tokens": api_tokens_of(account=request.account, user=request.user),
         "token_form": form,
         "new_token": new_token,
@@ -391,7 +392,7 @@ def invitation_view(request: HttpRequest, raw: str) -> HttpResponse:
         context = {"closed": True, "days": INVITATION_DAYS}
         return render(request, "accounts/invitation.html", context, status=404)
     user = request.user
-    has_login = User.objects.filter(email__iexact=invitation.email).exists()
+    has_login = login_exists(email=invitation.email)
     form = None
     if not user.is_authenticated and not has_login:
         form = InvitationSignupForm(

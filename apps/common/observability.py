@@ -39,7 +39,7 @@ class RequestContextMiddleware:
         if "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = settings.COHORT_CSP
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
-        path = _logged_path(request)
+        path = secret_free(request.path)
         logger.info(
             "%s %s %s %.1fms",
             request.method,
@@ -70,10 +70,6 @@ def secret_free(text: str) -> str:
     for pattern in _SECRET_PATHS:
         text = pattern.sub(r"\1[secret]", text)
     return text
-
-
-def _logged_path(request) -> str:
-    return secret_free(request.path)
 
 
 class SecretPathFilter(logging.Filter):

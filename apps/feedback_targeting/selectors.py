@@ -457,7 +457,7 @@ def widget_results(*, widget: Widget, latest_texts: int = LATEST_TEXTS) -> dict:
         ]
         if emotion_total
         else [],
-        "total": responses.count(),
+        "total": widget_response_count(widget=widget),
     }
 
 

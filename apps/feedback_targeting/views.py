@@ -131,33 +131,34 @@ def _preview_context(site: Site, form: BuilderForm) -> dict:
 SAVING_ACTIONS = ("save", "activate", "pause")
 
 
-def _saved_then_switched(request: HttpRequest, widget: Widget, action: str) -> None:
-    switch = {"activate": (widget_activate, "active"), "pause": (widget_pause, "paused")}
-    if action not in switch:
+# The builder's switches: the service, and the state it leaves the widget in.
+_SWITCHES = {"activate": (widget_activate, "active"), "pause": (widget_pause, "paused")}
+
+
+def _switched(request: HttpRequest, widget: Widget, action: str, *, saved: bool) -> None:
+    """Switch the widget as the builder's button asks, and say so. `saved`: whether the
+    edits on the screen were saved first; a pause does not wait for edits that cannot be
+    saved yet (a widget may need to stop at once), and the page keeps them."""
+    if action not in _SWITCHES:
         messages.success(request, f"“{widget.name}” is saved.")
         return
-    change, state = switch[action]
+    change, state = _SWITCHES[action]
     try:
         change(widget=widget)
     except ApplicationError as refused:
-        messages.error(request, f"“{widget.name}” is saved but not {state}: {refused.message}")
+        if saved:
+            messages.error(request, f"“{widget.name}” is saved but not {state}: {refused.message}")
+        else:
+            messages.error(request, refused.message)
     else:
-        messages.success(request, f"“{widget.name}” is saved and {state}.")
-
-
-def _paused_unsaved(request: HttpRequest, widget: Widget) -> None:
-    """Save and pause with edits that cannot be saved yet: pausing never waits for them
-    (a widget may need to stop at once); the page keeps them, with their errors."""
-    try:
-        widget_pause(widget=widget)
-    except ApplicationError as refused:
-        messages.error(request, refused.message)
-    else:
-        messages.warning(
-            request,
-            f"“{widget.name}” is paused. Your edits are not saved yet: fix the fields marked "
-            "below, then save.",
-        )
+        if saved:
+            messages.success(request, f"“{widget.name}” is saved and {state}.")
+        else:
+            messages.warning(
+                request,
+                f"“{widget.name}” is {state}. Your edits are not saved yet: fix the fields "
+                "marked below, then save.",
+            )
 
 
 def _builder(request: HttpRequest, *, site: Site, widget: Widget | None, kind: str):
@@ -187,7 +188,7 @@ def _builder(request: HttpRequest, *, site: Site, widget: Widget | None, kind: s
             except ApplicationError as error:
                 form.add_error(error.message)
             else:
-                _saved_then_switched(request, saved, action)
+                _switched(request, saved, action, saved=True)
                 return redirect(
                     "widgets:edit",
                     account_slug=request.account.slug,
@@ -195,7 +196,7 @@ def _builder(request: HttpRequest, *, site: Site, widget: Widget | None, kind: s
                     widget_id=saved.pk,
                 )
         if action == "pause" and widget is not None and form.has_errors:
-            _paused_unsaved(request, widget)
+            _switched(request, widget, action, saved=False)
         status = 400 if form.has_errors else 200
     else:
         form = BuilderForm(kind=kind, catalogue=catalogue, widget=widget)
@@ -321,7 +322,7 @@ def _after_switch(
     request: HttpRequest, site: Site, widget: Widget, error: str | None, done: str
 ) -> HttpResponse:
     """The list's switches: the row again with htmx, else the list with a message (the
-    edit page switches through the builder's form, `_saved_then_switched`)."""
+    edit page switches through the builder's form, `_switched`)."""
     if request.htmx:
         row = widgets_with_response_counts(site=site).get(pk=widget.pk)
         context = {"w": row, "site": site, "can_manage": True, "error": error}
