@@ -12,8 +12,8 @@
     ];
   }
 
-  // A part of a page that could not be loaded or sent says so (nothing on the page
-  // changed), until a later request succeeds.
+  // A part of a page that could not be loaded or sent says so (the page is left as it
+  // was), until a later request succeeds.
   var REQUEST_ERRORS = {
     403: "You may not do this in this account any more. Reload the page to see what you can do.",
     404: "This is no longer here: someone may have removed it. Reload the page to see what is.",
