@@ -348,6 +348,36 @@ def widgets_for_visitor(*, site: Site, visitor_id: str, url: str, now: datetime)
 
 
 @dataclass(frozen=True)
+class GivenAnswer:
+    label: str
+    text: str  # "" when the question was skipped
+
+
+def answer_text(value: object, separator: str = ", ") -> str:
+    """A stored answer as text: a multiple choice's choices joined, "" when skipped."""
+    if value in (None, "", []):
+        return ""
+    return separator.join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def removed_question_label(key: str) -> str:
+    return f"removed question (id {key})"
+
+
+def given_answers(response: Response, questions: list[Question]) -> list[GivenAnswer]:
+    """A poll response's answers: one per question the poll has (in its order, "" when
+    skipped), then those to questions removed since (oldest question first), labelled by
+    the question's id: what someone wrote stays visible after the question went."""
+    answers = response.answers if isinstance(response.answers, dict) else {}
+    current = {str(question.pk) for question in questions}
+    removed = sorted((key for key in answers if key not in current and key.isdigit()), key=int)
+    return [
+        *(GivenAnswer(q.text, answer_text(answers.get(str(q.pk)))) for q in questions),
+        *(GivenAnswer(removed_question_label(key), answer_text(answers[key])) for key in removed),
+    ]
+
+
+@dataclass(frozen=True)
 class AnswerCount:
     label: str
     count: int
@@ -547,7 +577,7 @@ def widget_results_export(*, widget: Widget) -> tuple[list[str], Iterator[list[s
         "visitor id",
         "user id",
         *(f"Q{q.position + 1}: {q.text}" for q in questions),
-        *(f"removed question (id {key})" for key in removed),
+        *(removed_question_label(key) for key in removed),
         "emotion (1 hate - 5 love)",
         "comment",
         "email",
@@ -555,10 +585,8 @@ def widget_results_export(*, widget: Widget) -> tuple[list[str], Iterator[list[s
     ]
 
     def answer(response: Response, key: str) -> str:
-        value = response.answers.get(key) if isinstance(response.answers, dict) else None
-        if value in (None, "", []):
-            return ""
-        return "; ".join(map(str, value)) if isinstance(value, list) else str(value)
+        answers = response.answers if isinstance(response.answers, dict) else {}
+        return answer_text(answers.get(key), "; ")
 
     def rows() -> Iterator[list[str]]:
         for response in responses_in_pages(widget_responses_for_export(widget=widget)):

@@ -392,6 +392,7 @@ def widget_results_view(request: HttpRequest, site_key: str, widget_id: int) -> 
         "site": site,
         "widget": widget,
         "results": results,
+        "questions": [item.question for item in results["questions"]],
         "page": widget_responses_page(
             widget=widget, page=request.GET.get("page"), total=results["total"]
         ),

@@ -1163,6 +1163,24 @@ class TestResults:
         assert '<title id="chart-1-title">Which?</title>' in chart
         assert '<desc id="chart-1-desc">2 answered. Books: 2 (100%); Maps: 1 (50%)' in chart
 
+    def test_a_responses_answer_to_a_removed_question_stays_listed(
+        self, login, member, answered_poll
+    ):
+        which = answered_poll.questions.get(text="Which?")
+        removed = which.pk
+        which.delete()
+
+        page = html(login(member).get(url(answered_poll.site, answered_poll.pk, "results")))
+
+        newest, _, oldest = (
+            answers.strip() for answers in re.findall(r'<dl class="answers">(.*?)</dl>', page, re.S)
+        )
+        assert newest == "<dt>Happy?</dt><dd>2</dd>"
+        assert oldest == (
+            "<dt>Happy?</dt><dd>5</dd><dt>Anything else?</dt><dd>=HYPERLINK(1)</dd>"
+            f"<dt>removed question (id {removed})</dt><dd>Books, Maps</dd>"
+        )
+
     def test_counts_per_answer_as_an_accessible_svg_chart(self, login, member, answered_poll):
         site = answered_poll.site
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.feedback_targeting.models import Response, Widget
+from apps.feedback_targeting.models import Question, Response, Widget
 from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
 from apps.identity.selectors import LOOKUP_ROWS_PER_KIND
 from apps.identity.services import session_record, visitor_identify
@@ -170,6 +170,19 @@ def test_responses_are_shown_and_found_by_the_consented_email(
     assert "Love: “Lovely”" in page
     assert "anna@example.com <span" in page
     assert "https://shop.example.com/checkout" in page
+
+
+def test_answers_to_a_removed_question_are_still_shown(
+    login, member, site, anonymous_with_feedback
+):
+    question = Question.objects.get(site=site, text="What for?")
+    removed = question.pk
+    question.delete()
+
+    page = login(member).get(f"{page_url(site)}?email=anna%40example.com").content.decode()
+
+    assert "Where from? <strong>A friend</strong>" in page
+    assert f"removed question (id {removed}) <strong>Books, Maps</strong>" in page
 
 
 def test_deleting_a_person_found_by_email_removes_their_responses(

@@ -5,9 +5,9 @@ from datetime import datetime
 from django import template
 
 from apps.feedback_targeting.forms import number_text, operator_label
-from apps.feedback_targeting.models import Question, Response
+from apps.feedback_targeting.models import Response
 from apps.feedback_targeting.rules import OPERATORS, Condition, RuleError, parse_rule
-from apps.feedback_targeting.selectors import EMOTIONS, AnswerCount
+from apps.feedback_targeting.selectors import EMOTIONS, AnswerCount, GivenAnswer, given_answers
 from apps.user_attributes.models import AttributeValue, ValueType
 
 register = template.Library()
@@ -68,14 +68,9 @@ def attribute_text(value: AttributeValue) -> str:
 
 
 @register.filter
-def answer_to(response: Response, question: Question) -> str:
-    """The response's answer to the question, as text ("" when not answered)."""
-    answer = response.answers.get(str(question.pk))
-    if answer in (None, "", []):
-        return ""
-    if isinstance(answer, list):
-        return ", ".join(str(a) for a in answer)
-    return str(answer)
+def answers_given(response: Response, questions) -> list[GivenAnswer]:
+    """`given_answers` for a template: `response|answers_given:widget.questions.all`."""
+    return given_answers(response, list(questions))
 
 
 @register.filter
