@@ -1,6 +1,6 @@
 """Migration operations shared by several apps."""
 
-from django.db import migrations
+from django.db import migrations, models
 
 from apps.common.models import site_key
 
@@ -69,3 +69,31 @@ def storage_parameters_set(
             schema_editor.execute(f"ALTER TABLE {table(apps, schema_editor)} RESET ({names})")
 
     return migrations.RunPython(forwards, backwards, elidable=False)
+
+
+def index_added_concurrently(
+    app_label: str, model_name: str, index: models.Index
+) -> migrations.SeparateDatabaseAndState:
+    """Add an index without blocking the table's writes while it is built: `CREATE INDEX
+    CONCURRENTLY` on PostgreSQL (the migration must say `atomic = False`), a plain one
+    elsewhere. Reversible. A build that failed on PostgreSQL leaves an invalid index of
+    that name: drop it before running the migration again."""
+
+    def forwards(apps, schema_editor):
+        model = apps.get_model(app_label, model_name)
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.add_index(model, index, concurrently=True)
+        else:
+            schema_editor.add_index(model, index)
+
+    def backwards(apps, schema_editor):
+        model = apps.get_model(app_label, model_name)
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.remove_index(model, index, concurrently=True)
+        else:
+            schema_editor.remove_index(model, index)
+
+    return migrations.SeparateDatabaseAndState(
+        state_operations=[migrations.AddIndex(model_name=model_name, index=index)],
+        database_operations=[migrations.RunPython(forwards, backwards, elidable=False)],
+    )

@@ -7,7 +7,8 @@ Every row carries its site so the data can be distributed by tenant.
 """
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Lower
 
 from apps.common.models import AppendOnlyModel, site_key
 from apps.sites.models import Site
@@ -28,7 +29,16 @@ class Profile(models.Model):
                 name="profile_unique_user_id_per_site",
             ),
         ]
-        indexes = [models.Index(fields=["site", "created_at"], name="profile_site_created")]
+        indexes = [
+            models.Index(fields=["site", "created_at"], name="profile_site_created"),
+            # Visitor Lookup by email finds a user id that is the address in any case.
+            models.Index(
+                F("site"),
+                Lower("user_id"),
+                condition=Q(user_id__isnull=False),
+                name="profile_site_user_lower",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.user_id or f"anonymous #{self.pk}"
