@@ -66,8 +66,8 @@ UNAVAILABLE = {
     503: _error("The database cannot be reached; retry after Retry-After.", "service_unavailable")
 }
 MESSAGE_ID_CONFLICT = _error(
-    "The message_id was used by another kind of call (identify and page visits share a "
-    "site's message ids); nothing was applied.",
+    "The message_id was used by another call: a page visit (identify and page visits share "
+    "a site's message ids), or a call with other ids or values; nothing was applied.",
     "message_id_conflict",
 )
 

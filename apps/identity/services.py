@@ -9,6 +9,7 @@ and since every call takes its locks in this order no two calls wait on each oth
 cycle.
 """
 
+import json
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError, Forbidden
@@ -75,7 +77,8 @@ def _message_send(cursor, *, site: Site, message_id: str, response: dict, now: d
     """Send the call's last statement, which keeps its message id with the answer it got;
     `_message_check` reads its row from the cursor (none for a message id seen before).
 
-    Only the outcome is kept with the message id: no user id, no device id. A message id
+    Only the outcome is kept with the message id, and a keyed digest of what the call sent
+    (`_call_digest`): no user id, no device id. A message id
     kept for longer than the retention window counts as new and its row is renewed, so a
     late retry is applied again whether or not the purge has run since."""
     field = ProcessedMessage._meta.get_field("response")
@@ -104,16 +107,40 @@ def _message_check(cursor) -> None:
         raise _AlreadyApplied
 
 
-def _message_response(*, site: Site, message_id: str, answer_key: str) -> dict:
-    """The answer a message id got when it was applied. Identify and page visits share
-    the site's message ids: one applied by the other kind of call (its answer lacks
-    `answer_key`) is refused rather than answered with that call's answer."""
+# What keys the digest of a call kept with its message id (settings.SECRET_KEY with this
+# salt): it tells a retry from another call that reuses the id, and names no one.
+MESSAGE_CALL_KEY_SALT = "cohort.identity.message-call"
+
+
+def _call_digest(call: dict, *, secret: str | None = None) -> str:
+    text = json.dumps(call, sort_keys=True, separators=(",", ":"), default=str)
+    return salted_hmac(MESSAGE_CALL_KEY_SALT, text, secret=secret, algorithm="sha256").hexdigest()
+
+
+def _message_response(*, site: Site, message_id: str, answer_key: str, call: dict) -> dict:
+    """The answer a message id got when it was applied, for a retry of that call. Identify
+    and page visits share the site's message ids: one applied by the other kind of call
+    (its answer lacks `answer_key`), or by a call of the same kind with other ids or
+    values (its kept digest differs; tried under each secret key, as a retry may follow
+    a key's rotation), is refused rather than answered with that call's answer: what
+    this call sent would be lost without a word."""
     answer = ProcessedMessage.objects.get(site=site, message_id=message_id).response or {}
     if answer and answer_key not in answer:
         raise ApplicationError(
             "message_id_conflict",
             "This message_id was used by another kind of call: give every call an id of "
             "its own. Nothing was applied.",
+            status_code=409,
+        )
+    kept = answer.pop("call", None)
+    if kept is not None and not any(
+        constant_time_compare(_call_digest(call, secret=secret), kept)
+        for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    ):
+        raise ApplicationError(
+            "message_id_conflict",
+            "This message_id was used by another call, with other ids or values: give every "
+            "call an id of its own. Nothing was applied.",
             status_code=409,
         )
     return answer
@@ -148,12 +175,14 @@ def _apply_once(
     now: datetime,
     apply: Callable[[], dict],
     answer_key: str,
+    call: dict,
     kept: Callable[[dict], dict] = lambda answer: answer,
 ) -> dict:
     """Run `apply` in a transaction that ends by keeping the message id with its answer.
-    A message id applied before gets that first answer, marked as a duplicate, and
-    nothing this call did is kept. `answer_key` is a key every answer of this kind of
-    call has (`_message_response`); `kept` gives the copy of the answer kept for retries.
+    A retry of a call applied before gets that first answer, marked as a duplicate, and
+    nothing it did is kept. `answer_key` is a key every answer of this kind of call has,
+    `call` what the call sent (kept as a keyed digest: `_message_response`); `kept` gives
+    the copy of the answer kept for retries.
 
     The writes whose results nothing reads travel with the next statement that is read
     (`statements_pipelined`): the call's last writes go out with its message id, and
@@ -165,12 +194,18 @@ def _apply_once(
                 outcome = apply()
                 if message_id is not None:
                     _message_send(
-                        message, site=site, message_id=message_id, response=kept(outcome), now=now
+                        message,
+                        site=site,
+                        message_id=message_id,
+                        response={**kept(outcome), "call": _call_digest(call)},
+                        now=now,
                     )
             if message_id is not None:
                 _message_check(message)
     except _AlreadyApplied:
-        answer = _message_response(site=site, message_id=message_id, answer_key=answer_key)
+        answer = _message_response(
+            site=site, message_id=message_id, answer_key=answer_key, call=call
+        )
         outcome = {**answer, "duplicate": True}
     return outcome
 
@@ -346,6 +381,7 @@ def visitor_identify(
             site=site, visitor_id=visitor_id, user_id=user_id, check=check, now=now
         ),
         answer_key="stored",
+        call={"visitor_id": visitor_id, "user_id": user_id, "attributes": attributes},
         kept=_identify_answer_kept,
     )
     return {"visitor_id": visitor_id, "user_id": user_id, **outcome}
@@ -450,6 +486,12 @@ def session_record(
             now=now,
         ),
         answer_key="page_count",
+        call={
+            "visitor_id": visitor_id,
+            "session_id": session_key,
+            "url": url,
+            "referrer": referrer,
+        },
     )
     return {"session_id": session_key, **outcome}
 

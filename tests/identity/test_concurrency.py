@@ -143,10 +143,33 @@ def test_one_message_sent_many_times_at_once_is_applied_once(live_server):
     site = SiteFactory()
     url = f"{live_server.url}/api/v1/sites/{site.key}/identify"
     deadlocks_before = deadlocks()
+    body = {
+        "visitor_id": device(0),
+        "user_id": "ABC",
+        "attributes": {"copy": 1, "only": True},
+        "message_id": "same-message-0000000000",
+    }
+
+    with ThreadPoolExecutor(max_workers=DEVICES) as pool:
+        answers = list(pool.map(lambda _: post(url, body), range(DEVICES)))
+
+    assert [status for status, _ in answers] == [200] * DEVICES
+    assert len([body for _, body in answers if not body.get("duplicate")]) == 1
+    assert all(body["stored"] == ["copy", "only"] for _, body in answers)
+    values = {a.key: a.value for a in Profile.objects.get(site=site).attributes.all()}
+    assert values == {"copy": 1, "only": True}
+    assert AttributeKey.objects.filter(site=site).count() == 2
+    assert deadlocks() == deadlocks_before
+
+
+def test_calls_racing_with_one_message_id_and_different_values_apply_one(live_server):
+    site = SiteFactory()
+    url = f"{live_server.url}/api/v1/sites/{site.key}/identify"
+    deadlocks_before = deadlocks()
 
     def send(n: int) -> tuple[int, dict]:
-        # The same message id from one device, each copy with a different value: only
-        # one copy may be applied, and every other one must get that copy's answer.
+        # Each copy with a different value: only one may be applied, and every other one
+        # is refused (taken for a retry, it would be dropped with a success).
         return post(
             url,
             {
@@ -160,13 +183,12 @@ def test_one_message_sent_many_times_at_once_is_applied_once(live_server):
     with ThreadPoolExecutor(max_workers=DEVICES) as pool:
         answers = list(pool.map(send, range(DEVICES)))
 
-    assert [status for status, _ in answers] == [200] * DEVICES
-    applied = [body for _, body in answers if not body.get("duplicate")]
-    assert len(applied) == 1
-    stored = applied[0]["stored"]
-    assert all(body["stored"] == stored for _, body in answers)
+    assert sorted(status for status, _ in answers) == [200] + [409] * (DEVICES - 1)
+    ((_, applied),) = [(status, body) for status, body in answers if status == 200]
+    assert "duplicate" not in applied
+    assert all(body["code"] == "message_id_conflict" for status, body in answers if status == 409)
     values = {a.key: a.value for a in Profile.objects.get(site=site).attributes.all()}
-    (winner,) = (n for n in range(DEVICES) if f"only_{n}" in stored)
+    (winner,) = (n for n in range(DEVICES) if f"only_{n}" in applied["stored"])
     assert values == {"copy": winner, f"only_{winner}": True}
     assert AttributeKey.objects.filter(site=site).count() == 2
     assert deadlocks() == deadlocks_before

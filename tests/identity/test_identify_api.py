@@ -459,7 +459,7 @@ class TestIdempotency:
 
         # No purge has run: the id is still stored, but older than the window.
         late = identify(api_client, site, TABLET, "u1", {"total": 1}, message_id="m" * 32)
-        again = identify(api_client, site, TABLET, "u1", {"total": 3}, message_id="m" * 32)
+        again = identify(api_client, site, TABLET, "u1", {"total": 1}, message_id="m" * 32)
 
         assert "duplicate" not in late.json()
         assert again.json() == {**late.json(), "duplicate": True}
@@ -482,6 +482,76 @@ class TestIdempotency:
         assert response.json()["code"] == "message_id_conflict"
         assert not Profile.objects.filter(site=site, user_id="u1").exists()
         assert visit_again.json() == {"session_id": "s" * 32, "page_count": 1, "duplicate": True}
+
+    @pytest.mark.parametrize(
+        ("visitor_id", "user_id", "attributes"),
+        [
+            (MOBILE, "u1", {"total": 1}),
+            (TABLET, "u2", {"total": 1}),
+            (TABLET, None, {"total": 1}),
+            (TABLET, "u1", {"total": 9}),
+            (TABLET, "u1", {"total": 1, "plan": "pro"}),
+        ],
+    )
+    def test_a_message_id_reused_by_another_call_is_refused(
+        self, api_client, site, visitor_id, user_id, attributes
+    ):
+        """Taken for a retry, the other call would be answered as stored and dropped."""
+        identify(api_client, site, TABLET, "u1", {"total": 1}, message_id="m" * 32)
+
+        response = identify(api_client, site, visitor_id, user_id, attributes, message_id="m" * 32)
+        retry = identify(api_client, site, TABLET, "u1", {"total": 1}, message_id="m" * 32)
+
+        assert response.status_code == 409
+        assert response.json() == {
+            "code": "message_id_conflict",
+            "message": "This message_id was used by another call, with other ids or values: "
+            "give every call an id of its own. Nothing was applied.",
+        }
+        assert retry.json()["duplicate"] is True
+        assert Profile.objects.filter(site=site).count() == 1
+        assert values_of(site, "u1") == {"total": ("number", 1.0)}
+
+    def test_a_retry_after_the_secret_key_was_rotated_is_still_a_retry(
+        self, api_client, site, settings
+    ):
+        first = identify(api_client, site, TABLET, "u1", {"total": 1}, message_id="m" * 32)
+        settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+        settings.SECRET_KEY = "a-new-secret-key-for-this-test-only-0123456789"
+
+        retry = identify(api_client, site, TABLET, "u1", {"total": 1}, message_id="m" * 32)
+
+        assert retry.json() == {**first.json(), "duplicate": True}
+
+    def test_the_kept_answer_names_no_one(self, api_client, site):
+        identify(api_client, site, TABLET, "ABC", {"plan": "pro"}, message_id="m" * 32)
+
+        kept = ProcessedMessage.objects.get(site=site).response
+
+        assert set(kept) == {"stored", "rejected", "call"}
+        for term in ("ABC", TABLET, "pro"):  # the digest is hexadecimal
+            assert term not in str(kept)
+
+    def test_a_page_visit_reusing_a_message_id_with_another_session_is_refused(
+        self, api_client, site
+    ):
+        def visit(session_id, url="https://s/"):
+            body = {"visitor_id": TABLET, "session_id": session_id, "url": url}
+            return api_client.post(
+                f"/api/v1/sites/{site.key}/sessions",
+                {**body, "message_id": "m" * 32},
+                format="json",
+            )
+
+        visit("s" * 32)
+        other = visit("t" * 32)
+        elsewhere = visit("s" * 32, url="https://s/other")
+        retry = visit("s" * 32)
+
+        assert (other.status_code, elsewhere.status_code) == (409, 409)
+        assert other.json()["code"] == "message_id_conflict"
+        assert retry.json() == {"session_id": "s" * 32, "page_count": 1, "duplicate": True}
+        assert list(Session.objects.values_list("session_key", flat=True)) == ["s" * 32]
 
     def test_message_ids_are_per_site(self, api_client, site, other_site):
         identify(api_client, site, TABLET, "u1", {"total": 1}, message_id="m" * 32)
