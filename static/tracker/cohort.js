@@ -734,7 +734,26 @@
         adopted = false;
       }
       if (!adopted) root.appendChild(el("style", null, [WIDGET_CSS]));
+      // Keys pressed in a widget end at its shadow root. Past it, the page would see them
+      // on <cohort-widgets>, not on a text field, and its single-key shortcuts ("/" for
+      // search, Space for a player) would take the letters a visitor types in an answer.
+      ["keydown", "keypress", "keyup"].forEach(function (type) {
+        root.addEventListener(type, function (event) {
+          event.stopPropagation();
+        });
+      });
       document.body.appendChild(host);
+      // In the top layer where the browser has one: above the page's own stacking
+      // contexts, and placed on the viewport even when the page gives <body> a transform,
+      // filter or `contain` (which would make `position: fixed` follow the document).
+      if (typeof host.showPopover === "function") {
+        host.setAttribute("popover", "manual");
+        try {
+          host.showPopover();
+        } catch (error) {
+          host.removeAttribute("popover");
+        }
+      }
       return root;
     }
 

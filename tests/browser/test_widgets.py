@@ -311,6 +311,38 @@ def test_a_keyboard_user_sends_feedback_and_lands_on_close(shop, site, feedback)
     assert Response.objects.get(site=site, widget=feedback).emotion == 5
 
 
+def test_the_pages_keyboard_shortcuts_leave_what_a_visitor_types_in_a_widget(shop, site, feedback):
+    """Pages test the key's target to skip their shortcuts while someone types in a field;
+    events from a shadow root reach them retargeted to <cohort-widgets>."""
+    shop.body += (
+        "<input id='search' aria-label='Search the shop'>"
+        "<script>document.addEventListener('keydown', (e) => {"
+        " const t = e.target.tagName; if (t === 'INPUT' || t === 'TEXTAREA') return;"
+        " if (e.key === '/' || e.key === 's' || e.key === ' ') {"
+        "  e.preventDefault(); document.getElementById('search').focus(); } });"
+        "</script>"
+    )
+    shop.open()
+    page = shop.page
+    page.get_by_role("button", name="Feedback", exact=True).click()
+    panel = page.get_by_role("dialog", name="How would you rate your experience?")
+    panel.get_by_role("button", name="Love").click()
+    comment = panel.get_by_label("Tell us more (optional)")
+    comment.click()
+
+    page.keyboard.type("see docs/faq, it is slow")
+    panel.get_by_role("button", name="Send feedback").focus()
+    page.keyboard.press("Space")
+
+    panel.get_by_role("status").filter(has_text="Thanks").wait_for()
+    assert page.locator("#search").input_value() == ""
+    assert Response.objects.get(site=site, widget=feedback).comment == "see docs/faq, it is slow"
+    # Outside the widgets the page's shortcuts work as before
+    page.locator("h1").click()
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "search"
+
+
 def test_an_answer_sent_offline_asks_the_visitor_to_try_again_at_once(shop, site, feedback):
     """Page visits and identify calls wait for the connection; a visitor watching the
     Send button is told within seconds instead."""
@@ -590,6 +622,36 @@ def test_host_page_css_does_not_reach_the_widgets_and_ours_does_not_leak(shop, s
         "getComputedStyle(document.querySelector('body > button.primary')).backgroundColor"
     )
     assert page_button == "rgb(255, 255, 0)"
+    assert shop.errors == []
+
+
+@pytest.mark.parametrize(
+    "rule", ["transform: translateZ(0)", "filter: saturate(1.01)", "contain: paint"]
+)
+def test_the_widgets_stay_on_screen_when_the_page_transforms_its_body(
+    shop, site, poll, feedback, rule
+):
+    """Such a <body> would hold `position: fixed` to the document, not the viewport: the
+    widgets would sit at the end of a long page, where nobody sees them."""
+    shop.head = f"<style>body {{ {rule}; min-height: 3000px; margin: 0 }}</style>"
+    shop.body += (
+        "<script>document.querySelector('.primary').onclick = () => { window.bought = 1 }</script>"
+    )
+    shop.page.set_viewport_size({"width": 1280, "height": 720})
+    shop.open()
+    shop.call(RACHEL)
+    card = shop.page.get_by_role("dialog", name=HAPPY)
+    card.wait_for()
+    tab = shop.page.get_by_role("button", name="Feedback", exact=True)
+
+    for widget in (card, tab):
+        box = widget.bounding_box()
+        assert min(box["x"], box["y"]) >= 0, box
+        assert box["x"] + box["width"] <= 1280, box
+        assert box["y"] + box["height"] <= 720, box
+    # The page underneath stays usable
+    shop.page.get_by_role("button", name="Buy").click()
+    assert shop.page.evaluate("window.bought") == 1
     assert shop.errors == []
 
 
