@@ -161,6 +161,18 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return response
 
 
+class LogoutView(auth_views.LogoutView):
+    """Logging out is a form (a link could log anyone out from another site); the address
+    opened as a page asks, with the form, instead of answering an empty 405."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect("accounts:login")
+        return render(request, "accounts/logout.html")
+
+
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = LoginForm

@@ -17,11 +17,13 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
 from django.utils.cache import add_never_cache_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts.models import Membership
 from apps.accounts.selectors import membership_get
+from apps.common.pages import page_came_from
 
 ROLE_RANK = {Membership.Role.MEMBER: 0, Membership.Role.ADMIN: 1, Membership.Role.OWNER: 2}
 SESSION_ACCOUNT_KEY = "current_account_slug"
@@ -46,12 +48,16 @@ def _tenant_resolve(request: HttpRequest, account_slug: str) -> HttpResponse | N
 def _to_login(request: HttpRequest) -> HttpResponse:
     """The login page, coming back here afterwards. A request htmx made for a part of a
     page (the session ended while the page was open) takes the whole window there, and
-    comes back to the page it was made from, not to the part."""
+    comes back to the page it was made from, not to the part. So does a form sent after
+    the session ended: its address takes only forms, and coming back to it would open
+    nothing (what was typed is lost either way; the page is there to send it again)."""
     htmx = getattr(request, "htmx", None)
-    if not htmx:
+    if htmx:
+        login = redirect_to_login(htmx.current_url_abs_path or request.get_full_path())
+        return HttpResponseClientRedirect(login["Location"])
+    if request.method in ("GET", "HEAD"):
         return redirect_to_login(request.get_full_path())
-    login = redirect_to_login(htmx.current_url_abs_path or request.get_full_path())
-    return HttpResponseClientRedirect(login["Location"])
+    return redirect_to_login(page_came_from(request) or resolve_url("home"))
 
 
 class TenantMiddleware:

@@ -28,8 +28,10 @@
   }
 
   document.addEventListener("htmx:responseError", function (event) {
-    var status = event.detail.xhr.status;
+    var xhr = event.detail.xhr;
+    var status = xhr.status;
     requestError(
+      xhr.getResponseHeader("X-Request-Error") ||
       REQUEST_ERRORS[status] ||
       "Something went wrong on our side (error " + status + "). Reload the page to see " +
       "what was saved, then try again."

@@ -44,13 +44,16 @@ def test_wrong_password_shows_an_inline_error(client, user):
 
 
 def test_logout_is_a_post_and_lands_on_login(client, user):
+    """Opened as a page, the address asks first: a link could log anyone out."""
     client.force_login(user)
 
-    refused = client.get(LOGOUT)
+    asked = client.get(LOGOUT)
     still_in = get_user(client).is_authenticated
     response = client.post(LOGOUT)
 
-    assert refused.status_code == 405
+    assert asked.status_code == 200
+    assert f'<form method="post" action="{LOGOUT}">' in asked.content.decode()
+    assert "Log out of Cohort?" in asked.content.decode()
     assert still_in is True
     assert response.status_code == 302
     assert response["Location"] == LOGIN

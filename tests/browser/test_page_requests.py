@@ -6,8 +6,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from apps.common.pages import STALE_FORM
+from apps.feedback_targeting.services import widget_activate
 from apps.identity.services import visitor_identify
 from tests.factories import PASSWORD
+from tests.feedback_targeting.factories import WidgetFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,3 +77,39 @@ def test_a_request_that_cannot_reach_cohort_says_so(lookup):
     expect(lookup.get_by_role("alert")).to_have_text(
         "Cohort could not be reached. Check the connection, then try again."
     )
+
+
+def stale_form(page, live_server):
+    """Another log-in (in another tab, say) rotated the CSRF token the page was given."""
+    page.context.add_cookies([{"name": "csrftoken", "value": "x" * 32, "url": live_server.url}])
+
+
+def test_a_part_sent_from_a_page_opened_before_the_last_log_in_says_to_reload(
+    signed_in, live_server, site
+):
+    widget = widget_activate(widget=WidgetFactory(site=site, name="Tab", kind="feedback"))
+    signed_in.goto(f"{live_server.url}/a/{site.account.slug}/widgets/{site.key}/")
+    stale_form(signed_in, live_server)
+
+    signed_in.get_by_role("button", name="Pause").click()
+
+    expect(signed_in.locator("#request-error")).to_have_text(STALE_FORM)
+    widget.refresh_from_db()
+    assert widget.status == "active"
+
+
+def test_a_form_sent_from_a_page_opened_before_the_last_log_in_says_to_send_again(
+    signed_in, live_server, site
+):
+    account_page = f"{live_server.url}/a/{site.account.slug}/account/"
+    signed_in.goto(account_page)
+    stale_form(signed_in, live_server)
+
+    signed_in.get_by_label("Account name").fill("Renamed")
+    signed_in.get_by_role("button", name="Rename").click()
+
+    expect(signed_in.get_by_role("heading", name="Please send it again")).to_be_visible()
+    signed_in.get_by_role("link", name="Back to the page").click()
+    expect(signed_in).to_have_url(account_page)
+    site.account.refresh_from_db()
+    assert site.account.name != "Renamed"

@@ -522,8 +522,30 @@ def test_anonymous_visitors_are_sent_to_login(client, tenant_a, tenant_b, route,
     assert response.status_code == 302
     location = urlsplit(response["Location"])
     assert location.path == reverse("accounts:login")
-    assert parse_qs(location.query) == {"next": [_full_url(method, url, route, tenant_a)]}
+    # A form's address comes back to the home page (without a page that sent it)
+    back = _full_url(method, url, route, tenant_a) if method == "GET" else reverse("home")
+    assert parse_qs(location.query) == {"next": [back]}
     assert snapshot(tenant_a.account) == before
+
+
+@pytest.mark.parametrize(
+    ("referer", "back"),
+    [
+        ("http://testserver/a/{slug}/account/?tab=tokens", "/a/{slug}/account/?tab=tokens"),
+        ("https://evil.example/a/{slug}/account/", "/"),
+        ("", "/"),
+    ],
+)
+def test_a_form_sent_after_the_session_ended_comes_back_to_its_page(
+    client, tenant_a, referer, back
+):
+    """Its own address takes only forms: a log-in coming back there would open a 405."""
+    slug = tenant_a.account.slug
+    headers = {"HTTP_REFERER": referer.format(slug=slug)} if referer else {}
+
+    response = client.post(reverse("account:token_create", args=[slug]), {"name": "CI"}, **headers)
+
+    assert parse_qs(urlsplit(response["Location"]).query) == {"next": [back.format(slug=slug)]}
 
 
 @pytest.mark.parametrize("route", TENANT_ROUTES, ids=str)
