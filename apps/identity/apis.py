@@ -395,7 +395,7 @@ LOOKUP_PARAMETERS = [
         str,
         description="An email address, case-insensitive: matches the `email` attribute, "
         "the email a visitor gave with a feedback response and the consent to connect it, "
-        "and a user id that is this address (in lower case or as given); an "
+        "and a user id that is this address in any letter case; an "
         "internationalised domain matches in either spelling (müller.de, xn--mller-kva.de).",
     ),
 ]
@@ -425,7 +425,19 @@ class LookupApi(AccountTokenAPIView):
         audit_id = serializers.IntegerField()
 
     def _terms(self, request) -> tuple[str | None, str | None]:
-        return request.query_params.get("user_id"), request.query_params.get("email")
+        """The search terms, each given at most once: of `?user_id=a&user_id=b` a query
+        dictionary keeps only `b`, and a deletion would answer as done with `a` kept."""
+        terms = []
+        for name in ("user_id", "email"):
+            given = request.query_params.getlist(name)
+            if len(given) > 1:
+                raise ApplicationError(
+                    "invalid_lookup_terms",
+                    f"Give {name} at most once: look up or delete each person with a call "
+                    "of their own.",
+                )
+            terms.append(given[0] if given else None)
+        return terms[0], terms[1]
 
     @extend_schema(
         operation_id="visitor_lookup",

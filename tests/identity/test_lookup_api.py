@@ -174,6 +174,27 @@ def test_lookup_without_terms_is_a_400(api_client, site, token):
     assert response.json()["code"] == "lookup_terms_required"
 
 
+@pytest.mark.parametrize("method", ["get", "delete"])
+@pytest.mark.parametrize(
+    "query", ["user_id=ABC&user_id=XYZ", "email=a%40example.com&email=rachel%40example.com"]
+)
+def test_a_term_given_twice_is_refused_and_nothing_is_deleted(
+    api_client, site, token, rachel, method, query
+):
+    """A query dictionary keeps the last value: a deletion answered as done would have
+    left the first person."""
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    before = tenant_row_counts()
+
+    response = getattr(api_client, method)(f"/api/v1/sites/{site.key}/lookup?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_lookup_terms"
+    assert "at most once" in response.json()["message"]
+    assert tenant_row_counts() == before
+    assert not PrivacyAudit.objects.exists()
+
+
 def test_lookup_is_audited_without_personal_data(api_client, site, token, owner, rachel):
     lookup(api_client, site, token, user_id="ABC", email="rachel@example.com")
 
