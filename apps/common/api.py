@@ -26,6 +26,7 @@ from apps.common.errors import ApplicationError, Forbidden, NotFound
 from apps.common.http import client_key
 from apps.common.tenancy import role_at_least
 from apps.common.throttling import Rate, throttle_hits
+from apps.sites.models import Site
 from apps.sites.origins import origin_allowed
 from apps.sites.selectors import site_get_public_cached
 
@@ -237,6 +238,10 @@ class PublicSiteAPIView(BaseAPIView):
     def _check_site(self, request, site_key: str) -> None:
         site = site_get_public_cached(key=site_key)
         if site is None:
+            # Counted against the client too: unknown keys are read from the database
+            # every time, and must not be a way around the limit.
+            if request.method != "OPTIONS":
+                self._throttle(request, None)
             raise NotFound("unknown_site", "No site has this site key.")
         self.site = site
         origin = request.headers.get("Origin")
@@ -249,17 +254,13 @@ class PublicSiteAPIView(BaseAPIView):
         if request.method != "OPTIONS":
             self._throttle(request, site)
 
-    def _throttle(self, request, site) -> None:
-        wait = throttle_hits(
-            [
-                ("site", str(site.pk), Rate.parse(settings.COHORT_THROTTLE_PER_SITE)),
-                (
-                    "client",
-                    client_key(request) or "",
-                    Rate.parse(settings.COHORT_THROTTLE_PER_CLIENT),
-                ),
-            ]
-        )
+    def _throttle(self, request, site: Site | None) -> None:
+        limits = [
+            ("client", client_key(request) or "", Rate.parse(settings.COHORT_THROTTLE_PER_CLIENT))
+        ]
+        if site is not None:
+            limits.insert(0, ("site", str(site.pk), Rate.parse(settings.COHORT_THROTTLE_PER_SITE)))
+        wait = throttle_hits(limits)
         if wait is not None:
             raise exceptions.Throttled(wait=wait)
 
@@ -293,7 +294,8 @@ class ApiTokenAuthentication(BaseAuthentication):
     def authenticate(self, request):
         header = request.headers.get("Authorization", "")
         scheme, _, raw = header.partition(" ")
-        if scheme != self.keyword or not raw.strip():
+        # Schemes are case-insensitive (RFC 9110): "bearer" is Bearer.
+        if scheme.lower() != self.keyword.lower() or not raw.strip():
             return None
         url_kwargs = (request.parser_context or {}).get("kwargs") or {}
         access = api_token_authenticate(raw=raw.strip(), site_key=url_kwargs.get("site_key"))

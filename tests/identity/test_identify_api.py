@@ -629,6 +629,21 @@ class TestCorsAndThrottle:
         assert values_of(site, "u1") == {"n": ("number", 2.0)}
 
     @override_settings(COHORT_THROTTLE_PER_CLIENT="3/min")
+    def test_calls_with_unknown_site_keys_count_against_the_client(self, api_client, site):
+        """Each unknown key is a database read: guessing keys must meet the limit too."""
+        unknown = [
+            api_client.get(f"/api/v1/sites/{'Z' * 20}{n}/widgets?visitor_id={TABLET}").status_code
+            for n in range(3)
+        ]
+        refused = api_client.get(f"/api/v1/sites/{'Z' * 21}/widgets?visitor_id={TABLET}")
+        known = identify(api_client, site, TABLET, "u1", {"n": 1})
+
+        assert unknown == [404, 404, 404]
+        assert refused.status_code == 429
+        assert refused.json()["code"] == "throttled"
+        assert known.status_code == 429
+
+    @override_settings(COHORT_THROTTLE_PER_CLIENT="3/min")
     def test_an_ipv6_client_counts_as_its_64_network(self, api_client, site):
         """One subscriber holds a whole /64: a new address per call must not pass the limit
         per client. Another network is counted apart."""

@@ -304,6 +304,15 @@ def test_a_device_shared_with_another_user_keeps_that_users_history(api_client, 
 
 
 class TestTokens:
+    @pytest.mark.parametrize("scheme", ["bearer", "BEARER"])
+    def test_the_scheme_is_case_insensitive(self, api_client, site, token, rachel, scheme):
+        api_client.credentials(HTTP_AUTHORIZATION=f"{scheme} {token}")
+
+        response = api_client.get(f"/api/v1/sites/{site.key}/lookup?user_id=ABC")
+
+        assert response.status_code == 200
+        assert [p["user_id"] for p in response.json()["profiles"]] == ["ABC"]
+
     def test_missing_token_is_401(self, api_client, site):
         response = api_client.get(f"/api/v1/sites/{site.key}/lookup?user_id=ABC")
         assert response.status_code == 401
