@@ -3,22 +3,49 @@
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from django.db.models import QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
 from apps.sites.models import Site
-from apps.user_attributes.models import AttributeKey, AttributeRejection
+from apps.user_attributes.models import TYPE_BITS, AttributeKey, AttributeRejection, ValueType
 from apps.user_attributes.validation import KEY_RE, MAX_KEY_LENGTH, MAX_KEYS_PER_SITE, Reason
 
-# Key names that suggest personal data. Sent for anonymous visitors, such data can never
-# be found by Visitor Lookup, so the catalogue flags them.
-PERSONAL_KEY_RE = re.compile(
-    r"(e-?mail|phone|mobile|tel(ephone)?|street|address|zip|post(al)?_?code|"
-    r"first_?name|last_?name|full_?name|surname|birth|dob|ssn|passport|iban|card)",
-    re.IGNORECASE,
-)
+# Words of key names that suggest personal data. Sent for anonymous visitors, such data
+# can never be found by Visitor Lookup, so the catalogue flags them. Whole words only
+# (`hotel_id`, `intel_cpu` and `gift_card_balance` hold none), with the pairs that name
+# personal data only together (`first_name`, `card_number`).
+PERSONAL_WORDS = frozenset(
+    {
+        "email", "mail", "emailaddress", "phone", "phonenumber", "telephone", "tel", "mobile",
+        "cell", "fax", "street", "address", "zip", "zipcode", "postcode", "postalcode",
+        "firstname", "lastname", "fullname", "surname", "familyname", "givenname",
+        "birth", "birthday", "birthdate", "birthplace", "dateofbirth", "dob", "ssn", "passport",
+        "iban",
+    }
+)  # fmt: skip
+PERSONAL_PAIRS = frozenset(
+    {
+        ("first", "name"), ("last", "name"), ("full", "name"), ("given", "name"),
+        ("family", "name"), ("post", "code"), ("postal", "code"), ("card", "number"),
+        ("credit", "card"), ("national", "id"), ("tax", "id"),
+    }
+)  # fmt: skip
+_KEY_WORD_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def key_looks_personal(entry: AttributeKey) -> bool:
+    """Whether a catalogue key's name suggests personal data: a word of its name (split at
+    `_ . -`, digits and camelCase) is one, or two words in a row are. A key only ever
+    sent as a boolean is a flag, never the data itself (`has_email`, `is_mobile`)."""
+    if entry.types_mask == TYPE_BITS[ValueType.BOOLEAN]:
+        return False
+    words = [word.lower() for word in _KEY_WORD_RE.findall(entry.key)]
+    return any(word in PERSONAL_WORDS for word in words) or any(
+        pair in PERSONAL_PAIRS for pair in pairwise(words)
+    )
 
 
 @dataclass(frozen=True)
@@ -33,7 +60,7 @@ class CatalogueEntry:
 
 def attribute_catalogue(*, site: Site) -> list[CatalogueEntry]:
     return [
-        CatalogueEntry(key=entry, looks_personal=bool(PERSONAL_KEY_RE.search(entry.key)))
+        CatalogueEntry(key=entry, looks_personal=key_looks_personal(entry))
         for entry in AttributeKey.objects.filter(site=site).order_by("key")
     ]
 

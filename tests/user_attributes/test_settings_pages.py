@@ -228,6 +228,20 @@ def test_catalogue_rejections_and_personal_data_flags(login, owner, site):
     assert 'data-reason="email_outside_email_key"' in page
 
 
+def test_keys_that_only_look_like_personal_data_raise_no_warning(login, owner, site):
+    visitor_identify(
+        site=site,
+        visitor_id="anon0000anon0000anon0000anon0000",
+        user_id=None,
+        attributes={"is_mobile": True, "hotel_id": 42, "gift_card_balance": 10, "intel_cpu": "i7"},
+    )
+
+    page = login(owner).get(url(site)).content.decode()
+
+    assert "<code>hotel_id</code>" in page
+    assert 'id="pii-warning"' not in page
+
+
 def test_another_accounts_site_is_404(login, owner, other_site):
     for action in ("", "enable", "disable"):
         response = login(owner).get(
