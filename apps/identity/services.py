@@ -596,11 +596,18 @@ def person_delete(
     matching = profiles_matching(site=site, user_id=user_id, email=email)
     user_id, email = terms
     profile_ids = list(matching.values_list("pk", flat=True))
-    visitors = list(
-        Visitor.objects.select_for_update()
-        .filter(site=site, profile_id__in=profile_ids)
-        .order_by("pk")
-    )
+    # The person's devices: those that belong to them, and those their visits or answers
+    # name that belong to no one now (a device identified as A, then as B, is detached
+    # when B is deleted: A's deletion takes it, whichever of the two goes first).
+    named = {
+        visitor_id
+        for model in (Session, Response)
+        for visitor_id in model.objects.filter(site=site, profile_id__in=profile_ids)
+        .values_list("visitor_id", flat=True)
+        .distinct()
+    }
+    theirs = Q(profile_id__in=profile_ids) | Q(pk__in=named, profile__isnull=True)
+    visitors = list(Visitor.objects.select_for_update().filter(theirs, site=site).order_by("pk"))
     list(Profile.objects.select_for_update().filter(site=site, pk__in=profile_ids).order_by("pk"))
     # With the profiles held, the devices as they are now: a call that joined a device to
     # one of them between the two reads has committed, and its device goes too.

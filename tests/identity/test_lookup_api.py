@@ -303,6 +303,33 @@ def test_a_device_shared_with_another_user_keeps_that_users_history(api_client, 
     assert Visitor.objects.get(site=site, visitor_id=TABLET).profile is None
 
 
+@pytest.mark.parametrize("order", [("A", "B"), ("B", "A")])
+def test_a_device_both_people_used_goes_once_both_are_deleted(api_client, site, token, order):
+    """Identified as A, then as B: deleting B detaches it, keeping A's visits; deleting
+    A too takes it, whichever went first."""
+    session_record(
+        site=site, visitor_id=TABLET, session_key="session-1-000000001", url="https://s/"
+    )
+    visitor_identify(site=site, visitor_id=TABLET, user_id="A", attributes={"plan": "a"})
+    session_record(
+        site=site, visitor_id=TABLET, session_key="session-2-000000001", url="https://s/2"
+    )
+    visitor_identify(site=site, visitor_id=TABLET, user_id="B", attributes={"plan": "b"})
+    session_record(
+        site=site, visitor_id=TABLET, session_key="session-3-000000001", url="https://s/3"
+    )
+
+    receipts = [
+        lookup(api_client, site, token, method="delete", user_id=person).json()["deleted"]
+        for person in order
+    ]
+
+    assert sum(receipt["visitors"] for receipt in receipts) == 1
+    assert sum(receipt["sessions"] for receipt in receipts) == 3
+    for model in (Visitor, Session, Profile, AttributeValue):
+        assert not model.objects.filter(site=site).exists(), model
+
+
 class TestTokens:
     @pytest.mark.parametrize("scheme", ["bearer", "BEARER"])
     def test_the_scheme_is_case_insensitive(self, api_client, site, token, rachel, scheme):
