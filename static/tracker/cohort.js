@@ -369,6 +369,9 @@
     // The poll card lies above the Feedback tab (on a narrow screen they can meet) and
     // the Feedback panel above both: the one in use is never under the other's buttons.
     ".card { z-index: 2; right: 16px; bottom: 16px; }",
+    // Where there is room, the card keeps clear of the tab's strip (a short or landscape
+    // screen would hide the tab under it).
+    "@media (min-width: 400px) { .stage:has(.tab) .card { right: 52px; } }",
     ".panel { z-index: 3; right: 52px; top: 50%; transform: translateY(-50%); }",
     "@media (max-width: 480px) { .panel { right: 16px; } }",
     ".head { display: flex; align-items: flex-start; gap: 8px; margin-bottom: 8px; }",
@@ -650,6 +653,7 @@
     const finished = {}; // widget ids answered or closed on this page
     let host = null;
     let root = null;
+    let stage = null; // the element in the shadow root that holds the widgets shown
     let checks = 0; // number of the latest check asked for
     let changes = 0; // successful identify calls so far
     let changesSeen = -1; // `changes` when the latest check started
@@ -742,6 +746,8 @@
           event.stopPropagation();
         });
       });
+      stage = el("div", { class: "stage" });
+      root.appendChild(stage);
       document.body.appendChild(host);
       // In the top layer where the browser has one: above the page's own stacking
       // contexts, and placed on the viewport even when the page gives <body> a transform,
@@ -1234,7 +1240,7 @@
           notes.push(label + " waits: another " + widget.kind + " is showing");
         } else {
           const made = widget.kind === "poll" ? pollShow(widget) : feedbackShow(widget);
-          root.appendChild(made.node);
+          stage.appendChild(made.node);
           showing[widget.id] = made.entry;
           notes.push(label + " shown");
         }

@@ -825,3 +825,35 @@ def test_on_a_phone_the_poll_and_the_feedback_tab_never_cover_each_others_button
     panel = open_feedback(shop)
     assert panel.get_by_role("button", name="Close feedback").evaluate(TAPPED)
     assert shop.errors == []
+
+
+@pytest.mark.parametrize(
+    "size", [(568, 320), (740, 360), (1280, 720)], ids=["landscape-phone", "landscape", "laptop"]
+)
+def test_where_there_is_room_the_poll_leaves_the_feedback_tab_free(
+    shop, site, poll, feedback, size
+):
+    width, height = size
+    shop.page.set_viewport_size({"width": width, "height": height})
+    shop.open()
+    shop.call(RACHEL)
+    card = shop.page.get_by_role("dialog", name=HAPPY)
+    card.wait_for()
+    tab = shop.page.get_by_role("button", name="Feedback", exact=True)
+
+    assert tab.evaluate(TAPPED)
+    assert card.get_by_role("button", name="Close poll").evaluate(TAPPED)
+    tab.click()
+    assert shop.page.get_by_role("dialog", name="How would you rate your experience?").is_visible()
+    assert shop.errors == []
+
+
+def test_without_a_tab_the_poll_sits_in_the_corner(shop, site, poll):
+    shop.page.set_viewport_size({"width": 1280, "height": 720})
+    shop.open()
+    shop.call(RACHEL)
+    card = shop.page.get_by_role("dialog", name=HAPPY)
+    card.wait_for()
+
+    box = card.bounding_box()
+    assert 1280 - (box["x"] + box["width"]) == 16
