@@ -3,6 +3,11 @@ from django import forms
 from apps.sites.origins import parse_origins
 
 
+def spaced(text: str) -> str:
+    """The text as a page shows it: runs of white space as one space, none at the ends."""
+    return " ".join(text.split())
+
+
 class SiteForm(forms.Form):
     name = forms.CharField(max_length=120, help_text="For you, e.g. “Main shop”.")
     allowed_origins = forms.CharField(
@@ -13,6 +18,10 @@ class SiteForm(forms.Form):
             "Browsers on other origins are refused; server-side calls are always accepted."
         ),
     )
+
+    def clean_name(self) -> str:
+        # Pages show runs of spaces as one: a name is kept as it reads.
+        return spaced(self.cleaned_data["name"])
 
     def clean_allowed_origins(self) -> list[str]:
         return parse_origins(self.cleaned_data.get("allowed_origins", ""))
@@ -28,7 +37,7 @@ class SiteDeleteForm(forms.Form):
         self.site = site
 
     def clean_confirm_name(self) -> str:
-        value = self.cleaned_data["confirm_name"].strip()
-        if value != self.site.name:
+        value = spaced(self.cleaned_data["confirm_name"])
+        if value != spaced(self.site.name):  # typed as the page shows it
             raise forms.ValidationError("The name does not match; nothing was deleted.")
         return value

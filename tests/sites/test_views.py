@@ -277,6 +277,23 @@ def test_delete_asks_for_the_name_and_removes_the_site(
     assert _sites(other_account) == other_before
 
 
+def test_a_name_is_kept_as_it_reads(login, owner, account, create_url):
+    login(owner).post(create_url, {"name": "  Main \t  Shop  ", "allowed_origins": ""})
+
+    assert Site.objects.get(account=account).name == "Main Shop"
+
+
+def test_a_name_stored_with_a_run_of_spaces_is_confirmed_as_the_page_shows_it(
+    login, owner, account, site, delete_url
+):
+    Site.objects.filter(pk=site.pk).update(name="Main  shop")
+
+    response = login(owner).post(delete_url, {"confirm_name": "Main shop"})
+
+    assert response.status_code == 302
+    assert _sites(account) == []
+
+
 @pytest.mark.parametrize("typed", ["", "main shop", "Other shop", "Main"])
 def test_a_wrong_name_deletes_nothing(login, admin_user, account, delete_url, typed):
     before = _sites(account)
