@@ -63,6 +63,13 @@ class SignupForm(forms.Form):
         return cleaned
 
 
+class NewAccountForm(forms.Form):
+    """Another account, for a user who is logged in already (one who left their only
+    account, or who runs a second team)."""
+
+    account_name = SignupForm.base_fields["account_name"]
+
+
 class AttemptsCountedMixin:
     """A log-in form whose failed attempts are counted (`login_attempt_count`): past the
     rate, the form refuses before the password is checked. `throttled` says so to the

@@ -10,6 +10,7 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("accounts/", views.switch_account, name="switch"),
+    path("accounts/new/", views.account_new, name="new"),
     path("invite/<str:raw>/", views.invitation_view, name="invitation"),
     path("password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("password/reset/", views.PasswordResetView.as_view(), name="password_reset"),

@@ -19,6 +19,7 @@ from apps.accounts.forms import (
     InvitationSignupForm,
     InviteForm,
     LoginForm,
+    NewAccountForm,
     NewPasswordForm,
     RoleForm,
     SignupForm,
@@ -40,6 +41,7 @@ from apps.accounts.selectors import (
 )
 from apps.accounts.services import (
     INVITATION_DAYS,
+    account_create,
     account_rename,
     api_token_create_once,
     api_token_revoke,
@@ -183,6 +185,27 @@ class LoginView(auth_views.LoginView):
         if form.throttled:
             response.status_code = 429
         return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_new(request: HttpRequest) -> HttpResponse:
+    """Start another account, owned by the user: counted with sign-ups per client."""
+    form = NewAccountForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        wait = signup_attempt_count(client=client_key(request))
+        if wait is not None:
+            form.add_error(
+                None, f"Too many new accounts from your network. Try again {wait_text(wait)}."
+            )
+            return render(request, "accounts/account_new.html", {"form": form}, status=429)
+        if form.is_valid():
+            account = account_create(name=form.cleaned_data["account_name"], owner=request.user)
+            request.session[SESSION_ACCOUNT_KEY] = account.slug
+            messages.success(request, f"{account.name} is ready: add your site.")
+            return redirect("sites:create", account_slug=account.slug)
+    status = 400 if form.errors else 200
+    return render(request, "accounts/account_new.html", {"form": form}, status=status)
 
 
 @login_required

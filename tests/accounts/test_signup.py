@@ -178,3 +178,62 @@ def test_each_field_names_its_help_and_errors_for_screen_readers(client):
     assert help_text.startswith("At least 8 characters")
     errors = re.search(r'<div id="id_password_error">(.*?)</div>', page, re.S)[1]
     assert "This password is too short" in errors
+
+
+NEW_ACCOUNT = reverse("accounts:new")
+
+
+def test_a_user_without_an_account_is_offered_a_new_one(client, db):
+    user = User.objects.create_user(email="left@example.com", password=VALID["password"])
+    client.force_login(user)
+
+    home = client.get(reverse("home"))
+    response = client.post(NEW_ACCOUNT, {"account_name": "Second go"}, follow=True)
+
+    assert f'href="{NEW_ACCOUNT}">Start a new account</a>' in home.content.decode()
+    account = Account.objects.get(name="Second go")
+    membership = Membership.objects.get(account=account)
+    assert (membership.user, membership.role) == (user, Membership.Role.OWNER)
+    assert (account.tier, account.billing_version) == ("basic", 2)
+    assert PlanChange.objects.get(account=account).source == PlanChange.Source.SIGNUP
+    assert response.redirect_chain[-1][0] == reverse("sites:create", args=[account.slug])
+    assert "Second go is ready: add your site." in response.content.decode()
+
+
+def test_a_member_of_an_account_starts_another_from_the_account_list(client, owner, account):
+    client.force_login(owner)
+
+    listed = client.get(reverse("accounts:switch")).content.decode()
+    client.post(NEW_ACCOUNT, {"account_name": "Side project"})
+
+    assert f'href="{NEW_ACCOUNT}">Start a new account</a>' in listed
+    assert set(Membership.objects.filter(user=owner).values_list("account__name", flat=True)) == {
+        account.name,
+        "Side project",
+    }
+
+
+def test_a_new_account_needs_a_name_and_a_log_in(client, owner):
+    anonymous = client.post(NEW_ACCOUNT, {"account_name": "X"})
+    client.force_login(owner)
+    before = _counts()
+
+    blank = client.post(NEW_ACCOUNT, {"account_name": "  "})
+
+    assert anonymous.status_code == 302
+    assert anonymous["Location"].startswith(reverse("accounts:login"))
+    assert blank.status_code == 400
+    assert "This field is required." in blank.content.decode()
+    assert _counts() == before
+
+
+def test_new_accounts_are_counted_with_sign_ups(client, owner, settings):
+    settings.COHORT_SIGNUP_RATE_PER_CLIENT = "1/h"
+    client.force_login(owner)
+    client.post(NEW_ACCOUNT, {"account_name": "One"})
+
+    refused = client.post(NEW_ACCOUNT, {"account_name": "Two"})
+
+    assert refused.status_code == 429
+    assert "Too many new accounts from your network." in refused.content.decode()
+    assert not Account.objects.filter(name="Two").exists()
