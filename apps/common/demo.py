@@ -76,10 +76,15 @@ def demo_seed(*, base_url: str) -> dict:
         user.set_password(DEMO_PASSWORD)
         user.save(update_fields=["password"])
 
+    # The demo account is the one its token belongs to (it may have been renamed), else
+    # the one of that name.
+    token = demo_api_token()
+    owned = Membership.objects.select_related("account").filter(
+        user=user, role=Membership.Role.OWNER
+    )
     membership = (
-        Membership.objects.select_related("account")
-        .filter(user=user, account__name=DEMO_ACCOUNT, role=Membership.Role.OWNER)
-        .first()
+        owned.filter(account__api_tokens__token_hash=token_hash(token)).first()
+        or owned.filter(account__name=DEMO_ACCOUNT).first()
     )
     if membership is None:
         account = account_create(name=DEMO_ACCOUNT, owner=user)
@@ -113,11 +118,11 @@ def demo_seed(*, base_url: str) -> dict:
 
     poll = _demo_poll(site=site, user=user)
 
-    token = demo_api_token()
     existing = ApiToken.objects.filter(token_hash=token_hash(token)).first()
-    if existing is not None and existing.revoked_at is not None:
-        # Revoked (to try a 401, say): the printed token must work again. Its revocation
-        # stays in the account's audit trail; the row gives way to a new token.
+    if existing is not None and (existing.revoked_at is not None or existing.account != account):
+        # Revoked (to try a 401, say), or held by an account that is no longer the demo
+        # one: the printed token must work for the printed site. A revocation stays in
+        # the account's audit trail; the row gives way to a new token.
         existing.delete()
         existing = None
     if existing is None:

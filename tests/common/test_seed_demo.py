@@ -107,6 +107,20 @@ def test_seed_brings_back_a_revoked_demo_token(api_client):
 
 
 @pytest.mark.django_db
+def test_a_renamed_demo_account_is_kept_and_its_token_works_for_its_site(api_client):
+    facts = _facts()
+    Account.objects.filter(slug=facts["account_slug"]).update(name="Radbooks Inc")
+    before = _counts()
+
+    again = _facts()
+
+    assert _counts() == before
+    assert (again["account_slug"], again["site_key"]) == (facts["account_slug"], facts["site_key"])
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {again['api_token']}")
+    assert api_client.get(f"/api/v1/sites/{again['site_key']}/lookup?user_id=u1").status_code == 200
+
+
+@pytest.mark.django_db
 def test_base_url_option_adds_the_origin_and_is_printed():
     first = _facts()
 
