@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import SpectacularRedocView
 
 from apps.accounts import views as account_views
 from apps.accounts.forms import AdminLoginForm
 from apps.common.observability import health
+from apps.common.schema import SchemaView
 
 # Staff log in with attempts counted, like customers (apps.accounts.forms).
 admin.site.login_form = AdminLoginForm
@@ -22,7 +23,7 @@ urlpatterns = [
     path("a/<slug:account_slug>/", include("apps.identity.page_urls")),
     path("a/<slug:account_slug>/", include("apps.feedback_targeting.urls")),
     path("", include("apps.tracker.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path(
         "api/docs/",
         SpectacularRedocView.as_view(url_name="api-schema", template_name="api/redoc.html"),

@@ -63,3 +63,31 @@ def test_docs_page_loads_nothing_from_outside_the_server(client):
     html = response.content.decode()
     assert "/api/schema/" in html
     assert not re.search(r"""(src|href)=["']https?://""", html)
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "status", "code"),
+    [
+        ("post", {}, 405, "method_not_allowed"),
+        ("get", {"HTTP_ACCEPT": "text/html"}, 406, "not_acceptable"),
+    ],
+)
+def test_the_schemas_own_errors_are_json(client, method, headers, status, code):
+    response = getattr(client, method)("/api/schema/", **headers)
+
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == code
+
+
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/v1/sites/nokey/lookup"])
+def test_a_format_no_renderer_has_is_406_not_404(client, path):
+    response = client.get(path, {"format": "xml"})
+
+    assert response.status_code == 406
+    assert response.json()["code"] == "not_acceptable"
+
+
+def test_the_schema_still_comes_in_yaml_and_json(client):
+    assert client.get("/api/schema/?format=yaml").content.startswith(b"openapi:")
+    assert client.get("/api/schema/?format=json").json()["openapi"].startswith("3.")

@@ -11,7 +11,6 @@ from django.utils.cache import patch_vary_headers
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -24,6 +23,7 @@ from apps.accounts.selectors import api_token_authenticate
 from apps.accounts.services import api_token_touch
 from apps.common.errors import ApplicationError, Forbidden, NotFound
 from apps.common.http import client_key
+from apps.common.negotiation import FormatRefusingNegotiation
 from apps.common.tenancy import role_at_least
 from apps.common.throttling import Rate, throttle_hits
 from apps.sites.models import Site
@@ -170,8 +170,8 @@ def plain_json_answer(request, renderer_types, format_suffix) -> bool:
     )
 
 
-class JSONFirstNegotiation(DefaultContentNegotiation):
-    """DRF's content negotiation, answered without parsing when `plain_json_answer`."""
+class JSONFirstNegotiation(FormatRefusingNegotiation):
+    """The negotiation above, answered without parsing when `plain_json_answer`."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
         if plain_json_answer(request, map(type, renderers), format_suffix):

@@ -140,6 +140,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.common.api.exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.common.negotiation.FormatRefusingNegotiation",
     "UNAUTHENTICATED_USER": None,
     # How many proxies in front of us append to X-Forwarded-For. 0 (the default) trusts
     # only the socket address, so a client cannot choose its own rate-limit identity;

@@ -171,7 +171,7 @@ class TestRendering:
             ("text/html", {}, 406, "not_acceptable"),
             ("application/json;q=0.9, */*;q=0.1", {}, 200, None),
             (None, {"format": "json"}, 200, None),
-            (None, {"format": "xml"}, 404, "not_found"),
+            (None, {"format": "xml"}, 406, "not_acceptable"),
         ],
     )
     def test_other_accept_headers_and_formats_are_negotiated_as_before(
