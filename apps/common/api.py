@@ -102,9 +102,22 @@ class BaseAPIView(APIView):
             )
 
 
+# An integer literal longer than Python converts (sys.get_int_max_str_digits(), 4,300
+# digits) stands for a number far out of any range.
+_LONG_INT_DIGITS = 4000
+_FAR_OUT = 10**100
+
+
+def _json_int(text: str) -> int:
+    if len(text) <= _LONG_INT_DIGITS:
+        return int(text)
+    return -_FAR_OUT if text.startswith("-") else _FAR_OUT
+
+
 class LenientJSONParser(JSONParser):
-    """JSON bodies where NaN and Infinity parse as floats, so that the attribute validator
-    can reject just that attribute (with `invalid_number`) instead of the whole call."""
+    """JSON bodies where NaN and Infinity parse as floats, and an integer too long for
+    Python as one far out of range, so that the attribute validator can reject just that
+    attribute (`invalid_number`, `number_out_of_range`) instead of the whole call."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = parser_context or {}
@@ -116,7 +129,7 @@ class LenientJSONParser(JSONParser):
                 "body_too_large", f"The request body is larger than {limit} bytes.", status_code=413
             )
         try:
-            data = json.loads(raw.decode(encoding))
+            data = json.loads(raw.decode(encoding), parse_int=_json_int)
         except (ValueError, UnicodeDecodeError, RecursionError) as error:
             raise exceptions.ParseError("The request body is not valid JSON.") from error
         bad = first_unstorable_text(data)

@@ -412,6 +412,21 @@ class TestMalformed:
         assert response.json()["rejected"] == {"x": "invalid_number"}
         assert values_of(site, "u1") == {"y": ("number", 2.0)}
 
+    @pytest.mark.parametrize("sign", ["", "-"])
+    def test_a_number_longer_than_python_reads_is_rejected_per_attribute(
+        self, api_client, site, sign
+    ):
+        huge = sign + "9" * 5000
+        response = api_client.generic(
+            "POST",
+            f"/api/v1/sites/{site.key}/identify",
+            f'{{"visitor_id": "{TABLET}", "user_id": "u1", "attributes": {{"x": {huge}, "y": 2}}}}',
+            content_type="application/json",
+        )
+        assert response.status_code == 200
+        assert response.json()["rejected"] == {"x": "number_out_of_range"}
+        assert values_of(site, "u1") == {"y": ("number", 2.0)}
+
 
 class TestIdempotency:
     def test_a_retry_is_acknowledged_and_not_applied_again(self, api_client, site):
