@@ -91,3 +91,11 @@ def test_a_format_no_renderer_has_is_406_not_404(client, path):
 def test_the_schema_still_comes_in_yaml_and_json(client):
     assert client.get("/api/schema/?format=yaml").content.startswith(b"openapi:")
     assert client.get("/api/schema/?format=json").json()["openapi"].startswith("3.")
+
+
+def test_the_tracking_script_is_in_the_contract(schema, client, site):
+    script = schema["paths"]["/t/{site_key}.js"]["get"]
+    served = client.get(f"/t/{site.key}.js")
+
+    assert set(script["responses"]) == {"200", "404"}
+    assert served["Content-Type"].split(";")[0] in script["responses"]["200"]["content"]
