@@ -58,6 +58,19 @@ def membership_get_in_account(*, account: Account, pk: int) -> Membership:
     return membership
 
 
+def is_sole_owner(*, membership: Membership) -> bool:
+    """Whether the account has no owner but this member (who may then neither leave nor
+    give up the role)."""
+    return (
+        membership.role == Membership.Role.OWNER
+        and not Membership.objects.filter(
+            account_id=membership.account_id, role=Membership.Role.OWNER
+        )
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
 def invitations_open(*, account: Account) -> QuerySet[Invitation]:
     """The account's invitations that can still be accepted, newest first."""
     return Invitation.objects.filter(

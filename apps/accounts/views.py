@@ -35,6 +35,7 @@ from apps.accounts.selectors import (
     invitation_for_link,
     invitation_get_in_account,
     invitations_open,
+    is_sole_owner,
     login_exists,
     membership_get_in_account,
     memberships_of_user,
@@ -262,6 +263,8 @@ def account_rename_view(request: HttpRequest) -> HttpResponse:
     name = form.cleaned_data["name"]
     if account_rename(account=request.account, actor=request.user, name=name):
         messages.success(request, f"The account is now called {name}.")
+    else:
+        messages.info(request, f"The account is already called {name}; nothing changed.")
     return redirect("account:detail", account_slug=request.account.slug)
 
 
@@ -385,9 +388,13 @@ def member_role_view(request: HttpRequest, member_id: int) -> HttpResponse:
         except ApplicationError as refused:
             messages.error(request, refused.message)
         else:
+            role = Membership.Role(form.cleaned_data["role"]).label.lower()
             if changed:
-                role = Membership.Role(form.cleaned_data["role"]).label.lower()
                 messages.success(request, f"{membership.user.email} is now {role}.")
+            else:
+                messages.info(
+                    request, f"{membership.user.email} is already {role}; nothing changed."
+                )
     return redirect("account:detail", account_slug=request.account.slug)
 
 
@@ -400,7 +407,11 @@ def member_remove_view(request: HttpRequest, member_id: int) -> HttpResponse:
     if not leaving and not request.membership.can_change_plan:
         raise PermissionDenied("Only owners remove other members.")
     if request.method == "GET":
-        context = {"member": membership, "leaving": leaving}
+        context = {
+            "member": membership,
+            "leaving": leaving,
+            "sole_owner": is_sole_owner(membership=membership),
+        }
         return render(request, "accounts/member_remove.html", context)
     try:
         membership_remove(membership=membership, by=request.user)

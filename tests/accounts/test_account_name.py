@@ -35,10 +35,13 @@ def test_an_owner_renames_the_account_and_its_address_stays(login, account, owne
     assert f"{old} → Radbooks GmbH" in trail
 
 
-def test_the_same_name_again_records_nothing(login, account, owner):
-    _rename(login(owner), account, account.name)
+def test_the_same_name_again_records_nothing_and_says_so(login, account, owner):
+    client = login(owner)
+    response = _rename(client, account, account.name)
 
     assert not AccountEvent.objects.filter(action=AccountEvent.Action.RENAMED).exists()
+    page = client.get(response["Location"]).content.decode()
+    assert f"The account is already called {account.name}; nothing changed." in page
 
 
 @pytest.mark.parametrize(

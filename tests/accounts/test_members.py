@@ -166,6 +166,8 @@ def test_an_owner_changes_roles_but_never_leaves_the_account_without_an_owner(
 
     assert f"{owner.email} is now admin." in done.content.decode()
     assert role_of(account, owner) == "admin"
+    same = login(member).post(role_url, {"role": "admin"}, follow=True)
+    assert f"{owner.email} is already admin; nothing changed." in same.content.decode()
     assert ("role_changed", f"{member.email}: member → owner") in AccountEvent.objects.values_list(
         "action", "subject"
     )
@@ -207,8 +209,12 @@ def test_anyone_may_leave_but_only_owners_remove_others(login, account, owner, m
 
 def test_the_only_owner_cannot_leave(login, account, owner, page):
     mine = Membership.objects.get(account=account, user=owner)
+    remove_url = reverse("account:member_remove", args=[account.slug, mine.pk])
     assert "Leave…" not in login(owner).get(page).content.decode()
     assert "the only owner" in login(owner).get(page).content.decode()
+    asked = login(owner).get(remove_url).content.decode()
+    assert f"You are the only owner of {account.name}: make another member owner" in asked
+    assert "Leave the account</button>" not in asked
 
     refused = login(owner).post(
         reverse("account:member_remove", args=[account.slug, mine.pk]), follow=True
