@@ -1,7 +1,11 @@
-"""Deployment checks of our own, run by `manage.py check --deploy`."""
+"""Checks of our own: deployment (`manage.py check --deploy`) and the database's (`migrate`,
+`check --database default`)."""
 
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
+from django.db import connections
+
+from apps.common.sql import simple_lower
 
 PER_PROCESS_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",
@@ -40,3 +44,38 @@ def mail_check(app_configs, **kwargs):
             )
         ]
     return []
+
+
+# Text the check folds both ways: a letter outside ASCII, and the one Python lowers to two.
+CASE_SAMPLE = "ZÜRİCH"
+
+
+def lower_differs(connection) -> bool:
+    """Whether the database's lower() folds case otherwise than the rules do in Python
+    (`simple_lower`), as it does in a database of the C locale (every letter outside
+    ASCII kept as it is)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT lower(%s)", [CASE_SAMPLE])
+        return cursor.fetchone()[0] != simple_lower(CASE_SAMPLE)
+
+
+@register(Tags.database)
+def case_folding_check(app_configs, databases=None, **kwargs):
+    """The builder's counts fold case with PostgreSQL's lower(), which follows the
+    database's character type; a visitor's own decision folds in Python. Run by `migrate`
+    and `check --database default`."""
+    warnings = []
+    for alias in databases or []:
+        connection = connections[alias]
+        if connection.vendor == "postgresql" and lower_differs(connection):
+            warnings.append(
+                Warning(
+                    f"The database {alias!r} lowers text otherwise than Cohort does (a "
+                    "character type of C lowers ASCII letters only).",
+                    hint="Create it with a UTF-8 character type (e.g. LC_CTYPE 'C.UTF-8' "
+                    "or 'en_US.UTF-8'): otherwise the builder counts profiles holding "
+                    "'ZÜRICH' for a rule that a visitor holding it does not match.",
+                    id="cohort.W003",
+                )
+            )
+    return warnings

@@ -17,9 +17,17 @@ from django.db.models import F, Field, Func, Model, TextField
 _QUOTED: dict[str, str] = {}
 
 
+# The one character whose lower case in Python is two ("İ" → "i̇") and in PostgreSQL's
+# lower() (the C library's towlower) is one.
+_LOWER_BY_POSTGRESQL = {"\u0130": "i"}
+
+
 def simple_lower(text: str) -> str:
-    """Lower case one character at a time, as PostgreSQL's lower() does (no ß → ss)."""
-    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    """Lower case one character at a time, as PostgreSQL's lower() does in a UTF-8 locale
+    (no ß → ss; "İSTANBUL" → "istanbul")."""
+    return "".join(
+        _LOWER_BY_POSTGRESQL.get(c) or (c.lower() if len(c.lower()) == 1 else c) for c in text
+    )
 
 
 def sqlite_functions_register(sender, connection, **kwargs) -> None:
