@@ -410,6 +410,17 @@ class TestCreateAndEdit:
         assert '<option value="more_than_days_ago" selected>more than N days ago</option>' in page
         assert 'name="c1-value" value="10"' in page
 
+    def test_a_date_condition_says_its_days_are_utc_days(self, login, owner, site):
+        """A value stored at 23:30 in New York is on the next UTC day."""
+        catalogue(site)
+        on_a_day = {"type": "date", "key": "first_purchase", "op": "on", "value": "2019-06-20"}
+        widget = poll(site, targeting={"match": "all", "conditions": [on_a_day]})
+
+        page = html(login(owner).get(url(site, widget.pk)))
+
+        assert 'name="c0-value" value="2019-06-20" class="value" aria-describedby="c0-utc"' in page
+        assert '<span class="muted small" id="c0-utc">UTC day</span>' in page
+
 
 class TestRuleErrors:
     @pytest.mark.parametrize(
