@@ -3,8 +3,11 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.accounts.forms import user_email_clean
 from apps.accounts.models import Account, AccountEvent, ApiToken, Invitation, Membership, User
@@ -13,7 +16,14 @@ from apps.accounts.selectors import (
     accounts_left_without_owner,
     accounts_owned_only_by,
 )
-from apps.accounts.services import account_delete, api_token_revoke, membership_delete
+from apps.accounts.services import (
+    account_delete,
+    account_rename,
+    api_token_revoke,
+    membership_add,
+    membership_remove,
+    membership_role_change,
+)
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
 from apps.common.admin import CascadeDeleteAdminMixin, ReadOnlyAdminMixin
@@ -72,14 +82,53 @@ class MembershipForm(forms.ModelForm):
 
 class MembershipFormSet(BaseInlineFormSet):
     """Memberships edited inline never leave an account without an owner: nobody could
-    then manage its plan, its members or its User Attributes. A member removed here loses
-    their API tokens for the account (`membership_delete`)."""
+    then manage its plan, its members or its User Attributes. Additions, role changes
+    and removals go through the services the Account page uses, so each is in the
+    account's audit trail, and a member removed loses their API tokens for it."""
 
     staff = None  # who is editing (MembershipInline.get_formset)
+    _saving = False
+
+    @property
+    def initial_forms(self):
+        forms = super().initial_forms
+        if not self._saving:
+            return forms
+        # Saved with the promotions to owner first: handing an account over in one save
+        # never passes through a moment without an owner, which the services refuse.
+        return sorted(forms, key=lambda form: not self._promoted(form))
+
+    @staticmethod
+    def _promoted(form) -> bool:
+        data = getattr(form, "cleaned_data", None) or {}
+        return "role" in form.changed_data and data.get("role") == Membership.Role.OWNER
+
+    def save(self, commit=True):
+        self._saving = True
+        try:
+            return super().save(commit)
+        finally:
+            self._saving = False
+
+    def save_new(self, form, commit=True):
+        if not commit:
+            return super().save_new(form, commit)
+        return membership_add(
+            account=form.cleaned_data["account"],
+            user=form.cleaned_data["user"],
+            role=form.cleaned_data["role"],
+            by=self.staff,
+        )
+
+    def save_existing(self, form, obj, commit=True):
+        if not commit or "role" not in form.changed_data:
+            return super().save_existing(form, obj, commit)
+        membership_role_change(membership=obj, role=form.cleaned_data["role"], by=self.staff)
+        return obj
 
     def delete_existing(self, obj, commit=True) -> None:
         if commit:
-            membership_delete(membership=obj, by=self.staff)
+            membership_remove(membership=obj, by=self.staff)
 
     def clean(self) -> None:
         super().clean()
@@ -121,6 +170,12 @@ class UserMembershipInline(MembershipInline):
 class AccountMembershipInline(MembershipInline):
     fk_name = "account"
     verbose_name_plural = "Members"
+
+
+# An account page lists its members as rows to edit up to this many; past it, it links to
+# them on the member list: each row is four fields, and a page of a few hundred posted
+# more than a request may carry (DATA_UPLOAD_MAX_NUMBER_FIELDS), plan change included.
+MEMBERS_EDITED_ON_THE_ACCOUNT_PAGE = 100
 
 
 class PlanChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -183,6 +238,18 @@ class UserAdmin(CascadeDeleteAdminMixin, DjangoUserAdmin):
 
     inlines = [UserMembershipInline]
 
+    def delete_model(self, request, obj: User) -> None:
+        self.delete_queryset(request, User.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset) -> None:
+        # Each membership leaves as on the Account page: the accounts' audit trails say
+        # who went (the tokens are revoked, then deleted with the login).
+        for membership in Membership.objects.filter(user__in=queryset).select_related(
+            "account", "user"
+        ):
+            membership_remove(membership=membership, by=request.user)
+        super().delete_queryset(request, queryset)
+
 
 @admin.register(Account)
 class AccountAdmin(CascadeDeleteAdminMixin, admin.ModelAdmin):
@@ -192,16 +259,43 @@ class AccountAdmin(CascadeDeleteAdminMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "tier", "billing_version", "member_count", "created_at")
     list_filter = ("tier", "billing_version")
     search_fields = ("name", "slug", "memberships__user__email")
-    readonly_fields = ("created_at",)
-    fields = ("name", "slug", "tier", "billing_version", "created_at")
+    readonly_fields = ("created_at", "members")
+    fields = ("name", "slug", "tier", "billing_version", "created_at", "members")
     inlines = [AccountMembershipInline, PlanChangeInline]
 
+    def get_inlines(self, request, obj):
+        if obj is not None and obj._member_count > MEMBERS_EDITED_ON_THE_ACCOUNT_PAGE:
+            return [PlanChangeInline]  # `members` links to them
+        return self.inlines
+
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_member_count=Count("memberships"))
+        # A subquery, not a join: a search by member email joins the memberships again,
+        # which would multiply a joined count (and the rows it reads).
+        counted = (
+            Membership.objects.filter(account=OuterRef("pk"))
+            .order_by()
+            .values("account")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(_member_count=Coalesce(Subquery(counted), 0))
 
     @admin.display(description="Members", ordering="_member_count")
     def member_count(self, obj: Account) -> int:
         return obj._member_count
+
+    @admin.display(description="Members")
+    def members(self, obj: Account) -> str:
+        if obj.pk is None:
+            return "—"
+        listed = reverse("admin:accounts_membership_changelist")
+        return format_html(
+            '<a href="{}?account__id__exact={}">{} member{}: add, change roles, remove</a>',
+            listed,
+            obj.pk,
+            obj._member_count,
+            "" if obj._member_count == 1 else "s",
+        )
 
     def has_add_permission(self, request) -> bool:
         # An account is born with its owner and the opening entry of its plan history,
@@ -219,7 +313,9 @@ class AccountAdmin(CascadeDeleteAdminMixin, admin.ModelAdmin):
             account_delete(account=account)
 
     def save_model(self, request, obj: Account, form, change: bool) -> None:
-        other_fields = [name for name in form.changed_data if name not in PLAN_FIELDS]
+        if "name" in form.changed_data:
+            account_rename(account=obj, actor=request.user, name=form.cleaned_data["name"])
+        other_fields = [n for n in form.changed_data if n not in (*PLAN_FIELDS, "name")]
         if other_fields:
             obj.save(update_fields=other_fields)
         if any(name in form.changed_data for name in PLAN_FIELDS):
@@ -261,12 +357,18 @@ class MembershipAdmin(admin.ModelAdmin):
         kept = [NO_OWNER_LEFT.format(names=account.name) for account in orphaned]
         return deleted, model_count, perms_needed, [*protected, *kept]
 
+    def save_model(self, request, obj: Membership, form, change: bool) -> None:
+        if not change:
+            membership_add(account=obj.account, user=obj.user, role=obj.role, by=request.user)
+        elif "role" in form.changed_data:
+            membership_role_change(membership=obj, role=obj.role, by=request.user)
+
     def delete_model(self, request, obj: Membership) -> None:
-        membership_delete(membership=obj, by=request.user)
+        membership_remove(membership=obj, by=request.user)
 
     def delete_queryset(self, request, queryset) -> None:
-        for membership in queryset:
-            membership_delete(membership=membership, by=request.user)
+        for membership in queryset.select_related("account", "user"):
+            membership_remove(membership=membership, by=request.user)
 
 
 @admin.register(ApiToken)

@@ -137,6 +137,7 @@ def account_row_counts(*, accounts: list[Account]) -> dict[str, int]:
     return {
         **sites_row_counts(site_ids=site_ids),
         "memberships": Membership.objects.filter(account__in=accounts).count(),
+        "invitations": Invitation.objects.filter(account__in=accounts).count(),
         "API tokens": ApiToken.objects.filter(account__in=accounts).count(),
         "plan changes": PlanChange.objects.filter(account__in=accounts).count(),
         # The account's trails go with it (README: "Deleting an account").

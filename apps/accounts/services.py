@@ -401,6 +401,16 @@ def membership_role_change(*, membership: Membership, role: str, by: User) -> bo
 
 
 @transaction.atomic
+def membership_add(*, account: Account, user: User, role: str, by: User) -> Membership:
+    """Make someone a member without an invitation (Cohort staff, in the admin), in the
+    account's audit trail as a member who joined."""
+    membership = Membership.objects.create(account=account, user=user, role=role)
+    subject = f"{user.email} as {_role_label(role)}, added by Cohort staff"
+    _event(account, by, AccountEvent.Action.MEMBER_JOINED, subject)
+    return membership
+
+
+@transaction.atomic
 def membership_remove(*, membership: Membership, by: User) -> None:
     """Take a member out of the account (or let them leave it), revoking their API tokens
     for it. The last owner stays."""

@@ -3,8 +3,9 @@
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
-from apps.accounts.models import Account, AccountEvent, ApiToken, Membership, User
+from apps.accounts.models import Account, AccountEvent, ApiToken, Invitation, Membership, User
 from apps.accounts.selectors import api_token_authenticate
 from apps.accounts.services import api_token_create, user_signup
 from apps.billing.models import PlanChange
@@ -272,6 +273,13 @@ def test_staff_delete_an_account_with_its_plan_history_sites_and_tokens(staff_cl
     )
     for n in range(3):
         ProfileFactory(site=site, user_id=f"person-{n}")
+    Invitation.objects.create(
+        account=account,
+        email="invited@example.com",
+        role="member",
+        token_hash="x" * 64,
+        expires_at=timezone.now(),
+    )
     url = reverse("admin:accounts_account_delete", args=[account.pk])
 
     confirm = staff_client.get(url).content.decode()
@@ -281,6 +289,7 @@ def test_staff_delete_an_account_with_its_plan_history_sites_and_tokens(staff_cl
     assert "Are you sure" in confirm
     assert "<li>Profiles: 3</li>" in confirm
     assert "<li>Plan changes: 1</li>" in confirm
+    assert "<li>Invitations: 1</li>" in confirm
     assert "<li>Consent records: 1</li>" in confirm  # the account's trails go with it
     assert "<li>Account events: 1</li>" in confirm  # the token's creation
     assert "person-1" not in confirm
@@ -447,3 +456,103 @@ def test_a_membership_does_not_move_to_another_person(staff_client, account, own
 
     assert "A membership cannot move to another person or account" in response.content.decode()
     assert Membership.objects.filter(account=account, user=member).exists()
+
+
+# --- large accounts, counts and the audit trail ------------------------------------------
+
+
+def test_a_large_accounts_plan_changes_with_its_members_on_their_own_list(
+    staff_client, account, owner
+):
+    users = User.objects.bulk_create(
+        User(email=f"m{n}@example.com", password="!") for n in range(300)
+    )
+    Membership.objects.bulk_create(
+        Membership(account=account, user=user, role="member") for user in users
+    )
+    url = reverse("admin:accounts_account_change", args=[account.pk])
+
+    page = staff_client.get(url).content.decode()
+    response = _account_change(staff_client, account, tier="scale")
+
+    assert 'name="memberships-TOTAL_FORMS"' not in page
+    assert f'?account__id__exact={account.pk}">301 members: add, change roles, remove</a>' in page
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert account.tier == "scale"
+
+
+def test_a_search_by_member_email_counts_each_member_once(staff_client, account, owner, member):
+    changelist = reverse("admin:accounts_account_changelist")
+
+    found = staff_client.get(changelist, {"q": "example.com"})
+
+    assert [(a.name, a._member_count) for a in found.context["cl"].result_list] == [
+        (account.name, 2)
+    ]
+
+
+def _events(account) -> list[tuple[str, str, str]]:
+    return list(
+        AccountEvent.objects.filter(account=account)
+        .order_by("pk")
+        .values_list("action", "actor_email", "subject")
+    )
+
+
+def test_staff_changes_to_name_and_members_are_in_the_accounts_audit_trail(
+    staff_client, staff, account, owner
+):
+    newcomer = User.objects.create_user(email="new@example.com", password=PASSWORD)
+    old = account.name
+
+    _account_change(staff_client, account, name="Radbooks Ltd")
+    add = reverse("admin:accounts_membership_add")
+    staff_client.post(add, {"account": account.pk, "user": newcomer.pk, "role": "admin"})
+    joined = Membership.objects.get(account=account, user=newcomer)
+    change = reverse("admin:accounts_membership_change", args=[joined.pk])
+    staff_client.post(change, {**admin_form_data(staff_client.get(change)), "role": "member"})
+    delete = reverse("admin:accounts_membership_delete", args=[joined.pk])
+    staff_client.post(delete, {"post": "yes"})
+
+    assert _events(account) == [
+        ("account_renamed", staff.email, f"{old} → Radbooks Ltd"),
+        ("member_joined", staff.email, "new@example.com as admin, added by Cohort staff"),
+        ("role_changed", staff.email, "new@example.com: admin → member"),
+        ("member_removed", staff.email, "new@example.com"),
+    ]
+
+
+def test_handing_an_account_over_in_one_save_is_in_the_audit_trail(
+    staff_client, staff, account, owner, member
+):
+    url = reverse("admin:accounts_account_change", args=[account.pk])
+    data = admin_form_data(staff_client.get(url))
+    rows = _membership_rows(data)
+
+    staff_client.post(
+        url,
+        {
+            **data,
+            f"memberships-{rows[owner.email]}-role": "member",
+            f"memberships-{rows[member.email]}-role": "owner",
+        },
+    )
+
+    assert _events(account) == [
+        ("role_changed", staff.email, f"{member.email}: member → owner"),
+        ("role_changed", staff.email, f"{owner.email}: owner → member"),
+    ]
+
+
+def test_deleting_a_login_takes_it_out_of_its_accounts_with_a_trace(
+    staff_client, staff, account, owner, member
+):
+    api_token_create(account=account, user=member, name="back end")
+
+    staff_client.post(reverse("admin:accounts_user_delete", args=[member.pk]), {"post": "yes"})
+
+    assert not User.objects.filter(pk=member.pk).exists()
+    actions = [(action, actor) for action, actor, _ in _events(account)]
+    assert actions[-2:] == [("token_revoked", staff.email), ("member_removed", staff.email)]
+    assert _events(account)[-1][2] == member.email
