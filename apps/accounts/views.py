@@ -77,6 +77,16 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("sites:list", account_slug=chosen.account.slug)
 
 
+def _past_the_signup_rate(request, form, template: str, what: str) -> HttpResponse | None:
+    """Sign-ups and new accounts count against the client (`signup_attempt_count`): past
+    the rate, the form again, saying when to try."""
+    wait = signup_attempt_count(client=client_key(request))
+    if wait is None:
+        return None
+    form.add_error(None, f"Too many {what} from your network. Try again {wait_text(wait)}.")
+    return render(request, template, {"form": form}, status=429)
+
+
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
@@ -84,12 +94,9 @@ def signup(request: HttpRequest) -> HttpResponse:
     # Bound on every POST, even an empty one, so a blank submission reports its errors.
     form = SignupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        wait = signup_attempt_count(client=client_key(request))
-        if wait is not None:
-            form.add_error(
-                None, f"Too many sign-ups from your network. Try again {wait_text(wait)}."
-            )
-            return render(request, "accounts/signup.html", {"form": form}, status=429)
+        refused = _past_the_signup_rate(request, form, "accounts/signup.html", "sign-ups")
+        if refused is not None:
+            return refused
     if request.method == "POST" and form.is_valid():
         user, account = user_signup(
             email=form.cleaned_data["email"],
@@ -194,12 +201,9 @@ def account_new(request: HttpRequest) -> HttpResponse:
     """Start another account, owned by the user: counted with sign-ups per client."""
     form = NewAccountForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        wait = signup_attempt_count(client=client_key(request))
-        if wait is not None:
-            form.add_error(
-                None, f"Too many new accounts from your network. Try again {wait_text(wait)}."
-            )
-            return render(request, "accounts/account_new.html", {"form": form}, status=429)
+        refused = _past_the_signup_rate(request, form, "accounts/account_new.html", "new accounts")
+        if refused is not None:
+            return refused
         if form.is_valid():
             account = account_create(name=form.cleaned_data["account_name"], owner=request.user)
             request.session[SESSION_ACCOUNT_KEY] = account.slug

@@ -79,19 +79,18 @@ def index_added_concurrently(
     elsewhere. Reversible. A build that failed on PostgreSQL leaves an invalid index of
     that name: drop it before running the migration again."""
 
-    def forwards(apps, schema_editor):
+    def run(apps, schema_editor, operation: str):
         model = apps.get_model(app_label, model_name)
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.add_index(model, index, concurrently=True)
-        else:
-            schema_editor.add_index(model, index)
+        concurrently = {"concurrently": True}
+        if schema_editor.connection.vendor != "postgresql":
+            concurrently = {}
+        getattr(schema_editor, operation)(model, index, **concurrently)
+
+    def forwards(apps, schema_editor):
+        run(apps, schema_editor, "add_index")
 
     def backwards(apps, schema_editor):
-        model = apps.get_model(app_label, model_name)
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.remove_index(model, index, concurrently=True)
-        else:
-            schema_editor.remove_index(model, index)
+        run(apps, schema_editor, "remove_index")
 
     return migrations.SeparateDatabaseAndState(
         state_operations=[migrations.AddIndex(model_name=model_name, index=index)],
