@@ -78,21 +78,38 @@ def index_added_concurrently(
     CONCURRENTLY` on PostgreSQL (the migration must say `atomic = False`), a plain one
     elsewhere. Reversible. A build that failed on PostgreSQL leaves an invalid index of
     that name: drop it before running the migration again."""
+    return index_replaced_concurrently(app_label, model_name, old=None, new=index)
 
-    def run(apps, schema_editor, operation: str):
+
+def index_replaced_concurrently(
+    app_label: str, model_name: str, *, old: models.Index | None, new: models.Index
+) -> migrations.SeparateDatabaseAndState:
+    """Build `new`, then drop `old` (if any), each without blocking the table's writes
+    (CONCURRENTLY on PostgreSQL; the migration must say `atomic = False`). Reversible."""
+
+    def run(apps, schema_editor, operation: str, index: models.Index):
         model = apps.get_model(app_label, model_name)
         concurrently = {"concurrently": True}
         if schema_editor.connection.vendor != "postgresql":
             concurrently = {}
         getattr(schema_editor, operation)(model, index, **concurrently)
 
+    def swap(apps, schema_editor, built: models.Index | None, dropped: models.Index | None):
+        if built is not None:
+            run(apps, schema_editor, "add_index", built)
+        if dropped is not None:
+            run(apps, schema_editor, "remove_index", dropped)
+
     def forwards(apps, schema_editor):
-        run(apps, schema_editor, "add_index")
+        swap(apps, schema_editor, new, old)
 
     def backwards(apps, schema_editor):
-        run(apps, schema_editor, "remove_index")
+        swap(apps, schema_editor, old, new)
 
+    state = [migrations.AddIndex(model_name=model_name, index=new)]
+    if old is not None:
+        state.insert(0, migrations.RemoveIndex(model_name=model_name, name=old.name))
     return migrations.SeparateDatabaseAndState(
-        state_operations=[migrations.AddIndex(model_name=model_name, index=index)],
+        state_operations=state,
         database_operations=[migrations.RunPython(forwards, backwards, elidable=False)],
     )

@@ -78,8 +78,8 @@ def _matching_ids_sql(
     The email (normalised: lower case) matches in each spelling of its domain
     (`email_spellings`), and also a user id that is the address in any letter case (sites
     that use their customers' emails as user ids store them as their own database does),
-    read through the index on the lowered user id; and as typed, for the letters SQLite's
-    LOWER leaves alone.
+    read through the index on the lowered user id; and as typed, for a database whose
+    lower() folds ASCII letters only (the C locale: `checks.case_folding_check`).
 
     One `a UNION b UNION c` rather than an OR of subqueries: PostgreSQL answers an OR of
     subqueries by scanning every profile of the site.
@@ -102,9 +102,9 @@ def _matching_ids_sql(
     if emails:
         sources.append(
             (
-                # The predicate of the partial index `profile_site_user_lower`.
-                f"SELECT id FROM {table(Profile)} WHERE site_id = %s AND user_id IS NOT NULL "
-                f"AND LOWER(user_id) IN ({_marks(emails)})",
+                # Read through the index `profile_site_user_lowered`.
+                f"SELECT id FROM {table(Profile)} "
+                f"WHERE site_id = %s AND LOWER(user_id) IN ({_marks(emails)})",
                 [site.id, *emails],
             )
         )
