@@ -358,6 +358,9 @@
   const TOP_LAYER = "2147483000";
   const WIDGET_CSS = [
     ":host { all: initial; }",
+    // Shown in the top layer, the element gets a ::backdrop, which a page's own rule for
+    // its dialogs (`::backdrop { background: ... }`) would paint over the whole page.
+    ":host::backdrop { display: none !important; }",
     ".w, .w * { box-sizing: border-box; }",
     ".w { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif;",
     "  font-size: 14px; line-height: 1.4; color: #1f2330; text-align: left; }",

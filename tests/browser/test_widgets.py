@@ -625,6 +625,21 @@ def test_host_page_css_does_not_reach_the_widgets_and_ours_does_not_leak(shop, s
     assert shop.errors == []
 
 
+def test_a_pages_backdrop_rule_for_its_dialogs_never_covers_it_for_ours(shop, site, poll):
+    """Shown in the top layer, our element has a ::backdrop of its own."""
+    shop.head = "<style>::backdrop { background: rgb(255, 0, 0) }</style>"
+    shop.open()
+    shop.call(RACHEL)
+    shop.page.get_by_role("dialog", name=HAPPY).wait_for()
+
+    backdrop = shop.page.evaluate(
+        "getComputedStyle(document.querySelector('cohort-widgets'), '::backdrop').display"
+    )
+
+    assert backdrop == "none"
+    assert shop.errors == []
+
+
 @pytest.mark.parametrize(
     "rule", ["transform: translateZ(0)", "filter: saturate(1.01)", "contain: paint"]
 )
