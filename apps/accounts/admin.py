@@ -113,12 +113,7 @@ class MembershipFormSet(BaseInlineFormSet):
     def save_new(self, form, commit=True):
         if not commit:
             return super().save_new(form, commit)
-        return membership_add(
-            account=form.cleaned_data["account"],
-            user=form.cleaned_data["user"],
-            role=form.cleaned_data["role"],
-            by=self.staff,
-        )
+        return membership_add(membership=form.save(commit=False), by=self.staff)
 
     def save_existing(self, form, obj, commit=True):
         if not commit or "role" not in form.changed_data:
@@ -359,7 +354,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj: Membership, form, change: bool) -> None:
         if not change:
-            membership_add(account=obj.account, user=obj.user, role=obj.role, by=request.user)
+            membership_add(membership=obj, by=request.user)
         elif "role" in form.changed_data:
             membership_role_change(membership=obj, role=obj.role, by=request.user)
 

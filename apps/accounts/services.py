@@ -134,7 +134,13 @@ def api_token_create_once(
 @transaction.atomic
 def account_rename(*, account: Account, actor: User, name: str) -> bool:
     """Give the account a new name (its slug, and so its URLs, stay); whether it changed."""
-    old = Account.objects.select_for_update().values_list("name", flat=True).get(pk=account.pk)
+    # FOR NO KEY UPDATE: the foreign-key checks of rows that name the account (its audit
+    # events, written while owner rows are locked) do not wait for it.
+    old = (
+        Account.objects.select_for_update(no_key=True)
+        .values_list("name", flat=True)
+        .get(pk=account.pk)
+    )
     account.name = name
     if name == old:
         return False
@@ -401,12 +407,12 @@ def membership_role_change(*, membership: Membership, role: str, by: User) -> bo
 
 
 @transaction.atomic
-def membership_add(*, account: Account, user: User, role: str, by: User) -> Membership:
-    """Make someone a member without an invitation (Cohort staff, in the admin), in the
-    account's audit trail as a member who joined."""
-    membership = Membership.objects.create(account=account, user=user, role=role)
-    subject = f"{user.email} as {_role_label(role)}, added by Cohort staff"
-    _event(account, by, AccountEvent.Action.MEMBER_JOINED, subject)
+def membership_add(*, membership: Membership, by: User) -> Membership:
+    """Save a new membership made without an invitation (by Cohort staff, in the admin),
+    in the account's audit trail as a member who joined."""
+    membership.save()
+    subject = f"{membership.user.email} as {_role_label(membership.role)}, added by Cohort staff"
+    _event(membership.account, by, AccountEvent.Action.MEMBER_JOINED, subject)
     return membership
 
 

@@ -1,6 +1,7 @@
 """Staff use the Django admin: users with email login, accounts and their plans."""
 
 import pytest
+from django.contrib.admin.models import ADDITION, LogEntry
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -508,8 +509,12 @@ def test_staff_changes_to_name_and_members_are_in_the_accounts_audit_trail(
 
     _account_change(staff_client, account, name="Radbooks Ltd")
     add = reverse("admin:accounts_membership_add")
-    staff_client.post(add, {"account": account.pk, "user": newcomer.pk, "role": "admin"})
+    added = staff_client.post(
+        add, {"account": account.pk, "user": newcomer.pk, "role": "admin", "_continue": "1"}
+    )
     joined = Membership.objects.get(account=account, user=newcomer)
+    assert added["Location"] == reverse("admin:accounts_membership_change", args=[joined.pk])
+    assert LogEntry.objects.get(action_flag=ADDITION).object_id == str(joined.pk)
     change = reverse("admin:accounts_membership_change", args=[joined.pk])
     staff_client.post(change, {**admin_form_data(staff_client.get(change)), "role": "member"})
     delete = reverse("admin:accounts_membership_delete", args=[joined.pk])
