@@ -25,7 +25,10 @@ def page_came_from(request: HttpRequest) -> str | None:
     ):
         return None
     parts = urlsplit(referer)
-    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    path = parts.path or "/"
+    if path.startswith(("//", "/\\")):  # a browser would read another host in it
+        return None
+    return path + (f"?{parts.query}" if parts.query else "")
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

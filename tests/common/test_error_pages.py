@@ -20,10 +20,16 @@ def test_a_forms_address_opened_as_a_page_says_so_with_a_way_back(login, owner, 
     assert f'<a class="button" href="/a/{account.slug}/account/">Back to the page</a>' in html
 
 
-def test_another_sites_page_is_no_way_back(login, owner, account):
-    response = login(owner).get(
-        f"/a/{account.slug}/account/tokens/", HTTP_REFERER="https://evil.example/page"
-    )
+@pytest.mark.parametrize(
+    "referer",
+    [
+        "https://evil.example/page",
+        "http://testserver//evil.example/page",
+        "http://testserver/\\evil.example/page",
+    ],
+)
+def test_another_sites_page_is_no_way_back(login, owner, account, referer):
+    response = login(owner).get(f"/a/{account.slug}/account/tokens/", HTTP_REFERER=referer)
 
     assert "This address is not a page" in response.content.decode()
     assert "evil.example" not in response.content.decode()
