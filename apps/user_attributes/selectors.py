@@ -14,36 +14,57 @@ from apps.user_attributes.models import TYPE_BITS, AttributeKey, AttributeReject
 from apps.user_attributes.validation import KEY_RE, MAX_KEY_LENGTH, MAX_KEYS_PER_SITE, Reason
 
 # Words of key names that suggest personal data. Sent for anonymous visitors, such data
-# can never be found by Visitor Lookup, so the catalogue flags them. Whole words only
-# (`hotel_id`, `intel_cpu` and `gift_card_balance` hold none), with the pairs that name
-# personal data only together (`first_name`, `card_number`).
+# can never be found by Visitor Lookup, so the catalogue flags them. Whole words, in the
+# singular (`hotel_id`, `intel_cpu` and `gift_card_balance` hold none; `emails` does),
+# with the pairs that name personal data only together (`first_name`, `card_number`).
 PERSONAL_WORDS = frozenset(
     {
-        "email", "mail", "emailaddress", "phone", "phonenumber", "telephone", "tel", "mobile",
-        "cell", "fax", "street", "address", "zip", "zipcode", "postcode", "postalcode",
-        "firstname", "lastname", "fullname", "surname", "familyname", "givenname",
-        "birth", "birthday", "birthdate", "birthplace", "dateofbirth", "dob", "ssn", "passport",
-        "iban",
+        "email", "mail", "phone", "telephone", "tel", "mobile", "cell", "fax", "street",
+        "address", "zip", "zipcode", "postcode", "postalcode", "firstname", "lastname",
+        "fullname", "surname", "familyname", "givenname", "username", "birth", "birthday",
+        "birthdate", "birthplace", "dateofbirth", "dob", "ssn", "passport", "iban",
     }
 )  # fmt: skip
+# Words that also name personal data at the end of a word run together (`useremail`,
+# `billingaddress`, `mobilephone`), but for the devices named so.
+PERSONAL_ENDINGS = ("email", "address", "phone")
+NOT_PERSONAL = frozenset({"iphone", "smartphone", "headphone", "microphone", "earphone"})
 PERSONAL_PAIRS = frozenset(
     {
         ("first", "name"), ("last", "name"), ("full", "name"), ("given", "name"),
-        ("family", "name"), ("post", "code"), ("postal", "code"), ("card", "number"),
-        ("credit", "card"), ("national", "id"), ("tax", "id"),
+        ("family", "name"), ("user", "name"), ("customer", "name"), ("contact", "name"),
+        ("cardholder", "name"), ("holder", "name"), ("display", "name"), ("post", "code"),
+        ("postal", "code"), ("card", "number"), ("credit", "card"), ("national", "id"),
+        ("tax", "id"), ("phone", "number"), ("ip", "address"),
     }
 )  # fmt: skip
 _KEY_WORD_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
+def _singular(word: str) -> str:
+    if word.endswith("ss"):  # address, pass
+        return word
+    for ending, replacement in (("sses", "ss"), ("ies", "y"), ("es", "e"), ("s", "")):
+        if word.endswith(ending) and len(word) > len(ending) + 2:
+            return word[: -len(ending)] + replacement
+    return word
+
+
+def _personal_word(word: str) -> bool:
+    if word in PERSONAL_WORDS:
+        return True
+    return word not in NOT_PERSONAL and word.endswith(PERSONAL_ENDINGS)
+
+
 def key_looks_personal(entry: AttributeKey) -> bool:
     """Whether a catalogue key's name suggests personal data: a word of its name (split at
-    `_ . -`, digits and camelCase) is one, or two words in a row are. A key only ever
-    sent as a boolean is a flag, never the data itself (`has_email`, `is_mobile`)."""
+    `_ . -`, digits and camelCase, in the singular) is one or ends in one, or two words in
+    a row are. A key only ever sent as a boolean is a flag, never the data itself
+    (`has_email`, `is_mobile`)."""
     if entry.types_mask == TYPE_BITS[ValueType.BOOLEAN]:
         return False
-    words = [word.lower() for word in _KEY_WORD_RE.findall(entry.key)]
-    return any(word in PERSONAL_WORDS for word in words) or any(
+    words = [_singular(word.lower()) for word in _KEY_WORD_RE.findall(entry.key)]
+    return any(_personal_word(word) for word in words) or any(
         pair in PERSONAL_PAIRS for pair in pairwise(words)
     )
 

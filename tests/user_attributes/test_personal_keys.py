@@ -41,6 +41,17 @@ BOOLEAN = TYPE_BITS[ValueType.BOOLEAN]
         "card_number",
         "creditCard",
         "tax_id",
+        "address",
+        "emails",
+        "user_emails",
+        "useremail",
+        "billingaddress",
+        "home_addresses",
+        "phones",
+        "mobilephone",
+        "cardholder_name",
+        "user_name",
+        "zip_codes",
     ],
 )
 def test_names_of_personal_data_are_flagged(key):
@@ -60,6 +71,11 @@ def test_names_of_personal_data_are_flagged(key):
         "telemetry",
         "mobileapp",
         "postcount",
+        "iphone_model",
+        "smartphone_brand",
+        "addressable_market",
+        "status",
+        "statuses",
     ],
 )
 def test_words_that_only_contain_such_names_are_not(key):
