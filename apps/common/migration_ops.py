@@ -113,3 +113,15 @@ def index_replaced_concurrently(
         state_operations=state,
         database_operations=[migrations.RunPython(forwards, backwards, elidable=False)],
     )
+
+
+def table_analyzed(app_label: str, model_name: str) -> migrations.RunPython:
+    """`ANALYZE` a table on PostgreSQL, so that the planner has the statistics of an
+    expression index built just before, instead of waiting for autovacuum's next pass."""
+
+    def forwards(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            model = apps.get_model(app_label, model_name)
+            schema_editor.execute(f"ANALYZE {schema_editor.quote_name(model._meta.db_table)}")
+
+    return migrations.RunPython(forwards, migrations.RunPython.noop, elidable=False)
