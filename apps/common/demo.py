@@ -67,8 +67,11 @@ def demo_api_token() -> str:
 
 
 @transaction.atomic
-def demo_seed(*, base_url: str) -> dict:
-    """Create (or bring back to shape) the demo account, login and site."""
+def demo_seed(*, base_url: str | None) -> dict:
+    """Create (or bring back to shape) the demo account, login and site. Without a
+    `base_url`, where `make run` last served the demo site (its newest loopback origin),
+    else COHORT_PUBLIC_BASE_URL: printing the facts again names the port the app runs on
+    and adds no origin."""
     user = User.objects.filter(email=DEMO_EMAIL).first()
     if user is None:
         user = User.objects.create_user(email=DEMO_EMAIL, password=DEMO_PASSWORD, name="Demo")
@@ -99,8 +102,15 @@ def demo_seed(*, base_url: str) -> dict:
             source=PlanChange.Source.STAFF,
         )
 
-    origin = base_url.rstrip("/")
     site = Site.objects.filter(account=account, name=DEMO_SITE).first()
+    if base_url is None:
+        local = [
+            origin
+            for origin in (site.allowed_origins if site is not None else [])
+            if origin.startswith(("http://127.0.0.1:", "http://localhost:"))
+        ]
+        base_url = local[-1] if local else settings.COHORT_PUBLIC_BASE_URL
+    origin = base_url.rstrip("/")
     if site is None:
         site = site_create(
             account=account, name=DEMO_SITE, allowed_origins=[origin], created_by=user

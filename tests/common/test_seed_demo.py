@@ -135,6 +135,25 @@ def test_base_url_option_adds_the_origin_and_is_printed():
 
 
 @pytest.mark.django_db
+def test_run_again_without_a_base_url_it_names_where_make_run_served_the_demo():
+    """`make run PORT=8108` seeds with its port; printing the facts again later names
+    that port and leaves the origins as they are."""
+    served = json.loads(_seed("--json", "--base-url", "http://127.0.0.1:8108"))
+    site = Site.objects.get(key=served["site_key"])
+    site.allowed_origins = [*site.allowed_origins, "https://shop.example.com"]
+    site.save(update_fields=["allowed_origins"])
+
+    again = _facts()
+
+    assert again["base_url"] == "http://127.0.0.1:8108"
+    assert again["demo_page"] == f"http://127.0.0.1:8108/demo/{site.key}/"
+    assert Site.objects.get(pk=site.pk).allowed_origins == [
+        "http://127.0.0.1:8108",
+        "https://shop.example.com",
+    ]
+
+
+@pytest.mark.django_db
 def test_without_json_it_prints_a_readable_summary():
     out = _seed()
 

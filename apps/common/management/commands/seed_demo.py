@@ -13,8 +13,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print the demo facts as JSON.")
         parser.add_argument(
             "--base-url",
-            default=settings.COHORT_PUBLIC_BASE_URL,
-            help="Where the app is served (default: COHORT_PUBLIC_BASE_URL).",
+            default=None,
+            help="Where the app is served (default: where the demo site was last served, "
+            "else COHORT_PUBLIC_BASE_URL).",
         )
 
     def handle(self, *args, **options):
