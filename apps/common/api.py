@@ -4,7 +4,7 @@ import json
 import logging
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.cache import patch_vary_headers
@@ -58,6 +58,9 @@ def _flatten(detail) -> str:
     return str(detail)
 
 
+UNREADABLE_REQUEST = "The request cannot be read: too many parameters, or too large."
+
+
 def exception_handler(exc, context):
     """Every API error leaves as `{"code": ..., "message": ...}`."""
     if isinstance(exc, ApplicationError):
@@ -71,6 +74,10 @@ def exception_handler(exc, context):
             503,
             headers={"Retry-After": "5"},
         )
+    if isinstance(exc, TooManyFieldsSent):
+        # Answered here, not by handler400: with DEBUG on, Django's debug page reads the
+        # parameters again and fails with a plain-text 500.
+        return error_response("bad_request", UNREADABLE_REQUEST, 400)
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return error_response("body_too_large", f"The request body is over {limit} bytes.", 413)
@@ -174,12 +181,17 @@ def plain_json_answer(request, renderer_types, format_suffix) -> bool:
     `application/json` whatever it negotiated: JSON is the only renderer, the URL has no
     format suffix, and the request asks for plain JSON as the tracking script does (no
     Accept header, `*/*` or `application/json`, no `format` parameter). Takes Django's
-    request or DRF's."""
+    request or DRF's. Parameters past DATA_UPLOAD_MAX_NUMBER_FIELDS: not plain, so that
+    DRF's path meets them again where its handler answers the refusal."""
+    try:
+        asks_format = api_settings.URL_FORMAT_OVERRIDE in request.GET
+    except TooManyFieldsSent:
+        return False
     return (
         list(renderer_types) == [JSONRenderer]
         and not format_suffix
         and request.META.get("HTTP_ACCEPT", "*/*") in _PLAIN_ACCEPTS
-        and api_settings.URL_FORMAT_OVERRIDE not in request.GET
+        and not asks_format
     )
 
 
@@ -363,10 +375,7 @@ def json_or_bad_request(request, exception=None):
     DATA_UPLOAD_MAX_NUMBER_FIELDS parameters, say) answers JSON under /api/ too."""
     if request.path.startswith("/api/"):
         return JsonResponse(
-            {
-                "code": "bad_request",
-                "message": "The request cannot be read: too many parameters, or too large.",
-            },
+            {"code": "bad_request", "message": UNREADABLE_REQUEST},
             status=400,
         )
     return defaults.bad_request(request, exception)

@@ -399,7 +399,13 @@ class TestPlainRequests:
             assert 1 <= int(response["Retry-After"]) <= 60
             assert response["Access-Control-Allow-Origin"] == SHOP
 
-    def test_a_request_with_too_many_parameters_answers_json_on_both_paths(self, api_client, site):
+    @pytest.mark.parametrize("debug", [False, True], ids=["production", "make-run"])
+    def test_a_request_with_too_many_parameters_answers_json_on_both_paths(
+        self, api_client, site, settings, debug
+    ):
+        """With DEBUG on (make run), Django's debug page read the parameters again and
+        failed with a plain-text 500: the API answers the refusal itself."""
+        settings.DEBUG = debug
         path = f"/api/v1/sites/{site.key}/widgets"
         crowd = {"visitor_id": TABLET, **{f"p{i}": "1" for i in range(1001)}}
 
