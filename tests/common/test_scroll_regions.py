@@ -1,0 +1,41 @@
+"""Boxes that scroll sideways on a narrow screen take focus, with a name, so that a
+keyboard can scroll them (WCAG 2.1.1; Safari does not make them focusable itself)."""
+
+import re
+
+from apps.identity.services import visitor_identify
+from tests.feedback_targeting.factories import QuestionFactory, WidgetFactory
+
+SCROLL_BOX = re.compile(r'<(?:div class="table-scroll"|pre)[^>]*>')
+
+
+def test_every_scroll_box_of_the_pages_is_a_named_focusable_region(login, owner, site):
+    visitor_identify(site=site, visitor_id="v" * 32, user_id="ABC", attributes={"plan": "gold"})
+    poll = WidgetFactory(site=site, kind="poll")
+    QuestionFactory(widget=poll, position=0, kind="rating", text="Happy?", choices=[])
+    slug, key = site.account.slug, site.key
+    client = login(owner)
+    pages = [
+        f"/a/{slug}/sites/",
+        f"/a/{slug}/sites/{key}/",
+        f"/a/{slug}/user-attributes/{key}/",
+        f"/a/{slug}/widgets/{key}/",
+        f"/a/{slug}/widgets/{key}/{poll.pk}/results/",
+        f"/a/{slug}/lookup/{key}/?user_id=ABC",
+        f"/a/{slug}/account/",
+        f"/a/{slug}/account/audit/",
+        f"/a/{slug}/plan/",
+        "/accounts/",
+    ]
+    found = 0
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        html = response.content.decode()
+        for box in SCROLL_BOX.findall(html):
+            found += 1
+            assert 'tabindex="0"' in box, (path, box)
+            assert re.search(r'aria-label="[^"]+"', box), (path, box)
+            if "table-scroll" in box:
+                assert 'role="region"' in box, (path, box)
+    assert found >= 12
