@@ -164,10 +164,26 @@
     if (next && document.contains(next)) next.focus();
   }
 
-  // Dialogs swapped in by htmx open as modals; "Cancel" closes and removes them.
+  // Dialogs swapped in by htmx open as modals; "Cancel" closes and removes them. Closed,
+  // a dialog gives focus back to the control that opened it, also when it replaced the
+  // dialog that control opened (a form sent back with its errors): the browser would
+  // return it to the old dialog's button, which is gone, and leave the keyboard at the top.
+  var dialogOpener = null;
+
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = event.detail.target.querySelector("dialog");
-    if (dialog && !dialog.open) dialog.showModal();
+    if (!dialog || dialog.open) return;
+    var trigger = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (trigger && !trigger.closest("dialog")) dialogOpener = trigger;
+    var opener = dialogOpener;
+    dialog.addEventListener("close", function () {
+      window.setTimeout(function () {
+        var active = document.activeElement;
+        var lost = !active || active === document.body || !document.contains(active);
+        if (lost && opener && document.contains(opener)) opener.focus();
+      }, 0);
+    });
+    dialog.showModal();
   });
   document.addEventListener("click", function (event) {
     var closer = event.target.closest("[data-close-dialog]");

@@ -4,7 +4,9 @@ control after htmx swaps part of the page, instead of falling back to the page's
 import pytest
 from playwright.sync_api import expect
 
+from apps.accounts.models import Account
 from apps.feedback_targeting.models import Widget
+from apps.sites.models import Site
 from tests.feedback_targeting.factories import QuestionFactory, WidgetFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,3 +45,32 @@ def test_removing_a_condition_moves_focus_to_the_next_control(signed_in, live_se
 
     expect(conditions).to_have_count(1)
     expect(conditions.first.locator("select").first).to_be_focused()
+
+
+@pytest.mark.parametrize("close", ["Escape", "Cancel"])
+def test_a_dialog_sent_back_with_errors_returns_focus_to_its_opener_when_closed(
+    signed_in, live_server, site, close
+):
+    """The dialog with the errors replaced the one the link opened: closing it must not
+    leave the keyboard at the top of the page."""
+    Account.objects.filter(pk=site.account_id).update(tier="business")
+    Site.objects.filter(pk=site.pk).update(user_attributes_enabled=False)
+    signed_in.goto(f"{live_server.url}/a/{site.account.slug}/user-attributes/{site.key}/")
+    opener = signed_in.get_by_role("link", name="Enable User Attributes")
+    opener.focus()
+    signed_in.keyboard.press("Enter")
+    dialog = signed_in.locator("#enable-dialog")
+    expect(dialog.locator("input[type=checkbox]").first).to_be_focused()
+    signed_in.wait_for_timeout(100)  # htmx takes up the dialog's form once it settles
+    dialog.get_by_role("button", name="Enable User Attributes").focus()
+    signed_in.keyboard.press("Enter")  # nothing ticked: sent back with its errors
+    expect(dialog.get_by_role("alert").first).to_be_visible()
+
+    if close == "Escape":
+        signed_in.keyboard.press("Escape")
+    else:
+        dialog.get_by_role("link", name="Cancel").focus()
+        signed_in.keyboard.press("Enter")
+
+    expect(signed_in.locator("dialog[open]")).to_have_count(0)
+    expect(opener).to_be_focused()
