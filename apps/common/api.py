@@ -25,7 +25,7 @@ from apps.common.errors import ApplicationError, Forbidden, NotFound
 from apps.common.http import client_key
 from apps.common.negotiation import FormatRefusingNegotiation
 from apps.common.tenancy import role_at_least
-from apps.common.throttling import Rate, throttle_hits
+from apps.common.throttling import Rate, throttle_hit, throttle_hits
 from apps.sites.models import Site
 from apps.sites.origins import origin_allowed
 from apps.sites.selectors import site_get_public_cached
@@ -280,12 +280,14 @@ class PublicSiteAPIView(BaseAPIView):
             self._throttle(request, site)
 
     def _throttle(self, request, site: Site | None) -> None:
-        limits = [
-            ("client", client_key(request) or "", Rate.parse(settings.COHORT_THROTTLE_PER_CLIENT))
-        ]
-        if site is not None:
-            limits.insert(0, ("site", str(site.pk), Rate.parse(settings.COHORT_THROTTLE_PER_SITE)))
-        wait = throttle_hits(limits)
+        """The client's own limit first: a call it refuses is not counted against the
+        site's, or one client past its limit could use up the whole site's budget and
+        switch off the site's public API for every visitor."""
+        client = Rate.parse(settings.COHORT_THROTTLE_PER_CLIENT)
+        wait = throttle_hit(scope="client", ident=client_key(request) or "", rate=client)
+        if wait is None and site is not None:
+            per_site = Rate.parse(settings.COHORT_THROTTLE_PER_SITE)
+            wait = throttle_hit(scope="site", ident=str(site.pk), rate=per_site)
         if wait is not None:
             raise exceptions.Throttled(wait=wait)
 

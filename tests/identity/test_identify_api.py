@@ -673,6 +673,18 @@ class TestCorsAndThrottle:
         assert same == [200, 200, 200, 429]
         assert other == 200
 
+    @override_settings(COHORT_THROTTLE_PER_CLIENT="2/min", COHORT_THROTTLE_PER_SITE="5/min")
+    def test_a_client_past_its_limit_does_not_use_up_the_sites(self, api_client, site):
+        """The site key is public: one client hammering it must not switch the site's
+        public API off for everyone else."""
+        api_client.defaults["REMOTE_ADDR"] = "203.0.113.7"
+        hammering = [identify(api_client, site, TABLET, "u1").status_code for _ in range(10)]
+        api_client.defaults["REMOTE_ADDR"] = "198.51.100.1"
+        someone_else = identify(api_client, site, MOBILE, "u2").status_code
+
+        assert hammering == [200, 200] + [429] * 8
+        assert someone_else == 200
+
     @override_settings(COHORT_THROTTLE_PER_SITE="2/min")
     def test_per_site_throttle_does_not_touch_other_sites(self, api_client, site, other_site):
         for _ in range(2):
