@@ -1,5 +1,7 @@
+import re
 import secrets
 import time
+import unicodedata
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -13,6 +15,29 @@ from apps.common.throttling import wait_text
 
 EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
 PASSWORD_HELP = "At least 8 characters, not entirely numeric, not a common password."  # noqa: S105
+
+
+WEB_ADDRESS_RE = re.compile(r"[a-z][a-z0-9+.-]*://|\bwww\.", re.IGNORECASE)
+
+
+class AccountNameField(forms.CharField):
+    """A team's name: shown in pages, and in the mails Cohort sends for the account
+    (invitations, to people outside it). One line, as pages show it, with no control
+    characters and no web address: a name is no place for a link that a mail from
+    Cohort would carry to strangers."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=120, **kwargs)
+
+    def to_python(self, value) -> str:
+        return " ".join(super().to_python(value).split())
+
+    def validate(self, value) -> None:
+        super().validate(value)
+        if WEB_ADDRESS_RE.search(value):
+            raise forms.ValidationError("An account name cannot hold a web address.")
+        if any(unicodedata.category(character) == "Cc" for character in value):
+            raise forms.ValidationError("An account name cannot hold control characters.")
 
 
 def user_email_clean(raw: str, *, taken: str, user: User | None = None) -> str:
@@ -39,8 +64,7 @@ class SignupForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=PASSWORD_HELP,
     )
-    account_name = forms.CharField(
-        max_length=120,
+    account_name = AccountNameField(
         label="Company or team name",
         help_text="Shown to your team in Cohort; you can rename it later on the Account page.",
     )
@@ -141,8 +165,7 @@ class AdminLoginForm(AttemptsCountedMixin, AdminAuthenticationForm):
 
 
 class AccountNameForm(forms.Form):
-    name = forms.CharField(
-        max_length=120,
+    name = AccountNameField(
         label="Account name",
         help_text="Your team sees it in Cohort. Renaming keeps the account's links as they are.",
     )

@@ -48,8 +48,14 @@ def test_the_same_name_again_records_nothing_and_says_so(login, account, owner):
 
 @pytest.mark.parametrize(
     ("name", "error"),
-    [("   ", "This field is required."), ("x" * 121, "at most 120 characters")],
-    ids=["blank", "too_long"],
+    [
+        ("   ", "This field is required."),
+        ("x" * 121, "at most 120 characters"),
+        ("Radbooks. Verify at https://cohort-login.evil.example/", "cannot hold a web address"),
+        ("Radbooks www.evil.example", "cannot hold a web address"),
+        ("Radbooks\x07", "cannot hold control characters"),
+    ],
+    ids=["blank", "too_long", "link", "www", "control"],
 )
 def test_a_bad_name_is_an_inline_error_and_the_old_name_stays(login, account, owner, name, error):
     old = account.name
@@ -60,6 +66,13 @@ def test_a_bad_name_is_an_inline_error_and_the_old_name_stays(login, account, ow
     assert error in response.content.decode()
     assert Account.objects.get(pk=account.pk).name == old
     assert not AccountEvent.objects.exists()
+
+
+def test_a_name_on_several_lines_is_kept_on_one(login, account, owner):
+    """It goes into the subject and body of invitation mails."""
+    _rename(login(owner), account, "Radbooks\n\nURGENT:   read   this")
+
+    assert Account.objects.get(pk=account.pk).name == "Radbooks URGENT: read this"
 
 
 def test_only_owners_see_the_form(login, account, admin_user, member):
