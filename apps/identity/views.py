@@ -32,7 +32,13 @@ def lookup_site(request: HttpRequest, site_key: str) -> HttpResponse:
     searched = "user_id" in request.GET or "email" in request.GET
     form = LookupForm(request.GET if searched else None)
     people = None
-    if searched and form.is_valid():
+    # A link from another site's page (a browser says so in Sec-Fetch-Site) fills in the
+    # form but does not search: every search is a privacy lookup recorded in the member's
+    # name, which a page elsewhere must not make for them.
+    from_elsewhere = request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site")
+    if searched and from_elsewhere:
+        form = LookupForm(initial={k: request.GET.get(k, "") for k in ("user_id", "email")})
+    elif searched and form.is_valid():
         people = person_lookup_record(
             site=site,
             user_id=form.cleaned_data["user_id"],
@@ -47,6 +53,7 @@ def lookup_site(request: HttpRequest, site_key: str) -> HttpResponse:
         "people": people,
         "query": urlencode({k: request.GET.get(k, "") for k in ("user_id", "email")}),
         "can_delete": request.membership.can_manage_sites,
+        "search_held": searched and from_elsewhere,
     }
     template = "identity/partials/_results.html" if request.htmx else "identity/lookup.html"
     response = render(request, template, context, status=400 if form.errors else 200)

@@ -238,3 +238,31 @@ def test_a_person_with_more_sessions_than_listed_shows_the_newest_and_the_total(
     assert html.count("https://s/flood/") == LOOKUP_ROWS_PER_KIND - 1  # and the fixture's
     client.post(page_url(site, "delete/"), {"user_id": "ABC", "email": ""})
     assert not Session.objects.filter(site=site).exists()
+
+
+@pytest.mark.parametrize("fetch_site", ["cross-site", "same-site"])
+def test_a_link_from_another_site_fills_in_the_search_but_records_no_lookup(
+    login, member, site, rachel, fetch_site
+):
+    """A page elsewhere must not make a member look people up in their name."""
+    response = login(member).get(
+        f"{page_url(site)}?user_id=ABC&email=ceo%40example.com", HTTP_SEC_FETCH_SITE=fetch_site
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="search-held"' in page
+    assert 'value="ABC"' in page
+    assert "data-user-id=" not in page
+    assert not PrivacyAudit.objects.exists()
+
+
+@pytest.mark.parametrize("fetch_site", ["same-origin", "none", None])
+def test_a_search_from_cohort_itself_or_typed_runs(login, member, site, rachel, fetch_site):
+    headers = {"HTTP_SEC_FETCH_SITE": fetch_site} if fetch_site else {}
+
+    page = login(member).get(f"{page_url(site)}?user_id=ABC", **headers).content.decode()
+
+    assert 'data-user-id="ABC"' in page
+    assert 'id="search-held"' not in page
+    assert PrivacyAudit.objects.count() == 1
