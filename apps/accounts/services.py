@@ -2,7 +2,6 @@ import hashlib
 import secrets
 import smtplib
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -237,32 +236,24 @@ def login_attempts_forgiven(*, email: str, client: str | None, now: float) -> No
 RESET_INBOX_SHARE = 4
 
 
-@dataclass(frozen=True)
-class ResetRequest:
-    wait: int | None  # seconds this client waits for its next link (429), or None
-    send: bool  # whether the link is mailed
-
-
-def password_reset_request_count(*, email: str, client: str | None) -> ResetRequest:
-    """Count a request for a password reset link. Each client is limited per address
-    (COHORT_PASSWORD_RESET_RATE_PER_EMAIL) and in all (…_PER_CLIENT), and told when to
-    come back: counted per address from everywhere, anyone could keep a person from
-    their own reset by asking for links in their name. The address's inbox takes
-    RESET_INBOX_SHARE times the per-address rate from every client together; past it,
-    links are not mailed, and the page says what it says to everyone (that a link was
-    sent if the address has a login), so the flood reveals nothing either."""
+def password_reset_request_count(*, email: str, client: str | None) -> int | None:
+    """Count a request for a password reset link: the seconds to wait before the next,
+    or None. Each client is limited per address (COHORT_PASSWORD_RESET_RATE_PER_EMAIL)
+    and in all (…_PER_CLIENT): counted per address from everywhere alone, five requests
+    from anyone kept a person from their own reset. The address's inbox takes
+    RESET_INBOX_SHARE times the per-address rate from every client together, so a
+    flood of links needs many clients, and stopping someone's reset four times as many
+    requests. The counts never depend on whether the address has a login."""
     per_email = Rate.parse(settings.COHORT_PASSWORD_RESET_RATE_PER_EMAIL)
     limits = [("reset-email", _hashed("reset", email, client), per_email)]
     if client:
-        limits.append(
-            ("reset-client", client, Rate.parse(settings.COHORT_PASSWORD_RESET_RATE_PER_CLIENT))
-        )
+        per_client = Rate.parse(settings.COHORT_PASSWORD_RESET_RATE_PER_CLIENT)
+        limits.append(("reset-client", client, per_client))
     wait = throttle_hits(limits)
     if wait is not None:
-        return ResetRequest(wait=wait, send=False)
+        return wait
     inbox = Rate(limit=per_email.limit * RESET_INBOX_SHARE, period=per_email.period)
-    flooded = throttle_hit(scope="reset-inbox", ident=_hashed("reset", email), rate=inbox)
-    return ResetRequest(wait=None, send=flooded is None)
+    return throttle_hit(scope="reset-inbox", ident=_hashed("reset", email), rate=inbox)
 
 
 def signup_attempt_count(*, client: str | None) -> int | None:

@@ -123,13 +123,10 @@ class PasswordResetView(auth_views.PasswordResetView):
     def form_valid(self, form):
         email = form.cleaned_data["email"].strip().lower()
         form.cleaned_data["email"] = email
-        counted = password_reset_request_count(email=email, client=client_key(self.request))
-        if counted.wait is not None:
-            message = f"Too many requests for a link. Try again {wait_text(counted.wait)}."
-            form.add_error(None, message)
+        wait = password_reset_request_count(email=email, client=client_key(self.request))
+        if wait is not None:
+            form.add_error(None, f"Too many requests for a link. Try again {wait_text(wait)}.")
             return self.render_to_response(self.get_context_data(form=form), status=429)
-        if not counted.send:  # the inbox has had its share: answered as any request is
-            return redirect(self.get_success_url())
         return super().form_valid(form)
 
 
