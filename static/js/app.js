@@ -179,7 +179,8 @@
     dialog.addEventListener("close", function () {
       window.setTimeout(function () {
         var active = document.activeElement;
-        var lost = !active || active === document.body || !document.contains(active);
+        var lost = !active || active === document.body || !document.contains(active) ||
+          dialog.contains(active);
         if (lost && opener && document.contains(opener)) opener.focus();
       }, 0);
     });
