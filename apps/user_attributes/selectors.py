@@ -19,7 +19,8 @@ from apps.user_attributes.validation import KEY_RE, MAX_KEY_LENGTH, MAX_KEYS_PER
 # with the pairs that name personal data only together (`first_name`, `card_number`).
 PERSONAL_WORDS = frozenset(
     {
-        "email", "mail", "phone", "telephone", "tel", "mobile", "cell", "fax", "street",
+        "email", "mail", "phone", "phonenumber", "mobilenumber", "telephone", "tel",
+        "mobile", "cell", "fax", "street",
         "address", "zip", "zipcode", "postcode", "postalcode", "firstname", "lastname",
         "fullname", "surname", "familyname", "givenname", "username", "birth", "birthday",
         "birthdate", "birthplace", "dateofbirth", "dob", "ssn", "passport", "iban",
@@ -28,7 +29,9 @@ PERSONAL_WORDS = frozenset(
 # Words that also name personal data at the end of a word run together (`useremail`,
 # `billingaddress`, `mobilephone`), but for the devices named so.
 PERSONAL_ENDINGS = ("email", "address", "phone")
-NOT_PERSONAL = frozenset({"iphone", "smartphone", "headphone", "microphone", "earphone"})
+NOT_PERSONAL = frozenset(
+    {"iphone", "smartphone", "headphone", "microphone", "earphone", "payphone", "xylophone"}
+)
 PERSONAL_PAIRS = frozenset(
     {
         ("first", "name"), ("last", "name"), ("full", "name"), ("given", "name"),
