@@ -103,6 +103,7 @@ def demo_seed(*, base_url: str | None) -> dict:
         )
 
     site = Site.objects.filter(account=account, name=DEMO_SITE).first()
+    served_now = base_url is not None
     if base_url is None:
         local = [
             origin
@@ -115,8 +116,10 @@ def demo_seed(*, base_url: str | None) -> dict:
         site = site_create(
             account=account, name=DEMO_SITE, allowed_origins=[origin], created_by=user
         )
-    elif origin not in site.allowed_origins:
-        site_update(site=site, name=site.name, allowed_origins=[*site.allowed_origins, origin])
+    elif served_now and site.allowed_origins[-1:] != [origin]:
+        # The newest origin last: run again without a base URL, seed_demo names it.
+        others = [kept for kept in site.allowed_origins if kept != origin]
+        site_update(site=site, name=site.name, allowed_origins=[*others, origin])
     if not site.user_attributes_enabled:
         user_attributes_enable(
             site=site,

@@ -154,6 +154,20 @@ def test_run_again_without_a_base_url_it_names_where_make_run_served_the_demo():
 
 
 @pytest.mark.django_db
+def test_a_port_served_again_is_the_one_named_next():
+    for port in (8000, 8108, 8000):
+        _seed("--json", "--base-url", f"http://127.0.0.1:{port}")
+
+    again = _facts()
+
+    assert again["base_url"] == "http://127.0.0.1:8000"
+    assert Site.objects.get(key=again["site_key"]).allowed_origins == [
+        "http://127.0.0.1:8108",
+        "http://127.0.0.1:8000",
+    ]
+
+
+@pytest.mark.django_db
 def test_without_json_it_prints_a_readable_summary():
     out = _seed()
 
