@@ -76,8 +76,8 @@ def index_added_concurrently(
 ) -> migrations.SeparateDatabaseAndState:
     """Add an index without blocking the table's writes while it is built: `CREATE INDEX
     CONCURRENTLY` on PostgreSQL (the migration must say `atomic = False`), a plain one
-    elsewhere. Reversible. A build that failed on PostgreSQL leaves an invalid index of
-    that name: drop it before running the migration again."""
+    elsewhere. Reversible, and safe to run again after a failure part way
+    (`index_replaced_concurrently`)."""
     return index_replaced_concurrently(app_label, model_name, old=None, new=index)
 
 
@@ -85,14 +85,26 @@ def index_replaced_concurrently(
     app_label: str, model_name: str, *, old: models.Index | None, new: models.Index
 ) -> migrations.SeparateDatabaseAndState:
     """Build `new`, then drop `old` (if any), each without blocking the table's writes
-    (CONCURRENTLY on PostgreSQL; the migration must say `atomic = False`). Reversible."""
+    (CONCURRENTLY on PostgreSQL; the migration must say `atomic = False`). Reversible,
+    and on PostgreSQL safe to run again after a failure part way: a statement that ran
+    outside a transaction stays done, so an index already built is kept, one left
+    invalid by an interrupted build is dropped and built again, and one already dropped
+    is not dropped twice."""
 
     def run(apps, schema_editor, operation: str, index: models.Index):
         model = apps.get_model(app_label, model_name)
-        concurrently = {"concurrently": True}
         if schema_editor.connection.vendor != "postgresql":
-            concurrently = {}
-        getattr(schema_editor, operation)(model, index, **concurrently)
+            getattr(schema_editor, operation)(model, index)
+            return
+        valid = _index_valid(schema_editor, index.name)
+        if operation == "add_index" and valid is True:
+            return
+        if valid is not None:  # an index to drop, or an invalid one to build again
+            schema_editor.execute(
+                f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(index.name)}"
+            )
+        if operation == "add_index":
+            schema_editor.add_index(model, index, concurrently=True)
 
     def swap(apps, schema_editor, built: models.Index | None, dropped: models.Index | None):
         if built is not None:
@@ -125,3 +137,16 @@ def table_analyzed(app_label: str, model_name: str) -> migrations.RunPython:
             schema_editor.execute(f"ANALYZE {schema_editor.quote_name(model._meta.db_table)}")
 
     return migrations.RunPython(forwards, migrations.RunPython.noop, elidable=False)
+
+
+def _index_valid(schema_editor, name: str) -> bool | None:
+    """Whether PostgreSQL holds a valid index of this name (False: one left invalid by an
+    interrupted CREATE INDEX CONCURRENTLY), or None for no such index."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = %s AND pg_table_is_visible(c.oid)",
+            [name],
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
