@@ -8,6 +8,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.accounts.models import Membership
+from apps.common.pages import page_came_from
 from apps.common.tenancy import account_view
 from apps.identity.forms import LookupForm
 from apps.identity.models import PrivacyAudit
@@ -35,7 +36,11 @@ def lookup_site(request: HttpRequest, site_key: str) -> HttpResponse:
     # A link from another site's page (a browser says so in Sec-Fetch-Site) fills in the
     # form but does not search: every search is a privacy lookup recorded in the member's
     # name, which a page elsewhere must not make for them.
-    from_elsewhere = request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site")
+    # The same goes for a search the log-in page sends on to: a link from elsewhere that
+    # met a logged-out member arrives from there.
+    from_elsewhere = request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site") or (
+        page_came_from(request) or ""
+    ).startswith(reverse("accounts:login"))
     if searched and from_elsewhere:
         form = LookupForm(initial={k: request.GET.get(k, "") for k in ("user_id", "email")})
     elif searched and form.is_valid():

@@ -266,3 +266,16 @@ def test_a_search_from_cohort_itself_or_typed_runs(login, member, site, rachel, 
     assert 'data-user-id="ABC"' in page
     assert 'id="search-held"' not in page
     assert PrivacyAudit.objects.count() == 1
+
+
+def test_a_search_the_log_in_page_sends_on_to_is_held_too(login, member, site, rachel):
+    """A link from elsewhere that met a logged-out member comes back from the log-in page
+    as a request of Cohort's own."""
+    response = login(member).get(
+        f"{page_url(site)}?user_id=ABC",
+        HTTP_SEC_FETCH_SITE="same-origin",
+        HTTP_REFERER=f"http://testserver/login/?next={page_url(site)}%3Fuser_id%3DABC",
+    )
+
+    assert 'id="search-held"' in response.content.decode()
+    assert not PrivacyAudit.objects.exists()
