@@ -39,3 +39,18 @@ def test_every_scroll_box_of_the_pages_is_a_named_focusable_region(login, owner,
             if "table-scroll" in box:
                 assert 'role="region"' in box, (path, box)
     assert found >= 12
+
+
+def test_the_regions_of_several_people_are_told_apart(login, owner, site):
+    visitor_identify(site=site, visitor_id="a" * 32, user_id="ABC", attributes={"plan": "gold"})
+    visitor_identify(
+        site=site, visitor_id="b" * 32, user_id="XYZ", attributes={"email": "x@example.com"}
+    )
+
+    html = login(owner).get(
+        f"/a/{site.account.slug}/lookup/{site.key}/?user_id=ABC&email=x%40example.com"
+    )
+    names = re.findall(r'role="region" aria-label="([^"]+)"', html.content.decode())
+
+    assert len(names) == 6
+    assert len(names) == len(set(names))
