@@ -1,11 +1,11 @@
 """Owners rename their account on the Account page; the rename is in the audit trail."""
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from apps.accounts.models import Account, AccountEvent
 from apps.accounts.services import account_rename
+from tests.locks import held_for_key_share
 
 
 def _rename(client, account, name):
@@ -97,19 +97,8 @@ def test_a_rename_does_not_wait_for_a_foreign_key_check_on_the_account(on_postgr
     FOR KEY SHARE, while it holds the owner rows: a rename that locked the account FOR
     UPDATE, then reached the owner rows (the admin's page does both), would deadlock."""
     account = Account.objects.get(memberships__user=owner)
-    holder = connection.get_new_connection(connection.get_connection_params())
-    try:
-        with holder.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {Account._meta.db_table} WHERE id = %s FOR KEY SHARE",
-                [account.pk],
-            )
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '2s'")
+    with held_for_key_share(Account, account.pk):
         renamed = account_rename(account=account, actor=owner, name="Radbooks Ltd")
-    finally:
-        holder.rollback()
-        holder.close()
 
     assert renamed is True
     assert Account.objects.get(pk=account.pk).name == "Radbooks Ltd"

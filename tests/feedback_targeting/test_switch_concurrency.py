@@ -15,6 +15,7 @@ from apps.sites.models import Site
 from tests.factories import SiteFactory, UserFactory
 from tests.feedback_targeting.factories import QuestionFactory
 from tests.feedback_targeting.test_widget_api import make_poll
+from tests.locks import held_for_key_share
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("on_postgres")]
 
@@ -63,23 +64,10 @@ def test_an_activation_does_not_wait_for_a_foreign_key_check_on_the_account():
     deadlock with it."""
     site = SiteFactory()
     widget = make_poll(site, active=False)
-    holder = connection.get_new_connection(connection.get_connection_params())
-    try:
-        with holder.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {Account._meta.db_table} WHERE id = %s FOR KEY SHARE",
-                [site.account_id],
-            )
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '2s'")
+    with held_for_key_share(Account, site.account_id):
         activated = widget_activate(
             widget=Widget.objects.select_related("site__account").get(pk=widget.pk)
         )
-    finally:
-        holder.rollback()
-        holder.close()
-        with connection.cursor() as cursor:
-            cursor.execute("RESET lock_timeout")
 
     assert activated.status == Widget.Status.ACTIVE
 

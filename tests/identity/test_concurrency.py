@@ -6,7 +6,6 @@ import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import pytest
 from django.db import connection, connections
@@ -18,6 +17,7 @@ from apps.user_attributes.models import AttributeKey, AttributeValue
 from apps.user_attributes.services import NEW_KEYS_LOCK, attribute_key_delete
 from apps.user_attributes.validation import MAX_KEYS_PER_SITE
 from tests.factories import SiteFactory
+from tests.locks import held_elsewhere
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("on_postgres")]
 
@@ -192,24 +192,6 @@ def test_calls_racing_with_one_message_id_and_different_values_apply_one(live_se
     assert values == {"copy": winner, f"only_{winner}": True}
     assert AttributeKey.objects.filter(site=site).count() == 2
     assert deadlocks() == deadlocks_before
-
-
-@contextmanager
-def held_elsewhere(sql: str, params: list):
-    """Run `sql` (a lock) in a transaction of another connection that stays open while the
-    block runs; this connection gives up on any lock it waits for more than 2 s."""
-    holder = connection.get_new_connection(connection.get_connection_params())
-    try:
-        with holder.cursor() as cursor:
-            cursor.execute(sql, params)
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '2s'")
-        yield
-    finally:
-        holder.rollback()
-        holder.close()
-        with connection.cursor() as cursor:
-            cursor.execute("RESET lock_timeout")
 
 
 def test_switching_a_device_to_another_user_does_not_wait_for_the_previous_users_profile():

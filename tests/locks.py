@@ -1,0 +1,32 @@
+"""Row locks held by another PostgreSQL connection, for tests of what waits for what."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+
+
+@contextmanager
+def held_elsewhere(sql: str, params: list) -> Iterator[None]:
+    """Run `sql` (a lock) in a transaction of another connection that stays open while the
+    block runs; this connection gives up on any lock it waits for more than 2 s."""
+    holder = connection.get_new_connection(connection.get_connection_params())
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute(sql, params)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+
+def held_for_key_share(model, pk: int):
+    """The row held FOR KEY SHARE elsewhere, as the foreign-key check of a row naming it
+    holds it until its transaction ends."""
+    return held_elsewhere(
+        f"SELECT id FROM {model._meta.db_table} WHERE id = %s FOR KEY SHARE", [pk]
+    )
