@@ -136,6 +136,7 @@
   // Runs once htmx has swapped and settled (20 ms by default): the events of a part that
   // was removed never reach the document, so a timer takes their place.
   var SETTLED_MS = 60;
+  var pendingRefocus = null;
 
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
@@ -153,7 +154,8 @@
       tag: active.tagName.toLowerCase(),
       fallback: after[0] || before[before.length - 1] || null,
     };
-    window.setTimeout(function () { refocus(wanted); }, SETTLED_MS);
+    window.clearTimeout(pendingRefocus);
+    pendingRefocus = window.setTimeout(function () { refocus(wanted); }, SETTLED_MS);
   });
 
   function refocus(wanted) {
@@ -168,7 +170,13 @@
   // a dialog gives focus back to the control that opened it, also when it replaced the
   // dialog that control opened (a form sent back with its errors): the browser would
   // return it to the old dialog's button, which is gone, and leave the keyboard at the top.
+  // A dialog closed before the swap that brought it has settled (Escape or Cancel pressed
+  // at once) cancels that swap's hand-over of focus, which would otherwise move focus to
+  // the control nearest the emptied dialog before the opener gets it back.
   var dialogOpener = null;
+
+  function dialogClosing() { window.clearTimeout(pendingRefocus); }
+  document.addEventListener("cancel", dialogClosing, true);  // Escape; fires before "close"
 
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = event.detail.target.querySelector("dialog");
@@ -191,6 +199,6 @@
     if (!closer) return;
     event.preventDefault();
     var dialog = closer.closest("dialog");
-    if (dialog) { dialog.close(); dialog.remove(); }
+    if (dialog) { dialogClosing(); dialog.close(); dialog.remove(); }
   });
 })();

@@ -74,3 +74,33 @@ def test_a_dialog_sent_back_with_errors_returns_focus_to_its_opener_when_closed(
 
     expect(signed_in.locator("dialog[open]")).to_have_count(0)
     expect(opener).to_be_focused()
+
+
+def test_a_dialog_closed_while_htmx_settles_still_returns_focus_to_its_opener(
+    signed_in, live_server, site
+):
+    """Cancel pressed in the moments after the dialog came back with its errors: the
+    pending hand-over of focus from the swap must not take focus from the opener."""
+    Account.objects.filter(pk=site.account_id).update(tier="business")
+    Site.objects.filter(pk=site.pk).update(user_attributes_enabled=False)
+    signed_in.goto(f"{live_server.url}/a/{site.account.slug}/user-attributes/{site.key}/")
+    opener = signed_in.get_by_role("link", name="Enable User Attributes")
+    opener.focus()
+    signed_in.keyboard.press("Enter")
+    dialog = signed_in.locator("#enable-dialog")
+    expect(dialog.locator("input[type=checkbox]").first).to_be_focused()
+    signed_in.wait_for_timeout(100)  # htmx takes up the dialog's form once it settles
+    # Cancel is pressed at the moment the swap's focus hand-over falls due, before it.
+    signed_in.evaluate(
+        """() => window.addEventListener("htmx:beforeSwap", () => {
+            window.setTimeout(() => {
+                document.querySelector("#enable-dialog [data-close-dialog]").click();
+            }, 60);
+        }, {capture: true, once: true})"""
+    )
+    dialog.get_by_role("button", name="Enable User Attributes").focus()
+    signed_in.keyboard.press("Enter")
+
+    expect(signed_in.locator("dialog")).to_have_count(0)
+    signed_in.wait_for_timeout(100)
+    expect(opener).to_be_focused()
