@@ -232,9 +232,9 @@ def widget_edit(request: HttpRequest, site_key: str, widget_id: int) -> HttpResp
 
 def _row_prefix(request: HttpRequest, name: str, letter: str) -> str | None:
     """The prefix of the block to re-render, or a new one after those the form has."""
-    prefix = request.GET.get("prefix")
+    prefix = request.POST.get("prefix")
     if prefix is None:
-        return next_prefix(prefixes(request.GET, name, letter), letter)
+        return next_prefix(prefixes(request.POST, name, letter), letter)
     return prefix if PREFIX_RE.match(prefix) and prefix[0] == letter else None
 
 
@@ -244,7 +244,7 @@ def _form_changed(response: HttpResponse) -> HttpResponse:
 
 
 @account_view(min_role=Membership.Role.ADMIN)
-@require_GET
+@require_POST
 def builder_condition(request: HttpRequest, site_key: str) -> HttpResponse:
     """One condition row, fitted to its key: a new row, or the row again after its key,
     type or operator changed (only the operators and value inputs of the type)."""
@@ -253,8 +253,8 @@ def builder_condition(request: HttpRequest, site_key: str) -> HttpResponse:
     if prefix is None:
         return HttpResponseBadRequest("Bad condition prefix.")
     catalogue = {c.key: c for c in attribute_choices(site=site)}
-    row = ConditionRow.from_data(request.GET, prefix)
-    view = condition_view(row, catalogue, autofocus="prefix" not in request.GET)
+    row = ConditionRow.from_data(request.POST, prefix)
+    view = condition_view(row, catalogue, autofocus="prefix" not in request.POST)
     response = render(
         request, "feedback_targeting/partials/_condition.html", {"condition": view, "site": site}
     )
@@ -262,27 +262,27 @@ def builder_condition(request: HttpRequest, site_key: str) -> HttpResponse:
 
 
 @account_view(min_role=Membership.Role.ADMIN)
-@require_GET
+@require_POST
 def builder_question(request: HttpRequest, site_key: str) -> HttpResponse:
     """One question block: a new one, or the block again after its kind changed."""
     site = _site(request, site_key)
     prefix = _row_prefix(request, "questions", "q")
     if prefix is None:
         return HttpResponseBadRequest("Bad question prefix.")
-    if "prefix" in request.GET:
+    if "prefix" in request.POST:
         question = QuestionForm(prefix=prefix, initial=_question_initial(request, prefix))
     else:
         question = question_form_blank(prefix)
     response = render(
         request,
         "feedback_targeting/partials/_question.html",
-        {"question": question, "site": site, "autofocus": "prefix" not in request.GET},
+        {"question": question, "site": site, "autofocus": "prefix" not in request.POST},
     )
     return _form_changed(response)
 
 
 def _question_initial(request: HttpRequest, prefix: str) -> dict:
-    data = request.GET
+    data = request.POST
     return {
         "id": data.get(f"{prefix}-id", ""),
         "kind": data.get(f"{prefix}-kind", ""),
@@ -301,14 +301,14 @@ def builder_removed(request: HttpRequest, site_key: str) -> HttpResponse:
 
 
 @account_view(min_role=Membership.Role.ADMIN)
-@require_GET
+@require_POST
 def builder_preview(request: HttpRequest, site_key: str) -> HttpResponse:
     """The builder's live previews for the form as it stands (nothing is saved)."""
     site = _site(request, site_key)
     form = BuilderForm(
-        kind=kind_of(request.GET.get("kind")),
+        kind=kind_of(request.POST.get("kind")),
         catalogue=attribute_choices(site=site),
-        data=request.GET,
+        data=request.POST,
     )
     return render(
         request, "feedback_targeting/partials/_previews.html", _preview_context(site, form)

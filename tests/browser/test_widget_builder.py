@@ -180,3 +180,22 @@ def test_enter_in_a_field_of_a_saved_widget_saves_and_switches_nothing(
     expect(page.get_by_text("“New name” is saved.")).to_be_visible()
     widget.refresh_from_db()
     assert (widget.name, widget.status) == ("New name", status)
+
+
+def test_the_count_follows_a_value_pasted_without_typing(live_server, page, shop):
+    """A value put in with the mouse (paste, drag, the browser's autofill) raises no key
+    events: the count must follow it without the field losing focus."""
+    owner, site = shop
+    log_in(page, live_server.url, owner)
+    page.goto(f"{live_server.url}/a/radbooks/widgets/{site.key}/new/?kind=poll")
+    count = page.locator("#preview-count")
+    expect(count).to_have_text("4")
+    row = _add_condition(page, "c0")
+    _choose(page, "#c0-key", "total_spend")
+    _choose(page, "#c0-op", "gt")
+
+    value = row.get_by_label("Value")
+    value.fill("100")  # an input event, no key pressed
+
+    expect(count).to_have_text("1")
+    expect(value).to_be_focused()

@@ -133,6 +133,9 @@ class Policy:
     prepare: Callable[[Tenant], None] = field(default=lambda tenant: None)
     get_ok: int = 200
     post_ok: int = 302
+    # Whether an honoured POST changes the tenant (not the builder's fragments, which
+    # are POSTs only because the form they render may be too long for a URL).
+    post_writes: bool = True
     # The answer to a role below `get` / `post` (404 where the object is personal to its
     # holder).
     get_denied: int = 403
@@ -216,10 +219,16 @@ ROUTES: dict[str, Policy] = {
     "widgets:list": Policy(role=MEMBER, get=MEMBER, post=None),
     "widgets:create": Policy(role=ADMIN, get=ADMIN, post=ADMIN, payload=_widget_form),
     "widgets:edit": Policy(role=MEMBER, get=MEMBER, post=ADMIN, payload=_widget_form),
-    "widgets:builder_condition": Policy(role=ADMIN, get=ADMIN, post=None),
-    "widgets:builder_question": Policy(role=ADMIN, get=ADMIN, post=None),
+    "widgets:builder_condition": Policy(
+        role=ADMIN, get=None, post=ADMIN, post_ok=200, post_writes=False
+    ),
+    "widgets:builder_question": Policy(
+        role=ADMIN, get=None, post=ADMIN, post_ok=200, post_writes=False
+    ),
     "widgets:builder_removed": Policy(role=ADMIN, get=ADMIN, post=None),
-    "widgets:builder_preview": Policy(role=ADMIN, get=ADMIN, post=None),
+    "widgets:builder_preview": Policy(
+        role=ADMIN, get=None, post=ADMIN, post_ok=200, post_writes=False
+    ),
     "widgets:activate": Policy(
         role=ADMIN, get=None, post=ADMIN, prepare=_set_widget_status(Widget.Status.DRAFT)
     ),
@@ -626,6 +635,6 @@ def test_who_may_post(request, login, tenant_a, tenant_b, route, role):
     expected = _expected(route.policy, "POST", role)
     assert response.status_code in expected
     allowed = expected == {route.policy.post_ok}
-    assert (snapshot(tenant_a.account) != before_a) is allowed
+    assert (snapshot(tenant_a.account) != before_a) is (allowed and route.policy.post_writes)
     assert snapshot(tenant_b.account) == before_b
     _assert_nothing_of(tenant_b, response)

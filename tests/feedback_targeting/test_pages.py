@@ -224,15 +224,18 @@ class TestTenancy:
 
     def test_another_accounts_site_key_is_404(self, login, owner, site, other_site):
         client = login(owner)
-        for path in ("", "new/", "builder/preview/", "builder/condition/"):
+        for path in ("", "new/"):
             response = client.get(f"/a/{site.account.slug}/widgets/{other_site.key}/{path}")
+            assert response.status_code == 404
+        for path in ("builder/preview/", "builder/condition/", "builder/question/"):
+            response = client.post(f"/a/{site.account.slug}/widgets/{other_site.key}/{path}")
             assert response.status_code == 404
 
     def test_the_builder_offers_only_the_sites_own_keys(self, login, owner, site, other_site):
         AttributeKeyFactory(site=site, key="total_spend")
         AttributeKeyFactory(site=other_site, key="other_secret_key")
 
-        page = html(login(owner).get(url(site, "builder/condition")))
+        page = html(login(owner).post(url(site, "builder/condition")))
 
         assert "total_spend" in page
         assert "other_secret_key" not in page
@@ -292,11 +295,50 @@ class TestCreateAndEdit:
         assert "<h1>New poll</h1>" in page
         assert 'name="questions" value="q0"' in page
         assert 'name="conditions"' not in page
-        # the live preview triggers on changes, debounced while typing
-        assert 'hx-trigger="change, keyup changed delay:400ms, widget-form-changed from:body"' in (
+        # the live preview follows every change, typed or pasted, debounced; it is sent
+        # as a POST: a long poll in a non-Latin script would not fit in a URL
+        assert 'hx-trigger="change, input changed delay:400ms, widget-form-changed from:body"' in (
             page
         )
+        assert re.search(r'<form id="builder-form"[^>]*hx-post="[^"]*/builder/preview/"', page)
         assert "This targeting matches <strong" in page
+
+    def test_no_builder_request_carries_the_form_in_its_url(self, login, owner, site):
+        """Servers cap a request line at about 8 KB: a poll of ten questions in a
+        non-Latin script is longer than that once percent-encoded, so the previews and
+        the question and condition blocks send the form as a POST body."""
+        catalogue(site)
+        poll = WidgetFactory(
+            site=site,
+            kind="poll",
+            targeting={
+                "match": "all",
+                "conditions": [{"type": "number", "key": "total_spend", "op": "gt", "value": 1}],
+            },
+        )
+        QuestionFactory(widget=poll, position=0, kind="single", text="色は?", choices=["赤", "青"])
+        page = html(login(owner).get(url(site, str(poll.pk))))
+
+        gets = re.findall(r"<(\w+)[^>]*\shx-get=\"([^\"]+)\"[^>]*>", page)
+        assert gets, "the builder's delete and remove controls still GET"
+        for tag, target in gets:
+            assert tag not in ("form", "select", "input", "textarea"), target
+            assert target.endswith(("/builder/removed/", "/delete/")), target
+        assert "hx-include" not in re.sub(r"<[^>]*hx-post=[^>]*>", "", page)
+
+    def test_a_long_poll_in_japanese_adds_a_question(self, login, owner, site):
+        data = builder_post(questions=[f"q{i}" for i in range(10)])
+        for i in range(10):
+            data |= {
+                f"q{i}-kind": "single",
+                f"q{i}-text": "この商品についてどう思いますか" * 5,
+                f"q{i}-choices": "\n".join(["とても良い選択肢です" * 4] * 12),
+            }
+
+        response = login(owner).post(url(site, "builder/question"), data, **HX)
+
+        assert response.status_code == 200
+        assert 'name="questions" value="q10"' in html(response)
 
     def test_saving_a_poll_stores_fields_questions_and_targeting(self, login, owner, site):
         response = login(owner).post(url(site, "new"), builder_post())
@@ -572,7 +614,7 @@ class TestWithoutJavaScript:
 
 class TestConditionRow:
     def row(self, client, site, **params):
-        response = client.get(url(site, "builder/condition"), params, **HX)
+        response = client.post(url(site, "builder/condition"), params, **HX)
         assert response.status_code == 200
         return html(response)
 
@@ -727,7 +769,7 @@ class TestConditionRow:
     ):
         catalogue(site)
 
-        response = login(owner).get(
+        response = login(owner).post(
             url(site, "builder/condition"),
             {
                 "prefix": "c3",
@@ -746,19 +788,19 @@ class TestConditionRow:
         assert response["HX-Trigger-After-Swap"] == "widget-form-changed"
 
     def test_a_bad_prefix_is_refused(self, login, owner, site):
-        response = login(owner).get(url(site, "builder/condition"), {"prefix": "x1"})
+        response = login(owner).post(url(site, "builder/condition"), {"prefix": "x1"})
 
         assert response.status_code == 400
 
     def test_question_blocks_show_choices_only_for_choice_questions(self, login, owner, site):
         client = login(owner)
 
-        new = html(client.get(url(site, "builder/question"), {"questions": ["q0", "q1"]}, **HX))
+        new = html(client.post(url(site, "builder/question"), {"questions": ["q0", "q1"]}, **HX))
         assert 'name="questions" value="q2"' in new
         assert 'name="q2-choices"' in new
 
         rating = html(
-            client.get(
+            client.post(
                 url(site, "builder/question"),
                 {"prefix": "q0", "q0-kind": "rating", "q0-text": "How?"},
                 **HX,
@@ -780,7 +822,7 @@ class TestPreview:
         data = builder_post(**{"c0-key": "tier", "c0-type": "string", "c0-op": "equals"})
         data["c0-value"] = "a\x00b"
 
-        preview = client.get(url(site, "builder/preview"), data)
+        preview = client.post(url(site, "builder/preview"), data)
         saved = client.post(url(site, "new"), data)
 
         assert preview.status_code == 200
@@ -823,7 +865,7 @@ class TestPreview:
 
     def preview(self, client, site, **overrides):
         data = builder_post(**overrides)
-        response = client.get(url(site, "builder/preview"), data, **HX)
+        response = client.post(url(site, "builder/preview"), data, **HX)
         assert response.status_code == 200
         return html(response)
 
