@@ -38,8 +38,13 @@ EMOTIONS = {1: "Hate", 2: "Dislike", 3: "Neutral", 4: "Like", 5: "Love"}
 
 
 def widgets_with_response_counts(*, site: Site) -> QuerySet[Widget]:
-    """The site's widgets for the list page, each with `response_count`."""
-    return Widget.objects.filter(site=site).annotate(response_count=Count("responses"))
+    """The site's widgets for the list page, newest first, each with `response_count`
+    (a grouped query leaves the model's ordering out: it is named again)."""
+    return (
+        Widget.objects.filter(site=site)
+        .annotate(response_count=Count("responses"))
+        .order_by("-created_at", "-id")
+    )
 
 
 def widgets_targeting_key(*, site: Site, key: str) -> list[Widget]:

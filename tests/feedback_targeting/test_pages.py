@@ -160,6 +160,18 @@ class TestList:
         assert "Second shop" in page
         assert "Other Co" not in page
 
+    def test_the_newest_widget_comes_first(self, login, owner, site):
+        now = timezone.now()
+        for days_ago, name in ((3, "Oldest"), (2, "Middle"), (1, "Newest")):
+            widget = WidgetFactory(site=site, name=name)
+            Widget.objects.filter(pk=widget.pk).update(created_at=now - timedelta(days=days_ago))
+        ResponseFactory(widget=Widget.objects.get(name="Oldest"))
+
+        page = html(login(owner).get(url(site)))
+
+        names = re.findall(r'<tr id="widget-\d+"[^>]*>\s*<td><a [^>]*>([^<]+)</a>', page)
+        assert names == ["Newest", "Middle", "Oldest"]
+
     def test_a_disabled_widget_shows_its_reason(self, login, member, site):
         WidgetFactory(site=site, status="disabled", disabled_reason=REASON_UA_DISABLED)
 
