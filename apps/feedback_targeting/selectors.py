@@ -409,14 +409,14 @@ def _counts(labels: list[str], counter: Counter, total: int) -> list[AnswerCount
     ]
 
 
-def _choices(value: object) -> list[str]:
-    """A multiple-choice answer's choices from its JSON text; none for an answer stored
-    while the question was of another kind (a poll's question may change kind)."""
+def _choices(value: str) -> list[str] | None:
+    """The choices of a stored answer: a multiple-choice answer's list (JSON text), or
+    None for an answer of one value."""
     try:
         choices = json.loads(value)
     except (TypeError, ValueError):
-        return []
-    return [c for c in choices if isinstance(c, str)] if isinstance(choices, list) else []
+        return None
+    return [c for c in choices if isinstance(c, str)] if isinstance(choices, list) else None
 
 
 def _question_result(
@@ -442,9 +442,15 @@ def _question_result(
     for value, n in grouped:
         if value is None or value == "" or value == "[]":
             continue
-        given = _choices(value) if question.kind == Question.Kind.MULTIPLE else [str(value)]
-        if not given:  # a single answer from before the question took several
-            retired[str(value)] += n
+        # A question may have changed kind since: a single answer from before it took
+        # several is one of its choices; several from before it took one are listed apart.
+        several = _choices(str(value))
+        if several is None:
+            given = [str(value)]
+        elif question.kind == Question.Kind.MULTIPLE or len(several) == 1:
+            given = several
+        else:
+            retired[", ".join(several)] += n
             continue
         # Only answers the question has a bar for count in the bars (so that their
         # shares add up to 100 %); the others are listed apart.

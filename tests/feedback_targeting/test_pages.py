@@ -1407,7 +1407,7 @@ class TestResultsAtScale:
         assert (text.texts, text.answered) == (["first"], 1)
         assert results["total"] == 4
 
-    def test_answers_stored_before_a_question_changed_kind_do_not_break_the_counts(self, site):
+    def test_answers_stored_before_a_question_took_several_choices_still_count(self, site):
         widget = WidgetFactory(site=site, kind="poll")
         question = QuestionFactory(widget=widget, kind="single", choices=["A", "B"])
         for value in ("A", "B", 3):
@@ -1419,9 +1419,24 @@ class TestResultsAtScale:
 
         [result] = widget_results(widget=widget)["questions"]
 
-        assert [(c.label, c.count) for c in result.counts] == [("A", 1), ("B", 2)]
+        assert [(c.label, c.count) for c in result.counts] == [("A", 2), ("B", 3)]
+        assert result.answered == 4
+        assert result.retired == [("3", 1)]
+
+    def test_answers_stored_before_a_question_took_one_choice_are_listed_apart(self, site):
+        widget = WidgetFactory(site=site, kind="poll")
+        question = QuestionFactory(widget=widget, kind="multiple", choices=["A", "B"])
+        for value in (["A", "B"], ["B"]):
+            ResponseFactory(widget=widget, answers={str(question.pk): value})
+        question.kind = "single"
+        question.save()
+        ResponseFactory(widget=widget, answers={str(question.pk): "A"})
+
+        [result] = widget_results(widget=widget)["questions"]
+
+        assert [(c.label, c.count) for c in result.counts] == [("A", 1), ("B", 1)]
         assert result.answered == 2
-        assert result.retired == [("3", 1), ("A", 1), ("B", 1)]
+        assert result.retired == [("A, B", 1)]
 
     def test_only_answers_the_question_has_a_bar_for_count_as_answered(self, site):
         """Answers stored before a rating was a yes/no question, or for a choice since
