@@ -107,6 +107,10 @@ class QuestionForm(forms.Form):
         return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
     def clean_choices(self) -> list[str]:
+        """The choices, for a question that takes them; a question of another kind
+        carries the ones it had (the builder keeps them while the kind is tried), unused."""
+        if not self.needs_choices:
+            return []
         choices = [c for c in self.raw_choices if c]
         if any(len(c) > MAX_CHOICE_LENGTH for c in choices):
             raise forms.ValidationError(f"A choice has at most {MAX_CHOICE_LENGTH} characters.")

@@ -821,6 +821,37 @@ class TestConditionRow:
         assert 'name="q0-choices"' not in rating
         assert 'value="How?"' in rating
 
+    def test_a_questions_choices_survive_trying_another_kind(self, login, owner, site):
+        client = login(owner)
+        choices = "Red\nGreen\nBlue"
+
+        rating = html(
+            client.post(
+                url(site, "builder/question"),
+                {"prefix": "q0", "q0-kind": "rating", "q0-text": "Colour?", "q0-choices": choices},
+                **HX,
+            )
+        )
+        kept = re.findall(r'<input type="hidden" name="q0-choices" value="([^"]*)"', rating)
+        assert kept == [choices]
+        back = html(
+            client.post(
+                url(site, "builder/question"),
+                {"prefix": "q0", "q0-kind": "single", "q0-text": "Colour?", "q0-choices": choices},
+                **HX,
+            )
+        )
+        assert re.search(r'<textarea name="q0-choices"[^>]*>\s*Red\nGreen\nBlue</textarea>', back)
+
+    def test_a_question_saved_without_choices_ignores_the_ones_it_carries(self, login, owner, site):
+        data = builder_post(**{"q0-kind": "rating", "q0-choices": "x" * 500})
+
+        response = login(owner).post(url(site, "new"), data)
+
+        assert response.status_code == 302
+        rating = Widget.objects.get(site=site).questions.get(position=0)
+        assert (rating.kind, rating.choices) == ("rating", [])
+
     def test_a_removed_block_leaves_nothing_and_refreshes_the_previews(self, login, owner, site):
         response = login(owner).get(url(site, "builder/removed"), **HX)
 
