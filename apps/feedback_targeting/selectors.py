@@ -573,24 +573,30 @@ def responses_in_pages(responses: QuerySet[Response], size: int = 2000) -> Itera
 
 def widget_results_export(*, widget: Widget) -> tuple[list[str], Iterator[list[str]]]:
     """The CSV export: a header, then one row per response (oldest first) with time,
-    visitor id, user id, each question's answer (then the answers to questions since
-    removed, oldest question first), emotion, comment, email (only with the consent to
-    connect) and the consent flag. Values are plain text, not yet escaped."""
-    questions = list(widget.questions.all())
+    visitor id, user id, the page it was given on, then a poll's answers (each question's,
+    then those to questions since removed, oldest question first) or a feedback tab's
+    emotion and comment, then the email (only with the consent to connect) and the
+    consent flag. Values are plain text, not yet escaped."""
+    poll = widget.kind == Widget.Kind.POLL
+    questions = list(widget.questions.all()) if poll else []
     current = {str(q.pk) for q in questions}
-    removed = sorted(
-        (key for key in _answered_question_ids(widget) if key not in current and key.isdigit()),
-        key=int,
+    removed = (
+        sorted(
+            (key for key in _answered_question_ids(widget) if key not in current and key.isdigit()),
+            key=int,
+        )
+        if poll
+        else []
     )
     keys = [str(q.pk) for q in questions] + removed
     header = [
         "time (UTC)",
         "visitor id",
         "user id",
+        "page",
         *(f"Q{q.position + 1}: {q.text}" for q in questions),
         *(removed_question_label(key) for key in removed),
-        "emotion (1 hate - 5 love)",
-        "comment",
+        *([] if poll else ["emotion (1 hate - 5 love)", "comment"]),
         "email",
         "consent to connect",
     ]
@@ -605,9 +611,9 @@ def widget_results_export(*, widget: Widget) -> tuple[list[str], Iterator[list[s
                 response.created_at.astimezone(UTC).isoformat(),
                 response.visitor.visitor_id,
                 response.profile.user_id or "",
+                response.page_url,
                 *(answer(response, key) for key in keys),
-                str(response.emotion or ""),
-                response.comment,
+                *([] if poll else [str(response.emotion or ""), response.comment]),
                 response.email if response.consent_to_connect else "",
                 "yes" if response.consent_to_connect else "no",
             ]

@@ -818,7 +818,7 @@ class TestConditionRow:
                 **HX,
             )
         )
-        assert 'name="q0-choices"' not in rating
+        assert '<textarea name="q0-choices"' not in rating
         assert 'value="How?"' in rating
 
     def test_a_questions_choices_survive_trying_another_kind(self, login, owner, site):
@@ -1212,6 +1212,7 @@ def answered_poll(site):
         consent_to_connect=True,
         created_at=now - timedelta(hours=2),
         profile=ProfileFactory(site=site, user_id="ABC"),
+        page_url="https://shop.example.com/account?tab=orders",
     )
     AttributeValueFactory(site=site, profile=first.profile, key="total_spend", number_value=500)
     ResponseFactory(
@@ -1554,13 +1555,13 @@ class TestCsv:
         response = login(member).get(url(answered_poll.site, answered_poll.pk, "results.csv"))
 
         header, *rows = self.rows(response)
-        assert header[3:7] == [
+        assert header[4:8] == [
             "Q1: Happy?",
             "Q3: Anything else?",
             f"removed question (id {removed})",
-            "emotion (1 hate - 5 love)",
+            "email",
         ]
-        assert [row[5] for row in rows] == ["Books; Maps", "Books", ""]
+        assert [row[6] for row in rows] == ["Books; Maps", "Books", ""]
 
     def test_one_row_per_response_oldest_first(self, login, member, answered_poll):
         response = login(member).get(url(answered_poll.site, answered_poll.pk, "results.csv"))
@@ -1572,15 +1573,15 @@ class TestCsv:
         )
         rows = self.rows(response)
         responses = list(answered_poll.responses.order_by("created_at"))
+        # a poll's rows carry its answers and no feedback columns; every row its page
         assert rows[0] == [
             "time (UTC)",
             "visitor id",
             "user id",
+            "page",
             "Q1: Happy?",
             "Q2: Which?",
             "Q3: Anything else?",
-            "emotion (1 hate - 5 love)",
-            "comment",
             "email",
             "consent to connect",
         ]
@@ -1589,11 +1590,10 @@ class TestCsv:
                 responses[0].created_at.isoformat(),
                 responses[0].visitor.visitor_id,
                 "ABC",
+                "https://shop.example.com/account?tab=orders",
                 "5",
                 "Books; Maps",
                 "'=HYPERLINK(1)",
-                "",
-                "",
                 "rachel@example.com",
                 "yes",
             ],
@@ -1601,10 +1601,9 @@ class TestCsv:
                 responses[1].created_at.isoformat(),
                 responses[1].visitor.visitor_id,
                 "'-2+3",
+                "",
                 "5",
                 "Books",
-                "",
-                "",
                 "",
                 "",
                 "no",
@@ -1613,9 +1612,8 @@ class TestCsv:
                 responses[2].created_at.isoformat(),
                 responses[2].visitor.visitor_id,
                 "",
+                "",
                 "2",
-                "",
-                "",
                 "",
                 "",
                 "",  # an email without the consent is never exported
@@ -1625,17 +1623,20 @@ class TestCsv:
 
     def test_feedback_rows_carry_emotion_and_comment(self, login, owner, site):
         widget = WidgetFactory(site=site, kind="feedback", name="Tab")
-        ResponseFactory(widget=widget, emotion=4, comment="@admin look here")
+        ResponseFactory(
+            widget=widget, emotion=4, comment="@admin look here", page_url="https://a.example/"
+        )
 
         rows = self.rows(login(owner).get(url(site, widget.pk, "results.csv")))
 
         assert rows[0][3:] == [
+            "page",
             "emotion (1 hate - 5 love)",
             "comment",
             "email",
             "consent to connect",
         ]
-        assert rows[1][3:] == ["4", "'@admin look here", "", "no"]
+        assert rows[1][3:] == ["https://a.example/", "4", "'@admin look here", "", "no"]
 
     def test_question_texts_in_the_header_are_guarded_too(self, login, owner, site):
         widget = WidgetFactory(site=site, kind="poll")
@@ -1645,7 +1646,7 @@ class TestCsv:
 
         rows = self.rows(login(owner).get(url(site, widget.pk, "results.csv")))
 
-        assert rows[0][3] == "Q1: +cmd|' /C calc'!A0"  # starts with "Q1:", harmless
+        assert rows[0][4] == "Q1: +cmd|' /C calc'!A0"  # starts with "Q1:", harmless
 
     @pytest.mark.parametrize(
         ("value", "safe"),
