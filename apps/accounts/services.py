@@ -33,6 +33,7 @@ from apps.common.throttling import (
 )
 from apps.sites.models import Site
 from apps.sites.selectors import site_public_forget
+from apps.sites.services import sites_data_delete
 
 
 def _unique_slug(name: str) -> str:
@@ -93,9 +94,10 @@ def account_delete(*, account: Account) -> None:
     """Delete an account with its sites and all of their data. Every process stops
     serving the sites' public endpoints on the next call (their kept copies are renewed),
     instead of answering for a deleted site until its time bound runs out."""
-    keys = list(Site.objects.filter(account=account).values_list("key", flat=True))
+    sites = list(Site.objects.filter(account=account).values_list("pk", "key"))
+    sites_data_delete(site_ids=[pk for pk, _ in sites])
     account.delete()
-    for key in keys:
+    for _, key in sites:
         site_public_forget(key=key)
 
 
