@@ -17,7 +17,8 @@
  *   in order, then replaces window.hj with the real function;
  * - sends `hj('identify', userId, attributes)` to POST /api/v1/sites/<key>/identify, one
  *   request at a time in call order, retrying once (same message_id) on a network error,
- *   a 5xx or a 429;
+ *   a 5xx or a 429; calls still waiting when the page is hidden or left are all sent at
+ *   once as keepalive requests;
  * - once those calls are answered, asks GET /api/v1/sites/<key>/widgets which Polls and
  *   Incoming Feedback widgets this visitor should see, shows them inside a shadow root (a
  *   poll card in the bottom-right corner, a "Feedback" tab on the right edge), sends the
@@ -311,14 +312,20 @@
   }
 
   // One request: a POST with a JSON body, or a GET when body is null (a "simple" CORS
-  // request, without a preflight).
+  // request, without a preflight). A POST small enough is a keepalive request, which the
+  // browser completes after the page has gone; it is not given an abort signal, which
+  // would take it down with the page: its caller stops waiting after the timeout instead.
   async function fetchOnce(url, body) {
-    const controller = typeof AbortController === "function" ? new AbortController() : null;
-    const timer = controller
-      ? window.setTimeout(function () {
-          controller.abort();
-        }, REQUEST_TIMEOUT_MS)
-      : null;
+    const keepalive = body !== null && byteLength(body) <= KEEPALIVE_MAX_BYTES;
+    const controller =
+      !keepalive && typeof AbortController === "function" ? new AbortController() : null;
+    let timer = null;
+    const timeout = new Promise(function (resolve, reject) {
+      timer = window.setTimeout(function () {
+        if (controller) controller.abort();
+        reject(new Error("timed out"));
+      }, REQUEST_TIMEOUT_MS);
+    });
     const init = {
       method: body === null ? "GET" : "POST",
       mode: "cors",
@@ -328,12 +335,12 @@
     if (body !== null) {
       init.headers = { "Content-Type": "application/json" };
       init.body = body;
-      init.keepalive = byteLength(body) <= KEEPALIVE_MAX_BYTES;
+      init.keepalive = keepalive;
     }
     try {
-      return await window.fetch(url, init);
+      return await Promise.race([window.fetch(url, init), timeout]);
     } finally {
-      if (timer !== null) window.clearTimeout(timer);
+      window.clearTimeout(timer);
     }
   }
 
@@ -1355,6 +1362,49 @@
       });
     }
 
+    // Calls waiting their turn, in call order. The queue sends one at a time and stops
+    // with the page, so a call made just before the page goes away (hj('identify', ...)
+    // in a form's submit handler) would never be sent. When the page is hidden or left,
+    // they all go at once as keepalive requests, which the browser completes after the
+    // page has gone (their order is then the network's); their message ids keep them
+    // from being applied twice.
+    const waiting = [];
+    let identifySentAway = false;
+
+    function enqueuePost(command, path, payload, answered) {
+      const call = { command: command, path: path, payload: payload };
+      waiting.push(call);
+      enqueue(async function () {
+        const at = waiting.indexOf(call);
+        if (at === -1) return; // sent while the page was hidden
+        waiting.splice(at, 1);
+        const result = await post(command, path, payload);
+        if (answered) answered(result);
+      });
+    }
+
+    function sendWaiting() {
+      const calls = waiting.splice(0, waiting.length);
+      calls.forEach(function (call) {
+        debugInfo(call.command + " sent as the page is hidden or left");
+        if (call.command === "identify") identifySentAway = true;
+        fetchOnce(apiRoot + call.path, JSON.stringify(call.payload)).catch(function () {
+          // The page is going away: nobody is left to tell.
+        });
+      });
+    }
+
+    window.addEventListener("pagehide", sendWaiting);
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "hidden") {
+        sendWaiting();
+      } else if (identifySentAway) {
+        // Back after all: those calls may change which widgets this visitor matches.
+        identifySentAway = false;
+        widgets.attributesChanged();
+      }
+    });
+
     // Send a request: a POST of `payload`, or a GET when `payload` is null. Retries once
     // with the same body on a 5xx, a 429 or a network error. Failures warn in any mode,
     // or only in debug mode with options.quiet.
@@ -1435,9 +1485,7 @@
         referrer: truncate(document.referrer),
         message_id: randomId(),
       };
-      enqueue(function () {
-        return post("page visit", "/sessions", payload);
-      });
+      enqueuePost("page visit", "/sessions", payload);
     }
 
     function identify(userId, attributes) {
@@ -1468,8 +1516,7 @@
         message_id: randomId(),
       };
       sessionStore(siteKey, sessionId);
-      enqueue(async function () {
-        const result = await post("identify", "/identify", payload);
+      enqueuePost("identify", "/identify", payload, function (result) {
         // New attributes (or a new user) may change which widgets this visitor matches.
         if (result.status === 200) widgets.attributesChanged();
         if (!debug || !result.data || !isPlainObject(result.data.rejected)) return;

@@ -389,6 +389,46 @@ def test_a_call_made_offline_is_sent_once_the_browser_is_back_online(shop, site)
     assert shop.warnings() == []
 
 
+@pytest.mark.usefixtures("on_postgres")  # the calls arrive together: SQLite's in-memory
+# test database refuses a writer while another writes instead of making it wait
+def test_calls_waiting_their_turn_are_sent_at_once_when_the_page_goes(shop, site):
+    """A form's submit handler identifies three times and the page goes: the calls
+    waiting behind the first one went down with the page. When the page is hidden or
+    left (`pagehide`), they go at once as requests the browser completes after it."""
+    shop.open()
+    shop.page.wait_for_function("window.hj && window.hj.cohort")
+    shop.wait_for_calls(1)  # the page visit
+    held = []
+
+    def hold_the_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    shop.page.route(f"{shop.api}/identify", hold_the_first)
+    shop.call("hj('identify', 'leaving', {total_spend: 42})")
+    shop.call("hj('identify', 'leaving', {orders: 3})")
+    shop.call("hj('identify', 'leaving', {plan: 'pro'})")
+    while not held:
+        shop.page.wait_for_timeout(20)
+
+    shop.page.evaluate("window.dispatchEvent(new Event('pagehide'))")
+    shop.wait_for_calls(3)  # the two waiting calls, while the first is still held
+    profile = Profile.objects.get(site=site, user_id="leaving")
+    assert stored_attributes(profile) == {
+        "orders": ("number", 3.0, None, None, None),
+        "plan": ("string", None, "pro", None, None),
+    }
+
+    held[0].continue_()
+    shop.wait_for_calls(4)
+    assert stored_attributes(profile)["total_spend"] == ("number", 42.0, None, None, None)
+    # each call went once: the queue does not send again what left with the page
+    assert len(shop.bodies("identify")) == 3
+    assert shop.warnings() == []
+
+
 def test_the_script_can_read_how_long_a_refusal_asks_it_to_wait(shop, settings):
     """A 429 (or 503) says in Retry-After when to try again; the browser shows the header
     to the customer's page, where the script runs, only if the API exposes it."""
