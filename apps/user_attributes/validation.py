@@ -41,10 +41,14 @@ _DOMAIN_RE = re.compile(_DOMAIN, re.IGNORECASE)
 MAX_LOCAL_PART = 64  # RFC 5321
 # What an email address found in text that is kept (a rejected key) is replaced with.
 EMAIL_MASK = "<email>"
+# ISO-8601 as browsers, languages and databases write it: `2019-06-20Z`,
+# `2019-06-20T10:00:00.000Z`, an hour alone (`T10Z`), an offset of hours (`+05`) or with
+# minutes (`+0530`, `+05:30`), and PostgreSQL's `2019-06-20 10:00:00+00` (a space for the
+# T, or before the offset).
 ISO_DATE_RE = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})"
-    r"(?:[T ](?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?))?"
-    r"(?P<tz>Z|[+\-]\d{2}:?\d{2})?$"
+    r"(?:[T ](?P<time>\d{2}(?::\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?))?"
+    r" ?(?P<tz>Z|[+\-]\d{2}(?::?\d{2})?)?$"
 )
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 # User ids that are really a missing value in disguise; accepting them merges every
@@ -212,7 +216,7 @@ def parse_iso_date(text: str) -> datetime | None:
     tz = match["tz"]
     if tz in (None, "Z"):
         return moment.replace(tzinfo=UTC)
-    offset = tz if ":" in tz else f"{tz[:3]}:{tz[3:]}"
+    offset = tz if ":" in tz else f"{tz[:3]}:{tz[3:] or '00'}"
     return datetime.fromisoformat(f"{moment.isoformat()}{offset}").astimezone(UTC)
 
 

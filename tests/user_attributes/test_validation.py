@@ -57,6 +57,11 @@ class TestTypes:
             ("2019-06-20T10:00Z", datetime(2019, 6, 20, 10, tzinfo=UTC)),
             ("2019-06-20T10:00:00+02:00", datetime(2019, 6, 20, 8, tzinfo=UTC)),
             ("2019-06-20T10:00:00.123456789-0130", datetime(2019, 6, 20, 11, 30, 0, 123456, UTC)),
+            # an offset of hours alone, an hour alone, and PostgreSQL's own output
+            ("2019-06-20T10:00:00+05", datetime(2019, 6, 20, 5, tzinfo=UTC)),
+            ("2019-06-20T10Z", datetime(2019, 6, 20, 10, tzinfo=UTC)),
+            ("2019-06-20 10:00:00+00", datetime(2019, 6, 20, 10, tzinfo=UTC)),
+            ("2019-06-20 10:00:00.5 +0000", datetime(2019, 6, 20, 10, 0, 0, 500000, UTC)),
         ],
     )
     def test_iso_8601_strings_are_dates(self, text, expected):
