@@ -120,7 +120,9 @@ def attributes_store(
             # may keep sending new keys) refuses them without making its calls take turns.
             existing = _catalogue_keys(site=site, locked=True)
         room = MAX_KEYS_PER_SITE - len(existing)
-        for key in [key for key in keys if key not in existing][max(room, 0) :]:
+        # The last places go to the keys sent first, as the per-call limit does; the
+        # writes keep their sorted order (rows locked in one order by every call).
+        for key in [key for key in values if key not in existing][max(room, 0) :]:
             rejected[key] = Reason.SITE_KEY_LIMIT_REACHED
         keys = [key for key in keys if key not in rejected]
     if keys:

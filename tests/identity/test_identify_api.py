@@ -585,6 +585,14 @@ class TestLimits:
         assert AttributeKey.objects.filter(site=site).count() == 100
         assert values_of(site, "u1")["k000"] == ("number", -1.0)
 
+    def test_the_last_places_go_to_the_keys_sent_first(self, api_client, site):
+        identify(api_client, site, TABLET, "u1", {f"k{i:03}": i for i in range(99)})
+
+        response = identify(api_client, site, TABLET, "u1", {"zeta_first": 1, "alpha_second": 2})
+
+        assert response.json()["stored"] == ["zeta_first"]
+        assert response.json()["rejected"] == {"alpha_second": "site_key_limit_reached"}
+
     def test_too_many_attributes_in_a_call(self, api_client, site):
         response = identify(api_client, site, TABLET, "u1", {f"k{i:03}": i for i in range(101)})
 
