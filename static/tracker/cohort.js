@@ -26,7 +26,7 @@
  *   like identify calls; the same answer sent again after that retry failed keeps its
  *   id, also after a reload: sessionStorage `_cohort_unsettled_<site_key>`), and asks
  *   again shortly after each successful identify call. A poll the
- *   visitor closes stays closed for the browser session (sessionStorage
+ *   visitor closes stays closed in that browser, as an answered one does (localStorage
  *   `_cohort_closed_<site_key>`).
  *
  * It never throws into the host page: bad arguments are reported with console.warn;
@@ -683,7 +683,7 @@
 
     function closedIds() {
       try {
-        const ids = JSON.parse(storageGet("sessionStorage", closedKey) || "[]");
+        const ids = JSON.parse(storageGet("localStorage", closedKey) || "[]");
         return Array.isArray(ids) ? ids : [];
       } catch (error) {
         return [];
@@ -695,7 +695,7 @@
         return other !== id;
       });
       ids.push(id);
-      storageSet("sessionStorage", closedKey, JSON.stringify(ids.slice(-MAX_CLOSED_REMEMBERED)));
+      storageSet("localStorage", closedKey, JSON.stringify(ids.slice(-MAX_CLOSED_REMEMBERED)));
     }
 
     function pageUrl() {
@@ -1219,7 +1219,7 @@
     }
 
     // Show what the API offers: at most one poll card and one feedback tab at a time, never
-    // a widget twice, never a poll closed earlier in this browser session.
+    // a widget twice, never a poll closed earlier in this browser.
     function decide(offered, reason) {
       rootEnsure();
       const notes = [];
@@ -1245,7 +1245,7 @@
         } else if (finished[widget.id]) {
           notes.push(label + " was answered or closed on this page");
         } else if (widget.kind === "poll" && closed.indexOf(widget.id) >= 0) {
-          notes.push(label + " was closed earlier in this browser session");
+          notes.push(label + " was closed earlier in this browser");
         } else if (kindShowing(widget.kind)) {
           notes.push(label + " waits: another " + widget.kind + " is showing");
         } else {

@@ -244,7 +244,7 @@ def test_a_matching_visitor_answers_the_poll_once_with_email_and_consent(shop, s
     shop.open()
     assert shop.offers[-1] == []
     assert page.get_by_role("dialog").count() == 0
-    assert page.evaluate(f"sessionStorage.getItem('_cohort_closed_{site.key}')") is None
+    assert page.evaluate(f"localStorage.getItem('_cohort_closed_{site.key}')") is None
     assert shop.warnings() == []
     assert shop.errors == []
 
@@ -670,7 +670,7 @@ def test_the_widgets_stay_on_screen_when_the_page_transforms_its_body(
     assert shop.errors == []
 
 
-def test_escape_closes_the_poll_for_the_rest_of_the_browser_session(shop, site, poll):
+def test_escape_closes_the_poll_in_this_browser_for_good(shop, site, poll):
     shop.open()
     shop.call(RACHEL)
     shop.call(RACHEL)  # a second identify soon after: still one card
@@ -685,17 +685,23 @@ def test_escape_closes_the_poll_for_the_rest_of_the_browser_session(shop, site, 
     shop.page.keyboard.press("Escape")
 
     assert shop.page.get_by_role("dialog").count() == 0
-    assert shop.page.evaluate(f"sessionStorage.getItem('_cohort_closed_{site.key}')") == (
+    assert shop.page.evaluate(f"localStorage.getItem('_cohort_closed_{site.key}')") == (
         json.dumps([poll.pk], separators=(",", ":"))
     )
     decision = shop.open()
     assert [w["id"] for w in shop.offers[-1]] == [poll.pk]  # still offered by the API
-    assert decision.endswith("was closed earlier in this browser session")
+    assert decision.endswith("was closed earlier in this browser")
     assert shop.page.get_by_role("dialog").count() == 0
     assert not Response.objects.exists()
 
-    # A new browser session shows it again
+    # Another tab, or a visit after the browser was closed, keeps it closed
     shop.page.evaluate("sessionStorage.clear()")
+    decision = shop.open()
+    assert decision.endswith("was closed earlier in this browser")
+    assert shop.page.get_by_role("dialog").count() == 0
+
+    # Only the browser's storage cleared shows it again
+    shop.page.evaluate("localStorage.clear()")
     shop.open()
     shop.page.get_by_role("dialog", name=HAPPY).wait_for()
     assert shop.errors == []
