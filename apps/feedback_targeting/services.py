@@ -308,11 +308,26 @@ def _answered_before(
 def _repeat_of_stored(
     *, site: Site, widget_id: int, visitor_id: str, data: ResponseInput
 ) -> Submitted | None:
-    """The answer stored before under the call's answer_id, as a duplicate, or None."""
+    """The answer stored before under the call's answer_id, as a duplicate, or None. An
+    answer that differs from it (the page it was given on aside) is refused: its id was
+    used for another answer, which would otherwise be dropped without a word."""
     earlier = data.answer_id and _answered_before(
         site=site, widget_id=widget_id, visitor_id=visitor_id, answer_id=data.answer_id
     )
-    return Submitted(response=earlier, duplicate=True) if earlier else None
+    if not earlier:
+        return None
+    fields = _clean_response(earlier.widget, data)
+    if any(getattr(earlier, name) != fields[name] for name in _ANSWER_FIELDS):
+        raise ApplicationError(
+            "answer_id_conflict",
+            "This answer_id was sent with another answer; send a new one.",
+            status_code=409,
+        )
+    return Submitted(response=earlier, duplicate=True)
+
+
+# What makes an answer the same answer: all it says, not the page it was given on.
+_ANSWER_FIELDS = ("answers", "emotion", "comment", "email", "consent_to_connect")
 
 
 def response_submit(

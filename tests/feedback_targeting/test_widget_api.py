@@ -737,15 +737,35 @@ class TestAnswerRetries:
         [stored] = Response.objects.filter(site=site)
         assert (stored.answer_id, stored.emotion) == (ANSWER_ID, 2)
 
-    def test_the_first_answer_stays_when_a_retry_differs(self, api_client, site):
+    def test_another_answer_under_a_used_id_is_refused_and_the_first_stays(self, api_client, site):
+        """Not taken for a retry and dropped without a word, as identify refuses a
+        message_id sent with another call."""
         feedback = make_feedback(site)
         answer(api_client, site, feedback, emotion=2, comment="Slow", answer_id=ANSWER_ID)
 
-        again = answer(api_client, site, feedback, emotion=5, comment="Fast", answer_id=ANSWER_ID)
+        changes = [{"emotion": 5, "comment": "Slow"}, {"emotion": 2, "comment": "Fast"}]
+        changes.append({"emotion": 2, "comment": "Slow", "email": "r@example.com"})
+        refused = [
+            answer(api_client, site, feedback, answer_id=ANSWER_ID, consent_to_connect=True, **c)
+            for c in changes
+        ]
 
-        assert (again.status_code, again.json()["duplicate"]) == (200, True)
+        for response in refused:
+            assert (response.status_code, response.json()["code"]) == (409, "answer_id_conflict")
         [stored] = Response.objects.filter(site=site)
-        assert (stored.emotion, stored.comment) == (2, "Slow")
+        assert (stored.emotion, stored.comment, stored.email) == (2, "Slow", "")
+
+    def test_a_retry_from_another_page_is_the_same_answer(self, api_client, site):
+        feedback = make_feedback(site)
+        first = answer(
+            api_client, site, feedback, emotion=2, answer_id=ANSWER_ID, page_url="https://s/a"
+        )
+
+        again = answer(
+            api_client, site, feedback, emotion=2, answer_id=ANSWER_ID, page_url="https://s/b"
+        )
+
+        assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
 
     def test_answers_without_an_id_or_with_new_ids_are_each_stored(self, api_client, site):
         feedback = make_feedback(site)
