@@ -20,12 +20,25 @@ def test_public_endpoints_are_documented(schema):
     identify = schema["paths"]["/api/v1/sites/{site_key}/identify"]["post"]
     sessions = schema["paths"]["/api/v1/sites/{site_key}/sessions"]["post"]
 
-    common = {"413", "415", "503"}  # a body too large or not JSON; the database away
+    # a method not taken, a format other than JSON, a body too large or not JSON, the
+    # database away: every endpoint may answer them
+    common = {"405", "406", "413", "415", "503"}
     assert set(identify["responses"]) == {"200", "400", "403", "404", "409", "429", *common}
     assert set(sessions["responses"]) >= {"200", "400", "404", "409", "429", *common}
     page_visit = sessions["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert "duplicate" in schema["components"]["schemas"][page_visit.split("/")[-1]]["properties"]
     assert "user_id" not in schema["components"]["schemas"]["IdentifyRequest"]["required"]
+    # what the API takes, the schema says: a null message_id, an emotion of 1 to 5 only
+    assert schema["components"]["schemas"]["IdentifyRequest"]["properties"]["message_id"][
+        "nullable"
+    ]
+    emotion = schema["components"]["schemas"]["WidgetAnswerRequest"]["properties"]["emotion"]
+    assert (emotion["minimum"], emotion["maximum"]) == (1, 5)
+    for path in schema["paths"].values():
+        for operation in path.values():
+            if operation["operationId"] != "tracking_script":  # JavaScript, not the JSON API
+                assert {"405", "406", "503"} <= set(operation["responses"]), operation
+
     examples = identify["requestBody"]["content"]["application/json"]["examples"]
     assert examples["PayingCustomer"]["value"]["attributes"] == {
         "total_spend": 500,

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from apps.common.api import PublicSiteAPIView
 from apps.feedback_targeting.selectors import LiveWidget, widget_decision
 from apps.feedback_targeting.services import ResponseInput, response_submit
-from apps.identity.apis import BODY_ERRORS, UNAVAILABLE, _body, _error
+from apps.identity.apis import ANY_ENDPOINT, BODY_ERRORS, _body, _error
 from apps.user_attributes.validation import ID_RE, clean_client_id
 
 
@@ -48,7 +48,7 @@ class WidgetsApi(PublicSiteAPIView):
             403: _error("Origin not allowed.", "origin_not_allowed"),
             404: _error("Unknown site key.", "unknown_site"),
             429: _error("Too many requests.", "throttled"),
-            **UNAVAILABLE,
+            **ANY_ENDPOINT,
         },
     )
     def get(self, request, site_key: str):
@@ -89,7 +89,10 @@ class ResponseApi(PublicSiteAPIView):
             required=False, help_text="Polls: question id → answer (choice, [choices], 1-5, text)."
         )
         emotion = serializers.IntegerField(
-            required=False, help_text="Incoming Feedback: 1 (hate) to 5 (love)."
+            required=False,
+            min_value=1,
+            max_value=5,
+            help_text="Incoming Feedback: 1 (hate) to 5 (love).",
         )
         comment = serializers.CharField(required=False, allow_blank=True)
         email = serializers.EmailField(required=False, allow_blank=True)
@@ -143,7 +146,7 @@ class ResponseApi(PublicSiteAPIView):
             ),
             429: _error("Too many requests.", "throttled"),
             **BODY_ERRORS,
-            **UNAVAILABLE,
+            **ANY_ENDPOINT,
         },
     )
     def post(self, request, site_key: str, widget_id: int):

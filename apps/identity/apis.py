@@ -61,9 +61,14 @@ BODY_ERRORS = {
         "The body is not sent as JSON (Content-Type: application/json).", "unsupported_media_type"
     ),
 }
-# Any endpoint, while its database cannot be reached: retry after Retry-After's seconds.
-UNAVAILABLE = {
-    503: _error("The database cannot be reached; retry after Retry-After.", "service_unavailable")
+# Any endpoint: a method it does not take, a format it does not give (only JSON), and,
+# while its database cannot be reached, 503 (retry after Retry-After's seconds).
+ANY_ENDPOINT = {
+    405: _error("The endpoint does not take this method.", "method_not_allowed"),
+    406: _error(
+        "The Accept header, or ?format=, asks for something other than JSON.", "not_acceptable"
+    ),
+    503: _error("The database cannot be reached; retry after Retry-After.", "service_unavailable"),
 }
 MESSAGE_ID_CONFLICT = _error(
     "The message_id was used by another call: a page visit (identify and page visits share "
@@ -106,6 +111,7 @@ class IdentifyApi(PublicSiteAPIView):
         message_id = serializers.RegexField(
             ID_RE,
             required=False,
+            allow_null=True,
             help_text="Unique per call (16-64 characters); a retry with the same id is "
             "acknowledged and not applied twice.",
         )
@@ -150,7 +156,7 @@ class IdentifyApi(PublicSiteAPIView):
             409: MESSAGE_ID_CONFLICT,
             429: _error("Too many requests; see the Retry-After header.", "throttled"),
             **BODY_ERRORS,
-            **UNAVAILABLE,
+            **ANY_ENDPOINT,
         },
         examples=[
             OpenApiExample(
@@ -212,7 +218,7 @@ class SessionApi(PublicSiteAPIView):
             max_length=2000, help_text="The page's URL (at most 2000 characters)."
         )
         referrer = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-        message_id = serializers.RegexField(ID_RE, required=False)
+        message_id = serializers.RegexField(ID_RE, required=False, allow_null=True)
 
     @extend_schema_serializer(component_name="PageVisitResult")
     class OutputSerializer(serializers.Serializer):
@@ -246,7 +252,7 @@ class SessionApi(PublicSiteAPIView):
             409: MESSAGE_ID_CONFLICT,
             429: _error("Too many requests.", "throttled"),
             **BODY_ERRORS,
-            **UNAVAILABLE,
+            **ANY_ENDPOINT,
         },
     )
     def post(self, request, site_key: str):
@@ -406,7 +412,7 @@ LOOKUP_ERRORS = {
     401: _error("Missing or invalid token.", "not_authenticated", "authentication_failed"),
     404: _error("The site is not one of the token's account.", "unknown_site"),
     429: _error("Too many calls with this token.", "throttled"),
-    **UNAVAILABLE,
+    **ANY_ENDPOINT,
 }
 
 
