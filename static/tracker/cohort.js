@@ -11,7 +11,9 @@
  *   (1 year, SameSite=Lax) and in localStorage; either one restores the other;
  * - keeps a session id in sessionStorage; a page loaded after 30 minutes without activity
  *   starts a new session;
- * - records the page visit (POST /api/v1/sites/<key>/sessions);
+ * - records the page visit (POST /api/v1/sites/<key>/sessions), and one for each page a
+ *   single-page app moves to (history.pushState, popstate, a "#/route"), asking for the
+ *   widgets again on each;
  * - replays the calls queued by the stub
  *   `window.hj=window.hj||function(){(hj.q=hj.q||[]).push(arguments)};`
  *   in order, then replaces window.hj with the real function;
@@ -875,7 +877,9 @@
       const prefix = "cohort-" + widget.id + "-";
       const questions = widget.questions;
       const answers = {};
-      const entry = { kind: "poll", touched: false, remove: null };
+      // The page the poll was last offered on: an answer given after a single-page app
+      // moved on is the answer of that page, where the widget was meant to be.
+      const entry = { kind: "poll", touched: false, remove: null, url: pageUrl() };
       let step = 0;
       let sending = false;
       let answered = false;
@@ -966,7 +970,7 @@
           given.field.focus();
           return;
         }
-        const payload = { visitor_id: env.visitorId, answers: {}, url: pageUrl() };
+        const payload = { visitor_id: env.visitorId, answers: {}, url: entry.url };
         questions.forEach(function (q) {
           const answer = answers[q.id];
           if (isBlank(answer)) return;
@@ -1027,7 +1031,7 @@
 
     function feedbackShow(widget) {
       const prefix = "cohort-" + widget.id + "-";
-      const entry = { kind: "feedback", touched: false, remove: null };
+      const entry = { kind: "feedback", touched: false, remove: null, url: pageUrl() };
       let emotion = null;
       let sending = false;
       let gone = false;
@@ -1144,7 +1148,7 @@
           visitor_id: env.visitorId,
           emotion: emotion,
           comment: comment.value.trim().slice(0, MAX_TEXT_ANSWER),
-          url: pageUrl(),
+          url: entry.url,
         };
         sending = true;
         const outcome = await answerWithProgress(
@@ -1241,6 +1245,7 @@
       usable.forEach(function (widget) {
         const label = widget.kind + " " + widget.id;
         if (showing[widget.id]) {
+          showing[widget.id].url = pageUrl();
           notes.push(label + " is already showing");
         } else if (finished[widget.id]) {
           notes.push(label + " was answered or closed on this page");
@@ -1527,6 +1532,56 @@
       });
     }
 
+    // Single-page apps move to another page without loading one (history.pushState, the
+    // back button, a "#/route"): each new page is a page visit, and the widgets are asked
+    // for again, so that one meant for /checkout appears there and one meant for /account
+    // goes (unless the visitor is answering it). A URL replaced in place (replaceState: a
+    // filter in the query string) only asks for the widgets. A jump to an anchor ("#top")
+    // is no new page.
+    let pageSeen = pageKey(window.location.href);
+
+    function pageKey(href) {
+      const hash = href.indexOf("#");
+      if (hash === -1) return href;
+      const route = href.charAt(hash + 1) === "/" || href.charAt(hash + 1) === "!";
+      return route ? href : href.slice(0, hash);
+    }
+
+    function urlChanged(visit) {
+      const now = pageKey(window.location.href);
+      if (now === pageSeen) return;
+      pageSeen = now;
+      debugInfo("the page's URL changed to " + window.location.href);
+      if (visit) pageVisitRecord();
+      widgets.check("page changed");
+    }
+
+    function urlChangesFollow() {
+      ["pushState", "replaceState"].forEach(function (name) {
+        const original = window.history && window.history[name];
+        if (typeof original !== "function") return;
+        try {
+          window.history[name] = function () {
+            const result = original.apply(this, arguments);
+            try {
+              urlChanged(name === "pushState");
+            } catch (error) {
+              warn("could not follow the page's new URL: " + describe(error && error.message));
+            }
+            return result;
+          };
+        } catch (error) {
+          // A page that froze its history object keeps it; its URL changes go unseen.
+        }
+      });
+      window.addEventListener("popstate", function () {
+        urlChanged(true);
+      });
+      window.addEventListener("hashchange", function () {
+        urlChanged(true);
+      });
+    }
+
     // A page may have its own hj() already (Hotjar's, or one of its own): it keeps every
     // call, and Cohort acts on identify besides. One that a script assigns later (Hotjar
     // loading after Cohort) takes its place (see `hjKeep`).
@@ -1615,6 +1670,7 @@
     );
     // The page visit goes first so the session exists before any identify stitches it.
     pageVisitRecord();
+    urlChangesFollow();
     queued.forEach(function (args) {
       hj.apply(null, Array.prototype.slice.call(args));
     });

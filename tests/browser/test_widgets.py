@@ -491,14 +491,15 @@ def test_the_same_answer_sent_again_after_the_retry_failed_keeps_its_answer_id(
     panel.get_by_role("button", name="Send feedback").click()
     panel.get_by_role("alert").filter(has_text=NOT_SENT).wait_for()
 
-    # The visitor moves on within the page and sends the same answer again: the API finds
-    # it stored under its id
-    shop.page.evaluate("history.pushState({}, '', '#reviews')")
+    # The visitor moves on to another page of the app, where the tab is offered too, and
+    # sends the same answer again: the API finds it stored under its id
+    shop.page.evaluate("history.pushState({}, '', '/shop/reviews')")
+    shop.wait_for_decision(2)
     panel.get_by_role("button", name="Send feedback").click()
     panel.get_by_role("status").filter(has_text=FEEDBACK_THANKS).wait_for()
     assert len(sent) == 3
     assert sent[0] == sent[1]
-    assert sent[2]["url"].endswith("#reviews")
+    assert sent[2]["url"] == f"{shop.origin}/shop/reviews"
     assert {**sent[2], "url": sent[0]["url"]} == sent[0]
     [stored] = Response.objects.filter(site=site, widget=feedback)
     assert (stored.answer_id, stored.comment) == (sent[0]["answer_id"], "Fast checkout")
@@ -878,3 +879,51 @@ def test_without_a_tab_the_poll_sits_in_the_corner(shop, site, poll):
 
     box = card.bounding_box()
     assert 1280 - (box["x"] + box["width"]) == 16
+
+
+def test_a_single_page_app_moving_to_another_page_gets_that_pages_widgets(shop, site):
+    """The app changes its URL with history.pushState: the tab meant for /checkout
+    appears there, and an answer begun there and sent after the app moved on is stored
+    as given on /checkout, where the tab was meant to be."""
+    checkout = widget_save(
+        site=site,
+        kind=Widget.Kind.FEEDBACK,
+        name="Checkout feedback",
+        targeting={"match": "all", "conditions": []},
+        questions=[],
+        url_contains="/checkout",
+    )
+    widget_activate(widget=checkout)
+    shop.open()
+    page = shop.page
+    tab = page.get_by_role("button", name="Feedback", exact=True)
+    assert shop.offers == [[]]
+
+    page.evaluate("history.pushState({}, '', '/shop/checkout?step=1')")
+    tab.wait_for()
+    assert shop.wait_for_decision(2).endswith(f"feedback {checkout.pk} shown")
+
+    tab.click()
+    panel = page.get_by_role("dialog", name="How would you rate your experience?")
+    panel.get_by_role("button", name="Like", exact=True).click()
+    page.evaluate("history.pushState({}, '', '/shop/thanks')")
+    shop.wait_for_decision(3)
+    panel.get_by_role("button", name="Send feedback").click()
+    panel.get_by_role("status").wait_for()
+
+    [response] = Response.objects.filter(site=site, widget=checkout)
+    assert (response.emotion, response.page_url) == (4, f"{shop.origin}/shop/checkout?step=1")
+    # each page the app moved to is a page visit of the same session
+    visitor = Visitor.objects.get(site=site, visitor_id=page.evaluate("hj.cohort.visitorId"))
+    [session] = visitor.sessions.all()
+    assert session.page_count == 3
+    assert session.last_url == f"{shop.origin}/shop/thanks"
+
+    # An anchor on the same page is no new page; the back button is
+    page.evaluate("location.hash = 'top'")
+    page.go_back()
+    page.go_back()
+    shop.wait_for_decision(4)
+    session.refresh_from_db()
+    assert session.page_count == 4
+    assert shop.warnings() == []
