@@ -486,7 +486,7 @@ class BuilderForm:
     # editing without JavaScript: the builder's buttons post `builder_action`
 
     def apply(self, action: str) -> None:
-        """Add or remove a block as the button that submitted the form asks."""
+        """Add, remove or move a block as the button that submitted the form asks."""
         verb, _, prefix = action.partition(":")
         if verb == "add_condition":
             new = next_prefix((r.prefix for r in self.rows), "c")
@@ -500,6 +500,11 @@ class BuilderForm:
             self.fresh_prefixes.add(new)
         elif verb == "remove_question":
             self.questions = [q for q in self.questions if q.prefix != prefix]
+        elif verb in ("move_question_up", "move_question_down"):
+            at = next((i for i, q in enumerate(self.questions) if q.prefix == prefix), None)
+            to = None if at is None else at + (-1 if verb == "move_question_up" else 1)
+            if to is not None and 0 <= to < len(self.questions):
+                self.questions[at], self.questions[to] = self.questions[to], self.questions[at]
         self._unbind()
 
     def _unbind(self) -> None:

@@ -194,6 +194,25 @@
     });
     dialog.showModal();
   });
+  // The builder's "Move up" / "Move down" move a question's block in the form (its
+  // position is the order of the blocks when the form is saved) and keep focus on the
+  // button, or on its twin when the block reached an end; the previews follow. Without
+  // JavaScript the buttons send the form, which comes back with the block moved.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-move-question]");
+    if (!button) return;
+    var block = button.closest(".question");
+    var up = button.getAttribute("data-move-question") === "up";
+    var other = block && (up ? block.previousElementSibling : block.nextElementSibling);
+    event.preventDefault();
+    if (!other || !other.classList.contains("question")) return;
+    block.parentNode.insertBefore(block, up ? other : other.nextElementSibling);
+    var edge = up ? !block.previousElementSibling : !block.nextElementSibling;
+    var twin = block.querySelector('[data-move-question="' + (up ? "down" : "up") + '"]');
+    (edge && twin ? twin : button).focus();
+    document.body.dispatchEvent(new CustomEvent("widget-form-changed", { bubbles: true }));
+  });
+
   document.addEventListener("click", function (event) {
     var closer = event.target.closest("[data-close-dialog]");
     if (!closer) return;

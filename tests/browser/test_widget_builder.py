@@ -199,3 +199,32 @@ def test_the_count_follows_a_value_pasted_without_typing(live_server, page, shop
 
     expect(count).to_have_text("1")
     expect(value).to_be_focused()
+
+
+def test_moving_a_question_reorders_the_poll_and_keeps_its_answers(live_server, page, shop):
+    owner, site = shop
+    widget = WidgetFactory(site=site, name="Order", targeting={})
+    first = QuestionFactory(widget=widget, position=0, kind="rating", text="Happy?", choices=[])
+    second = QuestionFactory(widget=widget, position=1, kind="text", text="Why?", choices=[])
+    log_in(page, live_server.url, owner)
+    page.goto(f"{live_server.url}/a/radbooks/widgets/{site.key}/{widget.pk}/")
+    blocks = page.locator("#questions .question")
+    preview = page.locator("#widget-preview")
+
+    # the first block has no "Move up", the last no "Move down"
+    expect(blocks.first.get_by_role("button", name="Move up this question")).to_be_hidden()
+    down = blocks.first.get_by_role("button", name="Move down this question")
+    down.focus()
+    page.keyboard.press("Enter")
+
+    expect(blocks.first.get_by_label("Question", exact=True)).to_have_value("Why?")
+    # the moved block reached the end: focus goes to its "Move up"
+    expect(blocks.last.get_by_role("button", name="Move up this question")).to_be_focused()
+    expect(preview).to_have_text(re.compile(r"Why\?.*Happy\?", re.S))  # the preview follows
+
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("“Order” is saved.")).to_be_visible()
+    assert list(widget.questions.order_by("position").values_list("pk", flat=True)) == [
+        second.pk,
+        first.pk,
+    ]

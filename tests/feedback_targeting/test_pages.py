@@ -617,6 +617,36 @@ class TestWithoutJavaScript:
         assert "Choose an attribute or a visitor condition" not in html(response)
         assert not Widget.objects.exists()
 
+    @pytest.mark.parametrize(
+        ("action", "order"),
+        [
+            ("move_question_up:q1", ["q1", "q0"]),
+            ("move_question_down:q0", ["q1", "q0"]),
+            ("move_question_up:q0", ["q0", "q1"]),  # already first: stays
+            ("move_question_down:q1", ["q0", "q1"]),
+        ],
+    )
+    def test_move_buttons_move_a_question_block(self, login, owner, site, action, order):
+        response = login(owner).post(url(site, "new"), builder_post(builder_action=action))
+
+        assert re.findall(r'name="questions" value="(q\d)"', html(response)) == order
+        assert not Widget.objects.exists()
+
+    def test_a_moved_question_keeps_its_answers(self, login, owner, site):
+        poll = WidgetFactory(site=site, kind="poll")
+        first = QuestionFactory(widget=poll, position=0, kind="rating", text="Happy?", choices=[])
+        second = QuestionFactory(widget=poll, position=1, kind="text", text="Why?", choices=[])
+        data = builder_post(questions=["q1", "q0"], **{"q0-id": first.pk, "q1-id": second.pk})
+        data |= {"q0-kind": "rating", "q0-text": "Happy?", "q1-kind": "text", "q1-text": "Why?"}
+
+        response = login(owner).post(url(site, poll.pk), data)
+
+        assert response.status_code == 302
+        assert list(poll.questions.order_by("position").values_list("pk", "text")) == [
+            (second.pk, "Why?"),
+            (first.pk, "Happy?"),
+        ]
+
     def test_add_question_button_adds_a_block(self, login, owner, site):
         response = login(owner).post(url(site, "new"), builder_post(builder_action="add_question"))
 
