@@ -32,6 +32,9 @@ class Widget(models.Model):
     # Show only on pages whose URL contains this text (empty: every page).
     url_contains = models.CharField(max_length=300, blank=True)
     thank_you_message = models.CharField(max_length=300, default="Thank you for your feedback!")
+    # The text of each question removed from the poll, by its id: its answers stay with
+    # the responses, and the results and the export still say what was asked.
+    removed_questions = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -374,20 +374,28 @@ def answer_text(value: object, separator: str = ", ") -> str:
     return separator.join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def removed_question_label(key: str) -> str:
-    return f"removed question (id {key})"
+def removed_question_label(key: str, removed: dict | None = None) -> str:
+    """How an answer to a removed question is labelled: with what it asked, where the
+    widget kept that (`Widget.removed_questions`)."""
+    text = (removed or {}).get(key)
+    return f"removed question (id {key}): {text}" if text else f"removed question (id {key})"
 
 
 def given_answers(response: Response, questions: list[Question]) -> list[GivenAnswer]:
     """A poll response's answers: one per question the poll has (in its order, "" when
     skipped), then those to questions removed since (oldest question first), labelled by
-    the question's id: what someone wrote stays visible after the question went."""
+    the question's id and, when the response's widget is at hand (read with it), what it
+    asked: what someone wrote stays visible after the question went."""
     answers = response.answers if isinstance(response.answers, dict) else {}
     current = {str(question.pk) for question in questions}
     removed = sorted((key for key in answers if key not in current and key.isdigit()), key=int)
+    texts = response.widget.removed_questions if Response.widget.is_cached(response) else {}
     return [
         *(GivenAnswer(q.text, answer_text(answers.get(str(q.pk)))) for q in questions),
-        *(GivenAnswer(removed_question_label(key), answer_text(answers[key])) for key in removed),
+        *(
+            GivenAnswer(removed_question_label(key, texts), answer_text(answers[key]))
+            for key in removed
+        ),
     ]
 
 
@@ -520,7 +528,7 @@ def widget_responses_page(
     counting them again."""
     responses = (
         Response.objects.filter(site_id=widget.site_id, widget=widget)
-        .select_related("profile")
+        .select_related("profile", "widget")
         .prefetch_related(
             Prefetch(
                 "profile__attributes",
@@ -623,7 +631,7 @@ def widget_results_export(*, widget: Widget) -> tuple[list[str], Iterator[list[s
         "user id",
         "page",
         *(f"Q{q.position + 1}: {q.text}" for q in questions),
-        *(removed_question_label(key) for key in removed),
+        *(removed_question_label(key, widget.removed_questions) for key in removed),
         *([] if poll else ["emotion (1 hate - 5 love)", "comment"]),
         "email",
         "consent to connect",

@@ -103,6 +103,12 @@ def _save_questions(widget: Widget, questions: list[QuestionSpec]) -> None:
         question.kind, question.text = spec.kind, spec.text.strip()
         question.choices, question.required = list(spec.choices), spec.required
         saved.append(question)
+    if existing:
+        widget.removed_questions = {
+            **(widget.removed_questions or {}),
+            **{str(pk): question.text for pk, question in existing.items()},
+        }
+        Widget.objects.filter(pk=widget.pk).update(removed_questions=widget.removed_questions)
     Question.objects.filter(pk__in=list(existing)).delete()
     # Positions are unique per widget and two kept questions may swap places: park the
     # kept ones beyond the last place first.

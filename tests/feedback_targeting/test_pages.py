@@ -18,7 +18,7 @@ from apps.feedback_targeting.selectors import (
     widget_responses_for_export,
     widget_results,
 )
-from apps.feedback_targeting.services import REASON_UA_DISABLED
+from apps.feedback_targeting.services import REASON_UA_DISABLED, QuestionSpec, widget_save
 from apps.feedback_targeting.views import csv_cell
 from apps.sites.models import Site
 from apps.tracker.selectors import SCRIPT_PATH
@@ -1594,6 +1594,37 @@ class TestCsv:
             "email",
         ]
         assert [row[6] for row in rows] == ["Books; Maps", "Books", ""]
+
+    def test_a_question_removed_in_the_builder_is_named_by_what_it_asked(
+        self, login, member, answered_poll
+    ):
+        which = answered_poll.questions.get(text="Which?")
+        kept = [
+            QuestionSpec(
+                kind=q.kind,
+                text=q.text,
+                choices=tuple(q.choices),
+                required=q.required,
+                question_id=q.pk,
+            )
+            for q in answered_poll.questions.exclude(pk=which.pk)
+        ]
+        widget_save(
+            site=answered_poll.site,
+            widget=answered_poll,
+            kind="poll",
+            name=answered_poll.name,
+            targeting=answered_poll.targeting,
+            questions=kept,
+        )
+        label = f"removed question (id {which.pk}): Which?"
+        client = login(member)
+
+        header = self.rows(client.get(url(answered_poll.site, answered_poll.pk, "results.csv")))[0]
+        page = html(client.get(url(answered_poll.site, answered_poll.pk, "results")))
+
+        assert header[6] == label
+        assert f"<dt>{label}</dt><dd>Books, Maps</dd>" in page
 
     def test_one_row_per_response_oldest_first(self, login, member, answered_poll):
         response = login(member).get(url(answered_poll.site, answered_poll.pk, "results.csv"))

@@ -185,6 +185,21 @@ def test_answers_to_a_removed_question_are_still_shown(
     assert f"removed question (id {removed}) <strong>Books, Maps</strong>" in page
 
 
+def test_a_question_the_widget_kept_the_text_of_is_named_by_it(
+    login, member, site, anonymous_with_feedback
+):
+    question = Question.objects.get(site=site, text="What for?")
+    Widget.objects.filter(pk=question.widget_id).update(
+        removed_questions={str(question.pk): "What for?"}
+    )
+    removed = question.pk
+    question.delete()
+
+    page = login(member).get(f"{page_url(site)}?email=anna%40example.com").content.decode()
+
+    assert f"removed question (id {removed}): What for? <strong>Books, Maps</strong>" in page
+
+
 def test_deleting_a_person_found_by_email_removes_their_responses(
     login, owner, site, other_site, anonymous_with_feedback
 ):
