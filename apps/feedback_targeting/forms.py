@@ -18,7 +18,14 @@ from datetime import date
 from django import forms
 
 from apps.feedback_targeting.models import Question, Widget
-from apps.feedback_targeting.rules import NO_VALUE_OPS, OPERATORS, Rule, RuleError, parse_rule
+from apps.feedback_targeting.rules import (
+    NO_VALUE_OPS,
+    OPERATORS,
+    Rule,
+    RuleError,
+    list_text,
+    parse_rule,
+)
 from apps.feedback_targeting.selectors import EMOTIONS, KeyChoice
 from apps.feedback_targeting.services import QuestionSpec
 from apps.user_attributes.models import ValueType
@@ -169,7 +176,7 @@ def _value_text(type_: str, op: str, value) -> tuple[str, str]:
     if op == "between" and isinstance(value, list | tuple) and len(value) == 2:
         return tuple(number_text(v) if isinstance(v, int | float) else str(v) for v in value)
     if op == "in" and isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value), ""
+        return list_text(value), ""
     if type_ == ValueType.NUMBER and isinstance(value, int | float):
         return number_text(value), ""
     if isinstance(value, date):

@@ -25,7 +25,8 @@ checked equal by a property-based test:
 - An empty rule matches everyone.
 """
 
-from collections.abc import Mapping
+import csv
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -144,6 +145,26 @@ def _number(raw) -> float:
     return value
 
 
+def list_values(text: str) -> list[str]:
+    """The values an "is one of" text names: separated by commas; a value that holds a
+    comma is written in double quotes (`"gold, premium", silver`), a quote in it doubled."""
+    try:
+        return next(csv.reader([text], skipinitialspace=True), [])
+    except csv.Error:  # a line break in the text
+        return text.split(",")
+
+
+def list_text(values: Iterable[object]) -> str:
+    """The "is one of" text of `values`, as `list_values` reads it back."""
+    return ", ".join(_list_item(str(value)) for value in values)
+
+
+def _list_item(text: str) -> str:
+    if "," in text or text[:1] == '"':
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def _clean_value(type_: str, op: str, raw) -> Any:
     """The typed value of a condition, or ValueError with a readable message."""
     if op in NO_VALUE_OPS:
@@ -163,7 +184,7 @@ def _clean_value(type_: str, op: str, raw) -> Any:
             raise ValueError(f"“{raw}” is not a number.") from None
     if type_ == ValueType.STRING:
         if op == "in":
-            values = raw if isinstance(raw, list | tuple) else str(raw or "").split(",")
+            values = raw if isinstance(raw, list | tuple) else list_values(str(raw or ""))
             values = tuple(dict.fromkeys(str(v).strip() for v in values if str(v).strip()))
             if any("\x00" in value for value in values):
                 raise ValueError(NUL_REFUSED)

@@ -14,6 +14,8 @@ from apps.feedback_targeting.rules import (
     RuleError,
     compile_rule,
     evaluate,
+    list_text,
+    list_values,
     parse_rule,
 )
 from apps.feedback_targeting.selectors import targeting_count
@@ -107,6 +109,24 @@ class TestEvaluation:
         is_set = {"type": "number", "op": "is_set", "key": "plan"}
         assert matches([is_set], {"plan": ("string", "gold")})
         assert matches([{**is_set, "op": "is_not_set"}], {})
+
+    def test_a_value_holding_a_comma_is_written_in_double_quotes(self):
+        parsed = rule(
+            {"type": "string", "op": "in", "key": "s", "value": '"gold, premium", silver'}
+        )
+
+        assert parsed.conditions[0].value == ("gold, premium", "silver")
+        assert matches(
+            [{"type": "string", "op": "in", "key": "k", "value": '"gold, premium", x'}],
+            {"k": ("string", "gold, premium")},
+        )
+
+    @pytest.mark.parametrize(
+        "values",
+        [["gold", "silver"], ["gold, premium", "silver"], ['say "hi"', '"quoted"', "a,b,c"]],
+    )
+    def test_the_builders_text_of_a_list_reads_back_as_the_same_values(self, values):
+        assert list_values(list_text(values)) == values
 
     def test_string_operators_case(self):
         def s(op, value, stored):
