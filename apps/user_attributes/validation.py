@@ -42,13 +42,19 @@ MAX_LOCAL_PART = 64  # RFC 5321
 # What an email address found in text that is kept (a rejected key) is replaced with.
 EMAIL_MASK = "<email>"
 # ISO-8601 as browsers, languages and databases write it: `2019-06-20Z`,
-# `2019-06-20T10:00:00.000Z`, an hour alone (`T10Z`), an offset of hours (`+05`) or with
-# minutes (`+0530`, `+05:30`), and PostgreSQL's `2019-06-20 10:00:00+00` (a space for the
-# T, or before the offset).
+# `2019-06-20T10:00:00.000Z`, an hour alone after the T (`T10Z`), an offset of hours
+# (`+05`) or with minutes (`+0530`, `+05:30`) after a time, and PostgreSQL's
+# `2019-06-20 10:00:00+00` (a space for the T, or before the offset). A date without a
+# time takes only `Z` or an offset with its minutes, so that an id such as `2024-05-06-01`
+# stays a string.
 ISO_DATE_RE = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})"
-    r"(?:[T ](?P<time>\d{2}(?::\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?))?"
-    r" ?(?P<tz>Z|[+\-]\d{2}(?::?\d{2})?)?$"
+    r"(?:"
+    r"(?:T(?P<time>\d{2}(?::\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?)"
+    r"| (?P<spaced>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?))"
+    r" ?(?P<tz>Z|[+\-]\d{2}(?::?\d{2})?)?"
+    r"|(?P<date_tz>Z|[+\-]\d{2}:?\d{2})"
+    r")?$"
 )
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 # User ids that are really a missing value in disguise; accepting them merges every
@@ -211,9 +217,10 @@ def parse_iso_date(text: str) -> datetime | None:
     if not match:
         return None
     day = date.fromisoformat(match["date"])
-    clock = time.fromisoformat(_trim_fraction(match["time"])) if match["time"] else time()
+    given = match["time"] or match["spaced"]
+    clock = time.fromisoformat(_trim_fraction(given)) if given else time()
     moment = datetime.combine(day, clock)
-    tz = match["tz"]
+    tz = match["tz"] or match["date_tz"]
     if tz in (None, "Z"):
         return moment.replace(tzinfo=UTC)
     offset = tz if ":" in tz else f"{tz[:3]}:{tz[3:] or '00'}"

@@ -69,6 +69,10 @@ class TestTypes:
             "first_purchase": TypedValue("date", date_value=expected)
         }
 
+    @pytest.mark.parametrize("text", ["2024-05-06-01", "2024-05-06+01", "2019-06-20 10"])
+    def test_ids_shaped_like_a_date_with_a_number_after_it_stay_strings(self, text):
+        assert accepted({"batch": text}) == {"batch": TypedValue("string", string_value=text)}
+
     def test_other_strings_are_strings(self):
         assert accepted({"plan": "gold", "empty": "", "code": "2019-06"}) == {
             "plan": TypedValue("string", string_value="gold"),
