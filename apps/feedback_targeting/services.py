@@ -322,8 +322,7 @@ def _repeat_of_stored(
     )
     if not earlier:
         return None
-    fields = _clean_response(earlier.widget, data)
-    if any(getattr(earlier, name) != fields[name] for name in _ANSWER_FIELDS):
+    if not _same_answer(earlier, data):
         raise ApplicationError(
             "answer_id_conflict",
             "This answer_id was sent with another answer; send a new one.",
@@ -332,8 +331,29 @@ def _repeat_of_stored(
     return Submitted(response=earlier, duplicate=True)
 
 
-# What makes an answer the same answer: all it says, not the page it was given on.
-_ANSWER_FIELDS = ("answers", "emotion", "comment", "email", "consent_to_connect")
+def _same_answer(stored: Response, data: ResponseInput) -> bool:
+    """Whether a call says what the stored response says (the page it was given on aside).
+    Read from the call itself, not against the poll's questions, which the owner may have
+    edited since: a retry of a stored answer stays a retry."""
+    sent = data.answers if isinstance(data.answers, dict) else {}
+    kept = stored.answers if isinstance(stored.answers, dict) else {}
+    email = data.email.strip().lower() if isinstance(data.email, str) else ""
+    comment = data.comment.strip() if isinstance(data.comment, str) else data.comment
+    return (
+        all(_answer_form(sent.get(key)) == _answer_form(value) for key, value in kept.items())
+        and (stored.emotion, stored.comment) == (data.emotion, comment or "")
+        and (stored.email, stored.consent_to_connect)
+        == (email, bool(email) and data.consent_to_connect is True)
+    )
+
+
+def _answer_form(value: object) -> object:
+    """An answer as stored: text trimmed, choices in any order."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, list):
+        return sorted(map(str, value))
+    return value
 
 
 def response_submit(

@@ -797,6 +797,43 @@ class TestAnswerRetries:
         assert (other.status_code, other.json()["code"]) == (409, "already_answered")
         assert Response.objects.filter(site=site).count() == 1
 
+    @pytest.mark.parametrize("edit", ["question removed", "required question added"])
+    def test_a_retry_is_the_same_answer_after_the_owner_edited_the_poll(
+        self, api_client, site, edit
+    ):
+        poll = make_poll(site, EVERYONE)
+        rating, single, multiple, text = question_ids(poll)
+        answers = {rating: 4, single: "Prices", multiple: ["Poetry", "Fiction"], text: " Quick "}
+        first = answer(api_client, site, poll, answers=answers, answer_id=ANSWER_ID)
+        kept = [
+            QuestionSpec(
+                kind=q.kind,
+                text=q.text,
+                choices=tuple(q.choices),
+                required=q.required,
+                question_id=q.pk,
+            )
+            for q in poll.questions.all()
+        ]
+        if edit == "question removed":
+            kept = kept[:-1]
+        else:
+            kept.append(QuestionSpec(kind="single", text="New?", choices=("Yes", "No")))
+        widget_save(
+            site=site,
+            widget=poll,
+            kind="poll",
+            name=poll.name,
+            targeting=EVERYONE,
+            questions=kept,
+        )
+
+        again = answer(api_client, site, poll, answers=answers, answer_id=ANSWER_ID)
+
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert again.json()["id"] == first.json()["id"]
+        assert again.json()["duplicate"] is True
+
     def test_a_retry_is_acknowledged_after_the_widget_was_paused(self, api_client, site):
         feedback = make_feedback(site)
         first = answer(api_client, site, feedback, emotion=3, answer_id=ANSWER_ID)
