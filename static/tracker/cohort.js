@@ -19,8 +19,8 @@
  *   in order, then replaces window.hj with the real function;
  * - sends `hj('identify', userId, attributes)` to POST /api/v1/sites/<key>/identify, one
  *   request at a time in call order, retrying once (same message_id) on a network error,
- *   a 5xx or a 429; calls still waiting when the page is hidden or left are all sent at
- *   once as keepalive requests;
+ *   a 5xx or a 429; calls still waiting when the page is left are all sent at once as
+ *   keepalive requests;
  * - once those calls are answered, asks GET /api/v1/sites/<key>/widgets which Polls and
  *   Incoming Feedback widgets this visitor should see, shows them inside a shadow root (a
  *   poll card in the bottom-right corner, a "Feedback" tab on the right edge), sends the
@@ -59,6 +59,11 @@
   // Browsers refuse keepalive requests with bodies over 64 KiB.
   const KEEPALIVE_MAX_BYTES = 60 * 1024;
   const MAX_URL_LENGTH = 2000;
+  // The API's bound on the attributes of one identify call.
+  const MAX_ATTRIBUTES_PER_CALL = 100;
+  // A single-page app's URL changes count once the URL has stayed put this long: a
+  // router that pushes on every keystroke of a search box makes one page visit.
+  const URL_SETTLE_MS = 500;
   const DEBUG_STORAGE_KEY = "_cohort_debug";
 
   function describe(value) {
@@ -1369,19 +1374,19 @@
 
     // Calls waiting their turn, in call order. The queue sends one at a time and stops
     // with the page, so a call made just before the page goes away (hj('identify', ...)
-    // in a form's submit handler) would never be sent. When the page is hidden or left,
+    // in a form's submit handler) would never be sent. When the page is left (pagehide),
     // they all go at once as keepalive requests, which the browser completes after the
-    // page has gone (their order is then the network's); their message ids keep them
-    // from being applied twice.
+    // page has gone; identify calls for the same user in a row go as one call, the later
+    // values winning, since requests sent together may be applied in any order. A page
+    // that is only hidden keeps its queue: it is still there to send in order, and retry.
     const waiting = [];
-    let identifySentAway = false;
 
     function enqueuePost(command, path, payload, answered) {
       const call = { command: command, path: path, payload: payload };
       waiting.push(call);
       enqueue(async function () {
         const at = waiting.indexOf(call);
-        if (at === -1) return; // sent while the page was hidden
+        if (at === -1) return; // sent as the page was left
         waiting.splice(at, 1);
         const result = await post(command, path, payload);
         if (answered) answered(result);
@@ -1389,25 +1394,38 @@
     }
 
     function sendWaiting() {
-      const calls = waiting.splice(0, waiting.length);
+      const calls = [];
+      waiting.splice(0, waiting.length).forEach(function (call) {
+        const last = calls[calls.length - 1];
+        if (last && identifyJoinable(last, call)) {
+          last.payload = Object.assign({}, last.payload, {
+            attributes: Object.assign({}, last.payload.attributes, call.payload.attributes),
+            message_id: call.payload.message_id,
+          });
+        } else {
+          calls.push({ command: call.command, path: call.path, payload: call.payload });
+        }
+      });
       calls.forEach(function (call) {
-        debugInfo(call.command + " sent as the page is hidden or left");
-        if (call.command === "identify") identifySentAway = true;
+        debugInfo(call.command + " sent as the page is left");
         fetchOnce(apiRoot + call.path, JSON.stringify(call.payload)).catch(function () {
           // The page is going away: nobody is left to tell.
         });
       });
     }
 
-    window.addEventListener("pagehide", sendWaiting);
-    document.addEventListener("visibilitychange", function () {
-      if (document.visibilityState === "hidden") {
-        sendWaiting();
-      } else if (identifySentAway) {
-        // Back after all: those calls may change which widgets this visitor matches.
-        identifySentAway = false;
-        widgets.attributesChanged();
-      }
+    function identifyJoinable(first, next) {
+      if (first.command !== "identify" || next.command !== "identify") return false;
+      if (first.payload.user_id !== next.payload.user_id) return false;
+      const keys = Object.keys(
+        Object.assign({}, first.payload.attributes, next.payload.attributes)
+      );
+      return keys.length <= MAX_ATTRIBUTES_PER_CALL;
+    }
+
+    window.addEventListener("pagehide", function () {
+      urlChangeSettle();
+      sendWaiting();
     });
 
     // Send a request: a POST of `payload`, or a GET when `payload` is null. Retries once
@@ -1547,13 +1565,36 @@
       return route ? href : href.slice(0, hash);
     }
 
+    let urlTimer = null;
+    let visitDue = false;
+
     function urlChanged(visit) {
-      const now = pageKey(window.location.href);
-      if (now === pageSeen) return;
-      pageSeen = now;
-      debugInfo("the page's URL changed to " + window.location.href);
-      if (visit) pageVisitRecord();
-      widgets.check("page changed");
+      if (visit) visitDue = true;
+      if (urlTimer !== null) window.clearTimeout(urlTimer);
+      urlTimer = window.setTimeout(urlChangeSettle, URL_SETTLE_MS);
+    }
+
+    // The URL changes seen since the last one settled: a page visit if the app moved to
+    // another page, and the widgets asked for again.
+    function urlChangeSettle() {
+      if (urlTimer === null) return;
+      window.clearTimeout(urlTimer);
+      urlTimer = null;
+      const visit = visitDue;
+      visitDue = false;
+      try {
+        const now = pageKey(window.location.href);
+        if (now === pageSeen) return;
+        pageSeen = now;
+        debugInfo("the page's URL changed to " + window.location.href);
+        if (visit) {
+          sessionStore(siteKey, sessionId); // the visitor is active: the session goes on
+          pageVisitRecord();
+        }
+        widgets.check("page changed");
+      } catch (error) {
+        warn("could not follow the page's new URL: " + describe(error && error.message));
+      }
     }
 
     function urlChangesFollow() {
@@ -1563,11 +1604,7 @@
         try {
           window.history[name] = function () {
             const result = original.apply(this, arguments);
-            try {
-              urlChanged(name === "pushState");
-            } catch (error) {
-              warn("could not follow the page's new URL: " + describe(error && error.message));
-            }
+            urlChanged(name === "pushState");
             return result;
           };
         } catch (error) {

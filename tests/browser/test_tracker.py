@@ -408,13 +408,15 @@ def test_calls_waiting_their_turn_are_sent_at_once_when_the_page_goes(shop, site
 
     shop.page.route(f"{shop.api}/identify", hold_the_first)
     shop.call("hj('identify', 'leaving', {total_spend: 42})")
-    shop.call("hj('identify', 'leaving', {orders: 3})")
+    shop.call("hj('identify', 'leaving', {orders: 3, plan: 'free'})")
     shop.call("hj('identify', 'leaving', {plan: 'pro'})")
     while not held:
         shop.page.wait_for_timeout(20)
 
     shop.page.evaluate("window.dispatchEvent(new Event('pagehide'))")
-    shop.wait_for_calls(3)  # the two waiting calls, while the first is still held
+    # the two waiting calls, while the first is still held: as one call, since calls
+    # sent together may arrive in any order and the later value of a key must win
+    shop.wait_for_calls(2)
     profile = Profile.objects.get(site=site, user_id="leaving")
     assert stored_attributes(profile) == {
         "orders": ("number", 3.0, None, None, None),
@@ -422,10 +424,10 @@ def test_calls_waiting_their_turn_are_sent_at_once_when_the_page_goes(shop, site
     }
 
     held[0].continue_()
-    shop.wait_for_calls(4)
+    shop.wait_for_calls(3)
     assert stored_attributes(profile)["total_spend"] == ("number", 42.0, None, None, None)
     # each call went once: the queue does not send again what left with the page
-    assert len(shop.bodies("identify")) == 3
+    assert len(shop.bodies("identify")) == 2
     assert shop.warnings() == []
 
 

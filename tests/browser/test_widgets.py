@@ -926,4 +926,14 @@ def test_a_single_page_app_moving_to_another_page_gets_that_pages_widgets(shop, 
     shop.wait_for_decision(4)
     session.refresh_from_db()
     assert session.page_count == 4
+
+    # A router that pushes on every keystroke makes one page visit, once the URL settles,
+    # and the visitor's activity keeps the session going
+    seen = f"JSON.parse(sessionStorage.getItem('_cohort_sid_{site.key}')).seen"
+    before = page.evaluate(seen)
+    page.evaluate("for (let i = 0; i < 50; i++) history.pushState({}, '', '/shop/s?q=' + i)")
+    shop.wait_for_decision(5)
+    session.refresh_from_db()
+    assert (session.page_count, session.last_url) == (5, f"{shop.origin}/shop/s?q=49")
+    assert page.evaluate(seen) > before
     assert shop.warnings() == []
