@@ -47,21 +47,28 @@ def test_removing_a_condition_moves_focus_to_the_next_control(signed_in, live_se
     expect(conditions.first.locator("select").first).to_be_focused()
 
 
+def _enable_dialog_opened(page, live_server, site):
+    """The Enable User Attributes dialog, opened from its link by keyboard: (the link,
+    the dialog)."""
+    Account.objects.filter(pk=site.account_id).update(tier="business")
+    Site.objects.filter(pk=site.pk).update(user_attributes_enabled=False)
+    page.goto(f"{live_server.url}/a/{site.account.slug}/user-attributes/{site.key}/")
+    opener = page.get_by_role("link", name="Enable User Attributes")
+    opener.focus()
+    page.keyboard.press("Enter")
+    dialog = page.locator("#enable-dialog")
+    expect(dialog.locator("input[type=checkbox]").first).to_be_focused()
+    page.wait_for_timeout(100)  # htmx takes up the dialog's form once it settles
+    return opener, dialog
+
+
 @pytest.mark.parametrize("close", ["Escape", "Cancel"])
 def test_a_dialog_sent_back_with_errors_returns_focus_to_its_opener_when_closed(
     signed_in, live_server, site, close
 ):
     """The dialog with the errors replaced the one the link opened: closing it must not
     leave the keyboard at the top of the page."""
-    Account.objects.filter(pk=site.account_id).update(tier="business")
-    Site.objects.filter(pk=site.pk).update(user_attributes_enabled=False)
-    signed_in.goto(f"{live_server.url}/a/{site.account.slug}/user-attributes/{site.key}/")
-    opener = signed_in.get_by_role("link", name="Enable User Attributes")
-    opener.focus()
-    signed_in.keyboard.press("Enter")
-    dialog = signed_in.locator("#enable-dialog")
-    expect(dialog.locator("input[type=checkbox]").first).to_be_focused()
-    signed_in.wait_for_timeout(100)  # htmx takes up the dialog's form once it settles
+    opener, dialog = _enable_dialog_opened(signed_in, live_server, site)
     dialog.get_by_role("button", name="Enable User Attributes").focus()
     signed_in.keyboard.press("Enter")  # nothing ticked: sent back with its errors
     expect(dialog.get_by_role("alert").first).to_be_visible()
@@ -81,15 +88,7 @@ def test_a_dialog_closed_while_htmx_settles_still_returns_focus_to_its_opener(
 ):
     """Cancel pressed in the moments after the dialog came back with its errors: the
     pending hand-over of focus from the swap must not take focus from the opener."""
-    Account.objects.filter(pk=site.account_id).update(tier="business")
-    Site.objects.filter(pk=site.pk).update(user_attributes_enabled=False)
-    signed_in.goto(f"{live_server.url}/a/{site.account.slug}/user-attributes/{site.key}/")
-    opener = signed_in.get_by_role("link", name="Enable User Attributes")
-    opener.focus()
-    signed_in.keyboard.press("Enter")
-    dialog = signed_in.locator("#enable-dialog")
-    expect(dialog.locator("input[type=checkbox]").first).to_be_focused()
-    signed_in.wait_for_timeout(100)  # htmx takes up the dialog's form once it settles
+    opener, dialog = _enable_dialog_opened(signed_in, live_server, site)
     # Cancel is pressed at the moment the swap's focus hand-over falls due, before it.
     signed_in.evaluate(
         """() => window.addEventListener("htmx:beforeSwap", () => {

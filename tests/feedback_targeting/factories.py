@@ -2,6 +2,7 @@ import factory
 from django.utils import timezone
 
 from apps.feedback_targeting.models import Question, Response, Widget
+from apps.feedback_targeting.services import QuestionSpec, widget_save
 from tests.factories import ProfileFactory, SiteFactory, VisitorFactory
 
 
@@ -41,3 +42,29 @@ class ResponseFactory(factory.django.DjangoModelFactory):
     )
     answers = factory.LazyFunction(dict)
     created_at = factory.LazyFunction(timezone.now)
+
+
+def specs_of(questions) -> list[QuestionSpec]:
+    """The builder's specs of saved questions, each naming its question."""
+    return [
+        QuestionSpec(
+            kind=q.kind,
+            text=q.text,
+            choices=tuple(q.choices),
+            required=q.required,
+            question_id=q.pk,
+        )
+        for q in questions
+    ]
+
+
+def questions_saved(widget: Widget, specs: list[QuestionSpec]) -> Widget:
+    """The poll saved by its owner with these questions, the rest as it is."""
+    return widget_save(
+        site=widget.site,
+        widget=widget,
+        kind=widget.kind,
+        name=widget.name,
+        targeting=widget.targeting,
+        questions=specs,
+    )

@@ -18,7 +18,7 @@ from apps.feedback_targeting.selectors import (
     widget_responses_for_export,
     widget_results,
 )
-from apps.feedback_targeting.services import REASON_UA_DISABLED, QuestionSpec, widget_save
+from apps.feedback_targeting.services import REASON_UA_DISABLED
 from apps.feedback_targeting.views import csv_cell
 from apps.sites.models import Site
 from apps.tracker.selectors import SCRIPT_PATH
@@ -29,7 +29,13 @@ from tests.factories import (
     ProfileFactory,
     SiteFactory,
 )
-from tests.feedback_targeting.factories import QuestionFactory, ResponseFactory, WidgetFactory
+from tests.feedback_targeting.factories import (
+    QuestionFactory,
+    ResponseFactory,
+    WidgetFactory,
+    questions_saved,
+    specs_of,
+)
 
 SPEND_GT_0 = {"type": "number", "key": "total_spend", "op": "gt", "value": 0}
 OLD_PURCHASE = {"type": "date", "key": "first_purchase", "op": "more_than_days_ago", "value": 10}
@@ -1599,24 +1605,7 @@ class TestCsv:
         self, login, member, answered_poll
     ):
         which = answered_poll.questions.get(text="Which?")
-        kept = [
-            QuestionSpec(
-                kind=q.kind,
-                text=q.text,
-                choices=tuple(q.choices),
-                required=q.required,
-                question_id=q.pk,
-            )
-            for q in answered_poll.questions.exclude(pk=which.pk)
-        ]
-        widget_save(
-            site=answered_poll.site,
-            widget=answered_poll,
-            kind="poll",
-            name=answered_poll.name,
-            targeting=answered_poll.targeting,
-            questions=kept,
-        )
+        questions_saved(answered_poll, specs_of(answered_poll.questions.exclude(pk=which.pk)))
         label = f"removed question (id {which.pk}): Which?"
         client = login(member)
 

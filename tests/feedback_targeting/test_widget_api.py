@@ -22,6 +22,7 @@ from apps.feedback_targeting.services import (
 from apps.identity.models import PrivacyAudit, Profile, Visitor
 from apps.identity.selectors import profiles_matching
 from apps.identity.services import person_delete
+from tests.feedback_targeting.factories import questions_saved, specs_of
 
 TABLET = "tablet123tablet123tablet123aaaaa"
 MOBILE = "mobile456mobile456mobile456bbbbb"
@@ -805,28 +806,12 @@ class TestAnswerRetries:
         rating, single, multiple, text = question_ids(poll)
         answers = {rating: 4, single: "Prices", multiple: ["Poetry", "Fiction"], text: " Quick "}
         first = answer(api_client, site, poll, answers=answers, answer_id=ANSWER_ID)
-        kept = [
-            QuestionSpec(
-                kind=q.kind,
-                text=q.text,
-                choices=tuple(q.choices),
-                required=q.required,
-                question_id=q.pk,
-            )
-            for q in poll.questions.all()
-        ]
+        kept = specs_of(poll.questions.all())
         if edit == "question removed":
             kept = kept[:-1]
         else:
             kept.append(QuestionSpec(kind="single", text="New?", choices=("Yes", "No")))
-        widget_save(
-            site=site,
-            widget=poll,
-            kind="poll",
-            name=poll.name,
-            targeting=EVERYONE,
-            questions=kept,
-        )
+        questions_saved(poll, kept)
 
         again = answer(api_client, site, poll, answers=answers, answer_id=ANSWER_ID)
 

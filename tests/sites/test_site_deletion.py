@@ -6,6 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apps.accounts.services import account_delete
 from apps.consent.models import ConsentRecord
 from apps.identity.models import PrivacyAudit, Profile, Visitor
 from apps.sites.models import Site
@@ -19,6 +20,7 @@ from tests.factories import (
     ProcessedMessageFactory,
     ProfileFactory,
     SessionFactory,
+    SiteFactory,
     VisitorFactory,
 )
 from tests.feedback_targeting.factories import QuestionFactory, ResponseFactory, WidgetFactory
@@ -77,10 +79,11 @@ def test_every_tenant_table_is_known_to_the_deletion():
     assert order.index("feedback_targeting.Question") < order.index("feedback_targeting.Widget")
 
 
-def _statements_to_delete(site, people: int) -> int:
+def _people(site, count: int) -> None:
+    """`count` identified people on the site, each with a device."""
     now = timezone.now()
     profiles = Profile.objects.bulk_create(
-        Profile(site=site, user_id=f"u{n}", created_at=now, updated_at=now) for n in range(people)
+        Profile(site=site, user_id=f"u{n}", created_at=now, updated_at=now) for n in range(count)
     )
     Visitor.objects.bulk_create(
         Visitor(
@@ -92,6 +95,10 @@ def _statements_to_delete(site, people: int) -> int:
         )
         for n, p in enumerate(profiles)
     )
+
+
+def _statements_to_delete(site, people: int) -> int:
+    _people(site, people)
     with CaptureQueriesContext(connection) as queries:
         site_delete(site=site)
     return len(queries)
@@ -101,3 +108,21 @@ def test_the_statements_do_not_grow_with_the_sites_people(site, other_site):
     """Django's cascade read every profile and visitor and deleted their rows by batches
     of ids: a large site took thousands of statements, far past a request's time."""
     assert _statements_to_delete(site, 3) == _statements_to_delete(other_site, 2_500)
+
+
+@pytest.mark.usefixtures("on_postgres")
+def test_an_account_whose_site_holds_more_people_than_a_statement_takes_is_deleted(
+    other_site,
+):
+    """More rows than one PostgreSQL statement takes parameters for (65,535, with
+    parameters bound on the server)."""
+    site = SiteFactory()
+    _people(site, 70_000)
+    kept = ProfileFactory(site=other_site, user_id="u1")
+
+    account_delete(account=site.account)
+
+    assert not Site.objects.filter(pk=site.pk).exists()
+    assert not Profile.objects.filter(site_id=site.pk).exists()
+    assert not Visitor.objects.filter(site_id=site.pk).exists()
+    assert Profile.objects.filter(pk=kept.pk).exists()
