@@ -103,10 +103,18 @@
     var source = document.querySelector(button.getAttribute("data-copy-target"));
     if (!source) return;
     var text = source.textContent;
+    // The button's own label is kept aside while it says "Copied": a second click in
+    // that time must not take "Copied" for the label to come back to.
     var done = function () {
-      var label = button.textContent;
+      if (!button.hasAttribute("data-copy-label")) {
+        button.setAttribute("data-copy-label", button.textContent);
+      }
       button.textContent = "Copied";
-      setTimeout(function () { button.textContent = label; }, 1500);
+      clearTimeout(button.copiedTimer);
+      button.copiedTimer = setTimeout(function () {
+        button.textContent = button.getAttribute("data-copy-label");
+        button.removeAttribute("data-copy-label");
+      }, 1500);
     };
     var fallback = function () {
       var area = document.createElement("textarea");

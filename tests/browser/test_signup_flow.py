@@ -43,7 +43,10 @@ def test_signup_create_site_see_snippet_log_out(live_server, page):
     copy = page.get_by_role("button", name="Copy")
     expect(copy).to_be_visible()
     copy.click()
-    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    copied = page.get_by_role("button", name="Copied")
+    expect(copied).to_be_visible()
+    copied.click()  # again before it says Copy again: it still comes back to Copy
+    expect(page.get_by_role("button", name="Copy", exact=True)).to_be_visible(timeout=4000)
 
     # log out from the account menu and land on the login page
     page.locator(".switcher summary").click()
