@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 from apps.accounts.models import Account
 from apps.feedback_targeting.models import Widget
 from apps.sites.models import Site
+from tests.browser.pages import htmx_settled
 from tests.feedback_targeting.factories import QuestionFactory, WidgetFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,7 +59,7 @@ def _enable_dialog_opened(page, live_server, site):
     page.keyboard.press("Enter")
     dialog = page.locator("#enable-dialog")
     expect(dialog.locator("input[type=checkbox]").first).to_be_focused()
-    page.wait_for_timeout(100)  # htmx takes up the dialog's form once it settles
+    htmx_settled(page)  # htmx takes up the dialog's form once it settles
     return opener, dialog
 
 
@@ -101,5 +102,5 @@ def test_a_dialog_closed_while_htmx_settles_still_returns_focus_to_its_opener(
     signed_in.keyboard.press("Enter")
 
     expect(signed_in.locator("dialog")).to_have_count(0)
-    signed_in.wait_for_timeout(100)
+    signed_in.wait_for_timeout(100)  # past the swap's hand-over of focus, which must not move it
     expect(opener).to_be_focused()

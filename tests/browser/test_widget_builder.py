@@ -13,6 +13,7 @@ from apps.common.demo import DEMO_POLL_TARGETING
 from apps.feedback_targeting.models import Widget
 from apps.identity.services import visitor_identify
 from tests.browser.accounts import log_in
+from tests.browser.pages import htmx_settled
 from tests.factories import AccountFactory, MembershipFactory, SiteFactory
 from tests.feedback_targeting.factories import QuestionFactory, WidgetFactory
 
@@ -45,27 +46,19 @@ def shop():
     return owner, site
 
 
-def _settled(page) -> None:
-    """Wait until htmx has finished with what it swapped in: new content gets its
-    behaviour when it settles, a moment after it appears."""
-    page.wait_for_function(
-        "() => !document.querySelector('.htmx-request, .htmx-added, .htmx-settling')"
-    )
-
-
 def _choose(page, select: str, value: str) -> None:
     """Pick an option that makes htmx re-render the row, and wait until it has: the
     server marks the chosen option `selected` in the markup, a click does not."""
     page.locator(select).select_option(value)
     expect(page.locator(f'{select} option[value="{value}"][selected]')).to_have_count(1)
-    _settled(page)
+    htmx_settled(page)
 
 
 def _add_condition(page, prefix: str):
     page.get_by_role("button", name="Add condition").click()
     row = page.locator(f"#condition-{prefix}")
     expect(row).to_be_visible()
-    _settled(page)
+    htmx_settled(page)
     return row
 
 

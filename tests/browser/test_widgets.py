@@ -275,6 +275,7 @@ def test_the_script_and_its_widgets_work_under_a_strict_content_security_policy(
     )
     shop.open()
     shop.page.evaluate("() => hj('identify', 'CSP-1', {plan: 'pro'})")
+    shop.wait_for_decision(2)  # asked again once identify was answered
 
     tab = shop.page.get_by_role("button", name="Feedback", exact=True)
     tab.click()
@@ -734,7 +735,11 @@ def test_widget_failures_are_silent_outside_debug_mode(shop, site, poll, feedbac
     # A broken decision: nothing shown, nothing said
     shop.page.route(f"{shop.api}/widgets?*", unavailable)
     shop.open(debug=False)
-    shop.page.wait_for_timeout(1500)  # the retry after 500 ms included
+    deadline = time.monotonic() + 10
+    while len(attempts) < 2:  # the retry comes 500 ms after the first
+        assert time.monotonic() < deadline, attempts
+        shop.page.wait_for_timeout(50)
+    shop.page.wait_for_timeout(300)  # and nothing after it
     assert attempts == ["GET", "GET"]
     assert shop.page.get_by_role("button", name="Feedback", exact=True).count() == 0
     shop.page.unroute(f"{shop.api}/widgets?*")
