@@ -204,6 +204,15 @@ class JSONFirstNegotiation(FormatRefusingNegotiation):
         return super().select_renderer(request, renderers, format_suffix)
 
 
+class PlainTextJSONParser(LenientJSONParser):
+    """A JSON body sent as `text/plain`, as the tracking script sends it: a browser sends
+    such a call straight away, where `application/json` first asks the API whether the
+    page's origin may call it (a CORS preflight, one more round trip, which a request sent
+    as the page is left cannot wait for). The origin is checked on the call itself."""
+
+    media_type = "text/plain"
+
+
 class PublicSiteAPIView(BaseAPIView):
     """Base for the public endpoints the tracking script calls with a site key.
 
@@ -223,7 +232,7 @@ class PublicSiteAPIView(BaseAPIView):
     a second (`STAMP_CHECK_SECONDS`).
     """
 
-    parser_classes = [LenientJSONParser]
+    parser_classes = [LenientJSONParser, PlainTextJSONParser]
     authentication_classes: list = []
     permission_classes: list = []
     content_negotiation_class = JSONFirstNegotiation

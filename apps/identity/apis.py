@@ -58,7 +58,9 @@ def _error(description: str, *codes: str) -> OpenApiResponse:
 BODY_ERRORS = {
     413: _error("The body is larger than 256 KiB.", "body_too_large"),
     415: _error(
-        "The body is not sent as JSON (Content-Type: application/json).", "unsupported_media_type"
+        "The body is not sent as JSON (Content-Type: application/json, or text/plain as the "
+        "tracking script sends it).",
+        "unsupported_media_type",
     ),
 }
 # Any endpoint: a method it does not take, a format it does not give (only JSON), and,

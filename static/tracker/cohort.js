@@ -318,10 +318,12 @@
     }
   }
 
-  // One request: a POST with a JSON body, or a GET when body is null (a "simple" CORS
-  // request, without a preflight). A POST small enough is a keepalive request, which the
-  // browser completes after the page has gone; it is not given an abort signal, which
-  // would take it down with the page: its caller stops waiting after the timeout instead.
+  // One request: a POST with a JSON body, or a GET when body is null. Both are "simple"
+  // CORS requests, sent without a preflight: the JSON goes as text/plain, which the API
+  // reads as JSON and checks the page's origin on. A POST small enough is a keepalive
+  // request, which the browser completes after the page has gone; it is not given an
+  // abort signal, which would take it down with the page: its caller stops waiting after
+  // the timeout instead.
   async function fetchOnce(url, body) {
     const keepalive = body !== null && byteLength(body) <= KEEPALIVE_MAX_BYTES;
     const controller =
@@ -340,7 +342,7 @@
       signal: controller ? controller.signal : undefined,
     };
     if (body !== null) {
-      init.headers = { "Content-Type": "application/json" };
+      init.headers = { "Content-Type": "text/plain;charset=UTF-8" };
       init.body = body;
       init.keepalive = keepalive;
     }

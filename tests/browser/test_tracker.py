@@ -56,6 +56,7 @@ class Shop(CustomerPage):
                     "endpoint": request.url.rsplit("/", 1)[1],
                     "status": response.status,
                     "body": json.loads(request.post_data),
+                    "type": request.headers.get("content-type"),
                 }
             )
 
@@ -137,6 +138,8 @@ def test_calls_before_and_after_the_script_loads_store_typed_values_on_one_profi
         ("identify", 200),
         ("identify", 200),
     ]
+    # as text/plain: the browser sends each at once, without a CORS preflight first
+    assert {c["type"] for c in shop.calls} == {"text/plain;charset=UTF-8"}
     assert HEX32.match(cohort["visitorId"])
     assert HEX32.match(cohort["sessionId"])
     assert cohort["siteKey"] == site.key

@@ -1,5 +1,6 @@
 """POST /api/v1/sites/{site_key}/identify through HTTP: storage, stitching, refusals."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -626,6 +627,35 @@ class TestCorsAndThrottle:
         assert response.json()["code"] == "origin_not_allowed"
         assert not response.has_header("Access-Control-Allow-Origin")
         assert not Profile.objects.exists()
+
+    @pytest.mark.parametrize("origin", ["https://shop.example.com", "https://evil.example"])
+    def test_json_sent_as_plain_text_is_taken_and_its_origin_checked(
+        self, api_client, site, origin
+    ):
+        """How the tracking script sends its calls: a browser sends text/plain at once,
+        without first asking whether the origin may call (a CORS preflight)."""
+        body = {"visitor_id": TABLET, "user_id": "u1", "attributes": {"plan": "pro"}}
+
+        response = api_client.post(
+            f"/api/v1/sites/{site.key}/identify",
+            json.dumps(body),
+            content_type="text/plain;charset=UTF-8",
+            HTTP_ORIGIN=origin,
+        )
+
+        if origin == "https://evil.example":
+            assert (response.status_code, response.json()["code"]) == (403, "origin_not_allowed")
+            assert not Profile.objects.exists()
+        else:
+            assert (response.status_code, response.json()["stored"]) == (200, ["plan"])
+            assert values_of(site, "u1") == {"plan": ("string", "pro")}
+
+    def test_other_text_is_still_refused(self, api_client, site):
+        response = api_client.post(
+            f"/api/v1/sites/{site.key}/identify", "visitor_id=x", content_type="text/csv"
+        )
+
+        assert (response.status_code, response.json()["code"]) == (415, "unsupported_media_type")
 
     def test_allowed_origin_gets_cors_headers_on_the_answer(self, api_client, site):
         response = api_client.post(
