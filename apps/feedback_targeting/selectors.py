@@ -523,12 +523,12 @@ def widget_responses_page(
     *, widget: Widget, page: object, total: int | None = None, per_page: int = RESPONSES_PER_PAGE
 ) -> Page:
     """One page of the widget's responses, newest first, with each responder's profile
-    and attributes. A page number that is not a number gives the first page, one past
-    the end the last. `total`, when the caller counted the responses already, spares
-    counting them again."""
+    and attributes, and the widget itself (the one asked for: not read again per row).
+    A page number that is not a number gives the first page, one past the end the last.
+    `total`, when the caller counted the responses already, spares counting them again."""
     responses = (
         Response.objects.filter(site_id=widget.site_id, widget=widget)
-        .select_related("profile", "widget")
+        .select_related("profile")
         .prefetch_related(
             Prefetch(
                 "profile__attributes",
@@ -540,7 +540,10 @@ def widget_responses_page(
     paginator = Paginator(responses, per_page)
     if total is not None:
         paginator.count = total  # a cached property: the count it would have run
-    return paginator.get_page(page)
+    listed = paginator.get_page(page)
+    for response in listed:
+        response.widget = widget
+    return listed
 
 
 EXPORT_FIELDS = (
