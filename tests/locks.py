@@ -1,5 +1,6 @@
 """Row locks held by another PostgreSQL connection, for tests of what waits for what."""
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,3 +31,22 @@ def held_for_key_share(model, pk: int):
     return held_elsewhere(
         f"SELECT id FROM {model._meta.db_table} WHERE id = %s FOR KEY SHARE", [pk]
     )
+
+
+def wait_until_blocked_by(holder, timeout: float = 10.0) -> None:
+    """Return once some other backend waits for a lock that the connection `holder` holds,
+    so a test checks the race it means to rather than one a slow thread never reached."""
+    pid = holder.info.backend_pid
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity "
+                "WHERE %s = ANY(pg_blocking_pids(pid)))",
+                [pid],
+            )
+            if cursor.fetchone()[0]:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing came to wait for backend {pid} in {timeout} s")
+            time.sleep(0.01)

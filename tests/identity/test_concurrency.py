@@ -17,7 +17,7 @@ from apps.user_attributes.models import AttributeKey, AttributeValue
 from apps.user_attributes.services import NEW_KEYS_LOCK, attribute_key_delete
 from apps.user_attributes.validation import MAX_KEYS_PER_SITE
 from tests.factories import SiteFactory
-from tests.locks import held_elsewhere
+from tests.locks import held_elsewhere, wait_until_blocked_by
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("on_postgres")]
 
@@ -367,7 +367,7 @@ def test_removing_a_key_never_deadlocks_and_leaves_no_value_behind(call):
                 cursor.execute(sql, params)
             remover = threading.Thread(target=remove)
             remover.start()
-            remover.join(0.5)  # the removal now waits for the call
+            wait_until_blocked_by(other)  # the removal now waits for the call
             for sql, params in after:
                 cursor.execute(sql, params)
         other.commit()
@@ -405,7 +405,7 @@ def test_a_device_joined_while_a_deletion_waits_is_deleted_and_counted(owner):
             )
             deleter = threading.Thread(target=delete)
             deleter.start()
-            deleter.join(0.5)  # the deletion holds device 0 and waits for the profile
+            wait_until_blocked_by(call)  # the deletion holds device 0, waits for the profile
             cursor.execute(
                 f"UPDATE {table(Visitor)} SET profile_id = %s WHERE site_id = %s "
                 "AND visitor_id = %s",

@@ -9,6 +9,7 @@ import pytest
 from django.core.cache import caches
 from django.test import override_settings
 
+from tests.clock import clear_of_utc_midnight
 from tests.factories import SiteFactory
 from tests.redis_server import redis_available
 
@@ -44,6 +45,7 @@ def test_burst_gets_exactly_the_limit(live_server, backend):
         # A day-long window, so the burst cannot straddle two windows.
         COHORT_THROTTLE_PER_CLIENT=f"{LIMIT}/day",
     ):
+        clear_of_utc_midnight()
         caches["default"].clear()
         site = SiteFactory()
         url = f"{live_server.url}/api/v1/sites/{site.key}/widgets"

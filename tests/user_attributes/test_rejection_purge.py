@@ -11,11 +11,13 @@ from django.utils import timezone
 from apps.identity.models import ProcessedMessage
 from apps.user_attributes.models import AttributeRejection
 from apps.user_attributes.selectors import REJECTION_DAYS, rejection_summary
+from tests.clock import clear_of_utc_midnight
 
 pytestmark = pytest.mark.django_db
 
 
 def test_the_daily_purge_forgets_what_is_past_its_window(site, other_site):
+    clear_of_utc_midnight()
     today = timezone.now().date()
     for n, days in enumerate((0, REJECTION_DAYS - 1, REJECTION_DAYS, 40)):
         for s in (site, other_site):
