@@ -9,8 +9,8 @@
  * What it does on a customer's page:
  * - keeps a random visitor id per site in a first-party cookie `_cohort_vid_<site_key>`
  *   (1 year, SameSite=Lax) and in localStorage; either one restores the other;
- * - keeps a session id in sessionStorage; a page loaded after 30 minutes without activity
- *   starts a new session;
+ * - keeps a session id in sessionStorage; a page loaded, or a single-page app's move to
+ *   another page, after 30 minutes without activity starts a new session;
  * - records the page visit (POST /api/v1/sites/<key>/sessions), and one for each page a
  *   single-page app moves to (history.pushState, popstate, a "#/route"), asking for the
  *   widgets again on each;
@@ -1348,7 +1348,7 @@
       config.apiBase.replace(/\/+$/, "") + "/api/v1/sites/" + encodeURIComponent(siteKey);
     const debug = debugLoad();
     const visitorId = visitorIdLoad(siteKey);
-    const sessionId = sessionIdLoad(siteKey);
+    let sessionId = sessionIdLoad(siteKey);
     let queue = Promise.resolve();
 
     function debugInfo(message) {
@@ -1502,6 +1502,21 @@
       warn: debugWarn,
     });
 
+    // The visitor is active: the session goes on, or, after 30 idle minutes on a page
+    // that never reloaded (a single-page app left open), a new one starts.
+    // Kept in memory too, so that a browser refusing sessionStorage keeps one session.
+    let sessionSeen = Date.now();
+
+    function sessionContinue() {
+      const now = Date.now();
+      if (now - sessionSeen >= SESSION_IDLE_MS) {
+        sessionId = randomId();
+        debugInfo("idle for 30 minutes: a new session " + sessionId + " starts");
+      }
+      sessionSeen = now;
+      sessionStore(siteKey, sessionId);
+    }
+
     function pageVisitRecord() {
       const payload = {
         visitor_id: visitorId,
@@ -1540,7 +1555,7 @@
         attributes: serialized.values,
         message_id: randomId(),
       };
-      sessionStore(siteKey, sessionId);
+      sessionContinue();
       enqueuePost("identify", "/identify", payload, function (result) {
         // New attributes (or a new user) may change which widgets this visitor matches.
         if (result.status === 200) widgets.attributesChanged();
@@ -1590,7 +1605,7 @@
         pageSeen = now;
         debugInfo("the page's URL changed to " + window.location.href);
         if (visit) {
-          sessionStore(siteKey, sessionId); // the visitor is active: the session goes on
+          sessionContinue();
           pageVisitRecord();
         }
         widgets.check("page changed");
@@ -1687,7 +1702,9 @@
       enumerable: true,
       value: Object.freeze({
         visitorId: visitorId,
-        sessionId: sessionId,
+        get sessionId() {
+          return sessionId;
+        },
         siteKey: siteKey,
         version: VERSION,
         debug: debug,

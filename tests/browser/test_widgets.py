@@ -942,3 +942,29 @@ def test_a_single_page_app_moving_to_another_page_gets_that_pages_widgets(shop, 
     assert (session.page_count, session.last_url) == (5, f"{shop.origin}/shop/s?q=49")
     assert page.evaluate(seen) > before
     assert shop.warnings() == []
+
+
+def test_a_single_page_app_left_idle_for_30_minutes_starts_a_new_session(shop, site):
+    """A page that never reloads: the app's next move after half an hour without activity
+    is a page visit of a new session; a move before that continues the session."""
+    shop.open()
+    page = shop.page
+    first = page.evaluate("hj.cohort.sessionId")
+    page.evaluate("history.pushState({}, '', '/shop/a')")
+    shop.wait_for_decision(2)
+    assert page.evaluate("hj.cohort.sessionId") == first
+
+    page.evaluate("const now = Date.now; Date.now = () => now() + 31 * 60 * 1000;")
+    page.evaluate("history.pushState({}, '', '/shop/b')")
+    shop.wait_for_decision(3)
+
+    second = page.evaluate("hj.cohort.sessionId")
+    assert second != first
+    visitor = Visitor.objects.get(site=site, visitor_id=page.evaluate("hj.cohort.visitorId"))
+    sessions = {s.session_key: (s.page_count, s.last_url) for s in visitor.sessions.all()}
+    assert sessions == {
+        first: (2, f"{shop.origin}/shop/a"),
+        second: (1, f"{shop.origin}/shop/b"),
+    }
+    stored = page.evaluate(f"JSON.parse(sessionStorage.getItem('_cohort_sid_{site.key}')).id")
+    assert stored == second  # a reload continues the new session
