@@ -1,6 +1,6 @@
 """Public endpoints called by the tracking script (or a customer's back end) with a site key."""
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from django.utils import timezone
 from drf_spectacular.utils import (
@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from apps.accounts.models import Membership
 from apps.common.api import AccountTokenAPIView, PublicSiteAPIView
 from apps.common.errors import ApplicationError
+from apps.feedback_targeting.models import Response as WidgetResponse
 from apps.identity.models import PrivacyAudit, Profile
 from apps.identity.selectors import LOOKUP_ROWS_PER_KIND
 from apps.identity.services import (
@@ -338,6 +339,20 @@ def _moment(value: datetime, zone) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def response_output(r: WidgetResponse, zone: tzinfo) -> dict:
+    """`FeedbackOutput(r).data`, by hand as `person_output`."""
+    return {
+        "widget_id": r.widget_id,
+        "widget_name": r.widget.name,
+        "answers": {str(key): answer for key, answer in r.answers.items()},
+        "emotion": r.emotion,
+        "comment": r.comment,
+        "email": r.email,
+        "page_url": r.page_url,
+        "created_at": _moment(r.created_at, zone),
+    }
+
+
 def person_output(profile: Profile) -> dict:
     """`ProfileOutput(profile).data` written out by hand: a person has dozens of rows, and
     the serializers' per-field work was most of a lookup's time. The serializers stay the
@@ -377,19 +392,7 @@ def person_output(profile: Profile) -> dict:
             }
             for s in profile.session_list
         ],
-        "responses": [
-            {
-                "widget_id": r.widget_id,
-                "widget_name": r.widget.name,
-                "answers": {str(key): answer for key, answer in r.answers.items()},
-                "emotion": r.emotion,
-                "comment": r.comment,
-                "email": r.email,
-                "page_url": r.page_url,
-                "created_at": _moment(r.created_at, zone),
-            }
-            for r in profile.response_list
-        ],
+        "responses": [response_output(r, zone) for r in profile.response_list],
         "visitors_total": profile.visitor_total,
         "sessions_total": profile.session_total,
         "responses_total": profile.response_total,
@@ -402,8 +405,9 @@ LOOKUP_PARAMETERS = [
         "email",
         str,
         description="An email address, case-insensitive: matches the `email` attribute, "
-        "the email a visitor gave with a feedback response and the consent to connect it, "
-        "and a user id that is this address in any letter case; an "
+        "a user id that is this address in any letter case, and an anonymous visitor who "
+        "gave it with a feedback response and the consent to connect it (given on an "
+        "identified user's device, it finds the answers alone: `email_responses`); an "
         "internationalised domain matches in either spelling (müller.de, xn--mller-kva.de).",
     ),
 ]
@@ -426,6 +430,14 @@ class LookupApi(AccountTokenAPIView):
     class OutputSerializer(serializers.Serializer):
         site_key = serializers.CharField()
         profiles = ProfileOutput(many=True)
+        email_responses = FeedbackOutput(
+            many=True,
+            help_text="Answers given with the email searched for (and the consent to connect "
+            "it) on a device of an identified user the search did not find: the person's, "
+            "without the rest of that user's profile. The newest "
+            f"{LOOKUP_ROWS_PER_KIND}; a deletion removes them all.",
+        )
+        email_responses_total = serializers.IntegerField()
 
     @extend_schema_serializer(component_name="DeletionResult")
     class DeleteOutputSerializer(serializers.Serializer):
@@ -455,15 +467,21 @@ class LookupApi(AccountTokenAPIView):
     )
     def get(self, request, site_key: str):
         user_id, email = self._terms(request)
-        people = person_lookup_record(
+        found = person_lookup_record(
             site=self.site,
             user_id=user_id,
             email=email,
             requested_by=request.user,
             channel=PrivacyAudit.Channel.API,
         )
+        zone = timezone.get_current_timezone()
         return Response(
-            {"site_key": self.site.key, "profiles": [person_output(person) for person in people]}
+            {
+                "site_key": self.site.key,
+                "profiles": [person_output(person) for person in found.people],
+                "email_responses": [response_output(r, zone) for r in found.email_responses],
+                "email_responses_total": found.email_responses_total,
+            }
         )
 
     @extend_schema(

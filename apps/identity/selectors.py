@@ -1,12 +1,14 @@
 """Reads of people and their history: Visitor Lookup."""
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.db.models.expressions import RawSQL
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from apps.common.sql import (
-    fetch_all,
     fetch_all_together,
     instance_from_row,
     instances_from_row,
@@ -116,15 +118,37 @@ def _matching_ids_sql(
                 [site.id, EMAIL_KEY, ValueType.STRING, *emails],
             )
         )
+        # An email given with an answer finds the whole profile of an anonymous visitor
+        # (what they gave is all there is to know them by), but not an identified user's:
+        # someone else may have answered on their device (`email_responses_lookup`).
         sources.append(
             (
-                f"SELECT profile_id FROM {table(Response)} "
-                f"WHERE site_id = %s AND email IN ({_marks(emails)}) AND consent_to_connect = %s",
+                f"SELECT r.profile_id FROM {table(Response)} r "
+                f"JOIN {table(Profile)} p ON p.id = r.profile_id AND p.site_id = r.site_id "
+                f"WHERE r.site_id = %s AND r.email IN ({_marks(emails)}) "
+                "AND r.consent_to_connect = %s AND p.user_id IS NULL",
                 [site.id, *emails, True],
             )
         )
     sql = " UNION ".join(part for part, _ in sources)
     return sql, [param for _, params in sources for param in params]
+
+
+def email_responses(*, site: Site, email: str | None, found: Iterable[int]) -> QuerySet[Response]:
+    """The answers given with this email and the consent to connect it on the profiles of
+    identified users that the search did not find (`found`: the profiles it did): the
+    person behind the email gave them, on a device someone else is identified on. They
+    are the person's, without the rest of that profile."""
+    _, email = normalize_lookup_terms(user_id=None, email=email)
+    if not email:
+        return Response.objects.none()
+    return (
+        Response.objects.filter(
+            site=site, email__in=email_spellings(email), consent_to_connect=True
+        )
+        .exclude(profile_id__in=list(found))
+        .order_by("-created_at", "-pk")
+    )
 
 
 def _marks(terms: list) -> str:
@@ -134,8 +158,10 @@ def _marks(terms: list) -> str:
 def profiles_matching(*, site: Site, user_id: str | None, email: str | None) -> QuerySet[Profile]:
     """Profiles of the site with this user id or this email (either matches).
 
-    The email matches the `email` attribute and the email a visitor gave with a feedback
-    consent. Given both, as the privacy rules ask, every profile of either is found.
+    The email matches the `email` attribute, a user id that is the address, and an
+    anonymous profile whose visitor gave it with a feedback consent (on an identified
+    user's profile, such answers alone are the person's: `email_responses`). Given both,
+    as the privacy rules ask, every profile of either is found.
     """
     matching = _matching_ids_sql(site=site, user_id=user_id, email=email)
     if matching is None:
@@ -145,7 +171,17 @@ def profiles_matching(*, site: Site, user_id: str | None, email: str | None) -> 
     return Profile.objects.filter(site=site, pk__in=RawSQL(sql, params))  # noqa: S611
 
 
-def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list[Profile]:
+@dataclass(frozen=True)
+class PersonFound:
+    """What Visitor Lookup found: the matching profiles, and the answers given with the
+    email on the profiles of others (`email_responses`), the newest of them and how many."""
+
+    people: list[Profile]
+    email_responses: list[Response]
+    email_responses_total: int
+
+
+def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> PersonFound:
     """Every matching profile (by user id, then id) with its rows as lists:
     `attribute_list` (by key), `visitor_list` (first seen first), `session_list` with each
     session's visitor and `response_list` with each response's widget (newest first), and
@@ -155,25 +191,50 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
 
     Hand-written statements, one per kind of row (profiles come with their attribute
     values): this is the hot path of Visitor Lookup, and building the equivalent
-    querysets costs several times what running them does. Two round trips: the profiles,
+    querysets costs several times what running them does. Two round trips: the profiles
+    (with the answers given with the email on others' profiles: `email_responses`),
     then the three reads that hang off them together.
     """
     matching = _matching_ids_sql(site=site, user_id=user_id, email=email)
     if matching is None:
-        return []
+        return PersonFound([], [], 0)
     ids_sql, ids_params = matching
     by_id: dict[int, Profile] = {}
     widgets: dict[int, Widget] = {}
     # The profiles with their attribute values: one row per value (or one for a profile
-    # without any).
+    # without any); with them, the answers given with the email on others' profiles.
     split = len(Profile._meta.concrete_fields)
-    for row in fetch_all(
-        f"SELECT {select_columns(Profile, 'p')}, {select_columns(AttributeValue, 'a')} "
-        f"FROM {table(Profile)} p LEFT JOIN {table(AttributeValue)} a "
-        "ON a.site_id = p.site_id AND a.profile_id = p.id "
-        f"WHERE p.site_id = %s AND p.id IN ({ids_sql}) ORDER BY p.user_id, p.id, a.key",
-        [site.id, *ids_params],
-    ):
+    statements = [
+        (
+            f"SELECT {select_columns(Profile, 'p')}, {select_columns(AttributeValue, 'a')} "
+            f"FROM {table(Profile)} p LEFT JOIN {table(AttributeValue)} a "
+            "ON a.site_id = p.site_id AND a.profile_id = p.id "
+            f"WHERE p.site_id = %s AND p.id IN ({ids_sql}) ORDER BY p.user_id, p.id, a.key",
+            [site.id, *ids_params],
+        )
+    ]
+    _, normalized = normalize_lookup_terms(user_id=None, email=email)
+    if normalized:
+        emails = email_spellings(normalized)
+        statements.append(
+            (
+                f"SELECT {select_columns(Response, 'r')}, {select_columns(Widget, 'w')}, "
+                f"COUNT(*) OVER () FROM {table(Response)} r "
+                f"JOIN {table(Widget)} w ON w.id = r.widget_id AND w.site_id = r.site_id "
+                f"WHERE r.site_id = %s AND r.email IN ({_marks(emails)}) "
+                f"AND r.consent_to_connect = %s AND r.profile_id NOT IN ({ids_sql}) "
+                "ORDER BY r.created_at DESC, r.id DESC LIMIT %s",
+                [site.id, *emails, True, *ids_params, LOOKUP_ROWS_PER_KIND],
+            )
+        )
+    profile_rows, *answer_rows = fetch_all_together(statements)
+    answers, answers_total = [], 0
+    for row in answer_rows[0] if answer_rows else []:
+        response, widget = instances_from_row((Response, Widget), row[:-1])
+        response.widget = widgets.setdefault(widget.pk, widget)
+        answers.append(response)
+        answers_total = row[-1]
+    for row in profile_rows:
         profile = by_id.get(row[0])  # the profile's id
         if profile is None:
             profile = by_id[row[0]] = instance_from_row(Profile, row[:split])
@@ -183,7 +244,8 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
         if row[split] is not None:  # the attribute value's id
             profile.attribute_list.append(instance_from_row(AttributeValue, row[split:]))
     if not by_id:
-        return []
+        _questions_read(site, widgets)
+        return PersonFound([], answers, answers_total)
     among = f"IN ({', '.join(['%s'] * len(by_id))})"
     params = [site.id, *by_id]
 
@@ -246,12 +308,18 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> list
         response, widget = instances_from_row((Response, Widget), row)
         response.widget = widgets.setdefault(widget.pk, widget)
         by_id[response.profile_id].response_list.append(response)
+    _questions_read(site, widgets)
+    return PersonFound(list(by_id.values()), answers, answers_total)
+
+
+def _questions_read(site: Site, widgets: dict[int, Widget]) -> None:
+    """The questions of the polls among `widgets`, read onto them (their answers name
+    them)."""
     polls = [widget for widget in widgets.values() if widget.kind != Widget.Kind.FEEDBACK]
     if polls:
         prefetch_related_objects(
             polls, Prefetch("questions", queryset=Question.objects.filter(site=site))
         )
-    return list(by_id.values())
 
 
 def privacy_audit_trail(*, account, limit: int = 50) -> QuerySet[PrivacyAudit]:

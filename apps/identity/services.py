@@ -34,6 +34,8 @@ from apps.common.sql import (
 from apps.feedback_targeting.models import Response
 from apps.identity.models import PrivacyAudit, ProcessedMessage, Profile, Session, Visitor
 from apps.identity.selectors import (
+    PersonFound,
+    email_responses,
     normalize_lookup_terms,
     person_lookup,
     privacy_terms_digest,
@@ -562,12 +564,12 @@ def _require_terms(user_id: str | None, email: str | None) -> None:
 
 def person_lookup_record(
     *, site: Site, user_id: str | None, email: str | None, requested_by, channel: str
-) -> list[Profile]:
+) -> PersonFound:
     """Visitor Lookup: the matching people, with the lookup written to the audit trail."""
     terms = normalize_lookup_terms(user_id=user_id, email=email)
     _require_terms(*terms)
     # The terms as given: an email also matches a user id written as it was typed.
-    people = person_lookup(site=site, user_id=user_id, email=email)
+    found = person_lookup(site=site, user_id=user_id, email=email)
     user_id, email = terms
     _audit(
         site=site,
@@ -576,16 +578,17 @@ def person_lookup_record(
         requested_by=requested_by,
         user_id=user_id,
         email=email,
-        profiles_found=len(people),
+        profiles_found=len(found.people),
     )
-    return people
+    return found
 
 
 @transaction.atomic
 def person_delete(
     *, site: Site, user_id: str | None, email: str | None, requested_by, channel: str
 ) -> PrivacyAudit:
-    """Delete everything about a person: profiles, attribute values, devices, sessions.
+    """Delete everything about a person: profiles, attribute values, devices, sessions,
+    responses, and the answers given with their email on someone else's profile.
 
     Locks in the identify order (visitors, then profiles), so a deletion racing an
     identify call waits for it instead of deadlocking; once this returns, a later identify
@@ -635,8 +638,10 @@ def person_delete(
     sessions = Session.objects.filter(site=site).filter(
         Q(profile_id__in=profile_ids) | Q(visitor_id__in=own_visitors)
     )
+    # With the answers given with the email on others' profiles: the person's, not theirs.
+    given = email_responses(site=site, email=email, found=profile_ids).values("pk")
     responses = Response.objects.filter(site=site).filter(
-        Q(profile_id__in=profile_ids) | Q(visitor_id__in=own_visitors)
+        Q(profile_id__in=profile_ids) | Q(visitor_id__in=own_visitors) | Q(pk__in=given)
     )
     counts = {
         "profiles": len(profile_ids),

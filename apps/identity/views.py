@@ -32,7 +32,7 @@ def lookup_site(request: HttpRequest, site_key: str) -> HttpResponse:
     site = site_get_for_account(account=request.account, key=site_key)
     searched = "user_id" in request.GET or "email" in request.GET
     form = LookupForm(request.GET if searched else None)
-    people = None
+    found = None
     # A link from another site's page (a browser says so in Sec-Fetch-Site) fills in the
     # form but does not search: every search is a privacy lookup recorded in the member's
     # name, which a page elsewhere must not make for them.
@@ -44,7 +44,7 @@ def lookup_site(request: HttpRequest, site_key: str) -> HttpResponse:
     if searched and from_elsewhere:
         form = LookupForm(initial={k: request.GET.get(k, "") for k in ("user_id", "email")})
     elif searched and form.is_valid():
-        people = person_lookup_record(
+        found = person_lookup_record(
             site=site,
             user_id=form.cleaned_data["user_id"],
             email=form.cleaned_data["email"],
@@ -55,7 +55,8 @@ def lookup_site(request: HttpRequest, site_key: str) -> HttpResponse:
         "site": site,
         "sites": sites_of_account(account=request.account),
         "form": form,
-        "people": people,
+        "people": found.people if found else None,
+        "found": found,
         "query": urlencode({k: request.GET.get(k, "") for k in ("user_id", "email")}),
         "can_delete": request.membership.can_manage_sites,
         "search_held": searched and from_elsewhere,

@@ -21,6 +21,7 @@ from apps.identity.selectors import LOOKUP_ROWS_PER_KIND, privacy_audit_matches
 from apps.identity.services import session_record, visitor_identify
 from apps.user_attributes.models import AttributeKey, AttributeValue
 from tests.factories import MembershipFactory, sessions_of
+from tests.identity.conftest import FAMILY_PC
 
 TABLET = "tablet123tablet123tablet123aaaaa"
 MOBILE = "mobile456mobile456mobile456bbbbb"
@@ -524,3 +525,47 @@ def test_an_email_matches_either_spelling_of_an_international_domain(
 
     assert receipt["deleted"]["profiles"] == 1
     assert not AttributeValue.objects.filter(site=site).exists()
+
+
+@pytest.mark.usefixtures("family_pc")
+def test_an_email_given_on_someone_elses_device_finds_the_answers_not_their_profile(
+    api_client, site, token
+):
+    """Rachel's request for her data must not hand her XYZ's attributes, devices and
+    sessions: her answer is hers, the profile it was given on is not."""
+
+    found = lookup(api_client, site, token, email="rachel@example.com").json()
+
+    assert found["profiles"] == []
+    assert [(r["comment"], r["email"]) for r in found["email_responses"]] == [
+        ("from Rachel", "rachel@example.com")
+    ]
+    assert found["email_responses_total"] == 1
+    # looked up by his own user id, XYZ has both answers given on his device
+    [xyz] = lookup(api_client, site, token, user_id="XYZ").json()["profiles"]
+    assert sorted(r["comment"] for r in xyz["responses"]) == ["from Rachel", "from XYZ"]
+    # by both, Rachel's answer is XYZ's profile's, listed there once
+    both = lookup(api_client, site, token, user_id="XYZ", email="rachel@example.com").json()
+    assert ([p["user_id"] for p in both["profiles"]], both["email_responses"]) == (["XYZ"], [])
+
+
+@pytest.mark.usefixtures("family_pc")
+def test_deleting_by_an_email_given_on_someone_elses_device_deletes_only_those_answers(
+    api_client, site, token
+):
+    receipt = lookup(api_client, site, token, method="delete", email="rachel@example.com").json()
+
+    assert receipt["deleted"] == {
+        "profiles": 0,
+        "attribute_values": 0,
+        "visitors": 0,
+        "sessions": 0,
+        "responses": 1,
+    }
+    xyz = Profile.objects.get(site=site, user_id="XYZ")
+    assert list(Response.objects.filter(site=site).values_list("comment", flat=True)) == [
+        "from XYZ"
+    ]
+    assert AttributeValue.objects.filter(profile=xyz).count() == 2
+    assert Visitor.objects.get(site=site, visitor_id=FAMILY_PC).profile == xyz
+    assert Session.objects.filter(site=site, profile=xyz).count() == 1

@@ -250,7 +250,8 @@ def test_a_person_with_more_sessions_than_listed_shows_the_newest_and_the_total(
     assert f"Showing the newest {LOOKUP_ROWS_PER_KIND} of {total} sessions." in html
     assert f"https://s/flood/{LOOKUP_ROWS_PER_KIND + 3}" in html  # the newest
     assert "https://s/flood/3<" not in html  # the oldest left out
-    assert html.count("https://s/flood/") == LOOKUP_ROWS_PER_KIND - 1  # and the fixture's
+    # each listed session's landing and last page, and the fixture's
+    assert html.count("https://s/flood/") == 2 * (LOOKUP_ROWS_PER_KIND - 1)
     client.post(page_url(site, "delete/"), {"user_id": "ABC", "email": ""})
     assert not Session.objects.filter(site=site).exists()
 
@@ -294,3 +295,31 @@ def test_a_search_the_log_in_page_sends_on_to_is_held_too(login, member, site, r
 
     assert 'id="search-held"' in response.content.decode()
     assert not PrivacyAudit.objects.exists()
+
+
+@pytest.mark.usefixtures("family_pc")
+def test_an_email_given_on_someone_elses_device_lists_the_answers_alone(login, member, site):
+    html = login(member).get(page_url(site), {"email": "rachel@example.com"}).content.decode()
+
+    assert "0 profiles found; 1 answer given with this email on other profiles" in html
+    assert 'id="email-responses"' in html
+    assert "from Rachel" in html
+    assert "from XYZ" not in html
+    for of_xyz in ("XYZ", "xyz@example.com", "https://s/orders"):
+        assert of_xyz not in html
+
+
+def test_the_lookup_shows_each_sessions_last_page_and_whole_urls(login, member, site, rachel):
+    long = "https://s/account/settings?tab=profile&email=rachel.green%40example.com&phone=5551"
+    session_record(
+        site=site,
+        visitor_id=MOBILE,
+        session_key="session-B-000000001",
+        url=long,
+        referrer="https://mail.example.com/inbox/message?from=rachel.green%40example.com",
+    )
+
+    html = login(member).get(page_url(site), {"user_id": "ABC"}).content.decode()
+
+    assert long.replace("&", "&amp;") in html  # the last page, whole
+    assert MOBILE in html.split('class="sessions"')[1]  # the device, whole

@@ -79,7 +79,7 @@ def anna(site):
 def test_the_hand_written_output_is_the_documented_shape(site, anna):
     visitor_identify(site=site, visitor_id="x" * 20, user_id="BOB", attributes={"a": 1})
 
-    people = person_lookup(site=site, user_id="BOB", email="anna@example.com")
+    people = person_lookup(site=site, user_id="BOB", email="anna@example.com").people
 
     assert [p.user_id for p in people] == ["ANNA", "BOB"]
     assert [len(p.response_list) for p in people] == [3, 0]
@@ -90,7 +90,7 @@ def test_the_hand_written_output_is_the_documented_shape(site, anna):
 
 
 def test_the_person_is_read_in_order_with_every_row(site, anna):
-    [person] = person_lookup(site=site, user_id="ANNA", email=None)
+    [person] = person_lookup(site=site, user_id="ANNA", email=None).people
 
     assert [(a.key, a.value_type) for a in person.attribute_list] == [
         ("email", "string"),
@@ -161,10 +161,16 @@ def test_a_lookup_that_finds_nobody_stops_after_the_match_and_is_audited(
     with CaptureQueriesContext(connection) as captured:
         response = api_client.get(f"/api/v1/sites/{site.key}/lookup?email=nobody@example.com")
 
-    assert response.json() == {"site_key": site.key, "profiles": []}
+    assert response.json() == {
+        "site_key": site.key,
+        "profiles": [],
+        "email_responses": [],
+        "email_responses_total": 0,
+    }
     sent = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
-    # token with membership and site; profiles; the audit record.
-    assert len(sent) == 3, sent
+    # token with membership and site; profiles and the answers given with the email on
+    # others' profiles (one round trip on PostgreSQL); the audit record.
+    assert len(sent) == 4, sent
     audit = PrivacyAudit.objects.order_by("-id").first()
     assert (audit.profiles_found, audit.searched_email, audit.requested_by) == (0, True, owner)
 
@@ -193,5 +199,5 @@ def test_a_lookup_by_email_reads_profiles_by_index_on_a_large_site(site, anna):
 
     assert "Seq Scan on identity_profile" not in plan, plan
     assert "profile_site_user_lowered" in plan, plan
-    found = person_lookup(site=site, user_id=None, email="PERSON77@example.com")
+    found = person_lookup(site=site, user_id=None, email="PERSON77@example.com").people
     assert [p.user_id for p in found] == ["Person77@Example.com"]
