@@ -58,6 +58,10 @@ def _flatten(detail) -> str:
     return str(detail)
 
 
+# SQLSTATEs of a transaction PostgreSQL rolled back for another's sake (a deadlock, a
+# serialization failure): the same request can succeed when sent again.
+RETRY_STATES = ("40P01", "40001")
+
 UNREADABLE_REQUEST = "The request cannot be read: too many parameters, or too large."
 
 
@@ -65,6 +69,18 @@ def exception_handler(exc, context):
     """Every API error leaves as `{"code": ..., "message": ...}`."""
     if isinstance(exc, ApplicationError):
         return error_response(exc.code, exc.message, exc.status_code)
+    if isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) in (
+        RETRY_STATES
+    ):
+        # Two transactions wanted each other's rows: PostgreSQL rolled this one back.
+        logger.warning("transaction rolled back, to be retried: %s", exc)
+        return error_response(
+            "concurrent_change",
+            "Another change to the same records was made at the same moment; nothing was "
+            "applied. Retry.",
+            503,
+            headers={"Retry-After": "1"},
+        )
     if isinstance(exc, OperationalError | InterfaceError):
         # The database is down or restarting: say so, and let the client retry.
         logger.warning("database unavailable: %s", exc)

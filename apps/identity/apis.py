@@ -71,7 +71,12 @@ ANY_ENDPOINT = {
     406: _error(
         "The Accept header, or ?format=, asks for something other than JSON.", "not_acceptable"
     ),
-    503: _error("The database cannot be reached; retry after Retry-After.", "service_unavailable"),
+    503: _error(
+        "The database cannot be reached, or another change to the same records ran at the "
+        "same moment; nothing was applied: retry after Retry-After.",
+        "service_unavailable",
+        "concurrent_change",
+    ),
 }
 MESSAGE_ID_CONFLICT = _error(
     "The message_id was used by another call: a page visit (identify and page visits share "

@@ -53,6 +53,9 @@ from apps.user_attributes.services import (
 from apps.user_attributes.validation import AttributeCheck, check_attributes, emails_masked
 
 MAX_URL_LENGTH = 2000
+# pg_advisory_xact_lock's first key for "a person of this site is being deleted" (the
+# second is the site), beside user_attributes.services.NEW_KEYS_LOCK.
+PEOPLE_DELETION_LOCK = 0x70706C64
 # The start of the ids that sessions take when their device switches to another user: not
 # one of the characters of a client's ids, so no page visit can reach those sessions again.
 ENDED_SESSION_PREFIX = "~"
@@ -596,6 +599,11 @@ def person_delete(
     """
     terms = normalize_lookup_terms(user_id=user_id, email=email)
     _require_terms(*terms)
+    if connection.vendor == "postgresql":
+        # Deletions of a site's people take turns: one that found a device joined to the
+        # person while it waited deletes (so locks) that device late, out of the order
+        # above, and a second deletion holding it already would deadlock with it.
+        execute("SELECT pg_advisory_xact_lock(%s, %s)", [PEOPLE_DELETION_LOCK, site.id % 2**31])
     matching = profiles_matching(site=site, user_id=user_id, email=email)
     user_id, email = terms
     profile_ids = list(matching.values_list("pk", flat=True))

@@ -51,7 +51,8 @@ MAX_REJECTED_KEYS_PER_DAY = 1_000
 PAST_LIMIT_KEY = "(attributes past the 100th)"
 OTHER_KEYS = "(other keys)"
 # pg_advisory_xact_lock's first key for "keys are being added to this site's catalogue"
-# (the second is the site); no other part of the project takes advisory locks.
+# (the second is the site); the project's other one is
+# identity.services.PEOPLE_DELETION_LOCK.
 NEW_KEYS_LOCK = 0x6B657973
 
 _VALUE_COLUMNS = (

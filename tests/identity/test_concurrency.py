@@ -8,11 +8,12 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections
 
+from apps.accounts.services import api_token_create
 from apps.common.sql import table
 from apps.identity.models import Profile, Visitor
-from apps.identity.services import person_delete, visitor_identify
+from apps.identity.services import PEOPLE_DELETION_LOCK, person_delete, visitor_identify
 from apps.user_attributes.models import AttributeKey, AttributeValue
 from apps.user_attributes.services import NEW_KEYS_LOCK, attribute_key_delete
 from apps.user_attributes.validation import MAX_KEYS_PER_SITE
@@ -418,3 +419,68 @@ def test_a_device_joined_while_a_deletion_waits_is_deleted_and_counted(owner):
 
     assert not Visitor.objects.filter(site=site).exists()
     assert deletion["audit"].deleted_counts["visitors"] == 2
+
+
+def test_deletions_of_a_sites_people_take_turns(owner):
+    """A deletion that found a device joined to its person late locks it out of order; a
+    second deletion holding that device already would deadlock with it. They wait for one
+    another instead (here, for one that is still running elsewhere)."""
+    site = SiteFactory()
+    visitor_identify(site=site, visitor_id=device(0), user_id="u", attributes={"plan": "a"})
+
+    with (
+        held_elsewhere("SELECT pg_advisory_xact_lock(%s, %s)", [PEOPLE_DELETION_LOCK, site.pk]),
+        pytest.raises(OperationalError, match="lock timeout"),
+    ):
+        person_delete(site=site, user_id="u", email=None, requested_by=owner, channel="api")
+    assert Profile.objects.filter(site=site, user_id="u").exists()
+
+    person_delete(site=site, user_id="u", email=None, requested_by=owner, channel="api")
+    assert not Profile.objects.filter(site=site).exists()
+
+
+def test_a_call_rolled_back_by_a_deadlock_is_answered_as_one_to_retry(live_server, owner):
+    """A deletion chosen as a deadlock's victim: 503 `concurrent_change`, to be sent again,
+    not "cannot reach its database"; nothing of it is applied."""
+    site = SiteFactory(account=owner.memberships.get().account)
+    _, token = api_token_create(account=site.account, user=owner, name="privacy")
+    visitor_identify(site=site, visitor_id=device(0), user_id="u", attributes={"plan": "a"})
+    profile = Profile.objects.get(site=site, user_id="u")
+    other = connection.get_new_connection(connection.get_connection_params())
+    answer: dict = {}
+
+    def delete() -> None:
+        request = urllib.request.Request(
+            f"{live_server.url}/api/v1/sites/{site.key}/lookup?user_id=u",
+            headers={"Authorization": f"Bearer {token}"},
+            method="DELETE",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answer["status"] = response.status
+        except urllib.error.HTTPError as error:
+            answer["status"], answer["body"] = error.code, json.loads(error.read())
+            answer["retry"] = error.headers.get("Retry-After")
+
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {table(Profile)} WHERE id = %s FOR UPDATE", [profile.pk]
+            )
+            deleter = threading.Thread(target=delete)
+            deleter.start()
+            wait_until_blocked_by(other)  # the deletion holds the device, waits for the profile
+            # Waiting longer than the deletion, this side outlasts it: PostgreSQL rolls back
+            # the transaction whose deadlock check runs first.
+            cursor.execute(
+                f"SELECT id FROM {table(Visitor)} WHERE site_id = %s FOR UPDATE", [site.pk]
+            )
+        other.rollback()
+    finally:
+        other.close()
+    deleter.join(10)
+
+    assert answer["status"] == 503, answer
+    assert answer["body"]["code"] == "concurrent_change"
+    assert answer["retry"] == "1"
+    assert Profile.objects.filter(site=site, user_id="u").exists()
