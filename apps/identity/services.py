@@ -12,6 +12,7 @@ cycle.
 import json
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -584,6 +585,44 @@ def person_lookup_record(
         profiles_found=len(found.people),
     )
     return found
+
+
+@dataclass(frozen=True)
+class DeletionPreview:
+    """Who a deletion with these terms would take: the user ids of the identified
+    profiles found, how many anonymous ones, and how many answers given with the email on
+    others' profiles."""
+
+    user_ids: list[str]
+    anonymous: int
+    email_answers: int
+
+    @property
+    def profiles(self) -> int:
+        return len(self.user_ids) + self.anonymous
+
+
+def person_deletion_preview(
+    *, site: Site, user_id: str | None, email: str | None, requested_by, channel: str
+) -> DeletionPreview:
+    """What `person_delete` would take, to confirm it by name: a lookup, recorded as one."""
+    terms = normalize_lookup_terms(user_id=user_id, email=email)
+    _require_terms(*terms)
+    found = list(
+        profiles_matching(site=site, user_id=user_id, email=email).values_list("pk", "user_id")
+    )
+    answers = email_responses(site=site, email=email, found=[pk for pk, _ in found]).count()
+    user_ids = sorted(user for _, user in found if user is not None)
+    _audit(
+        site=site,
+        action=PrivacyAudit.Action.LOOKUP,
+        channel=channel,
+        requested_by=requested_by,
+        user_id=terms[0],
+        email=terms[1],
+        profiles_found=len(found),
+    )
+    return DeletionPreview(user_ids, len(found) - len(user_ids), answers)
 
 
 @transaction.atomic

@@ -12,7 +12,11 @@ from apps.common.pages import page_came_from
 from apps.common.tenancy import account_view
 from apps.identity.forms import LookupForm
 from apps.identity.models import PrivacyAudit
-from apps.identity.services import person_delete, person_lookup_record
+from apps.identity.services import (
+    person_delete,
+    person_deletion_preview,
+    person_lookup_record,
+)
 from apps.sites.selectors import site_get_for_account, sites_of_account
 from apps.sites.views import no_sites
 
@@ -97,5 +101,9 @@ def lookup_delete(request: HttpRequest, site_key: str) -> HttpResponse:
         )
         url = reverse("lookup:site", args=[request.account.slug, site.key])
         return redirect(f"{url}?{urlencode(terms)}")
+    preview = person_deletion_preview(
+        site=site, **terms, requested_by=request.user, channel=PrivacyAudit.Channel.PAGE
+    )
     template = "identity/partials/_delete_dialog.html" if request.htmx else "identity/delete.html"
-    return render(request, template, {"site": site, "terms": terms, "form": form})
+    context = {"site": site, "terms": terms, "form": form, "preview": preview}
+    return render(request, template, context)

@@ -237,6 +237,7 @@ def test_enable_identify_look_up_by_user_id_and_email_delete_and_see_them_gone(
     dialog = page.locator("#delete-dialog")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("email rachel@EXAMPLE.com")
+    expect(dialog.locator(".deletion-scope")).to_have_text("user ABC")
     dialog.get_by_role("button", name="Delete permanently").click()
 
     expect(page.locator(".flash-success")).to_have_text(
@@ -263,8 +264,9 @@ def test_enable_identify_look_up_by_user_id_and_email_delete_and_see_them_gone(
         "Session": before["Session"] - 2,
         "AttributeValue": before["AttributeValue"] - 3,
         "Response": before["Response"] - 1,
-        # the deletion, and the lookup the results page made afterwards
-        "PrivacyAudit": before["PrivacyAudit"] + 2,
+        # the dialog's lookup of whom it deletes, the deletion, and the lookup the results
+        # page made afterwards
+        "PrivacyAudit": before["PrivacyAudit"] + 3,
     }
     assert not AttributeValue.objects.filter(string_value="rachel@example.com").exists()
     assert list(Session.objects.values_list("session_key", flat=True)) == ["session-anon-00000001"]

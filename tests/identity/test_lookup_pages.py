@@ -298,7 +298,7 @@ def test_a_search_the_log_in_page_sends_on_to_is_held_too(login, member, site, r
 
 
 @pytest.mark.usefixtures("family_pc")
-def test_an_email_given_on_someone_elses_device_lists_the_answers_alone(login, member, site):
+def test_an_email_given_on_someone_elses_device_lists_the_answers_alone(login, member, owner, site):
     html = login(member).get(page_url(site), {"email": "rachel@example.com"}).content.decode()
 
     assert "0 profiles found; 1 answer given with this email on other profiles" in html
@@ -307,6 +307,9 @@ def test_an_email_given_on_someone_elses_device_lists_the_answers_alone(login, m
     assert "from XYZ" not in html
     for of_xyz in ("XYZ", "xyz@example.com", "https://s/orders"):
         assert of_xyz not in html
+    confirm = login(owner).get(page_url(site, "delete/"), {"email": "rachel@example.com"})
+    assert "1 answer given with this email on another user's device" in confirm.content.decode()
+    assert "XYZ" not in confirm.content.decode()
 
 
 def test_the_lookup_shows_each_sessions_last_page_and_whole_urls(login, member, site, rachel):
@@ -323,3 +326,23 @@ def test_the_lookup_shows_each_sessions_last_page_and_whole_urls(login, member, 
 
     assert long.replace("&", "&amp;") in html  # the last page, whole
     assert MOBILE in html.split('class="sessions"')[1]  # the device, whole
+
+
+def test_the_delete_confirmation_names_everyone_it_deletes(login, owner, site, rachel):
+    """Terms that find two people say so, by user id, before anything goes; the question
+    itself is recorded as a lookup."""
+    visitor_identify(
+        site=site, visitor_id="y" * 20, user_id="Y1", attributes={"email": "y1@example.com"}
+    )
+    client = login(owner)
+
+    page = client.get(
+        page_url(site, "delete/"), {"user_id": "ABC", "email": "Y1@example.com"}
+    ).content.decode()
+
+    assert "Delete these 2 profiles?" in page
+    assert "<li>user <code>ABC</code></li><li>user <code>Y1</code></li>" in page
+    assert "they are recorded again, as someone new" in page
+    assert PrivacyAudit.objects.get().profiles_found == 2
+    nobody = client.get(page_url(site, "delete/"), {"user_id": "nobody"}).content.decode()
+    assert "Nothing is stored about anyone with these details." in nobody
