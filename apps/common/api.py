@@ -306,13 +306,19 @@ class PublicSiteAPIView(BaseAPIView):
 
     def _throttle(self, request, site: Site | None) -> None:
         """The client's own limit first: a call it refuses is not counted against the
-        site's, or one client past its limit could use up the whole site's budget and
-        switch off the site's public API for every visitor."""
+        site's. A site past its own limit is busy: until its window ends, each client gets
+        a small share of calls of its own (COHORT_THROTTLE_BUSY_SITE_CLIENT), so that the
+        heavy senders are refused while visitors making a page's few calls go on. A hard
+        cap shared by everyone would let a handful of addresses, each within its own
+        limit, switch the site's public API off for every visitor: its key is public."""
+        ident = client_key(request) or ""
         client = Rate.parse(settings.COHORT_THROTTLE_PER_CLIENT)
-        wait = throttle_hit(scope="client", ident=client_key(request) or "", rate=client)
+        wait = throttle_hit(scope="client", ident=ident, rate=client)
         if wait is None and site is not None:
             per_site = Rate.parse(settings.COHORT_THROTTLE_PER_SITE)
-            wait = throttle_hit(scope="site", ident=str(site.pk), rate=per_site)
+            if throttle_hit(scope="site", ident=str(site.pk), rate=per_site) is not None:
+                share = Rate.parse(settings.COHORT_THROTTLE_BUSY_SITE_CLIENT)
+                wait = throttle_hit(scope="busy", ident=f"{site.pk}:{ident}", rate=share)
         if wait is not None:
             raise exceptions.Throttled(wait=wait)
 

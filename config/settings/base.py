@@ -200,6 +200,8 @@ COHORT_SUPPORT_EMAIL = env("COHORT_SUPPORT_EMAIL", default="support@cohort.examp
 # Private API calls per API token (Visitor Lookup and deletion).
 COHORT_THROTTLE_PER_TOKEN = env("COHORT_THROTTLE_PER_TOKEN", default="600/min")
 COHORT_THROTTLE_PER_SITE = env("COHORT_THROTTLE_PER_SITE", default="6000/min")
+# What each client may still send to a site past COHORT_THROTTLE_PER_SITE, while it is.
+COHORT_THROTTLE_BUSY_SITE_CLIENT = env("COHORT_THROTTLE_BUSY_SITE_CLIENT", default="60/min")
 COHORT_THROTTLE_PER_CLIENT = env("COHORT_THROTTLE_PER_CLIENT", default="600/min")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 # How long a message id is remembered, so that a retry is acknowledged and not applied

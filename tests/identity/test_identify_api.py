@@ -721,12 +721,29 @@ class TestCorsAndThrottle:
         assert hammering == [200, 200] + [429] * 8
         assert someone_else == 200
 
-    @override_settings(COHORT_THROTTLE_PER_SITE="2/min")
+    @override_settings(COHORT_THROTTLE_PER_SITE="2/min", COHORT_THROTTLE_BUSY_SITE_CLIENT="1/min")
     def test_per_site_throttle_does_not_touch_other_sites(self, api_client, site, other_site):
-        for _ in range(2):
-            identify(api_client, site, TABLET, "u1")
-        assert identify(api_client, site, TABLET, "u1").status_code == 429
+        statuses = [identify(api_client, site, TABLET, "u1").status_code for _ in range(4)]
+
+        assert statuses == [200, 200, 200, 429]  # the site's 2, then the client's share
         assert identify(api_client, other_site, TABLET, "u1").status_code == 200
+
+    @override_settings(
+        COHORT_THROTTLE_PER_CLIENT="100/min",
+        COHORT_THROTTLE_PER_SITE="10/min",
+        COHORT_THROTTLE_BUSY_SITE_CLIENT="2/min",
+    )
+    def test_a_busy_site_refuses_its_heavy_senders_not_its_visitors(self, api_client, site):
+        """Addresses each within their own limit together pass the site's: from then on
+        each client has a small share of its own, so the heavy senders are refused and a
+        visitor making a page's few calls is not (a shared cap would refuse everyone)."""
+        api_client.defaults["REMOTE_ADDR"] = "203.0.113.7"
+        heavy = [identify(api_client, site, TABLET, "u1").status_code for _ in range(20)]
+        api_client.defaults["REMOTE_ADDR"] = "198.51.100.1"
+        visitor = [identify(api_client, site, MOBILE, "u2").status_code for _ in range(3)]
+
+        assert heavy == [200] * 10 + [200] * 2 + [429] * 8
+        assert visitor == [200, 200, 429]
 
 
 class TestSessions:
