@@ -20,7 +20,7 @@ from apps.feedback_targeting.services import (
     widget_save,
 )
 from apps.identity.models import PrivacyAudit, Profile, Visitor
-from apps.identity.selectors import profiles_matching
+from apps.identity.selectors import email_responses, profiles_matching
 from apps.identity.services import person_delete
 from tests.feedback_targeting.factories import questions_saved, specs_of
 
@@ -926,16 +926,24 @@ class TestResponsesFollowThePerson:
             consent_to_connect=True,
         )
         answer(api_client, site, feedback, visitor_id=MOBILE, emotion=1)
+        anonymous = Visitor.objects.get(site=site, visitor_id=TABLET).profile
+
+        # While anonymous, the visitor is found by the email they gave: their whole profile
+        for email in ("rachel@example.com", " RACHEL@example.COM "):
+            found = profiles_matching(site=site, user_id=None, email=email)
+            assert list(found) == [anonymous]
+        assert not profiles_matching(site=site, user_id=None, email="other@example.com").exists()
+
+        # Once the device is identified, the answer is the user's, found by the email on
+        # its own (the typed address is no key to a user's profile); by the user id, all
         identify(api_client, site, TABLET, "ABC", RACHEL)
         rachel = Profile.objects.get(site=site, user_id="ABC")
-
-        assert list(profiles_matching(site=site, user_id=None, email="rachel@example.com")) == [
+        assert not profiles_matching(site=site, user_id=None, email="rachel@example.com").exists()
+        answers = email_responses(site=site, email="Rachel@example.com", found=[])
+        assert [(r.profile, r.emotion) for r in answers] == [(rachel, 5)]
+        assert list(profiles_matching(site=site, user_id="ABC", email="rachel@example.com")) == [
             rachel
         ]
-        assert list(profiles_matching(site=site, user_id=None, email=" RACHEL@example.COM ")) == [
-            rachel
-        ]
-        assert not profiles_matching(site=site, user_id=None, email="other@example.com").exists()
 
     def test_the_consent_email_of_one_site_does_not_find_people_of_another(
         self, api_client, site, other_site
