@@ -152,8 +152,17 @@ class LenientJSONParser(JSONParser):
                 "body_too_large", f"The request body is larger than {limit} bytes.", status_code=413
             )
         try:
-            data = json.loads(raw.decode(encoding), parse_int=_json_int)
-        except (ValueError, UnicodeDecodeError, RecursionError) as error:
+            text = raw.decode(encoding)
+        except LookupError as error:  # a codec that is no text encoding: charset=base64
+            raise ApplicationError(
+                "malformed_body",
+                f"The body's charset ({encoding}) is not a text encoding: send JSON as UTF-8.",
+            ) from error
+        except UnicodeDecodeError as error:
+            raise exceptions.ParseError("The request body is not valid JSON.") from error
+        try:
+            data = json.loads(text, parse_int=_json_int)
+        except (ValueError, RecursionError) as error:
             raise exceptions.ParseError("The request body is not valid JSON.") from error
         bad = first_unstorable_text(data)
         if bad is not None:

@@ -819,6 +819,24 @@ def test_text_that_cannot_be_stored_is_a_400_not_a_crash(api_client, site, body)
     assert not Profile.objects.exists()
 
 
+@pytest.mark.parametrize("charset", ["base64", "rot13", "zlib"])
+@pytest.mark.parametrize("path", ["identify", "sessions"])
+def test_a_charset_that_is_no_text_encoding_is_a_400(api_client, site, charset, path):
+    body = f'{{"visitor_id": "{TABLET}", "user_id": "u1", "attributes": {{}}}}'
+    response = api_client.generic(
+        "POST",
+        f"/api/v1/sites/{site.key}/{path}",
+        body,
+        content_type=f"text/plain; charset={charset}",
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "malformed_body",
+        "message": f"The body's charset ({charset}) is not a text encoding: send JSON as UTF-8.",
+    }
+    assert not Profile.objects.exists()
+
+
 @override_settings(COHORT_THROTTLE_PER_CLIENT="2/min")
 def test_a_client_cannot_escape_its_limit_with_a_forged_forwarded_for(api_client, site):
     statuses = [
