@@ -35,6 +35,13 @@ def membership_get(*, user: User, account_slug: str) -> Membership | None:
     )
 
 
+def is_member(*, user: User, account_id: int) -> bool:
+    return (
+        user.is_authenticated
+        and Membership.objects.filter(user=user, account_id=account_id).exists()
+    )
+
+
 def memberships_of_user(*, user: User) -> QuerySet[Membership]:
     return Membership.objects.select_related("account").filter(user=user).order_by("account__name")
 

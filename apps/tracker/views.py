@@ -1,8 +1,10 @@
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_safe
 
+from apps.accounts.selectors import is_member
 from apps.sites.selectors import site_get_public
 from apps.tracker.selectors import demo_page_for_site, tracker_script_for_site
 
@@ -28,9 +30,13 @@ def tracker_script(request: HttpRequest, site_key: str) -> HttpResponse:
 
 @require_safe
 def demo_page(request: HttpRequest, site_key: str) -> HttpResponse:
-    """A pretend customer shop with the site's install snippet; public, like a real shop."""
+    """A pretend customer shop with the site's install snippet, for the members of the
+    site's account. Not public: it runs on Cohort's own address, where any account's
+    widget text ("your session expired, enter your password") would pass for Cohort's."""
     site = site_get_public(key=site_key)
-    if site is None:
+    if site is not None and not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if site is None or not is_member(user=request.user, account_id=site.account_id):
         raise Http404("No such site.")
     page_origin = f"{request.scheme}://{request.get_host()}"
     demo = demo_page_for_site(site=site, page_origin=page_origin)

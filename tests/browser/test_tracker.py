@@ -14,8 +14,9 @@ import pytest
 
 from apps.identity.models import ProcessedMessage, Profile, Session, Visitor
 from apps.user_attributes.models import AttributeValue
+from tests.browser.accounts import log_in
 from tests.browser.shop import STUB, CustomerPage
-from tests.factories import SiteFactory
+from tests.factories import MembershipFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -520,6 +521,7 @@ def test_the_demo_page_shows_attributes_arriving(page, live_server, site):
     # Given the demo page, opened with debug mode on
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, live_server.url, MembershipFactory(account=site.account, role="owner").user)
     page.goto(f"{live_server.url}/demo/{site.key}/?cohortDebug=1")
     visitor_id = page.wait_for_function("window.hj && window.hj.cohort.visitorId").json_value()
     assert page.locator("#visitor-id").text_content() == visitor_id

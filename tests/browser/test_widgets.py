@@ -16,8 +16,9 @@ from apps.feedback_targeting.models import Response, Widget
 from apps.feedback_targeting.selectors import live_widgets_forget
 from apps.feedback_targeting.services import QuestionSpec, widget_activate, widget_save
 from apps.identity.models import Profile, Visitor
+from tests.browser.accounts import log_in
 from tests.browser.shop import STUB, CustomerPage
-from tests.factories import SiteFactory
+from tests.factories import MembershipFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -762,6 +763,7 @@ def test_widget_failures_are_silent_outside_debug_mode(shop, site, poll, feedbac
 def test_the_demo_page_shows_the_poll_once_rachel_logs_in(page, live_server, site, poll):
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, live_server.url, MembershipFactory(account=site.account, role="owner").user)
     page.goto(f"{live_server.url}/demo/{site.key}/?cohortDebug=1")
     decisions = page.locator("#widget-response")
     decisions.filter(has_text="none for this visitor").wait_for()

@@ -194,6 +194,15 @@ def test_install_page_uses_the_public_base_url(login, member, site, detail_url, 
     assert f'src="https://cohort.example.com/t/{site.key}.js"' in response.context["snippet"]
 
 
+def test_the_install_page_links_its_members_to_the_demo_shop(login, member, site, detail_url):
+    client = login(member)
+    html = client.get(detail_url).content.decode()
+
+    link = f'href="/demo/{site.key}/?cohortDebug=1" id="demo-page-link"'
+    assert link in html
+    assert client.get(f"/demo/{site.key}/").status_code == 200
+
+
 # --- settings -----------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from apps.sites.selectors import site_install_snippet
 from apps.tracker.selectors import CONFIG_PLACEHOLDER, tracker_script_for_site
+from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -72,8 +73,8 @@ def test_config_cannot_break_out_of_the_script(site, settings):
     assert served_config(body)["apiBase"] == "https://cohort.example.com/</script><b>\u2028"
 
 
-def test_demo_page_installs_the_snippet_and_queues_a_call_before_the_script(client, site):
-    response = client.get(f"/demo/{site.key}/")
+def test_demo_page_installs_the_snippet_and_queues_a_call_before_the_script(login, owner, site):
+    response = login(owner).get(f"/demo/{site.key}/")
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -91,17 +92,26 @@ def test_demo_page_installs_the_snippet_and_queues_a_call_before_the_script(clie
     assert 'id="visitor-id"' in html
 
 
-def test_demo_page_is_public_but_only_for_existing_sites(client, site):
-    assert client.get(f"/demo/{site.key}/").status_code == 200
+def test_demo_page_is_for_the_members_of_the_sites_account(client, login, site, other_site):
+    """It runs on Cohort's own address: any account's widget text shown there would pass
+    for Cohort's (a poll asking for the visitor's Cohort password), so only the site's
+    own people see it."""
+    anonymous = client.get(f"/demo/{site.key}/")
+    assert anonymous.status_code == 302
+    assert anonymous["Location"] == f"/login/?next=/demo/{site.key}/"
     assert client.get("/demo/no-such-key/").status_code == 404
 
+    owner_elsewhere = MembershipFactory(account=other_site.account, role="owner").user
+    assert login(owner_elsewhere).get(f"/demo/{site.key}/").status_code == 404
+    assert client.get(f"/demo/{other_site.key}/").status_code == 200
 
-def test_demo_page_says_why_calls_would_fail(client, site):
+
+def test_demo_page_says_why_calls_would_fail(login, owner, site):
     site.user_attributes_enabled = False
     site.allowed_origins = ["https://shop.example.com"]
     site.save(update_fields=["user_attributes_enabled", "allowed_origins"])
 
-    html = client.get(f"/demo/{site.key}/").content.decode()
+    html = login(owner).get(f"/demo/{site.key}/").content.decode()
 
     assert "User Attributes are disabled for this site" in html
     assert "<code>http://testserver</code> is not among the site's allowed" in html
@@ -114,25 +124,27 @@ def test_demo_page_says_why_calls_would_fail(client, site):
         ("business", 1, "User Attributes need billing version 2 or newer"),
     ],
 )
-def test_demo_page_says_when_the_plan_refuses_calls(client, site, tier, billing_version, reason):
+def test_demo_page_says_when_the_plan_refuses_calls(
+    login, owner, site, tier, billing_version, reason
+):
     site.allowed_origins = ["http://testserver"]
     site.save(update_fields=["allowed_origins"])
     account = site.account
     account.tier, account.billing_version = tier, billing_version
     account.save(update_fields=["tier", "billing_version"])
 
-    html = client.get(f"/demo/{site.key}/").content.decode()
+    html = login(owner).get(f"/demo/{site.key}/").content.decode()
 
     assert "refused with <code>plan_not_eligible</code>" in html
     assert reason in html
     assert "User Attributes are disabled" not in html
 
 
-def test_demo_page_has_no_warnings_when_the_site_is_ready(client, site):
+def test_demo_page_has_no_warnings_when_the_site_is_ready(login, owner, site):
     site.allowed_origins = ["http://testserver"]
     site.save(update_fields=["allowed_origins"])
 
-    html = client.get(f"/demo/{site.key}/").content.decode()
+    html = login(owner).get(f"/demo/{site.key}/").content.decode()
 
     assert "User Attributes are disabled" not in html
     assert "is not among the site" not in html
