@@ -2,6 +2,7 @@
 
 import json
 import logging
+import time
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent
@@ -25,7 +26,7 @@ from apps.common.errors import ApplicationError, Forbidden, NotFound
 from apps.common.http import client_key
 from apps.common.negotiation import FormatRefusingNegotiation
 from apps.common.tenancy import role_at_least
-from apps.common.throttling import Rate, throttle_hit, throttle_hits
+from apps.common.throttling import Rate, throttle_hit, throttle_hits, throttle_refund
 from apps.sites.models import Site
 from apps.sites.origins import origin_allowed
 from apps.sites.selectors import site_get_public_cached
@@ -321,8 +322,7 @@ class PublicSiteAPIView(BaseAPIView):
         cap shared by everyone would let a handful of addresses, each within its own
         limit, switch the site's public API off for every visitor: its key is public."""
         ident = client_key(request) or ""
-        client = Rate.parse(settings.COHORT_THROTTLE_PER_CLIENT)
-        wait = throttle_hit(scope="client", ident=ident, rate=client)
+        wait = throttle_hit(scope="client", ident=ident, rate=_per_client())
         if wait is None and site is not None:
             per_site = Rate.parse(settings.COHORT_THROTTLE_PER_SITE)
             if throttle_hit(scope="site", ident=str(site.pk), rate=per_site) is not None:
@@ -349,6 +349,10 @@ class PublicSiteAPIView(BaseAPIView):
         return response
 
 
+def _per_client() -> Rate:
+    return Rate.parse(settings.COHORT_THROTTLE_PER_CLIENT)
+
+
 class ApiTokenAuthentication(BaseAuthentication):
     """`Authorization: Bearer <token>` with a member's personal API token.
 
@@ -364,10 +368,18 @@ class ApiTokenAuthentication(BaseAuthentication):
         # Schemes are case-insensitive (RFC 9110): "bearer" is Bearer.
         if scheme.lower() != self.keyword.lower() or not raw.strip():
             return None
+        # Counted against the client before the token is read, and taken back once it
+        # proves good: tokens that are not are read from the database every time.
+        now = time.time()
+        failures = [("token_failures", client_key(request) or "", _per_client())]
+        wait = throttle_hits(failures, now=now)
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait)
         url_kwargs = (request.parser_context or {}).get("kwargs") or {}
         access = api_token_authenticate(raw=raw.strip(), site_key=url_kwargs.get("site_key"))
         if access is None:
             raise exceptions.AuthenticationFailed("The API token is not valid or was revoked.")
+        throttle_refund(failures, now=now)
         api_token_touch(token=access.token)
         return access.token.user, access
 

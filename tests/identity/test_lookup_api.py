@@ -432,6 +432,25 @@ class TestTokens:
         assert int(refused["Retry-After"]) >= 1
         assert lookup(api_client, site, second, user_id="x").status_code == 200
 
+    def test_bad_tokens_are_rate_limited_per_client_and_good_ones_are_not_counted(
+        self, api_client, site, account, owner, settings
+    ):
+        """A token that is not good is read from the database each time: a client
+        sending them is refused before that, past its limit; calls with a good token do
+        not use that limit up."""
+        settings.COHORT_THROTTLE_PER_CLIENT = "3/min"
+        good = api_token_create(account=account, user=owner, name="a")[1]
+
+        with_good = [lookup(api_client, site, good, user_id="x").status_code for _ in range(5)]
+        guesses = [
+            lookup(api_client, site, f"ck_guess{i}", user_id="x").status_code for i in range(5)
+        ]
+
+        assert with_good == [200] * 5
+        assert guesses == [401, 401, 401, 429, 429]
+        api_client.defaults["REMOTE_ADDR"] = "198.51.100.9"  # another client
+        assert lookup(api_client, site, "ck_guess9", user_id="x").status_code == 401
+
     def test_use_is_noted_at_most_once_a_minute(self, api_client, site, account, owner):
         token, raw = api_token_create(account=account, user=owner, name="x")
 
