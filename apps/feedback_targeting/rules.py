@@ -343,6 +343,18 @@ def evaluate(rule: Rule, facts: Facts, now: datetime) -> bool:
     return all(results) if rule.match == "all" else any(results)
 
 
+# A visitor Cohort knows nothing about: never identified, no attribute stored (a new
+# visitor, or one whose calls were all refused). Such a visitor has no profile.
+NOBODY_YET = Facts(identified=False, attributes={})
+
+
+def matches_visitors_without_profile(rule: Rule, now: datetime) -> bool:
+    """Whether the rule shows its widget to visitors that no profile counts: the count of
+    matching profiles leaves out everyone new ("visitor is anonymous", "plan is not set",
+    no conditions at all)."""
+    return evaluate(rule, NOBODY_YET, now)
+
+
 # --- compilation to SQL ------------------------------------------------------------------
 
 

@@ -30,7 +30,7 @@ from apps.feedback_targeting.forms import (
     question_form_blank,
 )
 from apps.feedback_targeting.models import Widget
-from apps.feedback_targeting.rules import RuleError
+from apps.feedback_targeting.rules import RuleError, matches_visitors_without_profile
 from apps.feedback_targeting.selectors import (
     attribute_choices,
     targeting_count,
@@ -121,7 +121,9 @@ def _preview_context(site: Site, form: BuilderForm) -> dict:
     except RuleError as error:
         context["preview_error"] = "; ".join(error.errors.values())
     else:
-        context["preview_count"] = targeting_count(site=site, rule=rule, now=timezone.now())
+        now = timezone.now()
+        context["preview_count"] = targeting_count(site=site, rule=rule, now=now)
+        context["preview_newcomers"] = matches_visitors_without_profile(rule, now)
     return context
 
 

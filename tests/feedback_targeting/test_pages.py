@@ -41,6 +41,7 @@ SPEND_GT_0 = {"type": "number", "key": "total_spend", "op": "gt", "value": 0}
 OLD_PURCHASE = {"type": "date", "key": "first_purchase", "op": "more_than_days_ago", "value": 10}
 PAYING = {"match": "all", "conditions": [SPEND_GT_0, OLD_PURCHASE]}
 IDENTIFIED = {"match": "all", "conditions": [{"type": "visitor", "op": "identified"}]}
+IDENTIFIED_ROW = {"c9-key": "@visitor", "c9-op": "identified"}  # the builder's row for it
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
@@ -975,6 +976,36 @@ class TestPreview:
         assert "How happy are you?" in page
         assert "Delivery" in page
 
+    @pytest.mark.parametrize(
+        ("overrides", "newcomers"),
+        [
+            ({}, False),  # paying customers: someone new is not one
+            ({"conditions": []}, True),  # everyone
+            ({"conditions": ["c0"], "c0-op": "is_not_set"}, True),
+            (
+                {
+                    "conditions": ["c0", "c9"],
+                    "match": "any",
+                    "c9-key": "@visitor",
+                    "c9-op": "anonymous",
+                },
+                True,
+            ),
+            ({"conditions": ["c9"], **IDENTIFIED_ROW}, False),
+        ],
+        ids=["paying", "everyone", "not-set", "or-anonymous", "identified"],
+    )
+    def test_the_count_says_when_visitors_without_a_profile_match_too(
+        self, login, owner, site, overrides, newcomers
+    ):
+        """Visitors never identified and without attributes have no profile to count,
+        but a rule an empty anonymous visitor passes shows them the widget: the count
+        says so rather than look like the widget's whole audience."""
+        page = self.preview(login(owner), site, **overrides)
+
+        assert 'id="preview-count">' in page
+        assert ('id="preview-newcomers"' in page) is newcomers
+
     def test_the_count_follows_the_rule(self, login, owner, site):
         self.profiles(site, timezone.now())
         client = login(owner)
@@ -987,9 +1018,9 @@ class TestPreview:
         assert 'id="preview-count">7</strong>' in everyone
 
     def test_one_profile_is_singular(self, login, owner, site):
-        ProfileFactory(site=site)
+        ProfileFactory(site=site, user_id="u1")
 
-        page = self.preview(login(owner), site, conditions=[])
+        page = self.preview(login(owner), site, conditions=["c9"], **IDENTIFIED_ROW)
 
         assert 'id="preview-count">1</strong> profile now.' in page
 
