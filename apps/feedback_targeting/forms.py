@@ -203,12 +203,16 @@ class ConditionRow:
         def field(name: str) -> str:
             return str(data.get(f"{prefix}-{name}", "")).strip()
 
+        type_ = field("type")
+        # A text is compared as typed: "gold " is not "gold" (identify stores strings as
+        # sent); the other types' values are read from their text, spaces aside.
+        value = str(data.get(f"{prefix}-value", ""))
         return cls(
             prefix=prefix,
             key=field("key"),
-            type=field("type"),
+            type=type_,
             op=field("op"),
-            value=field("value"),
+            value=value if type_ == ValueType.STRING else value.strip(),
             value2=field("value2"),
             type_key=field("type_key"),
         )
@@ -245,7 +249,7 @@ class ConditionRow:
     def missing_value(self) -> bool:
         if not self.needs_value or self.op not in OPERATORS.get(self.type, {}):
             return False
-        return not self.value or (self.op == "between" and not self.value2)
+        return not self.value.strip() or (self.op == "between" and not self.value2)
 
     def as_json(self) -> dict:
         if self.key == VISITOR_KEY:

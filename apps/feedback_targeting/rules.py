@@ -25,8 +25,7 @@ checked equal by a property-based test:
 - An empty rule matches everyone.
 """
 
-import csv
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -146,12 +145,49 @@ def _number(raw) -> float:
 
 
 def list_values(text: str) -> list[str]:
-    """The values an "is one of" text names: separated by commas; a value that holds a
-    comma is written in double quotes (`"gold, premium", silver`), a quote in it doubled."""
-    try:
-        return next(csv.reader([text], skipinitialspace=True), [])
-    except csv.Error:  # a line break in the text
-        return text.split(",")
+    """The values an "is one of" text names: separated by commas, spaces around each
+    dropped, empty ones skipped. A value written in double quotes is taken as it is:
+    with a comma (`"gold, premium", silver`), spaces around it (`"gold "`), or empty
+    (`""`); a quote in it is doubled. Text after a closing quote joins the value."""
+    values: list[str] = []
+    for quoted, field in _list_fields(text):
+        if quoted:
+            values.append(field)
+        elif field.strip():
+            values.append(field.strip())
+    return values
+
+
+def _list_fields(text: str) -> Iterator[tuple[bool, str]]:
+    """Each comma-separated field of `text`: whether it was quoted, and its text."""
+    i, end = 0, len(text)
+    while i <= end:
+        start = i
+        while i < end and text[i] in " \t":
+            i += 1
+        if i < end and text[i] == '"':
+            parts, i = [], i + 1
+            while i < end:
+                quote = text.find('"', i)
+                if quote == -1:  # no closing quote: the rest of the text
+                    parts.append(text[i:])
+                    i = end
+                    break
+                parts.append(text[i:quote])
+                if text[quote + 1 : quote + 2] == '"':  # a doubled quote
+                    parts.append('"')
+                    i = quote + 2
+                    continue
+                i = quote + 1
+                break
+            comma = text.find(",", i)
+            stop = end if comma == -1 else comma
+            yield True, "".join(parts) + text[i:stop].strip()
+        else:
+            comma = text.find(",", start)
+            stop = end if comma == -1 else comma
+            yield False, text[start:stop]
+        i = stop + 1
 
 
 def list_text(values: Iterable[object]) -> str:
@@ -160,7 +196,7 @@ def list_text(values: Iterable[object]) -> str:
 
 
 def _list_item(text: str) -> str:
-    if "," in text or text[:1] == '"':
+    if "," in text or text[:1] == '"' or text != text.strip() or not text:
         return '"' + text.replace('"', '""') + '"'
     return text
 
@@ -185,7 +221,7 @@ def _clean_value(type_: str, op: str, raw) -> Any:
     if type_ == ValueType.STRING:
         if op == "in":
             values = raw if isinstance(raw, list | tuple) else list_values(str(raw or ""))
-            values = tuple(dict.fromkeys(str(v).strip() for v in values if str(v).strip()))
+            values = tuple(dict.fromkeys(str(v) for v in values))
             if any("\x00" in value for value in values):
                 raise ValueError(NUL_REFUSED)
             if not values:

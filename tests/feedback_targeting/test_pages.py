@@ -20,6 +20,7 @@ from apps.feedback_targeting.selectors import (
 )
 from apps.feedback_targeting.services import REASON_UA_DISABLED
 from apps.feedback_targeting.views import csv_cell
+from apps.identity.services import visitor_identify
 from apps.sites.models import Site
 from apps.tracker.selectors import SCRIPT_PATH
 from apps.user_attributes.models import AttributeValue, ValueType
@@ -1005,6 +1006,28 @@ class TestPreview:
 
         assert 'id="preview-count">' in page
         assert ('id="preview-newcomers"' in page) is newcomers
+
+    def test_a_text_value_is_saved_and_counted_as_typed(self, login, owner, site):
+        """ "gold " (a padded column sent as it is) is what the rule compares with: not
+        "gold", which a silent trim would have saved and counted instead."""
+        for n, tier in enumerate(("gold ", "gold")):
+            visitor_identify(
+                site=site,
+                visitor_id=f"tier{n}".ljust(20, "x"),
+                user_id=f"t{n}",
+                attributes={"tier": tier},
+            )
+        typed = {"conditions": ["c0"], "c0-key": "tier", "c0-type": "string", "c0-op": "equals"}
+        client = login(owner)
+
+        page = self.preview(client, site, **typed, **{"c0-value": "gold "})
+        client.post(url(site, "new"), builder_post(**typed, **{"c0-value": "gold "}))
+
+        assert 'id="preview-count">1</strong>' in page
+        saved = Widget.objects.get(site=site).targeting["conditions"]
+        assert saved == [{"type": "string", "key": "tier", "op": "equals", "value": "gold "}]
+        blank = self.preview(client, site, **typed, **{"c0-value": "  "})
+        assert 'id="preview-waiting"' in blank  # spaces alone are no value yet
 
     def test_the_count_follows_the_rule(self, login, owner, site):
         self.profiles(site, timezone.now())

@@ -123,10 +123,30 @@ class TestEvaluation:
 
     @pytest.mark.parametrize(
         "values",
-        [["gold", "silver"], ["gold, premium", "silver"], ['say "hi"', '"quoted"', "a,b,c"]],
+        [
+            ["gold", "silver"],
+            ["gold, premium", "silver"],
+            ['say "hi"', '"quoted"', "a,b,c"],
+            ["gold ", " x", "", "y"],
+        ],
     )
     def test_the_builders_text_of_a_list_reads_back_as_the_same_values(self, values):
         assert list_values(list_text(values)) == values
+
+    def test_a_quoted_value_keeps_its_spaces_and_may_be_empty(self):
+        """Identify stores strings as sent ("gold " from a padded column, ""): a rule can
+        name them, in quotes; unquoted values lose the spaces around them."""
+        parsed = rule({"type": "string", "op": "in", "key": "s", "value": '"gold ", silver ,""'})
+
+        assert parsed.conditions[0].value == ("gold ", "silver", "")
+        for stored, expected in (("gold ", True), ("gold", False), ("", True), (" ", False)):
+            assert (
+                matches(
+                    [{"type": "string", "op": "in", "key": "k", "value": '"gold ", ""'}],
+                    {"k": ("string", stored)},
+                )
+                is expected
+            ), stored
 
     def test_string_operators_case(self):
         def s(op, value, stored):
