@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.db.models.functions import Lower
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Lower, Replace
 
 from apps.common.sql import simple_lower, table
 from apps.identity.models import Profile
@@ -142,6 +142,19 @@ def _number(raw) -> float:
     if value != value or value in (float("inf"), float("-inf")):
         raise ValueError
     return value
+
+
+# Greek has two small sigmas: the final one (U+03C2) ends a word, the other (U+03C3) goes
+# elsewhere, and both are U+03A3 in capitals. Lower case alone turns a word in capitals
+# ending in sigma into one ending in U+03C3, never the U+03C2 a person types: the "any
+# case" operators read both as one letter, in Python and in SQL.
+FINAL_SIGMA, SIGMA = "\u03c2", "\u03c3"
+
+
+def fold_case(text: str) -> str:
+    """`text` as the "any case" string operators compare it: lower case as the database
+    has it (`simple_lower`), the final sigma as the other."""
+    return simple_lower(text).replace(FINAL_SIGMA, SIGMA)
 
 
 def list_values(text: str) -> list[str]:
@@ -331,7 +344,7 @@ def _matches_value(condition: Condition, value, now: datetime) -> bool:
             return value != target
         if op == "in":
             return value in target
-        folded, needle = simple_lower(value), simple_lower(target)
+        folded, needle = fold_case(value), fold_case(target)
         return {
             "contains": needle in folded,
             "not_contains": needle not in folded,
@@ -416,7 +429,7 @@ def _value_q(condition: Condition, now: datetime) -> Q:
             "starts_with": "startswith",
             "ends_with": "endswith",
         }[op]
-        q = Q(**{f"lowered__{lookup}": simple_lower(target)})
+        q = Q(**{f"lowered__{lookup}": fold_case(target)})
         return ~q if op == "not_contains" else q
     if condition.type == ValueType.DATE:
         if op == "before":
@@ -444,7 +457,9 @@ def _values_matching(condition: Condition, site_id: int, now: datetime) -> Query
         "starts_with",
         "ends_with",
     ):
-        values = values.annotate(lowered=Lower("string_value"))
+        values = values.annotate(
+            lowered=Replace(Lower("string_value"), Value(FINAL_SIGMA), Value(SIGMA))
+        )
     return values.filter(_value_q(condition, now))
 
 
@@ -561,8 +576,8 @@ def _value_sql(condition: Condition, alias: str, now: datetime, connection) -> t
             return f"{column} IN ({', '.join(['%s'] * len(target))})", list(target)
         lookup, pattern = LIKE_PATTERNS[op]
         like = connection.operators[lookup]
-        needle = pattern.format(connection.ops.prep_for_like_query(simple_lower(target)))
-        sql = f"LOWER({column}) {like}"
+        needle = pattern.format(connection.ops.prep_for_like_query(fold_case(target)))
+        sql = f"REPLACE(LOWER({column}), '{FINAL_SIGMA}', '{SIGMA}') {like}"
         return (f"NOT ({sql})" if op == "not_contains" else sql), [needle]
     if condition.type == ValueType.DATE:
         column = f"{alias}.date_value"

@@ -329,6 +329,30 @@ def test_text_operators_fold_case_in_every_script_in_the_database_too(site):
         assert _three_ways(site, stored, parsed) == (1, 1, 1), (op, value)
 
 
+@pytest.mark.django_db
+def test_a_greek_word_matches_whichever_small_sigma_is_typed(site):
+    """Capital sigma lowers to the inner small sigma only: a stored PIRAEUS in capitals
+    must match the word as typed, with its final sigma, and a lower-case stored word
+    ending in the final sigma a rule typed in capitals."""
+    capitals, small = (
+        "\u03a0\u0395\u0399\u03a1\u0391\u0399\u0391\u03a3",
+        "\u03c3\u03af\u03c3\u03c5\u03c6\u03bf\u03c2",
+    )
+    stored = _store(site, [(True, {"a": ("string", capitals)}), (True, {"b": ("string", small)})])
+    typed = capitals.lower()[:-1] + "\u03c2"  # as a person writes it
+    for key, op, value in (
+        ("a", "contains", typed),
+        ("a", "ends_with", typed[-2:]),
+        ("a", "starts_with", typed),
+        ("b", "ends_with", small.upper()[-2:]),
+        ("b", "contains", small.upper()),
+    ):
+        parsed = rule({"type": "string", "op": op, "key": key, "value": value})
+        assert _three_ways(site, stored, parsed) == (1, 1, 1), (op, value)
+    parsed = rule({"type": "string", "op": "not_contains", "key": "a", "value": typed})
+    assert _three_ways(site, stored, parsed) == (0, 0, 0)
+
+
 def test_compiled_rule_never_reaches_another_site(site, other_site):
     for target in (site, other_site):
         profile = Profile.objects.create(
