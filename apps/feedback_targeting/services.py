@@ -71,6 +71,17 @@ def _attributes_unavailable(site: Site) -> str:
     return ""
 
 
+def _attributes_remedy(site: Site, reason: str) -> str:
+    """What lets a widget refused for `reason` run again, besides dropping its attribute
+    conditions."""
+    if reason == REASON_PLAN:
+        access = user_attributes_access(account=site.account)
+        if access.remedy == "contact_support":
+            return "or ask support to move the account to billing version 2"
+        return "or upgrade the plan to Business or higher"
+    return "or enable User Attributes for this site"
+
+
 def _attributes_unavailable_locked(site: Site) -> str:
     """`_attributes_unavailable`, read under the locks that a plan change (the account's
     row) and switching User Attributes on or off (the site's row) take: neither can
@@ -167,9 +178,9 @@ def widget_activate(*, widget: Widget) -> Widget:
     if parse_rule(widget.targeting).uses_attributes:
         reason = _attributes_unavailable_locked(widget.site)
         if reason:
+            remedy = _attributes_remedy(widget.site, reason)
             raise ApplicationError(
-                "attributes_unavailable",
-                f"{reason} Remove the attribute conditions or enable User Attributes first.",
+                "attributes_unavailable", f"{reason} Remove the attribute conditions, {remedy}."
             )
     widget.status = Widget.Status.ACTIVE
     widget.disabled_reason = ""

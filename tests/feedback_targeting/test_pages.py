@@ -1198,7 +1198,7 @@ class TestActivation:
         page = html(response)
         assert Widget.objects.get(pk=widget.pk).status == "disabled"
         assert "was not activated: User Attributes were disabled for this site" in page
-        assert "Remove the attribute conditions or enable User Attributes first." in page
+        assert "Remove the attribute conditions, or enable User Attributes for this site." in page
         assert REASON_UA_DISABLED in page  # the row's reason
         assert 'id="site-notice"' in page
 
@@ -1212,7 +1212,7 @@ class TestActivation:
         assert response.status_code == 400
         assert page.lstrip().startswith(f'<tr id="widget-{widget.pk}"')
         assert '<p class="error" role="alert">' in page
-        assert "Remove the attribute conditions or enable User Attributes first." in page
+        assert "Remove the attribute conditions, or enable User Attributes for this site." in page
         assert "HX-Request" in response["Vary"]
         assert Widget.objects.get(pk=widget.pk).status == "disabled"
 

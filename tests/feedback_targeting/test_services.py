@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 from django.utils import timezone
 
+from apps.accounts.models import Account
 from apps.billing.services import plan_change
 from apps.common.demo import demo_seed
 from apps.common.errors import ApplicationError
@@ -185,6 +186,23 @@ class TestAttributesGoingAway:
         assert Widget.objects.get(pk=other.pk).status == "active"
         plan_change(account=account, tier="business", changed_by=owner)
         assert Widget.objects.get(pk=widget.pk).status == "disabled"
+
+    @pytest.mark.parametrize(
+        ("change", "remedy"),
+        [
+            ({"tier": "plus"}, "or upgrade the plan to Business or higher."),
+            ({"billing_version": 1}, "or ask support to move the account to billing version 2."),
+        ],
+    )
+    def test_a_refused_switch_on_names_what_the_plan_needs(self, site, account, change, remedy):
+        """User Attributes are still enabled on the site: enabling them is no remedy."""
+        widget = poll(site)
+        Account.objects.filter(pk=account.pk).update(**change)
+
+        with pytest.raises(ApplicationError) as error:
+            widget_activate(widget=Widget.objects.get(pk=widget.pk))
+
+        assert error.value.message == f"{REASON_PLAN} Remove the attribute conditions, {remedy}"
 
 
 class TestDecisionCache:
