@@ -6,12 +6,13 @@ import pytest
 
 from apps.identity.services import session_record, visitor_identify
 from tests.browser.accounts import log_in
-from tests.feedback_targeting.factories import QuestionFactory, WidgetFactory
+from tests.feedback_targeting.factories import QuestionFactory, ResponseFactory, WidgetFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PHONE = {"width": 390, "height": 844}
 VISITOR = "phone000phone000phone000phone000"
+LONG_LINK = "https://www.the-long-bookshop-example.co.uk/checkout/payment?session=" + "8f2a" * 30
 # The innermost elements that reach past the screen's right edge, to name in a failure.
 WIDEST = """() => {
   const past = (el) => el.getBoundingClientRect().right > window.innerWidth + 1;
@@ -55,6 +56,13 @@ def test_no_page_is_wider_than_a_phone(phone, live_server, site, width):
         site=site, kind="poll", name="Paying customers: how are we doing?", targeting=targeting
     )
     QuestionFactory(widget=poll, position=0, kind="rating", text="Happy?", choices=[])
+    text = QuestionFactory(widget=poll, position=1, kind="text", text="Anything?", choices=[])
+    # A visitor's answer with a link in it: long words wrap instead of widening the page
+    ResponseFactory(
+        widget=poll,
+        answers={str(text.pk): f"The link {LONG_LINK} did not load"},
+        page_url=LONG_LINK,
+    )
     slug = site.account.slug
     pages = [
         f"/a/{slug}/sites/",

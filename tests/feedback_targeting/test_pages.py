@@ -1322,6 +1322,13 @@ def answered_poll(site):
 
 
 class TestResults:
+    def test_the_results_name_the_pages_a_widget_is_limited_to(self, login, member, answered_poll):
+        Widget.objects.filter(pk=answered_poll.pk).update(url_contains="/checkout")
+
+        page = html(login(member).get(url(answered_poll.site, answered_poll.pk, "results")))
+
+        assert '<span id="results-pages">on pages containing <code>/checkout</code></span>' in page
+
     def test_removing_a_question_leaves_the_others_with_their_own_answers(
         self, login, owner, answered_poll
     ):
