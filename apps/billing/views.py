@@ -20,7 +20,7 @@ from apps.feedback_targeting.services import REASON_PLAN
 TIER_ORDER = list(Account.Tier.values)
 TIER_FEATURES = {
     Account.Tier.BASIC: "Sites, tracking snippet, Polls and Incoming Feedback.",
-    Account.Tier.PLUS: "Everything in Basic, more responses per month.",
+    Account.Tier.PLUS: "Everything in Basic. User Attributes start at Business.",
     Account.Tier.BUSINESS: "Everything in Plus, User Attributes and the Identify API.",
     Account.Tier.SCALE: "Everything in Business, for the largest sites.",
 }

@@ -148,6 +148,9 @@ def test_owner_sees_upgrade_and_downgrade_buttons(login, owner, account, plan_ur
     assert "Upgrade to Plus" not in html
     assert "Downgrade to Plus" not in html
     assert "User Attributes need the Business plan or higher; this account is on Plus." in html
+    # Plus promises no more than what the product does (no tier limits responses)
+    assert "Everything in Basic. User Attributes start at Business." in html
+    assert "per month" not in html
 
 
 @pytest.mark.parametrize("role_fixture", ["admin_user", "member"])
