@@ -45,7 +45,15 @@ def site_create_view(request: HttpRequest) -> HttpResponse:
             allowed_origins=form.cleaned_data["allowed_origins"],
             created_by=request.user,
         )
-        messages.success(request, f"{site.name} created. Paste the snippet into your pages.")
+        if site.allowed_origins:
+            messages.success(request, f"{site.name} created. Paste the snippet into your pages.")
+        else:
+            messages.success(
+                request,
+                f"{site.name} created. Add the addresses your pages run on to its allowed "
+                "origins (Settings, below) before pasting the snippet: calls from any other "
+                "address are refused.",
+            )
         return redirect("sites:detail", account_slug=request.account.slug, site_key=site.key)
     status = 400 if form.errors else 200
     return render(request, "sites/create.html", {"form": form}, status=status)
@@ -78,6 +86,7 @@ def site_detail(request: HttpRequest, site_key: str) -> HttpResponse:
         "script_url": site_script_url(site=site),
         "form": form,
         "can_manage": can_manage,
+        "access": user_attributes_access(account=request.account),
     }
     return render(
         request, "sites/detail.html", context, status=400 if form and form.errors else 200

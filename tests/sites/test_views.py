@@ -194,6 +194,37 @@ def test_install_page_uses_the_public_base_url(login, member, site, detail_url, 
     assert f'src="https://cohort.example.com/t/{site.key}.js"' in response.context["snippet"]
 
 
+def test_a_site_made_without_origins_is_told_to_add_them_first(login, owner, account, create_url):
+    response = login(owner).post(create_url, {"name": "Docs", "allowed_origins": ""}, follow=True)
+
+    assert "Add the addresses your pages run on to its allowed origins" in (
+        response.content.decode()
+    )
+    assert "Paste the snippet into your pages." not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("tier", "enabled", "refusal"),
+    [
+        ("basic", True, "Identify calls are refused for now: User Attributes need the Business"),
+        ("business", False, "Identify calls are refused until User Attributes are enabled"),
+        ("business", True, None),
+    ],
+)
+def test_the_install_page_says_when_identify_calls_are_refused(
+    login, member, account, site, detail_url, tier, enabled, refusal
+):
+    account.tier = tier
+    account.save(update_fields=["tier"])
+    site.user_attributes_enabled = enabled
+    site.save(update_fields=["user_attributes_enabled"])
+
+    html = login(member).get(detail_url).content.decode()
+
+    assert ('id="identify-refused"' in html) is (refusal is not None)
+    assert refusal is None or refusal in html
+
+
 def test_the_install_page_links_its_members_to_the_demo_shop(login, member, site, detail_url):
     client = login(member)
     html = client.get(detail_url).content.decode()
