@@ -23,6 +23,7 @@ urlpatterns = [
     path("a/<slug:account_slug>/", include("apps.identity.page_urls")),
     path("a/<slug:account_slug>/", include("apps.feedback_targeting.urls")),
     path("", include("apps.tracker.urls")),
+    path("", include("apps.consent.urls")),
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path(
         "api/docs/",

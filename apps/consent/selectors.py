@@ -18,7 +18,7 @@ def consent_statements(*, account: Account) -> dict[str, str]:
             "and we will answer lookup and deletion requests through Visitor Lookup."
         ),
         STATEMENT_DPA: (
-            f"{account.name} has signed Cohort's Data Processing Agreement (version "
+            f"{account.name} accepts Cohort's Data Processing Agreement (version "
             f"{DPA_VERSION}) and will use User Attributes in line with it and with the laws "
             "that apply to us and our visitors."
         ),

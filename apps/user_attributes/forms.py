@@ -9,10 +9,14 @@ class EnableForm(forms.Form):
     privacy_reviewed = forms.BooleanField(
         required=True,
         error_messages={"required": "Confirm that you reviewed the privacy considerations."},
+        # The dialog opens on its first statement, not on the link to the agreement above.
+        widget=forms.CheckboxInput(attrs={"autofocus": True}),
     )
     dpa_signed = forms.BooleanField(
         required=True,
-        error_messages={"required": "Confirm that the Data Processing Agreement is signed."},
+        error_messages={
+            "required": "Confirm that the account accepts the Data Processing Agreement."
+        },
     )
 
     def __init__(self, *args, statements: dict[str, str], **kwargs):

@@ -137,11 +137,14 @@ def test_enable_identify_look_up_by_user_id_and_email_delete_and_see_them_gone(
     statements = consent_statements(account=shop.account)
     for text in statements.values():
         expect(dialog).to_contain_text(text)
-    expect(dialog).to_contain_text(f"Data Processing Agreement version {DPA_VERSION}")
+    agreement = dialog.get_by_role(
+        "link", name=f"Data Processing Agreement (version {DPA_VERSION})"
+    )
+    expect(agreement).to_have_attribute("href", "/legal/dpa/")
     dialog.locator("input[name=privacy_reviewed]").check()
     dialog.get_by_role("button", name="Enable User Attributes").click()
     expect(dialog.get_by_role("alert")).to_have_text(
-        "Confirm that the Data Processing Agreement is signed."
+        "Confirm that the account accepts the Data Processing Agreement."
     )
     expect(dialog).to_be_visible()
     expect(dialog.locator("input[name=privacy_reviewed]")).to_be_checked()

@@ -3,6 +3,7 @@
 from datetime import date
 
 import pytest
+from django.test import Client
 
 from apps.consent.models import ConsentRecord
 from apps.consent.selectors import DPA_VERSION, consent_statements
@@ -57,6 +58,12 @@ class TestEnable:
         assert page.startswith("<dialog")
         for statement in consent_statements(account=disabled_site.account).values():
             assert statement.replace("'", "&#x27;") in page
+        # the agreement it accepts can be read from the dialog, and is the one named
+        assert 'href="/legal/dpa/" target="_blank" rel="noopener" id="dpa-link"' in page
+        assert "recorded with your email address" in page
+        agreement = Client().get("/legal/dpa/").content.decode()  # public: no log-in
+        assert f"Version {DPA_VERSION}." in agreement
+        assert "it is the processor" in agreement
 
     @pytest.mark.parametrize(
         "ticked",
@@ -287,7 +294,10 @@ def test_an_older_dpa_on_file_names_the_current_version(login, owner, site):
 def test_no_dpa_on_file_says_so(login, owner, site):
     page = login(owner).get(url(site)).content.decode()
 
-    assert 'id="dpa-on-file">No DPA signed on paper on file for Radbooks: the statements' in page
+    assert (
+        'id="dpa-on-file">The <a href="/legal/dpa/">Data Processing Agreement</a> is accepted by'
+        " an owner when enabling User Attributes; those confirmations are Radbooks's record."
+    ) in page
 
 
 def test_the_rejections_show_the_most_rejected_keys_first_and_count_the_rest(login, owner, site):
