@@ -228,4 +228,16 @@
     var dialog = closer.closest("dialog");
     if (dialog) { dialogClosing(); dialog.close(); dialog.remove(); }
   });
+
+  // A page sent back with errors in a form (a 400): the first field in error takes the
+  // focus, which brings it into view, so that the message is where the person looks
+  // rather than a screen below an unchanged-looking page. A field that asked for the
+  // focus itself (autofocus) keeps it.
+  if (!document.querySelector("[autofocus]")) {
+    var invalid = document.querySelector(
+      ".has-error input:not([type=hidden]), .has-error select, .has-error textarea, " +
+        "[aria-invalid=true]"
+    );
+    if (invalid) invalid.focus();
+  }
 })();
