@@ -84,6 +84,10 @@ class SignupForm(forms.Form):
                 )
             except forms.ValidationError as error:
                 self.add_error("password", error)
+        if password and self.errors and "password" not in self.errors:
+            # The page comes back without it (a password is never written into a page):
+            # say so, rather than leave an empty box the person believes they filled.
+            self.add_error("password", "Type your password again: it is not sent back.")
         return cleaned
 
 

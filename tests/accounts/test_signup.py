@@ -123,6 +123,19 @@ def test_invalid_signup_shows_the_error_inline_and_creates_nothing(
 
 
 @pytest.mark.django_db
+def test_a_good_password_sent_back_blank_asks_to_be_typed_again(client, other_owner):
+    """Another field's error brings the page back without the password: the box says
+    so, rather than look filled when it is not."""
+    response = client.post(SIGNUP, {**VALID, "account_name": ""})
+
+    errors = response.context["form"].errors
+    assert errors["password"] == ["Type your password again: it is not sent back."]
+    assert errors["account_name"] == ["This field is required."]
+    assert 'name="password"' in response.content.decode()
+    assert 'value="' + VALID["password"] not in response.content.decode()
+
+
+@pytest.mark.django_db
 def test_an_empty_signup_post_reports_every_required_field(client, other_owner):
     before = _counts()
 
