@@ -791,6 +791,11 @@ def test_the_demo_page_shows_the_poll_once_rachel_logs_in(page, live_server, sit
     assert (response.email, response.consent_to_connect) == ("", False)
     assert errors == []
 
+    # The shop remembers its log-in for the tab, as a shop does: a reload greets Rachel
+    page.reload()
+    assert page.locator("#greeting").text_content() == "Hello, Rachel"
+    assert page.locator("#login-button").text_content() == "Logged in as Rachel"
+
 
 def test_a_poll_that_stops_matching_goes_away_unless_the_visitor_is_answering(shop, poll):
     shop.open()
