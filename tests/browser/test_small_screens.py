@@ -94,3 +94,27 @@ def test_the_skip_link_takes_the_keyboard_past_the_header(phone, live_server, si
     phone.keyboard.press("Enter")
 
     assert phone.evaluate("document.activeElement.id") == "main"
+
+
+def test_a_results_chart_is_read_at_its_own_size_on_a_phone(phone, live_server, site):
+    """The bars are HTML: on a phone each label takes a line of its own at the text's
+    size, where a chart drawn 640 wide and scaled down showed 6 px labels."""
+    poll = WidgetFactory(site=site, kind="poll", name="Shop poll")
+    question = QuestionFactory(
+        widget=poll, position=0, kind="single", text="Which?", choices=["Delivery speed", "Prices"]
+    )
+    for choice in ("Delivery speed", "Prices", "Prices"):
+        ResponseFactory(widget=poll, answers={str(question.pk): choice})
+
+    phone.goto(f"{live_server.url}/a/{site.account.slug}/widgets/{site.key}/{poll.pk}/results/")
+
+    labels = phone.locator("#chart-1 .bar-label")
+    assert labels.all_text_contents() == ["Delivery speed", "Prices"]
+    for label in labels.all():
+        assert label.bounding_box()["height"] >= 12  # as drawn on the screen
+    bar = phone.locator("#chart-1 .bar").first.bounding_box()
+    assert bar["x"] + bar["width"] <= PHONE["width"]
+    fills = phone.locator("#chart-1 .bar-fill")
+    widths = [fill.bounding_box()["width"] for fill in fills.all()]
+    assert widths[1] > 0
+    assert abs(widths[0] * 2 - widths[1]) <= 2  # 1 answer against 2

@@ -1353,9 +1353,11 @@ class TestResults:
             (text.pk, 1),
         ]
         page = html(login(owner).get(url(site, answered_poll.pk, "results")))
-        chart = re.search(r'<svg id="chart-1".*?</svg>', page, re.S).group(0)
-        assert '<title id="chart-1-title">Which?</title>' in chart
-        assert '<desc id="chart-1-desc">2 answered. Books: 2 (100%); Maps: 1 (50%)' in chart
+        chart = re.search(r'<figure class="chart" id="chart-1".*?</figure>', page, re.S).group(0)
+        assert (
+            '<figcaption class="sr-only" id="chart-1-title">Which?: 2 answered. Books: 2 (100%); '
+            "Maps: 1 (50%)</figcaption>"
+        ) in chart
 
     def test_a_responses_answer_to_a_removed_question_stays_listed(
         self, login, member, answered_poll
@@ -1375,18 +1377,17 @@ class TestResults:
             f"<dt>removed question (id {removed})</dt><dd>Books, Maps</dd>"
         )
 
-    def test_counts_per_answer_as_an_accessible_svg_chart(self, login, member, answered_poll):
+    def test_counts_per_answer_as_an_accessible_chart(self, login, member, answered_poll):
         site = answered_poll.site
 
         page = html(login(member).get(url(site, answered_poll.pk, "results")))
 
         assert '<strong id="total-responses">3</strong> responses' in page
-        chart = re.search(r'<svg id="chart-1".*?</svg>', page, re.S).group(0)
-        assert 'role="img" aria-labelledby="chart-1-title chart-1-desc"' in chart
-        assert '<title id="chart-1-title">Happy?</title>' in chart
+        chart = re.search(r'<figure class="chart" id="chart-1".*?</figure>', page, re.S).group(0)
+        assert 'aria-labelledby="chart-1-title"' in chart
         assert (
-            '<desc id="chart-1-desc">3 answered. 1: 0 (0%); 2: 1 (33%); 3: 0 (0%); 4: 0 (0%); '
-            "5: 2 (67%)</desc>"
+            '<figcaption class="sr-only" id="chart-1-title">Happy?: 3 answered. 1: 0 (0%); '
+            "2: 1 (33%); 3: 0 (0%); 4: 0 (0%); 5: 2 (67%)</figcaption>"
         ) in chart
         bars = re.findall(r'data-label="([^"]*)" data-count="(\d+)" data-percent="(\d+)"', chart)
         assert bars == [
@@ -1396,10 +1397,11 @@ class TestResults:
             ("4", "0", "0"),
             ("5", "2", "67"),
         ]
-        assert ">2 · 67%</text>" in chart
-        assert '<rect x="210" y="120" width="320"' in chart  # the largest bar is full width
-        multiple = re.search(r'<svg id="chart-2".*?</svg>', page, re.S).group(0)
-        assert re.findall(r'data-label="([^"]*)" data-count="(\d+)"', multiple) == [
+        assert '<span class="bar-value">2 · 67%</span>' in chart
+        widths = re.findall(r'style="width: ([\d.]+)%"', chart)
+        assert widths == ["0.0", "50.0", "0.0", "0.0", "100.0"]  # the largest bar is full
+        multiple = re.search(r'<figure class="chart" id="chart-2".*?</figure>', page, re.S)
+        assert re.findall(r'data-label="([^"]*)" data-count="(\d+)"', multiple.group(0)) == [
             ("Books", "2"),
             ("Maps", "1"),
         ]
@@ -1426,7 +1428,8 @@ class TestResults:
 
         page = html(login(owner).get(url(site, widget.pk, "results")))
 
-        chart = re.search(r'<svg id="chart-emotions".*?</svg>', page, re.S).group(0)
+        chart = re.search(r'<figure class="chart" id="chart-emotions".*?</figure>', page, re.S)
+        chart = chart.group(0)
         assert re.findall(
             r'data-label="([^"]*)" data-count="(\d+)" data-percent="(\d+)"', chart
         ) == [
@@ -1478,7 +1481,7 @@ class TestResultsAtScale:
         page = html(login(owner).get(url(busy_poll.site, busy_poll.pk, "results")))
 
         assert '<strong id="total-responses">105</strong> responses' in page
-        chart = re.search(r'<svg id="chart-1".*?</svg>', page, re.S).group(0)
+        chart = re.search(r'<figure class="chart" id="chart-1".*?</figure>', page, re.S).group(0)
         assert re.findall(r'data-label="([^"]*)" data-count="(\d+)"', chart) == [
             (str(n), "21") for n in range(1, 6)
         ]

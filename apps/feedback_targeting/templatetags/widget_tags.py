@@ -1,4 +1,4 @@
-"""Presentation of widgets in pages: targeting in words, answers, and bar charts as SVG."""
+"""Presentation of widgets in pages: targeting in words, answers, and bar charts."""
 
 from datetime import datetime
 
@@ -11,13 +11,6 @@ from apps.feedback_targeting.selectors import EMOTIONS, AnswerCount, GivenAnswer
 from apps.user_attributes.models import AttributeValue, ValueType
 
 register = template.Library()
-
-CHART_WIDTH = 640
-CHART_LABEL_WIDTH = 210
-CHART_BAR_MAX = 320
-CHART_ROW = 30
-CHART_BAR = 20
-CHART_LABEL_CHARS = 30
 
 
 def _condition_words(condition: Condition) -> str:
@@ -78,33 +71,23 @@ def emotion_label(value: int | None) -> str:
     return EMOTIONS.get(value, "") if value else ""
 
 
-def _short(label: str) -> str:
-    return label if len(label) <= CHART_LABEL_CHARS else label[: CHART_LABEL_CHARS - 1] + "…"
-
-
 @register.inclusion_tag("feedback_targeting/partials/_bar_chart.html")
 def bar_chart(counts: list[AnswerCount], *, title: str, chart_id, answered: int) -> dict:
-    """A horizontal bar chart of answer counts, drawn on the server as accessible SVG
-    (`chart-<chart_id>`): a title and a description with every count for screen readers,
-    a text label, count and percentage beside each bar for everyone."""
+    """A horizontal bar chart of answer counts, in HTML that reflows on a small screen
+    (`chart-<chart_id>`): each bar with its label, count and percentage beside it, and a
+    caption with every count that screen readers read instead of the bars."""
     most = max((c.count for c in counts), default=0)
-    bars = []
-    for index, item in enumerate(counts):
-        percent = round(item.share * 100)
-        width = round(CHART_BAR_MAX * item.count / most) if most else 0
-        y = index * CHART_ROW
-        bars.append(
-            {
-                "label": item.label,
-                "short_label": _short(item.label),
-                "count": item.count,
-                "percent": percent,
-                "width": width,
-                "y": y,
-                "text_y": y + CHART_BAR // 2 + 5,
-                "value_x": CHART_LABEL_WIDTH + width + 8,
-            }
-        )
+    bars = [
+        {
+            "label": item.label,
+            "count": item.count,
+            "percent": round(item.share * 100),
+            # The longest bar fills its track, the others in proportion: a CSS length,
+            # written here so that no locale puts a decimal comma into it.
+            "width": f"{100 * item.count / most if most else 0:.1f}",
+        }
+        for item in counts
+    ]
     description = (
         "; ".join(f"{b['label']}: {b['count']} ({b['percent']}%)" for b in bars)
         or "No answers yet."
@@ -114,9 +97,4 @@ def bar_chart(counts: list[AnswerCount], *, title: str, chart_id, answered: int)
         "title": title,
         "description": f"{answered} answered. {description}",
         "bars": bars,
-        "width": CHART_WIDTH,
-        "height": max(len(bars), 1) * CHART_ROW,
-        "label_width": CHART_LABEL_WIDTH,
-        "label_x": CHART_LABEL_WIDTH - 10,
-        "bar_height": CHART_BAR,
     }
