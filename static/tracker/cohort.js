@@ -379,7 +379,7 @@
     ":host::backdrop { display: none !important; }",
     ".w, .w * { box-sizing: border-box; }",
     ".w { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif;",
-    "  font-size: 14px; line-height: 1.4; color: #1f2330; text-align: left; }",
+    "  font-size: 14px; line-height: 1.4; color: #1f2330; text-align: start; }",
     "[hidden] { display: none !important; }",
     ".card, .panel { position: fixed; z-index: 1; width: 320px; max-width: calc(100vw - 32px);",
     "  max-height: calc(100vh - 32px); overflow: auto; background: #ffffff; color: #1f2330;",
@@ -397,6 +397,9 @@
     ".heading { flex: 1; min-width: 0; }",
     ".progress { margin: 0 0 2px; font-size: 12px; color: #5b6072; }",
     ".title { margin: 0; font-size: 15px; font-weight: 600; line-height: 1.35; color: #1f2330; }",
+    // A customer's text may hold a link or a long compound word: it wraps in the card.
+    ".title, .choice span, .thanks, .progress { overflow-wrap: anywhere; }",
+    ".choice span { min-width: 0; }",
     ".optional { font-weight: 400; color: #5b6072; }",
     "button { font: inherit; cursor: pointer; margin: 0; }",
     "button:focus-visible, input:focus-visible, textarea:focus-visible, .tab:focus-visible {",
@@ -419,6 +422,11 @@
     ".scale button:hover, .emotions button:hover { border-color: #4338ca; }",
     ".scale button[aria-pressed='true'], .emotions button[aria-pressed='true'] {",
     "  background: #4338ca; border-color: #4338ca; color: #ffffff; }",
+    // Forced colours (Windows High Contrast) drop the backgrounds that mark the choice.
+    "@media (forced-colors: active) {",
+    "  .scale button[aria-pressed='true'], .emotions button[aria-pressed='true'] {",
+    "    forced-color-adjust: none; background: Highlight; color: HighlightText;",
+    "    border-color: Highlight; } }",
     ".scale-ends { display: flex; justify-content: space-between; margin-top: 4px;",
     "  font-size: 12px; color: #5b6072; }",
     ".emotions button { display: flex; flex-direction: column; align-items: center; gap: 2px; }",
@@ -453,6 +461,21 @@
     (children || []).forEach(function (child) {
       node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
     });
+    return node;
+  }
+
+  // A customer's text (a question, a choice, a thank-you) is in the page's language and
+  // direction, unlike the widgets' own English: screen readers speak it in that
+  // language, and an Arabic question reads right to left on a left-to-right page.
+  function customerText(node) {
+    node.setAttribute("lang", document.documentElement.lang || "");
+    node.setAttribute("dir", "auto");
+    return node;
+  }
+
+  function ownText(node) {
+    node.setAttribute("lang", "en");
+    node.setAttribute("dir", "ltr");
     return node;
   }
 
@@ -595,7 +618,10 @@
                   });
           })
         );
-        return el("label", { class: "choice", for: input.id }, [input, el("span", null, [choice])]);
+        return el("label", { class: "choice", for: input.id }, [
+          input,
+          customerText(el("span", null, [choice])),
+        ]);
       });
       const group = el(
         "div",
@@ -765,22 +791,50 @@
           event.stopPropagation();
         });
       });
-      stage = el("div", { class: "stage" });
+      // The widgets' own texts are English; a customer's text carries the page's
+      // language (`customerText`).
+      stage = el("div", { class: "stage", lang: "en", dir: "ltr" });
       root.appendChild(stage);
       document.body.appendChild(host);
-      // In the top layer where the browser has one: above the page's own stacking
-      // contexts, and placed on the viewport even when the page gives <body> a transform,
-      // filter or `contain` (which would make `position: fixed` follow the document).
-      if (typeof host.showPopover === "function") {
-        host.setAttribute("popover", "manual");
-        try {
-          host.showPopover();
-        } catch (error) {
-          host.removeAttribute("popover");
-        }
-      }
+      topLayerEnter();
       return root;
     }
+
+    // In the top layer where the browser has one: above the page's own stacking contexts,
+    // and placed on the viewport even when the page gives <body> a transform, filter or
+    // `contain` (which would make `position: fixed` follow the document). Not while the
+    // page shows a modal dialog or an element in fullscreen: entering the top layer then
+    // would draw the widgets over them while the dialog keeps them inert, a click on a
+    // widget's button reaching the dialog's button under it. The widgets wait under the
+    // dialog (as the rest of the page does) and enter once it is gone.
+    function topLayerEnter() {
+      if (host === null || typeof host.showPopover !== "function") return;
+      if (host.hasAttribute("popover") && host.matches(":popover-open")) return;
+      if (topLayerTaken()) return;
+      host.setAttribute("popover", "manual");
+      try {
+        host.showPopover();
+      } catch (error) {
+        host.removeAttribute("popover");
+      }
+    }
+
+    function topLayerTaken() {
+      if (document.fullscreenElement) return true;
+      try {
+        return document.querySelector(":modal") !== null;
+      } catch (error) {
+        return false; // a browser without :modal has no top layer to share either
+      }
+    }
+
+    // A dialog's `close` does not bubble: heard on its way down (capture).
+    document.addEventListener("close", function () {
+      window.setTimeout(topLayerEnter, 0);
+    }, true);
+    document.addEventListener("fullscreenchange", function () {
+      window.setTimeout(topLayerEnter, 0);
+    });
 
     function bodyReady() {
       if (document.body) return Promise.resolve();
@@ -922,8 +976,9 @@
         const question = questions[step];
         const last = step === questions.length - 1;
         title.textContent = question.text;
+        customerText(title);
         if (!question.required) {
-          title.appendChild(el("span", { class: "optional" }, [" (optional)"]));
+          title.appendChild(ownText(el("span", { class: "optional" }, [" (optional)"])));
         }
         progress.hidden = questions.length < 2;
         progress.textContent = "Question " + (step + 1) + " of " + questions.length;
@@ -936,11 +991,21 @@
         if (focus) controls[step].focus();
       }
 
+      // Where the keyboard was before it entered the card: it goes back there when the
+      // card closes, not to the top of the page.
+      let cameFrom = null;
+      card.addEventListener("focusin", function (event) {
+        const from = event.relatedTarget;
+        if (from && !card.contains(from)) cameFrom = from;
+      });
+
       function close(how) {
         if (!answered) closedRemember(widget.id);
         finished[widget.id] = true;
         delete showing[widget.id];
+        const hadFocus = focusWithin(card);
         card.remove();
+        if (hadFocus && cameFrom && cameFrom.isConnected) cameFrom.focus();
         env.info(
           "poll " + widget.id + " closed (" + how + ")" +
           (answered ? "" : "; not shown again in this browser session")
@@ -954,7 +1019,9 @@
         form.hidden = true;
         progress.hidden = true;
         title.textContent = answered ? "Answer sent" : "Poll closed";
+        ownText(title);
         status.textContent = outcome.message;
+        (answered ? customerText : ownText)(status);
         after.hidden = false;
         if (hadFocus) done.focus();
       }
@@ -1166,6 +1233,7 @@
         const hadFocus = focusWithin(panel);
         form.hidden = true;
         status.textContent = outcome.message;
+        (outcome.state === "thanks" ? customerText : ownText)(status);
         after.hidden = false;
         emotion = null;
         entry.touched = false;
@@ -1339,7 +1407,13 @@
     }
     const stub = window.hj;
     if (typeof stub === "function" && stub.cohort) {
-      warn("the tracking script is included more than once; the first copy stays in charge.");
+      const running = stub.cohort.siteKey;
+      warn(
+        running === config.siteKey
+          ? "the tracking script is included more than once; the first copy stays in charge."
+          : "site " + config.siteKey + "'s tracking script is ignored: site " + running +
+            "'s runs on this page already, and a page holds one site's script."
+      );
       return;
     }
 

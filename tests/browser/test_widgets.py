@@ -48,12 +48,13 @@ class Shop(CustomerPage):
         self.body = "<h1>Shop</h1><button class='primary'>Buy</button>"
         self.offers: list[list[dict]] = []  # each widget decision the API answered
         self.csp = ""  # the page's Content-Security-Policy; its scripts carry NONCE
+        self.lang = "en"  # the page's language
         super().__init__(page, live_server, site)
 
     def _serve(self, route):
         nonce = f' nonce="{NONCE}"' if self.csp else ""
         html = (
-            f"<!doctype html><html><head><script{nonce}>{STUB}</script>"
+            f"<!doctype html><html lang='{self.lang}'><head><script{nonce}>{STUB}</script>"
             f'<script async src="{self.script_url}"{nonce}></script>{self.head}</head>'
             f"<body>{self.body}</body></html>"
         )
@@ -975,3 +976,119 @@ def test_a_single_page_app_left_idle_for_30_minutes_starts_a_new_session(shop, s
     }
     stored = page.evaluate(f"JSON.parse(sessionStorage.getItem('_cohort_sid_{site.key}')).id")
     assert stored == second  # a reload continues the new session
+
+
+@pytest.fixture
+def open_poll(site):
+    """A poll for every visitor: a rating, then a choice among long words."""
+    widget = widget_save(
+        site=site,
+        kind=Widget.Kind.POLL,
+        name="Everyone",
+        targeting={"match": "all", "conditions": []},
+        questions=[
+            QuestionSpec(kind="rating", text=HAPPY),
+            QuestionSpec(
+                kind="single",
+                text="Haben Sie https://www.example-shop.de/kundenservice/versandkosten benutzt?",
+                choices=("Rechtsschutzversicherungsgesellschaften", "Nein"),
+            ),
+        ],
+    )
+    return widget_activate(widget=widget)
+
+
+def test_a_poll_waits_under_a_modal_dialog_the_page_opened_first(shop, open_poll):
+    """Shown over the page's open modal dialog, the card would be drawn on top while the
+    dialog keeps it inert: a click on its button would go to the dialog's button under
+    it. It waits under the dialog, like the rest of the page, and comes up once it closes."""
+    shop.body += (
+        "<dialog id='consent'>We use cookies. <button id='accept'>Accept all</button></dialog>"
+        "<script>document.getElementById('consent').showModal();"
+        "document.getElementById('accept').onclick = () => consent.close();</script>"
+    )
+    shop.open()
+    shop.page.get_by_role("dialog", name=HAPPY).wait_for(state="attached")
+    on_top = "document.querySelector('cohort-widgets').matches(':popover-open')"
+    assert shop.page.evaluate(on_top) is False
+
+    shop.page.locator("#accept").click()
+
+    shop.page.wait_for_function(on_top)
+    shop.page.get_by_role("dialog", name=HAPPY).get_by_role("button", name="4").click()
+    assert shop.shadow("root.querySelector('[aria-pressed=true]').textContent") == "4"
+
+
+def test_long_words_in_a_question_and_its_choices_wrap_in_the_card(shop, open_poll):
+    shop.page.set_viewport_size({"width": 320, "height": 568})
+    shop.open()
+    card = shop.page.get_by_role("dialog", name=HAPPY)
+    card.get_by_role("button", name="4").click()
+    card.get_by_role("button", name="Next").click()
+    shop.page.get_by_label("Rechtsschutzversicherungsgesellschaften").wait_for()
+
+    sizes = shop.shadow(
+        "[root.querySelector('.card').scrollWidth, root.querySelector('.card').clientWidth]"
+    )
+    assert sizes[0] <= sizes[1]
+
+
+def test_the_widgets_own_words_are_english_and_the_customers_in_the_pages_language(shop, open_poll):
+    """On a German page "Next" is spoken as English and the question as German; a
+    customer's text takes its direction from itself (an Arabic question on a
+    left-to-right page reads right to left)."""
+    shop.lang = "de"
+    shop.open()
+    card = shop.page.get_by_role("dialog", name=HAPPY)
+
+    assert card.get_by_role("button", name="Next").evaluate("el => el.matches(':lang(en)')")
+    title = card.get_by_role("heading", name=HAPPY)
+    assert title.evaluate("el => el.matches(':lang(de)') && el.dir === 'auto'")
+    card.get_by_role("button", name="4").click()
+    card.get_by_role("button", name="Next").click()
+    choice = shop.page.get_by_text("Rechtsschutzversicherungsgesellschaften")
+    assert choice.evaluate("el => el.matches(':lang(de)') && el.dir === 'auto'")
+    assert shop.shadow("getComputedStyle(root.querySelector('.w')).textAlign") == "start"
+
+
+def test_closing_a_poll_gives_the_keyboard_back_where_it_was(shop, open_poll):
+    shop.open()
+    card = shop.page.get_by_role("dialog", name=HAPPY)
+    buy = shop.page.get_by_role("button", name="Buy")
+    buy.focus()
+    shop.page.keyboard.press("Tab")  # into the card, the page's last focusable thing before
+    assert shop.shadow("root.activeElement !== null")
+
+    shop.page.keyboard.press("Escape")
+
+    card.wait_for(state="detached")
+    assert buy.evaluate("el => el === document.activeElement")
+
+
+def test_the_chosen_rating_shows_in_forced_colours(shop, open_poll):
+    shop.page.emulate_media(forced_colors="active")
+    shop.open()
+    card = shop.page.get_by_role("dialog", name=HAPPY)
+    card.get_by_role("button", name="4").click()
+
+    colours = shop.shadow(
+        "Array.from(root.querySelectorAll('.scale button'))"
+        ".map((b) => getComputedStyle(b).backgroundColor)"
+    )
+    assert colours[3] != colours[2]
+
+
+def test_a_second_sites_snippet_on_the_page_is_named_as_ignored(shop, site, live_server):
+    other = SiteFactory(allowed_origins=list(site.allowed_origins))
+    shop.head = f'<script async src="{live_server.url}/t/{other.key}.js"></script>'
+    shop.open()
+    shop.page.wait_for_function("window.hj && window.hj.cohort")
+    running = shop.page.evaluate("hj.cohort.siteKey")
+    ignored = other.key if running == site.key else site.key
+
+    deadline = time.monotonic() + 10
+    while not [w for w in shop.warnings() if "is ignored" in w]:
+        assert time.monotonic() < deadline, shop.warnings()
+        shop.page.wait_for_timeout(50)
+    [warning] = [w for w in shop.warnings() if "is ignored" in w]
+    assert f"site {ignored}'s tracking script is ignored: site {running}'s runs" in warning
