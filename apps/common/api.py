@@ -154,13 +154,15 @@ class LenientJSONParser(JSONParser):
             )
         try:
             text = raw.decode(encoding)
-        except LookupError as error:  # a codec that is no text encoding: charset=base64
+        except UnicodeDecodeError as error:
+            raise exceptions.ParseError("The request body is not valid JSON.") from error
+        except (LookupError, UnicodeError) as error:
+            # A codec that is no text encoding (charset=base64), or one that cannot decode
+            # (charset=undefined, punycode).
             raise ApplicationError(
                 "malformed_body",
                 f"The body's charset ({encoding}) is not a text encoding: send JSON as UTF-8.",
             ) from error
-        except UnicodeDecodeError as error:
-            raise exceptions.ParseError("The request body is not valid JSON.") from error
         try:
             data = json.loads(text, parse_int=_json_int)
         except (ValueError, RecursionError) as error:

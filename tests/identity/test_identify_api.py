@@ -819,7 +819,7 @@ def test_text_that_cannot_be_stored_is_a_400_not_a_crash(api_client, site, body)
     assert not Profile.objects.exists()
 
 
-@pytest.mark.parametrize("charset", ["base64", "rot13", "zlib"])
+@pytest.mark.parametrize("charset", ["base64", "rot13", "zlib", "undefined", "punycode"])
 @pytest.mark.parametrize("path", ["identify", "sessions"])
 def test_a_charset_that_is_no_text_encoding_is_a_400(api_client, site, charset, path):
     body = f'{{"visitor_id": "{TABLET}", "user_id": "u1", "attributes": {{}}}}'
