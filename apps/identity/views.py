@@ -30,6 +30,15 @@ def lookup_index(request: HttpRequest) -> HttpResponse:
     return redirect("lookup:site", account_slug=request.account.slug, site_key=first.key)
 
 
+def _from_elsewhere(request: HttpRequest) -> bool:
+    """Whether the request comes from a link on another site (a browser says so in
+    Sec-Fetch-Site), or by way of the log-in page, which a link from elsewhere that met
+    a logged-out member passes through: such a request must not look anyone up."""
+    return request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site") or (
+        page_came_from(request) or ""
+    ).startswith(reverse("accounts:login"))
+
+
 @require_GET
 @account_view()
 def lookup_site(request: HttpRequest, site_key: str) -> HttpResponse:
@@ -42,9 +51,7 @@ def lookup_site(request: HttpRequest, site_key: str) -> HttpResponse:
     # name, which a page elsewhere must not make for them.
     # The same goes for a search the log-in page sends on to: a link from elsewhere that
     # met a logged-out member arrives from there.
-    from_elsewhere = request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site") or (
-        page_came_from(request) or ""
-    ).startswith(reverse("accounts:login"))
+    from_elsewhere = _from_elsewhere(request)
     if searched and from_elsewhere:
         form = LookupForm(initial={k: request.GET.get(k, "") for k in ("user_id", "email")})
     elif searched and form.is_valid():
@@ -101,9 +108,13 @@ def lookup_delete(request: HttpRequest, site_key: str) -> HttpResponse:
         )
         url = reverse("lookup:site", args=[request.account.slug, site.key])
         return redirect(f"{url}?{urlencode(terms)}")
-    preview = person_deletion_preview(
-        site=site, **terms, requested_by=request.user, channel=PrivacyAudit.Channel.PAGE
-    )
+    # Whom it would delete is a lookup, recorded in the member's name: not for a link
+    # from elsewhere, which gets the confirmation without the names.
+    preview = None
+    if not _from_elsewhere(request):
+        preview = person_deletion_preview(
+            site=site, **terms, requested_by=request.user, channel=PrivacyAudit.Channel.PAGE
+        )
     template = "identity/partials/_delete_dialog.html" if request.htmx else "identity/delete.html"
     context = {"site": site, "terms": terms, "form": form, "preview": preview}
     return render(request, template, context)

@@ -273,6 +273,24 @@ def test_a_link_from_another_site_fills_in_the_search_but_records_no_lookup(
     assert not PrivacyAudit.objects.exists()
 
 
+@pytest.mark.parametrize("fetch_site", ["cross-site", "same-site"])
+def test_a_link_from_another_site_to_the_delete_confirmation_names_no_one(
+    login, owner, site, rachel, fetch_site
+):
+    """The confirmation's list of whom it deletes is a lookup: a link from elsewhere gets
+    the confirmation without it, and nothing is recorded in the member's name."""
+    response = login(owner).get(
+        f"{page_url(site, 'delete/')}?email=rachel%40example.com", HTTP_SEC_FETCH_SITE=fetch_site
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "ABC" not in page
+    assert "Look them up first" in page
+    assert 'name="email" value="rachel@example.com"' in page
+    assert not PrivacyAudit.objects.exists()
+
+
 @pytest.mark.parametrize("fetch_site", ["same-origin", "none", None])
 def test_a_search_from_cohort_itself_or_typed_runs(login, member, site, rachel, fetch_site):
     headers = {"HTTP_SEC_FETCH_SITE": fetch_site} if fetch_site else {}
