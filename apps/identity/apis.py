@@ -422,7 +422,10 @@ LOOKUP_ERRORS = {
     400: _error("No or bad search terms.", "lookup_terms_required", "invalid_lookup_terms"),
     401: _error("Missing or invalid token.", "not_authenticated", "authentication_failed"),
     404: _error("The site is not one of the token's account.", "unknown_site"),
-    429: _error("Too many calls with this token.", "throttled"),
+    429: _error(
+        "Too many calls with this token, or with tokens that are not good from this address.",
+        "throttled",
+    ),
     **ANY_ENDPOINT,
 }
 

@@ -448,6 +448,8 @@ class TestTokens:
 
         assert with_good == [200] * 5
         assert guesses == [401, 401, 401, 429, 429]
+        # past the limit, the address is refused before any token is read: good ones too
+        assert lookup(api_client, site, good, user_id="x").status_code == 429
         api_client.defaults["REMOTE_ADDR"] = "198.51.100.9"  # another client
         assert lookup(api_client, site, "ck_guess9", user_id="x").status_code == 401
 
