@@ -2,6 +2,7 @@
 
 import json
 import logging
+import math
 import time
 
 from django.conf import settings
@@ -138,6 +139,15 @@ def _json_int(text: str) -> int:
     return -_FAR_OUT if text.startswith("-") else _FAR_OUT
 
 
+def _json_float(text: str) -> float | int:
+    """A JSON number with a fraction or exponent; one beyond a double (`1e400`) is a
+    number far out of range too, not the Infinity that JSON cannot write."""
+    value = float(text)
+    if math.isfinite(value):
+        return value
+    return -_FAR_OUT if text.startswith("-") else _FAR_OUT
+
+
 class LenientJSONParser(JSONParser):
     """JSON bodies where NaN and Infinity parse as floats, and an integer too long for
     Python as one far out of range, so that the attribute validator can reject just that
@@ -164,7 +174,7 @@ class LenientJSONParser(JSONParser):
                 f"The body's charset ({encoding}) is not a text encoding: send JSON as UTF-8.",
             ) from error
         try:
-            data = json.loads(text, parse_int=_json_int)
+            data = json.loads(text, parse_int=_json_int, parse_float=_json_float)
         except (ValueError, RecursionError) as error:
             raise exceptions.ParseError("The request body is not valid JSON.") from error
         bad = first_unstorable_text(data)

@@ -36,24 +36,27 @@ _DOMAIN = r"[\w\-]+(?:\.[\w\-]+)*\.(?:[^\W\d_]{2,}|xn--[a-z0-9\-]+)(?![^\W_])"
 EMAIL_RE = re.compile(rf"{_LOCAL}+@{_DOMAIN}", re.IGNORECASE)
 # For finding addresses inside text, from each "@": a search with EMAIL_RE would try every
 # start and cost the square of the text's length, which a hostile call can make long.
-_LOCAL_TAIL_RE = re.compile(rf"{_LOCAL}{{1,64}}$")
+# In text, a local part does not take "/": "https://medium.com/@jane.doe/post" is a link to
+# a profile, not an address (one written "a/b@example.com" is still found, as b@...).
+_LOCAL_IN_TEXT = _LOCAL.replace("/", "")
+_LOCAL_TAIL_RE = re.compile(rf"{_LOCAL_IN_TEXT}{{1,64}}$")
 _DOMAIN_RE = re.compile(_DOMAIN, re.IGNORECASE)
 MAX_LOCAL_PART = 64  # RFC 5321
 # What an email address found in text that is kept (a rejected key) is replaced with.
 EMAIL_MASK = "<email>"
 # ISO-8601 as browsers, languages and databases write it: `2019-06-20Z`,
-# `2019-06-20T10:00:00.000Z`, an hour alone after the T (`T10Z`), an offset of hours
-# (`+05`) or with minutes (`+0530`, `+05:30`) after a time, and PostgreSQL's
-# `2019-06-20 10:00:00+00` (a space for the T, or before the offset). A date without a
-# time takes only `Z` or an offset with its minutes, so that an id such as `2024-05-06-01`
-# stays a string.
+# `2019-06-20T10:00:00.000Z` (RFC 3339's lower-case `t` and `z` too, and a decimal comma
+# before the fraction), an hour alone after the T (`T10Z`), an offset of hours (`+05`) or
+# with minutes (`+0530`, `+05:30`), and PostgreSQL's `2019-06-20 10:00:00+00` (a space
+# for the T, or before the offset). A date without a time takes only `Z` or an offset with
+# its minutes, so that ids such as `2024-05-06-01` and `2024-05-06+01` stay strings.
 ISO_DATE_RE = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})"
     r"(?:"
-    r"(?:T(?P<time>\d{2}(?::\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?)"
-    r"| (?P<spaced>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?))"
-    r" ?(?P<tz>Z|[+\-]\d{2}(?::?\d{2})?)?"
-    r"|(?P<date_tz>Z|[+\-]\d{2}:?\d{2})"
+    r"(?:[Tt](?P<time>\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?)"
+    r"| (?P<spaced>\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?))"
+    r" ?(?P<tz>[Zz]|[+\-]\d{2}(?::?\d{2})?)?"
+    r"|(?P<date_tz>[Zz]|[+\-]\d{2}:?\d{2})"
     r")?$"
 )
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -82,7 +85,7 @@ class Reason:
     SITE_KEY_LIMIT_REACHED = "site_key_limit_reached"
 
     MESSAGES = {
-        INVALID_KEY: "Keys start with a letter or _ and use only letters, digits, _ . and -.",
+        INVALID_KEY: "Keys start with an ASCII letter or _ and use only A-Z, a-z, 0-9, _ . and -.",
         KEY_TOO_LONG: f"Keys are at most {MAX_KEY_LENGTH} characters.",
         UNSUPPORTED_TYPE: "Values must be a number, string, ISO-8601 date string or boolean; "
         "objects and arrays are not stored.",
@@ -221,7 +224,7 @@ def parse_iso_date(text: str) -> datetime | None:
     clock = time.fromisoformat(_trim_fraction(given)) if given else time()
     moment = datetime.combine(day, clock)
     tz = match["tz"] or match["date_tz"]
-    if tz in (None, "Z"):
+    if tz in (None, "Z", "z"):
         return moment.replace(tzinfo=UTC)
     offset = tz if ":" in tz else f"{tz[:3]}:{tz[3:] or '00'}"
     return datetime.fromisoformat(f"{moment.isoformat()}{offset}").astimezone(UTC)
@@ -229,7 +232,7 @@ def parse_iso_date(text: str) -> datetime | None:
 
 def _trim_fraction(clock: str) -> str:
     # Python takes at most microseconds; JavaScript sends milliseconds, others nanoseconds.
-    head, dot, fraction = clock.partition(".")
+    head, dot, fraction = clock.replace(",", ".").partition(".")
     return f"{head}.{fraction[:6].ljust(6, '0')}" if dot else clock
 
 
@@ -237,12 +240,13 @@ def _check_value(key: str, raw: object, *, identified: bool) -> TypedValue | str
     if key == EMAIL_KEY:
         if raw is None:
             return Reason.NULL_VALUE
-        address = raw.strip() if isinstance(raw, str) else ""
+        # Measured as stored: lower case can be longer ("İ" becomes two characters).
+        address = raw.strip().lower() if isinstance(raw, str) else ""
         if len(address) > MAX_EMAIL_LENGTH or not EMAIL_RE.fullmatch(address):
             return Reason.INVALID_EMAIL
         if not identified:
             return Reason.PII_WITHOUT_USER_ID
-        return TypedValue(ValueType.STRING, string_value=address.lower())
+        return TypedValue(ValueType.STRING, string_value=address)
     if raw is None:
         return Reason.NULL_VALUE
     if isinstance(raw, bool):

@@ -409,8 +409,11 @@ class TestMalformed:
             # Longer than Python converts (4,300 digits), of either sign
             ("9" * 5000, "number_out_of_range"),
             ("-" + "9" * 5000, "number_out_of_range"),
+            # A finite JSON number beyond a double: far out of range, not Infinity
+            ("1e400", "number_out_of_range"),
+            ("-1.5e999", "number_out_of_range"),
         ],
-        ids=["nan", "long", "long-negative"],
+        ids=["nan", "long", "long-negative", "exponent", "exponent-negative"],
     )
     def test_a_number_json_cannot_hold_is_rejected_per_attribute(
         self, api_client, site, literal, reason

@@ -62,6 +62,10 @@ class TestTypes:
             ("2019-06-20T10Z", datetime(2019, 6, 20, 10, tzinfo=UTC)),
             ("2019-06-20 10:00:00+00", datetime(2019, 6, 20, 10, tzinfo=UTC)),
             ("2019-06-20 10:00:00.5 +0000", datetime(2019, 6, 20, 10, 0, 0, 500000, UTC)),
+            # RFC 3339's lower-case t and z, and a decimal comma
+            ("2019-06-20t10:00:00z", datetime(2019, 6, 20, 10, tzinfo=UTC)),
+            ("2019-06-20T10:00:00,5Z", datetime(2019, 6, 20, 10, 0, 0, 500000, UTC)),
+            ("2019-06-20z", datetime(2019, 6, 20, tzinfo=UTC)),
         ],
     )
     def test_iso_8601_strings_are_dates(self, text, expected):
@@ -151,6 +155,17 @@ class TestEmail:
         assert result.rejected == {key: Reason.EMAIL_OUTSIDE_EMAIL_KEY}
         assert list(result.accepted) == ["plan"]
 
+    def test_an_address_is_measured_as_it_is_stored_in_lower_case(self):
+        """Lower case can be longer ("İ" is two characters in it): an address within 254
+        characters as sent but not as stored is refused, not stored past its column."""
+        address = "İ" * 120 + "@" + "İ" * 129 + ".com"
+        assert len(address) == 254
+
+        assert rejected({"email": address}) == {"email": Reason.INVALID_EMAIL}
+
+    def test_a_slash_before_the_at_sign_still_finds_the_address_after_it(self):
+        assert rejected({"note": "see a/b@example.com"}) == {"note": Reason.EMAIL_OUTSIDE_EMAIL_KEY}
+
     @pytest.mark.parametrize(
         "address", ["O'Brien@Example.com", "josé@example.com", "info@müller.de", "a+tag@x.io"]
     )
@@ -172,7 +187,19 @@ class TestEmail:
             result = check_attributes({"note": text}, identified=identified)
             assert result.rejected == {"note": Reason.EMAIL_OUTSIDE_EMAIL_KEY}
 
-    @pytest.mark.parametrize("text", ["@rachel", "v1.2@3.4", "a@b.c", "me@localhost", "x @ y.com"])
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "@rachel",
+            "v1.2@3.4",
+            "a@b.c",
+            "me@localhost",
+            "x @ y.com",
+            # a link to a profile: the "/" before "@" is no part of an address
+            "https://medium.com/@jane.doe/my-post-123",
+            "https://www.tiktok.com/@some.user",
+        ],
+    )
     def test_text_that_is_not_an_address_is_stored(self, text):
         assert accepted({"note": text})["note"].string_value == text
 
