@@ -64,9 +64,20 @@ def test_every_error_and_rejection_code_is_documented(schema):
         "body_too_large",
         "unsupported_media_type",
         "service_unavailable",
+        "concurrent_change",
         *Reason.MESSAGES,
     ):
         assert code in text, code
+
+
+def test_every_operation_that_reads_parameters_lists_bad_request(schema):
+    """Any call with more than 1,000 parameters is a 400 bad_request (docs/api.md)."""
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for method, operation in operations.items():
+            bad = operation["responses"].get("400", {})
+            assert "bad_request" in str(bad), (method, path)
 
 
 def test_docs_page_loads_nothing_from_outside_the_server(client):

@@ -138,6 +138,7 @@ class ResponseApi(PublicSiteAPIView):
                 "invalid_comment",
                 "invalid_email",
                 "consent_required",
+                "bad_request",
             ),
             403: _error("Not for this visitor.", "not_targeted", "origin_not_allowed"),
             404: _error("Unknown site or widget.", "unknown_site", "unknown_widget"),

@@ -86,6 +86,12 @@ MESSAGE_ID_CONFLICT = _error(
 
 
 def _body(request) -> dict:
+    if request.stream is None:  # no body, or one sent in chunks, which is not read
+        raise ApplicationError(
+            "malformed_body",
+            "The request body is empty: send the JSON object with a Content-Length header "
+            "(a body sent in chunks is not read).",
+        )
     if not isinstance(request.data, dict):
         raise ApplicationError("malformed_body", "The request body must be a JSON object.")
     return request.data
@@ -153,6 +159,7 @@ class IdentifyApi(PublicSiteAPIView):
                 "invalid_user_id",
                 "invalid_message_id",
                 "invalid_attributes",
+                "bad_request",
             ),
             403: _error(
                 "The call is refused; nothing is stored.",
@@ -254,6 +261,7 @@ class SessionApi(PublicSiteAPIView):
                 "invalid_session_id",
                 "invalid_url",
                 "invalid_referrer",
+                "bad_request",
             ),
             403: _error("Origin not allowed.", "origin_not_allowed"),
             404: _error("Unknown site key.", "unknown_site"),
@@ -419,7 +427,12 @@ LOOKUP_PARAMETERS = [
 
 
 LOOKUP_ERRORS = {
-    400: _error("No or bad search terms.", "lookup_terms_required", "invalid_lookup_terms"),
+    400: _error(
+        "No or bad search terms, or too many parameters.",
+        "lookup_terms_required",
+        "invalid_lookup_terms",
+        "bad_request",
+    ),
     401: _error("Missing or invalid token.", "not_authenticated", "authentication_failed"),
     404: _error("The site is not one of the token's account.", "unknown_site"),
     429: _error(

@@ -822,6 +822,17 @@ def test_text_that_cannot_be_stored_is_a_400_not_a_crash(api_client, site, body)
     assert not Profile.objects.exists()
 
 
+@pytest.mark.parametrize("path", ["identify", "sessions"])
+def test_an_empty_body_is_named_as_one_not_as_a_bad_visitor_id(api_client, site, path):
+    """An empty body, or one sent in chunks (which is not read), is not an empty object."""
+    response = api_client.generic(
+        "POST", f"/api/v1/sites/{site.key}/{path}", "", content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed_body"
+    assert "The request body is empty" in response.json()["message"]
+
+
 @pytest.mark.parametrize("charset", ["base64", "rot13", "zlib", "undefined", "punycode"])
 @pytest.mark.parametrize("path", ["identify", "sessions"])
 def test_a_charset_that_is_no_text_encoding_is_a_400(api_client, site, charset, path):
