@@ -304,8 +304,10 @@ class PublicSiteAPIView(BaseAPIView):
         return self.finalize_response(request, response, *args, **kwargs)
 
     def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
+        # The site first: an answer refused before it is known (a 406) could not name
+        # the page's origin as allowed, and its browser would hide it from the script.
         self._check_site(request, kwargs.get("site_key", ""))
+        super().initial(request, *args, **kwargs)
 
     def _check_site(self, request, site_key: str) -> None:
         site = site_get_public_cached(key=site_key)
@@ -350,7 +352,10 @@ class PublicSiteAPIView(BaseAPIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         origin = request.headers.get("Origin")
         site = getattr(self, "site", None)
-        if origin and site is not None and origin_allowed(origin, site.allowed_origins):
+        if origin and (
+            (site is not None and origin_allowed(origin, site.allowed_origins))
+            or (site is None and _error_code(response) in SITELESS_ERRORS)
+        ):
             response["Access-Control-Allow-Origin"] = origin
             response["Access-Control-Allow-Methods"] = self.cors_methods
             response["Access-Control-Allow-Headers"] = "Content-Type"
@@ -359,6 +364,17 @@ class PublicSiteAPIView(BaseAPIView):
             response["Access-Control-Max-Age"] = "600"
         patch_vary_headers(response, ["Origin"])
         return response
+
+
+# Errors met before the site could be read (its database down, say): they carry nothing
+# of any site, so any page may read them, and the script then sees a 503's Retry-After
+# instead of a network error that sends its developer to check the allowed origins.
+SITELESS_ERRORS = frozenset({"service_unavailable", "server_error", "bad_request"})
+
+
+def _error_code(response) -> str | None:
+    data = getattr(response, "data", None)
+    return data.get("code") if isinstance(data, dict) else None
 
 
 def _per_client() -> Rate:
@@ -440,17 +456,31 @@ def json_or_bad_request(request, exception=None):
     """A request Django refuses before any view can answer it (more than
     DATA_UPLOAD_MAX_NUMBER_FIELDS parameters, say) answers JSON under /api/ too."""
     if request.path.startswith("/api/"):
-        return JsonResponse(
-            {"code": "bad_request", "message": UNREADABLE_REQUEST},
-            status=400,
+        return _readable_by_the_caller(
+            request,
+            JsonResponse({"code": "bad_request", "message": UNREADABLE_REQUEST}, status=400),
         )
     return defaults.bad_request(request, exception)
 
 
+def _readable_by_the_caller(request, response: JsonResponse) -> JsonResponse:
+    """An error answered before any view (SITELESS_ERRORS), readable by the calling page:
+    its browser would report it as a network error otherwise."""
+    origin = request.headers.get("Origin")
+    if origin:
+        response["Access-Control-Allow-Origin"] = origin
+        response["Access-Control-Expose-Headers"] = "Retry-After"
+    patch_vary_headers(response, ["Origin"])
+    return response
+
+
 def json_or_server_error(request):
     if request.path.startswith("/api/"):
-        return JsonResponse(
-            {"code": "server_error", "message": "Something went wrong; nothing was stored."},
-            status=500,
+        return _readable_by_the_caller(
+            request,
+            JsonResponse(
+                {"code": "server_error", "message": "Something went wrong; nothing was stored."},
+                status=500,
+            ),
         )
     return defaults.server_error(request)

@@ -616,6 +616,29 @@ class TestCorsAndThrottle:
         assert "POST" in response["Access-Control-Allow-Methods"]
         assert response["Access-Control-Allow-Headers"] == "Content-Type"
 
+    @pytest.mark.parametrize(
+        ("extra", "status", "code"),
+        [
+            ({"HTTP_ACCEPT": "text/html"}, 406, "not_acceptable"),
+            ({"QUERY_STRING": "&".join(f"p{i}=1" for i in range(1001))}, 400, "bad_request"),
+        ],
+        ids=["not-acceptable", "too-many-parameters"],
+    )
+    def test_an_error_before_the_call_is_read_is_readable_by_an_allowed_page(
+        self, api_client, site, extra, status, code
+    ):
+        """A browser hides an answer without the CORS header from the script, which then
+        sees a network error and blames the allowed origins."""
+        response = api_client.post(
+            f"/api/v1/sites/{site.key}/identify",
+            {"visitor_id": TABLET, "user_id": "u1"},
+            format="json",
+            HTTP_ORIGIN="https://shop.example.com",
+            **extra,
+        )
+        assert (response.status_code, response.json()["code"]) == (status, code)
+        assert response["Access-Control-Allow-Origin"] == "https://shop.example.com"
+
     @pytest.mark.parametrize("origin", ["https://evil.example", "http://[::1::2]", "http://[x]"])
     def test_a_call_from_another_origin_is_refused_and_stores_nothing(
         self, api_client, site, origin

@@ -168,7 +168,8 @@ def test_database_outage_answers_503_recovers_and_loses_no_acknowledged_call(
     server_behind_proxy,
 ):
     base, proxy = server_behind_proxy
-    site = SiteFactory()
+    site = SiteFactory(allowed_origins=["https://shop.example.com"])
+    unseen = SiteFactory(allowed_origins=["https://shop.example.com"])  # read only when down
     url = f"{base}/api/v1/sites/{site.key}/identify"
     outcomes: list[tuple[int, int, dict]] = []
 
@@ -189,15 +190,27 @@ def test_database_outage_answers_503_recovers_and_loses_no_acknowledged_call(
         proxy.cut()
         list(pool.map(call, range(60, 100)))
         # The tracking script's widget decision, answered without DRF's request handling
-        decision = urllib.request.Request(
-            f"{base}/api/v1/sites/{site.key}/widgets?visitor_id={'device1'.ljust(32, 'x')}"
-        )
-        try:
-            urllib.request.urlopen(decision, timeout=5)
-            decision_down = (200, None, None)
-        except urllib.error.HTTPError as error:
-            body = json.loads(error.read())
-            decision_down = (error.code, body["code"], error.headers["Retry-After"])
+        # asked from the shop's page: the browser lets the script read the 503 (and its
+        # Retry-After) only with the CORS header, else it reports a network error
+        decisions_down = []
+        for asked in (site, unseen):
+            decision = urllib.request.Request(
+                f"{base}/api/v1/sites/{asked.key}/widgets?visitor_id={'device1'.ljust(32, 'x')}",
+                headers={"Origin": "https://shop.example.com"},
+            )
+            try:
+                urllib.request.urlopen(decision, timeout=5)
+                decisions_down.append((200, None, None, None))
+            except urllib.error.HTTPError as error:
+                body = json.loads(error.read())
+                decisions_down.append(
+                    (
+                        error.code,
+                        body["code"],
+                        error.headers["Retry-After"],
+                        error.headers.get("Access-Control-Allow-Origin"),
+                    )
+                )
         health_down = urllib.request.Request(f"{base}/healthz")
         try:
             urllib.request.urlopen(health_down, timeout=5)
@@ -222,7 +235,8 @@ def test_database_outage_answers_503_recovers_and_loses_no_acknowledged_call(
     )
     assert health_status == 503
     assert set(during) == {(503, "service_unavailable")}
-    assert decision_down == (503, "service_unavailable", "5")
+    # a site this server has read before, and one it cannot read now
+    assert decisions_down == [(503, "service_unavailable", "5", "https://shop.example.com")] * 2
     assert all(status in (200, 503) for _, status, _ in outcomes)
     assert {i for i in acknowledged if i < 60} == set(range(60))
     assert {i for i in acknowledged if i >= 100} == set(range(100, 160))
