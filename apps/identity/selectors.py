@@ -215,25 +215,18 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> Pers
     ]
     _, normalized = normalize_lookup_terms(user_id=None, email=email)
     if normalized:
+        # Which answers were given with the email, and on which profiles (read through
+        # the index on the email; usually none, or only the found people's own).
         emails = email_spellings(normalized)
         statements.append(
             (
-                f"SELECT {select_columns(Response, 'r')}, {select_columns(Widget, 'w')}, "
-                f"COUNT(*) OVER () FROM {table(Response)} r "
-                f"JOIN {table(Widget)} w ON w.id = r.widget_id AND w.site_id = r.site_id "
-                f"WHERE r.site_id = %s AND r.email IN ({_marks(emails)}) "
-                f"AND r.consent_to_connect = %s AND r.profile_id NOT IN ({ids_sql}) "
-                "ORDER BY r.created_at DESC, r.id DESC LIMIT %s",
-                [site.id, *emails, True, *ids_params, LOOKUP_ROWS_PER_KIND],
+                f"SELECT id, profile_id FROM {table(Response)} "
+                f"WHERE site_id = %s AND email IN ({_marks(emails)}) AND consent_to_connect = %s "
+                "ORDER BY created_at DESC, id DESC",
+                [site.id, *emails, True],
             )
         )
-    profile_rows, *answer_rows = fetch_all_together(statements)
-    answers, answers_total = [], 0
-    for row in answer_rows[0] if answer_rows else []:
-        response, widget = instances_from_row((Response, Widget), row[:-1])
-        response.widget = widgets.setdefault(widget.pk, widget)
-        answers.append(response)
-        answers_total = row[-1]
+    profile_rows, *given_rows = fetch_all_together(statements)
     for row in profile_rows:
         profile = by_id.get(row[0])  # the profile's id
         if profile is None:
@@ -243,6 +236,12 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> Pers
             profile.visitor_total = profile.session_total = profile.response_total = 0
         if row[split] is not None:  # the attribute value's id
             profile.attribute_list.append(instance_from_row(AttributeValue, row[split:]))
+    # Those on profiles not found are someone else's: read them, the newest first.
+    elsewhere = [
+        pk for pk, profile_id in (given_rows[0] if given_rows else []) if profile_id not in by_id
+    ]
+    answers = _responses_read(site, elsewhere[:LOOKUP_ROWS_PER_KIND], widgets)
+    answers_total = len(elsewhere)
     if not by_id:
         _questions_read(site, widgets)
         return PersonFound([], answers, answers_total)
@@ -310,6 +309,30 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> Pers
         by_id[response.profile_id].response_list.append(response)
     _questions_read(site, widgets)
     return PersonFound(list(by_id.values()), answers, answers_total)
+
+
+def _responses_read(site: Site, ids: list[int], widgets: dict[int, Widget]) -> list[Response]:
+    """The responses `ids` with their widgets, in that order (a round trip, when any)."""
+    if not ids:
+        return []
+    rows = fetch_all_together(
+        [
+            (
+                f"SELECT {select_columns(Response, 'r')}, {select_columns(Widget, 'w')} "
+                f"FROM {table(Response)} r "
+                f"JOIN {table(Widget)} w ON w.id = r.widget_id AND w.site_id = r.site_id "
+                f"WHERE r.site_id = %s AND r.id IN ({_marks(ids)}) "
+                "ORDER BY r.created_at DESC, r.id DESC",
+                [site.id, *ids],
+            )
+        ]
+    )[0]
+    responses = []
+    for row in rows:
+        response, widget = instances_from_row((Response, Widget), row)
+        response.widget = widgets.setdefault(widget.pk, widget)
+        responses.append(response)
+    return responses
 
 
 def _questions_read(site: Site, widgets: dict[int, Widget]) -> None:
