@@ -737,6 +737,14 @@
       return truncate(window.location.href);
     }
 
+    function keyboardFocus(node) {
+      try {
+        return node.matches(":focus-visible");
+      } catch (error) {
+        return false;
+      }
+    }
+
     function focusWithin(node) {
       const active = root && root.activeElement;
       return Boolean(active && node.contains(active));
@@ -747,7 +755,10 @@
     // host page (even `body * { display: none !important }`); inside, only our sheet
     // applies.
     function rootEnsure() {
-      if (host !== null && document.documentElement.contains(host)) return root;
+      if (host !== null && document.documentElement.contains(host)) {
+        topLayerEnter(); // a dialog that kept the widgets out may be gone by now
+        return root;
+      }
       Object.keys(showing).forEach(function (id) {
         delete showing[id]; // the page removed our element, and the widgets with it
       });
@@ -807,8 +818,9 @@
     // would draw the widgets over them while the dialog keeps them inert, a click on a
     // widget's button reaching the dialog's button under it. The widgets wait under the
     // dialog (as the rest of the page does) and enter once it is gone.
+    let topLayerRefused = false; // the browser refused it once: not asked again
     function topLayerEnter() {
-      if (host === null || typeof host.showPopover !== "function") return;
+      if (host === null || topLayerRefused || typeof host.showPopover !== "function") return;
       if (host.hasAttribute("popover") && host.matches(":popover-open")) return;
       if (topLayerTaken()) return;
       host.setAttribute("popover", "manual");
@@ -816,25 +828,42 @@
         host.showPopover();
       } catch (error) {
         host.removeAttribute("popover");
+        topLayerRefused = true;
       }
     }
 
+    // A modal dialog open on the page, in its document or in a component's shadow root
+    // (found through the focus, which a modal dialog holds), or an element in fullscreen.
     function topLayerTaken() {
       if (document.fullscreenElement) return true;
       try {
-        return document.querySelector(":modal") !== null;
+        if (document.querySelector(":modal") !== null) return true;
+        let active = document.activeElement;
+        while (active && active.shadowRoot && active.shadowRoot.activeElement) {
+          active = active.shadowRoot.activeElement;
+          if (active.closest(":modal")) return true;
+        }
+        return false;
       } catch (error) {
         return false; // a browser without :modal has no top layer to share either
       }
     }
 
-    // A dialog's `close` does not bubble: heard on its way down (capture).
-    document.addEventListener("close", function () {
+    // While the widgets wait, any change may be the dialog going: closed (its `close`
+    // does not bubble, nor leave a shadow root: focus moving away is heard instead),
+    // removed from the page without closing, or fullscreen left.
+    function topLayerRetry() {
       window.setTimeout(topLayerEnter, 0);
-    }, true);
-    document.addEventListener("fullscreenchange", function () {
-      window.setTimeout(topLayerEnter, 0);
-    });
+    }
+    document.addEventListener("close", topLayerRetry, true);
+    document.addEventListener("focusin", topLayerRetry);
+    document.addEventListener("focusout", topLayerRetry);
+    document.addEventListener("fullscreenchange", topLayerRetry);
+    if (typeof window.MutationObserver === "function") {
+      new window.MutationObserver(function () {
+        topLayerEnter();
+      }).observe(document.documentElement, { childList: true, subtree: true });
+    }
 
     function bodyReady() {
       if (document.body) return Promise.resolve();
@@ -992,11 +1021,13 @@
       }
 
       // Where the keyboard was before it entered the card: it goes back there when the
-      // card closes, not to the top of the page.
+      // card closes, not to the top of the page. Only a keyboard's way in counts: a click
+      // on the card says nothing of where the visitor is on the page (they may have
+      // scrolled far from the field they last typed in).
       let cameFrom = null;
       card.addEventListener("focusin", function (event) {
         const from = event.relatedTarget;
-        if (from && !card.contains(from)) cameFrom = from;
+        if (from && !card.contains(from) && keyboardFocus(event.target)) cameFrom = from;
       });
 
       function close(how) {
@@ -1005,7 +1036,7 @@
         delete showing[widget.id];
         const hadFocus = focusWithin(card);
         card.remove();
-        if (hadFocus && cameFrom && cameFrom.isConnected) cameFrom.focus();
+        if (hadFocus && cameFrom && cameFrom.isConnected) cameFrom.focus({ preventScroll: true });
         env.info(
           "poll " + widget.id + " closed (" + how + ")" +
           (answered ? "" : "; not shown again in this browser session")

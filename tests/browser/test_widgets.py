@@ -1092,3 +1092,56 @@ def test_a_second_sites_snippet_on_the_page_is_named_as_ignored(shop, site, live
         shop.page.wait_for_timeout(50)
     [warning] = [w for w in shop.warnings() if "is ignored" in w]
     assert f"site {ignored}'s tracking script is ignored: site {running}'s runs" in warning
+
+
+ON_TOP = "document.querySelector('cohort-widgets').matches(':popover-open')"
+
+
+def test_a_poll_waits_under_a_modal_dialog_in_a_components_shadow_root(shop, open_poll):
+    shop.body += (
+        "<consent-box id='box'></consent-box><script>"
+        "const r = box.attachShadow({mode: 'open'});"
+        "r.innerHTML = `<dialog id='d'>Cookies <button id='ok'>OK</button></dialog>`;"
+        "r.getElementById('ok').onclick = () => r.getElementById('d').close();"
+        "r.getElementById('d').showModal();</script>"
+    )
+    shop.open()
+    shop.page.get_by_role("dialog", name=HAPPY).wait_for(state="attached")
+    assert shop.page.evaluate(ON_TOP) is False
+
+    shop.page.locator("consent-box").get_by_role("button", name="OK").click()
+
+    shop.page.wait_for_function(ON_TOP)
+
+
+def test_a_poll_comes_up_when_the_modal_dialog_is_removed_rather_than_closed(shop, open_poll):
+    """A framework that unmounts the dialog fires no `close`."""
+    shop.body += (
+        "<dialog id='consent'><button id='accept'>OK</button></dialog>"
+        "<script>consent.showModal(); accept.onclick = () => consent.remove();</script>"
+    )
+    shop.open()
+    shop.page.get_by_role("dialog", name=HAPPY).wait_for(state="attached")
+    assert shop.page.evaluate(ON_TOP) is False
+
+    shop.page.locator("#accept").click()
+
+    shop.page.wait_for_function(ON_TOP)
+
+
+def test_closing_a_poll_by_mouse_leaves_the_page_where_it_is(shop, open_poll):
+    shop.body = "<input id='q'>" + "<p>filler</p>" * 300
+    shop.open()
+    card = shop.page.get_by_role("dialog", name=HAPPY)
+    shop.page.locator("#q").click()
+    shop.page.keyboard.type("novels")
+    shop.page.mouse.wheel(0, 5000)
+    shop.page.wait_for_function("window.scrollY > 1000")
+    scrolled = shop.page.evaluate("window.scrollY")
+
+    card.get_by_role("button", name="4").click()
+    card.get_by_role("button", name="Close poll").click()
+
+    card.wait_for(state="detached")
+    assert shop.page.evaluate("window.scrollY") == scrolled
+    assert shop.page.evaluate("document.activeElement.id") != "q"
