@@ -22,7 +22,7 @@ def test_public_endpoints_are_documented(schema):
 
     # a method not taken, a format other than JSON, a body too large or not JSON, the
     # database away: every endpoint may answer them
-    common = {"405", "406", "413", "415", "503"}
+    common = {"405", "406", "413", "415", "500", "503"}
     assert set(identify["responses"]) == {"200", "400", "403", "404", "409", "429", *common}
     assert set(sessions["responses"]) >= {"200", "400", "404", "409", "429", *common}
     page_visit = sessions["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
@@ -37,7 +37,7 @@ def test_public_endpoints_are_documented(schema):
     for path in schema["paths"].values():
         for operation in path.values():
             if operation["operationId"] != "tracking_script":  # JavaScript, not the JSON API
-                assert {"405", "406", "503"} <= set(operation["responses"]), operation
+                assert {"405", "406", "500", "503"} <= set(operation["responses"]), operation
 
     examples = identify["requestBody"]["content"]["application/json"]["examples"]
     assert examples["PayingCustomer"]["value"]["attributes"] == {

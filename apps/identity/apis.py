@@ -67,6 +67,7 @@ BODY_ERRORS = {
 # Any endpoint: a method it does not take, a format it does not give (only JSON), and,
 # while its database cannot be reached, 503 (retry after Retry-After's seconds).
 ANY_ENDPOINT = {
+    500: _error("A fault of Cohort's; nothing was stored.", "server_error"),
     405: _error("The endpoint does not take this method.", "method_not_allowed"),
     406: _error(
         "The Accept header, or ?format=, asks for something other than JSON.", "not_acceptable"

@@ -240,13 +240,14 @@ def _check_value(key: str, raw: object, *, identified: bool) -> TypedValue | str
     if key == EMAIL_KEY:
         if raw is None:
             return Reason.NULL_VALUE
-        # Measured as stored: lower case can be longer ("İ" becomes two characters).
-        address = raw.strip().lower() if isinstance(raw, str) else ""
-        if len(address) > MAX_EMAIL_LENGTH or not EMAIL_RE.fullmatch(address):
+        address = raw.strip() if isinstance(raw, str) else ""
+        # The length as stored: lower case can be longer ("İ" becomes two characters).
+        stored = address.lower()
+        if len(stored) > MAX_EMAIL_LENGTH or not EMAIL_RE.fullmatch(address):
             return Reason.INVALID_EMAIL
         if not identified:
             return Reason.PII_WITHOUT_USER_ID
-        return TypedValue(ValueType.STRING, string_value=address)
+        return TypedValue(ValueType.STRING, string_value=stored)
     if raw is None:
         return Reason.NULL_VALUE
     if isinstance(raw, bool):

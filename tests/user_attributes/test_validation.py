@@ -162,6 +162,9 @@ class TestEmail:
         assert len(address) == 254
 
         assert rejected({"email": address}) == {"email": Reason.INVALID_EMAIL}
+        # a Turkish capital in an address of ordinary length is an address still
+        stored = accepted({"email": "İLKER@FIRMA.COM.TR"})["email"].string_value
+        assert stored == "İLKER@FIRMA.COM.TR".lower()
 
     def test_a_slash_before_the_at_sign_still_finds_the_address_after_it(self):
         assert rejected({"note": "see a/b@example.com"}) == {"note": Reason.EMAIL_OUTSIDE_EMAIL_KEY}
