@@ -7,6 +7,7 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm
+from django.core.mail.message import sanitize_address
 
 from apps.accounts.models import Membership, User
 from apps.accounts.services import login_attempt_count, login_attempt_succeeded
@@ -70,9 +71,10 @@ class SignupForm(forms.Form):
     )
 
     def clean_email(self) -> str:
-        return user_email_clean(
+        email = user_email_clean(
             self.cleaned_data["email"], taken="An account with this email already exists. Log in."
         )
+        return mailable_email(email)
 
     def clean(self):
         cleaned = super().clean()
@@ -209,7 +211,26 @@ class InviteForm(forms.Form):
     )
 
     def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip().lower()
+        return mailable_email(self.cleaned_data["email"].strip().lower())
+
+
+def mailable_email(email: str) -> str:
+    """An address the app can send mail to (invitations, password resets), within the
+    column as stored: some that Django's field takes (a dotless i in the local part) cannot be
+    written into a message header."""
+    if len(email) > EMAIL_MAX_LENGTH:
+        raise forms.ValidationError(f"An email address has at most {EMAIL_MAX_LENGTH} characters.")
+    try:
+        # Django's mail writes a name part beyond ASCII as an encoded word, which mail
+        # servers do not deliver (and a long one breaks the header).
+        if not email.rpartition("@")[0].isascii():
+            raise ValueError(email)
+        sanitize_address(email, "utf-8")
+    except ValueError as error:
+        raise forms.ValidationError(
+            "Mail cannot be sent to this address: write its name part (before @) in plain letters."
+        ) from error
+    return email
 
 
 class RoleForm(forms.Form):

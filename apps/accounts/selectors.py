@@ -196,7 +196,10 @@ def api_token_authenticate(*, raw: str, site_key: str | None = None) -> TokenAcc
         f"{select_columns(Site, 's')} FROM {table(ApiToken)} t "
         f"JOIN {table(User)} u ON u.id = t.user_id "
         f"JOIN {table(Account)} a ON a.id = t.account_id "
+        # A token made before the membership it acts with (its holder was removed, then
+        # made a member again) stays dead, also one made while the removal ran.
         f"JOIN {table(Membership)} m ON m.account_id = t.account_id AND m.user_id = t.user_id "
+        "AND m.created_at <= t.created_at "
         f"LEFT JOIN {table(Site)} s ON s.account_id = t.account_id AND s.key = %s "
         "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active = %s",
         # A key no site can have finds none (and a NUL byte would fail the statement).

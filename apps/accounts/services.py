@@ -82,7 +82,13 @@ def user_signup(
     *, email: str, password: str, account_name: str, name: str = ""
 ) -> tuple[User, Account]:
     """Create a user and their first account (Basic tier, billing V2), owned by them."""
-    user = User.objects.create_user(email=email, password=password, name=name)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=email, password=password, name=name)
+    except IntegrityError as error:  # a second click, or another sign-up, came first
+        raise ApplicationError(
+            "email_taken", "An account with this email already exists. Log in."
+        ) from error
     return user, account_create(name=account_name, owner=user)
 
 
@@ -320,7 +326,7 @@ def invitation_create(
                 from_email=None,
                 recipient_list=[email],
             )
-        except (OSError, smtplib.SMTPException) as error:
+        except (OSError, smtplib.SMTPException, ValueError) as error:
             raise ApplicationError(
                 "mail_failed",
                 f"The invitation could not be mailed ({error.__class__.__name__}); nothing "

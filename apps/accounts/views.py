@@ -98,11 +98,15 @@ def signup(request: HttpRequest) -> HttpResponse:
         if refused is not None:
             return refused
     if request.method == "POST" and form.is_valid():
-        user, account = user_signup(
-            email=form.cleaned_data["email"],
-            password=form.cleaned_data["password"],
-            account_name=form.cleaned_data["account_name"],
-        )
+        try:
+            user, account = user_signup(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+                account_name=form.cleaned_data["account_name"],
+            )
+        except ApplicationError as error:  # the same address signed up a moment before
+            form.add_error("email", error.message)
+            return render(request, "accounts/signup.html", {"form": form}, status=400)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome to Cohort. {account.name} is ready: add your site.")
         return redirect("sites:create", account_slug=account.slug)

@@ -10,10 +10,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import AccountEvent, ApiToken, Invitation, Membership, User
+from apps.accounts.selectors import api_token_authenticate
 from apps.accounts.services import api_token_create, invitation_signup
 from apps.common.errors import ApplicationError
-from tests.factories import UserFactory
+from tests.factories import MembershipFactory, UserFactory
 
+# Django's field takes it, but a dotless i cannot go into a mail header's name part.
+UNMAILABLE = "y\u0131ld\u0131r\u0131m@firma.com.tr"
 NEW = "a-long-passphrase-42"
 
 
@@ -186,6 +189,34 @@ def test_a_removed_member_loses_access_and_tokens(client, login, account, owner,
     assert role_of(account, member) is None
     assert ApiToken.objects.get(pk=token.pk).revoked_at is not None
     assert login(member).get(reverse("sites:list", args=[account.slug])).status_code == 404
+
+
+def test_a_token_made_while_its_holder_was_removed_stays_dead_when_they_come_back(
+    account, owner, member, site
+):
+    """A token its holder made as the removal ran (not revoked with the others) must not
+    come back to life when the same person is made a member again."""
+    theirs = Membership.objects.get(account=account, user=member)
+    _, raw = api_token_create(account=account, user=member, name="made as removed")
+    theirs.delete()  # the removal, having revoked the tokens that existed before this one
+    MembershipFactory(account=account, user=member, role="member")  # made a member again
+
+    assert api_token_authenticate(raw=raw, site_key=site.key) is None
+    _, fresh = api_token_create(account=account, user=member, name="new")
+    assert api_token_authenticate(raw=fresh, site_key=site.key) is not None
+
+
+@pytest.mark.parametrize(
+    "email",
+    [UNMAILABLE, "İ" * 200 + "@example.com"],
+    ids=["dotless-i", "longer-in-lower-case"],
+)
+def test_an_address_mail_cannot_reach_is_refused_not_a_500(login, account, owner, email):
+    response = invite(login(owner), account, email)
+
+    assert response.status_code == 400
+    assert not Invitation.objects.exists()
+    assert mail.outbox == []
 
 
 def test_anyone_may_leave_but_only_owners_remove_others(login, account, owner, member, admin_user):

@@ -7,8 +7,12 @@ from django.contrib.auth import get_user
 from django.urls import reverse
 
 from apps.accounts.models import Account, Membership, User
+from apps.accounts.services import user_signup
 from apps.billing.models import PlanChange
+from apps.common.errors import ApplicationError
 
+# Django's field takes it, but a dotless i cannot go into a mail header's name part.
+UNMAILABLE = "y\u0131ld\u0131r\u0131m@firma.com.tr"
 SIGNUP = reverse("accounts:signup")
 VALID = {
     "email": "Ana@Example.com",
@@ -250,3 +254,24 @@ def test_new_accounts_are_counted_with_sign_ups(client, owner, settings):
     assert refused.status_code == 429
     assert "Too many new accounts from your network." in refused.content.decode()
     assert not Account.objects.filter(name="Two").exists()
+
+
+@pytest.mark.django_db
+def test_a_second_signup_of_one_address_at_the_same_moment_is_told_to_log_in(db):
+    """The form's check that the address is free and the insert are apart: the insert
+    that comes second is answered as the form would, not with a 500."""
+    user_signup(email="twice@example.com", password="a-long-passphrase-42", account_name="A")
+
+    with pytest.raises(ApplicationError) as refused:
+        user_signup(email="twice@example.com", password="a-long-passphrase-42", account_name="B")
+
+    assert refused.value.code == "email_taken"
+    assert User.objects.filter(email="twice@example.com").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_signup_address_mail_cannot_reach_is_refused(client, other_owner):
+    response = client.post(SIGNUP, {**VALID, "email": UNMAILABLE})
+
+    assert response.status_code == 400
+    assert "Mail cannot be sent to this address" in response.content.decode()
