@@ -23,6 +23,7 @@ from apps.accounts.models import (
 from apps.accounts.selectors import token_hash
 from apps.billing.models import PlanChange
 from apps.common.errors import ApplicationError
+from apps.common.tenancy import ROLE_RANK
 from apps.common.throttling import (
     Rate,
     throttle_clear,
@@ -424,7 +425,23 @@ def membership_role_change(*, membership: Membership, role: str, by: User) -> bo
     current.save(update_fields=["role"])
     subject = f"{membership.user.email}: {_role_label(before)} → {_role_label(role)}"
     _event(membership.account, by, AccountEvent.Action.ROLE_CHANGED, subject)
+    _invitations_sent_withdraw(current, by=by, above=role)
     return True
+
+
+def _invitations_sent_withdraw(membership: Membership, *, by: User, above: str | None) -> None:
+    """Withdraw the open invitations the member sent (all of them, or those for a role
+    above `above`): what someone removed or demoted asked for must not bring them, or
+    another address of theirs, back in with the rights they lost. Each is recorded."""
+    sent = Invitation.objects.filter(
+        account_id=membership.account_id,
+        invited_by_id=membership.user_id,
+        accepted_at=None,
+        revoked_at=None,
+    ).select_related("account")
+    for invitation in sent:
+        if above is None or ROLE_RANK[invitation.role] > ROLE_RANK[above]:
+            invitation_revoke(invitation=invitation, by=by)
 
 
 @transaction.atomic
@@ -444,5 +461,6 @@ def membership_remove(*, membership: Membership, by: User) -> None:
     owners = _owners_locked(membership.account)
     if owners == [membership.pk]:
         raise _last_owner_refusal(membership)
+    _invitations_sent_withdraw(membership, by=by, above=None)
     membership_delete(membership=membership, by=by)
     _event(membership.account, by, AccountEvent.Action.MEMBER_REMOVED, membership.user.email)

@@ -337,3 +337,37 @@ def test_an_address_that_got_a_login_meanwhile_is_told_to_log_in(login, account,
 
     assert taken.value.code == "email_taken"
     assert Invitation.objects.get().accepted_at is None
+
+
+def test_a_removed_owners_open_invitations_are_withdrawn(client, login, account, owner):
+    """An owner about to be removed cannot keep a way back in as owner through an
+    invitation of theirs to another address."""
+    leaving = MembershipFactory(account=account, role="owner").user
+    invite(login(leaving), account, "alt@evil.example", role="owner")
+    way_back = link()
+    theirs = Membership.objects.get(account=account, user=leaving)
+
+    login(owner).post(reverse("account:member_remove", args=[account.slug, theirs.pk]))
+
+    assert Invitation.objects.get(email="alt@evil.example").revoked_at is not None
+    client.logout()
+    client.post(way_back, {"password": NEW})
+    assert not User.objects.filter(email="alt@evil.example").exists()
+    assert ("invitation_revoked", "alt@evil.example") in AccountEvent.objects.values_list(
+        "action", "subject"
+    )
+
+
+def test_a_demoted_owners_invitations_above_their_new_role_are_withdrawn(login, account, owner):
+    demoted = MembershipFactory(account=account, role="owner").user
+    invite(login(demoted), account, "boss@example.com", role="owner")
+    invite(login(demoted), account, "helper@example.com", role="admin")
+    theirs = Membership.objects.get(account=account, user=demoted)
+
+    login(owner).post(
+        reverse("account:member_role", args=[account.slug, theirs.pk]), {"role": "admin"}
+    )
+
+    open_ = dict(Invitation.objects.values_list("email", "revoked_at"))
+    assert open_["boss@example.com"] is not None
+    assert open_["helper@example.com"] is None
