@@ -184,6 +184,11 @@ class AccountEvent(AppendOnlyModel):
         MEMBER_JOINED = "member_joined", "Member joined"
         ROLE_CHANGED = "role_changed", "Member's role changed"
         MEMBER_REMOVED = "member_removed", "Member removed"
+        SITE_CREATED = "site_created", "Site created"
+        SITE_CHANGED = "site_changed", "Site settings changed"
+        SITE_DELETED = "site_deleted", "Site deleted with its data"
+        WIDGET_DELETED = "widget_deleted", "Widget deleted with its responses"
+        KEY_DELETED = "attribute_deleted", "Attribute key deleted with its values"
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(

@@ -327,6 +327,11 @@ _EVENT_AREAS = {
     AccountEvent.Action.MEMBER_JOINED: "members",
     AccountEvent.Action.ROLE_CHANGED: "members",
     AccountEvent.Action.MEMBER_REMOVED: "members",
+    AccountEvent.Action.SITE_CREATED: "sites",
+    AccountEvent.Action.SITE_CHANGED: "sites",
+    AccountEvent.Action.SITE_DELETED: "sites",
+    AccountEvent.Action.WIDGET_DELETED: "data",
+    AccountEvent.Action.KEY_DELETED: "data",
 }
 
 

@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.accounts.events import account_event_record
 from apps.accounts.models import (
     Account,
     AccountEvent,
@@ -160,13 +161,7 @@ def account_rename(*, account: Account, actor: User, name: str) -> bool:
 
 
 def _event(account: Account, actor: User | None, action: str, subject: str) -> None:
-    AccountEvent.objects.create(
-        account=account,
-        actor=actor,
-        actor_email=actor.email if actor else "",
-        action=action,
-        subject=subject[: AccountEvent._meta.get_field("subject").max_length],
-    )
+    account_event_record(account=account, actor=actor, action=action, subject=subject)
 
 
 def _token_subject(token: ApiToken) -> str:

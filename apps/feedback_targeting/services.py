@@ -6,7 +6,8 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.accounts.models import Account, User
+from apps.accounts.events import account_event_record
+from apps.accounts.models import Account, AccountEvent, User
 from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError
 from apps.feedback_targeting.models import Question, Response, Widget
@@ -198,10 +199,21 @@ def widget_pause(*, widget: Widget) -> Widget:
     return widget
 
 
-def widget_delete(*, widget: Widget) -> None:
+@transaction.atomic
+def widget_delete(*, widget: Widget, by: User | None = None) -> None:
+    """Delete a widget with its questions and responses; recorded in the account's trail
+    with how many responses went."""
     site_id = widget.site_id
+    responses = Response.objects.filter(site_id=site_id, widget=widget).count()
     widget.delete()
     live_widgets_forget(site_id=site_id)
+    account_event_record(
+        account=widget.site.account,
+        actor=by,
+        action=AccountEvent.Action.WIDGET_DELETED,
+        subject=f"“{widget.name}” on {widget.site.name}: {responses} "
+        f"response{'' if responses == 1 else 's'}",
+    )
 
 
 def widgets_disable_for_attributes(*, site: Site, reason: str) -> int:

@@ -375,7 +375,7 @@ def widget_delete_view(request: HttpRequest, site_key: str, widget_id: int) -> H
     site, widget = _widget(request, site_key, widget_id)
     if request.method == "POST":
         name = widget.name
-        widget_delete(widget=widget)
+        widget_delete(widget=widget, by=request.user)
         messages.success(request, f"“{name}” and its responses were deleted.")
         return redirect("widgets:list", account_slug=request.account.slug, site_key=site.key)
     template = "partials/_delete_dialog" if request.htmx else "delete"

@@ -3,35 +3,67 @@ import functools
 from django.apps import apps
 from django.db import models, transaction
 
-from apps.accounts.models import Account, User
+from apps.accounts.events import account_event_record
+from apps.accounts.models import Account, AccountEvent, User
 from apps.common.sql import execute, table
 from apps.sites.models import Site
 from apps.sites.selectors import site_public_forget
 
 
+@transaction.atomic
 def site_create(
     *, account: Account, name: str, allowed_origins: list[str], created_by: User | None
 ) -> Site:
-    return Site.objects.create(
+    site = Site.objects.create(
         account=account, name=name, allowed_origins=allowed_origins, created_by=created_by
     )
-
-
-def site_update(*, site: Site, name: str, allowed_origins: list[str]) -> Site:
-    site.name = name
-    site.allowed_origins = allowed_origins
-    site.save(update_fields=["name", "allowed_origins"])
-    site_public_forget(key=site.key)
+    origins = ", ".join(allowed_origins) or "no allowed origins"
+    account_event_record(
+        account=account,
+        actor=created_by,
+        action=AccountEvent.Action.SITE_CREATED,
+        subject=f"{name} ({origins})",
+    )
     return site
 
 
 @transaction.atomic
-def site_delete(*, site: Site) -> None:
-    """Delete the site and, through the site key on every tenant row, all of its data."""
+def site_update(
+    *, site: Site, name: str, allowed_origins: list[str], by: User | None = None
+) -> Site:
+    """Rename a site or change where its calls may come from; the change is recorded
+    (the allowed origins decide which pages may send identify calls)."""
+    changes = []
+    if name != site.name:
+        changes.append(f"name {site.name} → {name}")
+    if allowed_origins != site.allowed_origins:
+        before = ", ".join(site.allowed_origins) or "none"
+        changes.append(f"origins {before} → {', '.join(allowed_origins) or 'none'}")
+    site.name = name
+    site.allowed_origins = allowed_origins
+    site.save(update_fields=["name", "allowed_origins"])
+    site_public_forget(key=site.key)
+    if changes:
+        account_event_record(
+            account=site.account,
+            actor=by,
+            action=AccountEvent.Action.SITE_CHANGED,
+            subject=f"{name}: {'; '.join(changes)}",
+        )
+    return site
+
+
+@transaction.atomic
+def site_delete(*, site: Site, by: User | None = None) -> None:
+    """Delete the site and, through the site key on every tenant row, all of its data;
+    recorded in the account's trail."""
     key = site.key
     sites_data_delete(site_ids=[site.pk])
     site.delete()
     site_public_forget(key=key)
+    account_event_record(
+        account=site.account, actor=by, action=AccountEvent.Action.SITE_DELETED, subject=site.name
+    )
 
 
 def sites_data_delete(*, site_ids: list[int]) -> None:

@@ -76,6 +76,7 @@ def site_detail(request: HttpRequest, site_key: str) -> HttpResponse:
                 site=site,
                 name=form.cleaned_data["name"],
                 allowed_origins=form.cleaned_data["allowed_origins"],
+                by=request.user,
             )
             messages.success(request, "Site settings saved.")
             return redirect("sites:detail", account_slug=request.account.slug, site_key=site.key)
@@ -110,7 +111,7 @@ def site_delete_view(request: HttpRequest, site_key: str) -> HttpResponse:
     form = SiteDeleteForm(request.POST if request.method == "POST" else None, site=site)
     if request.method == "POST" and form.is_valid():
         name = site.name
-        site_delete(site=site)
+        site_delete(site=site, by=request.user)
         messages.success(request, f"{name} and all of its data were deleted.")
         return redirect("sites:list", account_slug=request.account.slug)
     template = "sites/partials/_delete_dialog.html" if request.htmx else "sites/delete.html"

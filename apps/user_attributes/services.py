@@ -16,6 +16,8 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from apps.accounts.events import account_event_record
+from apps.accounts.models import AccountEvent, User
 from apps.common.sql import (
     db_date,
     db_datetime,
@@ -315,7 +317,7 @@ def catalogue_recount(*, site: Site) -> int:
 
 
 @transaction.atomic
-def attribute_key_delete(*, site: Site, key: str) -> int:
+def attribute_key_delete(*, site: Site, key: str, by: User | None = None) -> int:
     """Remove a key from the site's catalogue with every value stored under it (the way
     back from keys a site no longer wants, or that someone sent to fill its 100 places).
     Returns how many values went. A later call that sends the key adds it again.
@@ -327,7 +329,14 @@ def attribute_key_delete(*, site: Site, key: str) -> int:
     values = f"DELETE FROM {table(AttributeValue)} WHERE site_id = %s AND {quote('key')} = %s"
     deleted = execute(values, [site.id, key])
     AttributeKey.objects.filter(site=site, key=key).delete()
-    return deleted + execute(values, [site.id, key])
+    deleted += execute(values, [site.id, key])
+    account_event_record(
+        account=site.account,
+        actor=by,
+        action=AccountEvent.Action.KEY_DELETED,
+        subject=f"{key} on {site.name}: {deleted} value{'' if deleted == 1 else 's'}",
+    )
+    return deleted
 
 
 def rejections_record(*, site: Site, rejected: dict[str, str], now: datetime) -> None:

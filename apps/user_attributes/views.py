@@ -154,7 +154,7 @@ def key_delete(request: HttpRequest, site_key: str, key: str) -> HttpResponse:
     site = site_get_for_account(account=request.account, key=site_key)
     entry = attribute_key_get(site=site, key=key)
     if request.method == "POST":
-        removed = attribute_key_delete(site=site, key=entry.key)
+        removed = attribute_key_delete(site=site, key=entry.key, by=request.user)
         messages.success(
             request,
             f"“{entry.key}” is removed from {site.name} with its {removed} stored "

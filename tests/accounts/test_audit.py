@@ -15,8 +15,9 @@ from apps.billing.services import plan_change
 from apps.consent.selectors import consent_statements
 from apps.consent.services import user_attributes_enable
 from apps.identity.models import PrivacyAudit
-from apps.identity.services import person_delete
+from apps.identity.services import person_delete, visitor_identify
 from tests.factories import PASSWORD, SiteFactory
+from tests.feedback_targeting.factories import ResponseFactory, WidgetFactory
 
 
 def test_token_creation_and_revocation_are_recorded_without_the_secret(account, owner):
@@ -197,3 +198,47 @@ def test_the_plan_an_account_starts_on_reads_as_on_the_plan_page(client, login, 
     assert "Plan Basic V2" in audit
     assert "V—" not in audit
     assert "<td>Basic V2</td>" in plan
+
+
+def test_site_changes_and_data_deletions_are_in_the_trail(login, account, owner, admin_user):
+    """Who made a site, changed where its calls may come from, or deleted data (a site, a
+    widget with its responses, an attribute key with its values), and when."""
+    client = login(admin_user)
+    slug = account.slug
+    client.post(
+        reverse("sites:create", args=[slug]),
+        {"name": "Shop X", "allowed_origins": "https://x.example"},
+    )
+    site = account.sites.get(name="Shop X")
+    client.post(
+        reverse("sites:detail", args=[slug, site.key]),
+        {"name": "Shop X", "allowed_origins": "https://evil.example"},
+    )
+    account.sites.filter(pk=site.pk).update(user_attributes_enabled=True)
+    site.refresh_from_db()
+    visitor_identify(site=site, visitor_id="v" * 20, user_id="u1", attributes={"plan": "a"})
+    client.post(reverse("user_attributes:key_delete", args=[slug, site.key, "plan"]))
+    widget = WidgetFactory(site=site, kind="feedback", name="Tab")
+    ResponseFactory(widget=widget, emotion=5)
+    client.post(reverse("widgets:delete", args=[slug, site.key, widget.pk]))
+    client.post(reverse("sites:delete", args=[slug, site.key]), {"confirm_name": "Shop X"})
+
+    events = list(
+        AccountEvent.objects.filter(account=account)
+        .order_by("pk")
+        .values_list("action", "actor_email", "subject")
+    )
+    assert events == [
+        ("site_created", admin_user.email, "Shop X (https://x.example)"),
+        (
+            "site_changed",
+            admin_user.email,
+            "Shop X: origins https://x.example → https://evil.example",
+        ),
+        ("attribute_deleted", admin_user.email, "plan on Shop X: 1 value"),
+        ("widget_deleted", admin_user.email, "“Tab” on Shop X: 1 response"),
+        ("site_deleted", admin_user.email, "Shop X"),
+    ]
+    trail = html.unescape(login(owner).get(reverse("account:audit", args=[slug])).content.decode())
+    assert "Site deleted with its data" in trail
+    assert "Widget deleted with its responses" in trail
