@@ -9,6 +9,7 @@ from django.db.models.expressions import RawSQL
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from apps.common.sql import (
+    fetch_all,
     fetch_all_together,
     instance_from_row,
     instances_from_row,
@@ -120,7 +121,7 @@ def _matching_ids_sql(
         )
         # An email given with an answer finds the whole profile of an anonymous visitor
         # (what they gave is all there is to know them by), but not an identified user's:
-        # someone else may have answered on their device (`email_responses_lookup`).
+        # someone else may have answered on their device (`email_responses`).
         sources.append(
             (
                 f"SELECT r.profile_id FROM {table(Response)} r "
@@ -304,8 +305,7 @@ def person_lookup(*, site: Site, user_id: str | None, email: str | None) -> Pers
         session, session.visitor = instances_from_row((Session, Visitor), row)
         by_id[session.profile_id].session_list.append(session)
     for row in response_rows:
-        response, widget = instances_from_row((Response, Widget), row)
-        response.widget = widgets.setdefault(widget.pk, widget)
+        response = _response_with_widget(row, widgets)
         by_id[response.profile_id].response_list.append(response)
     _questions_read(site, widgets)
     return PersonFound(list(by_id.values()), answers, answers_total)
@@ -315,24 +315,22 @@ def _responses_read(site: Site, ids: list[int], widgets: dict[int, Widget]) -> l
     """The responses `ids` with their widgets, in that order (a round trip, when any)."""
     if not ids:
         return []
-    rows = fetch_all_together(
-        [
-            (
-                f"SELECT {select_columns(Response, 'r')}, {select_columns(Widget, 'w')} "
-                f"FROM {table(Response)} r "
-                f"JOIN {table(Widget)} w ON w.id = r.widget_id AND w.site_id = r.site_id "
-                f"WHERE r.site_id = %s AND r.id IN ({_marks(ids)}) "
-                "ORDER BY r.created_at DESC, r.id DESC",
-                [site.id, *ids],
-            )
-        ]
-    )[0]
-    responses = []
-    for row in rows:
-        response, widget = instances_from_row((Response, Widget), row)
-        response.widget = widgets.setdefault(widget.pk, widget)
-        responses.append(response)
-    return responses
+    rows = fetch_all(
+        f"SELECT {select_columns(Response, 'r')}, {select_columns(Widget, 'w')} "
+        f"FROM {table(Response)} r "
+        f"JOIN {table(Widget)} w ON w.id = r.widget_id AND w.site_id = r.site_id "
+        f"WHERE r.site_id = %s AND r.id IN ({_marks(ids)}) "
+        "ORDER BY r.created_at DESC, r.id DESC",
+        [site.id, *ids],
+    )
+    return [_response_with_widget(row, widgets) for row in rows]
+
+
+def _response_with_widget(row: tuple, widgets: dict[int, Widget]) -> Response:
+    """A response read with its widget's columns; one instance per widget."""
+    response, widget = instances_from_row((Response, Widget), row)
+    response.widget = widgets.setdefault(widget.pk, widget)
+    return response
 
 
 def _questions_read(site: Site, widgets: dict[int, Widget]) -> None:
