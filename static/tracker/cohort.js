@@ -822,7 +822,11 @@
     function topLayerEnter() {
       if (host === null || topLayerRefused || typeof host.showPopover !== "function") return;
       if (host.hasAttribute("popover") && host.matches(":popover-open")) return;
-      if (topLayerTaken()) return;
+      if (topLayerTaken()) {
+        topLayerWatch();
+        return;
+      }
+      topLayerWatching.disconnect();
       host.setAttribute("popover", "manual");
       try {
         host.showPopover();
@@ -859,10 +863,13 @@
     document.addEventListener("focusin", topLayerRetry);
     document.addEventListener("focusout", topLayerRetry);
     document.addEventListener("fullscreenchange", topLayerRetry);
-    if (typeof window.MutationObserver === "function") {
-      new window.MutationObserver(function () {
-        topLayerEnter();
-      }).observe(document.documentElement, { childList: true, subtree: true });
+    // The page's nodes are watched only while the widgets wait, not for the page's life.
+    const topLayerWatching =
+      typeof window.MutationObserver === "function"
+        ? new window.MutationObserver(topLayerEnter)
+        : { observe: function () {}, disconnect: function () {} };
+    function topLayerWatch() {
+      topLayerWatching.observe(document.documentElement, { childList: true, subtree: true });
     }
 
     function bodyReady() {
