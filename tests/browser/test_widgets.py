@@ -1081,8 +1081,8 @@ def test_the_chosen_rating_shows_in_forced_colours(shop, open_poll):
 def test_a_second_sites_snippet_on_the_page_is_named_as_ignored(shop, site, live_server):
     other = SiteFactory(allowed_origins=list(site.allowed_origins))
     shop.head = f'<script async src="{live_server.url}/t/{other.key}.js"></script>'
-    shop.open()
-    shop.page.wait_for_function("window.hj && window.hj.cohort")
+    # Either script may load first: no waiting for this site's widget decision.
+    shop.open(debug=False)
     running = shop.page.evaluate("hj.cohort.siteKey")
     ignored = other.key if running == site.key else site.key
 
