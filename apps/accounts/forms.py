@@ -1,5 +1,4 @@
 import re
-import secrets
 import time
 import unicodedata
 
@@ -12,6 +11,7 @@ from django.core.mail.message import sanitize_address
 from apps.accounts.models import Membership, User
 from apps.accounts.services import login_attempt_count, login_attempt_succeeded
 from apps.common.http import client_key
+from apps.common.once import OnceForm
 from apps.common.throttling import wait_text
 
 EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
@@ -93,7 +93,7 @@ class SignupForm(forms.Form):
         return cleaned
 
 
-class NewAccountForm(forms.Form):
+class NewAccountForm(OnceForm):
     """Another account, for a user who is logged in already (one who left their only
     account, or who runs a second team)."""
 
@@ -177,21 +177,13 @@ class AccountNameForm(forms.Form):
     )
 
 
-class ApiTokenForm(forms.Form):
+class ApiTokenForm(OnceForm):
     # Beside the account's name form on one page: its own field ids.
     prefix = "token"
 
     name = forms.CharField(
         max_length=80, label="Token name", help_text="What it is for, e.g. “privacy requests”."
     )
-    # Each copy of the form makes one token at most: sent again (a reload of the answer,
-    # a second click) it is recognised by this (`api_token_create_once`).
-    form_id = forms.RegexField(regex=r"^[0-9a-f]{32}\Z", widget=forms.HiddenInput, required=False)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.initial["form_id"] = secrets.token_hex(16)
 
 
 ROLE_HELP = (

@@ -5,7 +5,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
@@ -24,6 +23,7 @@ from apps.accounts.models import (
 from apps.accounts.selectors import token_hash
 from apps.billing.models import PlanChange
 from apps.common.errors import ApplicationError
+from apps.common.once import Once, make_once
 from apps.common.tenancy import ROLE_RANK
 from apps.common.throttling import (
     Rate,
@@ -128,18 +128,28 @@ def api_token_create_once(
     *, account: Account, user: User, name: str, form_id: str
 ) -> tuple[ApiToken, str] | None:
     """`api_token_create`, once per copy of the token form: None when a copy sent before
-    (a reload, or a second click at the same moment) made its token. The copy is claimed
-    in the shared cache, where adding a key is atomic, for a day, and given back if the
-    token could not be made."""
-    claim = f"token-form:{user.pk}:{form_id}"
-    if form_id and not cache.add(claim, 1, timeout=86400):
-        return None
-    try:
-        return api_token_create(account=account, user=user, name=name)
-    except Exception:
-        if form_id:
-            cache.delete(claim)
-        raise
+    (a reload, or a second click at the same moment) made its token with that name, which
+    is shown to that sending only."""
+    once = make_once(
+        scope=f"token:{user.pk}",
+        form_id=form_id,
+        content=name,
+        make=lambda: api_token_create(account=account, user=user, name=name),
+        remember=lambda made: str(made[0].pk),
+    )
+    return once.made
+
+
+def account_create_once(*, name: str, owner: User, form_id: str) -> Once[Account]:
+    """`account_create`, once per copy of the new-account form; an earlier sending's
+    account is named by its slug."""
+    return make_once(
+        scope=f"account:{owner.pk}",
+        form_id=form_id,
+        content=name,
+        make=lambda: account_create(name=name, owner=owner),
+        remember=lambda account: account.slug,
+    )
 
 
 @transaction.atomic

@@ -42,7 +42,7 @@ from apps.accounts.selectors import (
 )
 from apps.accounts.services import (
     INVITATION_DAYS,
-    account_create,
+    account_create_once,
     account_rename,
     api_token_create_once,
     api_token_revoke,
@@ -209,12 +209,30 @@ def account_new(request: HttpRequest) -> HttpResponse:
         if refused is not None:
             return refused
         if form.is_valid():
-            account = account_create(name=form.cleaned_data["account_name"], owner=request.user)
+            once = account_create_once(
+                name=form.cleaned_data["account_name"],
+                owner=request.user,
+                form_id=form.cleaned_data["form_id"],
+            )
+            if once.made is None:
+                return _account_made_before(request, slug=once.earlier)
+            account = once.made
             request.session[SESSION_ACCOUNT_KEY] = account.slug
             messages.success(request, f"{account.name} is ready: add your site.")
             return redirect("sites:create", account_slug=account.slug)
     status = 400 if form.errors else 200
     return render(request, "accounts/account_new.html", {"form": form}, status=status)
+
+
+def _account_made_before(request: HttpRequest, *, slug: str) -> HttpResponse:
+    """The answer to a new-account form sent again: where the first sending led."""
+    membership = memberships_of_user(user=request.user).filter(account__slug=slug).first()
+    if membership is None:  # still being made, or left since
+        messages.info(request, "That form was sent already; its account is listed here.")
+        return redirect("accounts:switch")
+    request.session[SESSION_ACCOUNT_KEY] = slug
+    messages.info(request, f"That form was sent twice; {membership.account.name} was started once.")
+    return redirect("sites:create", account_slug=slug)
 
 
 @login_required

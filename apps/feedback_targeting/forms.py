@@ -17,6 +17,7 @@ from datetime import date
 
 from django import forms
 
+from apps.common.once import OnceForm
 from apps.feedback_targeting.models import Question, Widget
 from apps.feedback_targeting.rules import (
     NO_VALUE_OPS,
@@ -59,7 +60,8 @@ def kind_of(raw: str | None) -> str:
 # --- the widget's own fields --------------------------------------------------------
 
 
-class WidgetFieldsForm(forms.Form):
+class WidgetFieldsForm(OnceForm):
+    # Its `form_id` is sent by a new widget's builder only: a widget is made once per copy.
     name = forms.CharField(
         max_length=120, label="Name", help_text="For you and your team; visitors never see it."
     )

@@ -10,6 +10,7 @@ from apps.accounts.events import account_event_record
 from apps.accounts.models import Account, AccountEvent, User
 from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError
+from apps.common.once import Once, make_once
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.rules import Rule, RuleError, evaluate, parse_rule
 from apps.feedback_targeting.selectors import (
@@ -168,6 +169,37 @@ def widget_save(
     _save_questions(widget, questions)
     live_widgets_forget(site_id=site.pk)
     return widget
+
+
+def widget_create_once(
+    *,
+    site: Site,
+    form_id: str,
+    kind: str,
+    name: str,
+    targeting: dict,
+    questions: list[QuestionSpec],
+    url_contains: str = "",
+    thank_you_message: str = "",
+    user: User,
+) -> Once[Widget]:
+    """A new widget (`widget_save`), once per copy of the builder sent with the same
+    content; an earlier sending's widget is named by its id."""
+    fields = {
+        "kind": kind,
+        "name": name,
+        "targeting": targeting,
+        "questions": questions,
+        "url_contains": url_contains,
+        "thank_you_message": thank_you_message,
+    }
+    return make_once(
+        scope=f"widget:{site.pk}:{user.pk}",
+        form_id=form_id,
+        content=fields,
+        make=lambda: widget_save(site=site, user=user, **fields),
+        remember=lambda widget: str(widget.pk),
+    )
 
 
 @transaction.atomic

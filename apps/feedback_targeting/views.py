@@ -8,7 +8,13 @@ import csv
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -43,6 +49,7 @@ from apps.feedback_targeting.selectors import (
 )
 from apps.feedback_targeting.services import (
     widget_activate,
+    widget_create_once,
     widget_delete,
     widget_pause,
     widget_save,
@@ -163,6 +170,19 @@ def _switched(request: HttpRequest, widget: Widget, action: str, *, saved: bool)
             )
 
 
+def _widget_made_before(request: HttpRequest, *, site: Site, widget_id: str) -> HttpResponse:
+    """The answer to a new widget's builder sent again: the widget the first sending made."""
+    try:
+        widget = widget_get_for_site(site=site, pk=int(widget_id or 0))
+    except Http404:  # still being made, or deleted since
+        messages.info(request, "That form was sent already; its widget is listed here.")
+        return redirect("widgets:list", account_slug=request.account.slug, site_key=site.key)
+    messages.info(request, f"That form was sent twice; “{widget.name}” was saved once.")
+    return redirect(
+        "widgets:edit", account_slug=request.account.slug, site_key=site.key, widget_id=widget.pk
+    )
+
+
 def _builder(request: HttpRequest, *, site: Site, widget: Widget | None, kind: str):
     catalogue = attribute_choices(site=site)
     can_manage = request.membership.can_manage_sites
@@ -173,18 +193,24 @@ def _builder(request: HttpRequest, *, site: Site, widget: Widget | None, kind: s
         if action not in SAVING_ACTIONS:
             form.apply(action)
         elif form.is_valid():
+            fields = {
+                "site": site,
+                "kind": kind,
+                "name": form.cleaned["name"],
+                "targeting": form.rule_json(),
+                "questions": form.question_specs(),
+                "url_contains": form.cleaned["url_contains"],
+                "thank_you_message": form.cleaned["thank_you_message"],
+                "user": request.user,
+            }
             try:
-                saved = widget_save(
-                    site=site,
-                    widget=widget,
-                    kind=kind,
-                    name=form.cleaned["name"],
-                    targeting=form.rule_json(),
-                    questions=form.question_specs(),
-                    url_contains=form.cleaned["url_contains"],
-                    thank_you_message=form.cleaned["thank_you_message"],
-                    user=request.user,
-                )
+                if widget is None:
+                    once = widget_create_once(form_id=form.cleaned["form_id"], **fields)
+                    if once.made is None:
+                        return _widget_made_before(request, site=site, widget_id=once.earlier)
+                    saved = once.made
+                else:
+                    saved = widget_save(widget=widget, **fields)
             except RuleError as error:
                 form.add_rule_errors(error)
             except ApplicationError as error:

@@ -1,5 +1,6 @@
 from django import forms
 
+from apps.common.once import OnceForm
 from apps.sites.origins import parse_origins
 
 
@@ -8,7 +9,8 @@ def spaced(text: str) -> str:
     return " ".join(text.split())
 
 
-class SiteForm(forms.Form):
+class SiteForm(OnceForm):
+    # Its `form_id` is sent by the add-a-site page only: a site is made once per copy.
     name = forms.CharField(max_length=120, help_text="For you, e.g. “Main shop”.")
     allowed_origins = forms.CharField(
         required=False,

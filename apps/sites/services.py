@@ -5,11 +5,13 @@ from django.db import models, transaction
 
 from apps.accounts.events import account_event_record
 from apps.accounts.models import Account, AccountEvent, User
+from apps.common.once import Once, make_once
 from apps.common.sql import execute, table
 from apps.sites.models import Site
 from apps.sites.selectors import site_public_forget
 
 
+@transaction.atomic
 @transaction.atomic
 def site_create(
     *, account: Account, name: str, allowed_origins: list[str], created_by: User | None
@@ -25,6 +27,22 @@ def site_create(
         subject=f"{name} ({origins})",
     )
     return site
+
+
+def site_create_once(
+    *, account: Account, name: str, allowed_origins: list[str], created_by: User, form_id: str
+) -> Once[Site]:
+    """`site_create`, once per copy of the add-a-site form; an earlier sending's site is
+    named by its key."""
+    return make_once(
+        scope=f"site:{account.pk}:{created_by.pk}",
+        form_id=form_id,
+        content=(name, allowed_origins),
+        make=lambda: site_create(
+            account=account, name=name, allowed_origins=allowed_origins, created_by=created_by
+        ),
+        remember=lambda site: site.key,
+    )
 
 
 @transaction.atomic

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
@@ -18,7 +18,7 @@ from apps.sites.selectors import (
     site_script_url,
     sites_of_account_with_activity,
 )
-from apps.sites.services import site_create, site_delete, site_update
+from apps.sites.services import site_create_once, site_delete, site_update
 
 
 @account_view()
@@ -39,12 +39,16 @@ def site_create_view(request: HttpRequest) -> HttpResponse:
     # Bound on every POST, even an empty one, so a blank submission reports its errors.
     form = SiteForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        site = site_create(
+        once = site_create_once(
             account=request.account,
             name=form.cleaned_data["name"],
             allowed_origins=form.cleaned_data["allowed_origins"],
             created_by=request.user,
+            form_id=form.cleaned_data["form_id"],
         )
+        if once.made is None:
+            return _site_made_before(request, key=once.earlier)
+        site = once.made
         if site.allowed_origins:
             messages.success(request, f"{site.name} created. Paste the snippet into your pages.")
         else:
@@ -57,6 +61,17 @@ def site_create_view(request: HttpRequest) -> HttpResponse:
         return redirect("sites:detail", account_slug=request.account.slug, site_key=site.key)
     status = 400 if form.errors else 200
     return render(request, "sites/create.html", {"form": form}, status=status)
+
+
+def _site_made_before(request: HttpRequest, *, key: str) -> HttpResponse:
+    """The answer to an add-a-site form sent again: the site the first sending made."""
+    try:
+        site = site_get_for_account(account=request.account, key=key)
+    except Http404:  # still being made, or deleted since
+        messages.info(request, "That form was sent already; its site is listed here.")
+        return redirect("sites:list", account_slug=request.account.slug)
+    messages.info(request, f"That form was sent twice; {site.name} was created once.")
+    return redirect("sites:detail", account_slug=request.account.slug, site_key=site.key)
 
 
 @account_view()

@@ -1,0 +1,145 @@
+"""Forms that create something make it once per copy sent with the same content: a double
+click or a reload of the answer leads to what the first sending made; a copy changed and
+sent again (the person went back) makes another."""
+
+import re
+
+from django.core.cache import cache
+
+from apps.accounts.models import Account
+from apps.common import once
+from apps.common.tenancy import SESSION_ACCOUNT_KEY
+from apps.feedback_targeting.models import Widget
+from apps.sites.models import Site
+from apps.user_attributes.models import ValueType
+from tests.factories import AttributeKeyFactory
+from tests.feedback_targeting.test_pages import builder_post
+from tests.feedback_targeting.test_pages import url as widget_url
+
+
+def form_id_in(page: str, name: str = "form_id") -> str:
+    return re.search(rf'name="{name}" value="([0-9a-f]{{32}})"', page)[1]
+
+
+def messages_of(response) -> str:
+    return " ".join(str(m) for m in response.context["messages"])
+
+
+def test_a_new_account_form_sent_twice_starts_one_account(login, owner, account):
+    client = login(owner)
+    form_id = form_id_in(client.get("/accounts/new/").content.decode())
+    data = {"account_name": "Second Team", "form_id": form_id}
+
+    first = client.post("/accounts/new/", data)
+    again = client.post("/accounts/new/", data, follow=True)
+
+    made = Account.objects.get(name="Second Team")
+    assert Account.objects.filter(name__startswith="Second Team").count() == 1
+    assert first["Location"] == f"/a/{made.slug}/sites/new/"
+    assert again.redirect_chain == [(f"/a/{made.slug}/sites/new/", 302)]
+    assert "That form was sent twice; Second Team was started once." in messages_of(again)
+    assert client.session[SESSION_ACCOUNT_KEY] == made.slug
+
+
+def test_a_new_account_form_changed_and_sent_again_starts_another(login, owner, account):
+    client = login(owner)
+    form_id = form_id_in(client.get("/accounts/new/").content.decode())
+
+    client.post("/accounts/new/", {"account_name": "Second Team", "form_id": form_id})
+    client.post("/accounts/new/", {"account_name": "Third Team", "form_id": form_id})
+
+    assert set(Account.objects.values_list("name", flat=True)) == {
+        "Radbooks",
+        "Second Team",
+        "Third Team",
+    }
+
+
+def test_a_new_account_form_refused_keeps_its_copy_for_the_next_sending(login, owner, account):
+    client = login(owner)
+    form_id = form_id_in(client.get("/accounts/new/").content.decode())
+
+    refused = client.post("/accounts/new/", {"account_name": "", "form_id": form_id})
+    client.post("/accounts/new/", {"account_name": "Second Team", "form_id": form_id})
+
+    assert refused.status_code == 400
+    assert form_id_in(refused.content.decode()) == form_id
+    assert Account.objects.filter(name="Second Team").exists()
+
+
+def test_each_new_account_page_carries_a_new_copy(login, owner, account):
+    client = login(owner)
+
+    first = form_id_in(client.get("/accounts/new/").content.decode())
+    second = form_id_in(client.get("/accounts/new/").content.decode())
+
+    assert first != second
+
+
+def test_an_add_a_site_form_sent_twice_makes_one_site(login, owner, account):
+    client = login(owner)
+    page = client.get(f"/a/{account.slug}/sites/new/").content.decode()
+    data = {
+        "name": "Blog",
+        "allowed_origins": "https://blog.example",
+        "form_id": form_id_in(page),
+    }
+
+    client.post(f"/a/{account.slug}/sites/new/", data)
+    again = client.post(f"/a/{account.slug}/sites/new/", data, follow=True)
+
+    site = Site.objects.get(account=account, name="Blog")
+    assert again.redirect_chain == [(f"/a/{account.slug}/sites/{site.key}/", 302)]
+    assert "That form was sent twice; Blog was created once." in messages_of(again)
+
+
+def test_the_site_settings_form_carries_no_copy_of_the_add_form(login, owner, site):
+    page = login(owner).get(f"/a/{site.account.slug}/sites/{site.key}/").content.decode()
+
+    assert 'name="form_id"' not in page
+
+
+def test_a_new_widget_sent_twice_makes_one_widget(login, owner, site):
+    for key, type_ in [("total_spend", ValueType.NUMBER), ("first_purchase", ValueType.DATE)]:
+        AttributeKeyFactory(site=site, key=key, value_type=type_)
+    client = login(owner)
+    form_id = form_id_in(client.get(widget_url(site, "new", query="?kind=poll")).content.decode())
+    data = builder_post(form_id=form_id)
+
+    client.post(widget_url(site, "new"), data)
+    again = client.post(widget_url(site, "new"), data, follow=True)
+
+    widget = Widget.objects.get(site=site)
+    assert again.redirect_chain == [(widget_url(site, widget.pk), 302)]
+    assert "That form was sent twice; “Paying customers” was saved once." in messages_of(again)
+    assert 'name="form_id"' not in again.content.decode()  # the saved widget's builder
+    client.post(widget_url(site, "new"), builder_post(form_id=form_id, name="Another"))
+    assert sorted(Widget.objects.values_list("name", flat=True)) == ["Another", "Paying customers"]
+
+
+def test_a_copy_still_being_made_elsewhere_leads_to_the_list(login, owner, account, monkeypatch):
+    """The first sending has claimed the copy but not finished within the wait: the
+    second is not made again, and is told where the thing will appear."""
+    monkeypatch.setattr(once, "WAIT_SECONDS", 0.1)
+    client = login(owner)
+    form_id = form_id_in(client.get(f"/a/{account.slug}/sites/new/").content.decode())
+    content = ("Blog", [])
+    digest = once.hashlib.sha256(repr(content).encode()).hexdigest()[:32]
+    cache.add(f"form-copy:site:{account.pk}:{owner.pk}:{form_id}:{digest}", "-")
+
+    response = client.post(
+        f"/a/{account.slug}/sites/new/", {"name": "Blog", "form_id": form_id}, follow=True
+    )
+
+    assert not Site.objects.filter(name="Blog").exists()
+    assert response.redirect_chain == [(f"/a/{account.slug}/sites/", 302)]
+    assert "That form was sent already; its site is listed here." in messages_of(response)
+
+
+def test_a_sending_without_a_copy_id_always_makes(login, owner, account):
+    client = login(owner)
+
+    for _ in range(2):
+        client.post(f"/a/{account.slug}/sites/new/", {"name": "Blog"})
+
+    assert Site.objects.filter(account=account, name="Blog").count() == 2
