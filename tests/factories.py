@@ -26,6 +26,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     name = factory.Faker("name")
     password = factory.django.Password(PASSWORD)
+    email_confirmed_at = factory.LazyFunction(timezone.now)
 
 
 class AccountFactory(factory.django.DjangoModelFactory):

@@ -35,6 +35,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # When the person opened the link mailed to `email` (a sign-up's confirmation, an
+    # invitation, a password reset); empty until then. Cohort sends invitations and
+    # records DPA confirmations only for a confirmed address.
+    email_confirmed_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 

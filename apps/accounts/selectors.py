@@ -17,6 +17,7 @@ from apps.accounts.models import (
     User,
 )
 from apps.billing.models import PlanChange
+from apps.common.errors import ApplicationError
 from apps.common.sql import fetch_one, instances_from_row, select_columns, table
 from apps.consent.models import ConsentRecord, SignedDPA
 from apps.identity.models import PrivacyAudit
@@ -40,6 +41,19 @@ def is_member(*, user: User, account_id: int) -> bool:
         user.is_authenticated
         and Membership.objects.filter(user=user, account_id=account_id).exists()
     )
+
+
+EMAIL_UNCONFIRMED = (
+    "Confirm your address first: open the link Cohort mailed to {email}, or send it again "
+    "from the note at the top of the page."
+)
+
+
+def email_unconfirmed_refusal(user: User) -> ApplicationError | None:
+    """Why a user may not do what needs a confirmed address (None when they may)."""
+    if user.email_confirmed_at is not None:
+        return None
+    return ApplicationError("email_unconfirmed", EMAIL_UNCONFIRMED.format(email=user.email))
 
 
 def memberships_of_user(*, user: User) -> QuerySet[Membership]:

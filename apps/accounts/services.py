@@ -5,6 +5,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core import signing
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
@@ -20,7 +21,7 @@ from apps.accounts.models import (
     Membership,
     User,
 )
-from apps.accounts.selectors import token_hash
+from apps.accounts.selectors import email_unconfirmed_refusal, token_hash
 from apps.billing.models import PlanChange
 from apps.common.errors import ApplicationError
 from apps.common.once import Once, make_once
@@ -92,6 +93,80 @@ def user_signup(
             "email_taken", "An account with this email already exists. Log in."
         ) from error
     return user, account_create(name=account_name, owner=user)
+
+
+# --- confirming a login's address ---------------------------------------------------------
+
+EMAIL_CONFIRM_SALT = "accounts.email-confirm"
+EMAIL_CONFIRM_DAYS = 7
+
+
+def email_confirmation_send(*, user: User, confirm_url: Callable[[str], str]) -> None:
+    """Mail the user a link (`confirm_url` makes its address from the signed token) that
+    confirms their address; it works for a week, and only while the login keeps that
+    address. Raises `mail_failed` when the mail cannot be sent."""
+    token = signing.dumps({"user": user.pk, "email": user.email}, salt=EMAIL_CONFIRM_SALT)
+    context = {"user": user, "link": confirm_url(token), "days": EMAIL_CONFIRM_DAYS}
+    try:
+        send_mail(
+            subject="Confirm your address for Cohort",
+            message=render_to_string("accounts/confirm_email.txt", context),
+            from_email=None,
+            recipient_list=[user.email],
+        )
+    except (OSError, smtplib.SMTPException, ValueError) as error:
+        raise ApplicationError(
+            "mail_failed",
+            f"The link to confirm your address could not be mailed "
+            f"({error.__class__.__name__}). Send it again in a moment.",
+        ) from error
+
+
+def email_confirmation_resend(*, user: User, confirm_url: Callable[[str], str]) -> None:
+    """`email_confirmation_send` on request, a few times an hour per login."""
+    limit = ("confirm-mail", str(user.pk), Rate.parse(settings.COHORT_CONFIRM_MAIL_RATE))
+    wait = throttle_hits([limit])
+    if wait is not None:
+        raise ApplicationError(
+            "too_many_requests",
+            f"The link was sent several times lately. Try again {wait_text(wait)}, and "
+            "look in your spam folder meanwhile.",
+        )
+    email_confirmation_send(user=user, confirm_url=confirm_url)
+
+
+def email_confirm(*, token: str) -> User:
+    """Confirm the address a link was mailed to; the login it names."""
+    try:
+        data = signing.loads(
+            token, salt=EMAIL_CONFIRM_SALT, max_age=timedelta(days=EMAIL_CONFIRM_DAYS)
+        )
+    except signing.SignatureExpired:
+        raise ApplicationError(
+            "link_expired",
+            f"This link is older than {EMAIL_CONFIRM_DAYS} days. Log in and send a new one.",
+        ) from None
+    except signing.BadSignature:
+        raise ApplicationError(
+            "link_invalid", "This link is not whole: copy all of it from the mail."
+        ) from None
+    user = User.objects.filter(pk=data["user"], email=data["email"]).first()
+    if user is None:
+        raise ApplicationError(
+            "link_invalid", "This link is for an address that no Cohort login has now."
+        )
+    email_confirmed(user=user)
+    return user
+
+
+def email_confirmed(*, user: User) -> None:
+    """Record that the user opened a link mailed to their address (once: the first time
+    stands)."""
+    if user.email_confirmed_at is not None:
+        return
+    now = timezone.now()
+    User.objects.filter(pk=user.pk, email_confirmed_at=None).update(email_confirmed_at=now)
+    user.email_confirmed_at = now
 
 
 TOKEN_PREFIX = "ck_"  # noqa: S105 - the public marker of Cohort tokens, not a secret
@@ -295,6 +370,9 @@ def invitation_create(
     same address is replaced: its link stops working. A mail that cannot be sent keeps
     nothing."""
     email = email.strip().lower()
+    refusal = email_unconfirmed_refusal(by)
+    if refusal is not None:
+        raise refusal
     if role not in Membership.Role.values:
         raise ApplicationError("invalid_role", "Choose owner, admin or member.")
     if Membership.objects.filter(account=account, user__email__iexact=email).exists():
@@ -365,6 +443,7 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
             "invitation_for_another_email",
             f"This invitation is for {locked.email}; you are logged in as {user.email}.",
         )
+    email_confirmed(user=user)  # the link was mailed to this address
     membership, joined = Membership.objects.get_or_create(
         account=locked.account, user=user, defaults={"role": locked.role}
     )
@@ -388,7 +467,10 @@ def invitation_signup(*, invitation: Invitation, password: str) -> User:
         )
     try:
         with transaction.atomic():
-            user = User.objects.create_user(email=locked.email, password=password)
+            # The invitation's link was mailed to this address: it is confirmed.
+            user = User.objects.create_user(
+                email=locked.email, password=password, email_confirmed_at=timezone.now()
+            )
     except IntegrityError:
         raise ApplicationError(
             "email_taken", f"{locked.email} has a Cohort login already: log in with it."

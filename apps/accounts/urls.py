@@ -12,6 +12,8 @@ urlpatterns = [
     path("accounts/", views.switch_account, name="switch"),
     path("accounts/new/", views.account_new, name="new"),
     path("invite/<str:raw>/", views.invitation_view, name="invitation"),
+    path("confirm/again/", views.email_confirm_again, name="confirm_again"),
+    path("confirm/<str:token>/", views.email_confirm_view, name="confirm"),
     path("password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("password/reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path(

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -41,11 +42,16 @@ from apps.accounts.selectors import (
     memberships_of_user,
 )
 from apps.accounts.services import (
+    EMAIL_CONFIRM_DAYS,
     INVITATION_DAYS,
     account_create_once,
     account_rename,
     api_token_create_once,
     api_token_revoke,
+    email_confirm,
+    email_confirmation_resend,
+    email_confirmation_send,
+    email_confirmed,
     invitation_accept,
     invitation_create,
     invitation_revoke,
@@ -109,9 +115,51 @@ def signup(request: HttpRequest) -> HttpResponse:
             return render(request, "accounts/signup.html", {"form": form}, status=400)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome to Cohort. {account.name} is ready: add your site.")
+        try:
+            email_confirmation_send(user=user, confirm_url=_confirm_url(request))
+        except ApplicationError as failed:
+            messages.warning(request, failed.message)
         return redirect("sites:create", account_slug=account.slug)
     status = 400 if form.errors else 200
     return render(request, "accounts/signup.html", {"form": form}, status=status)
+
+
+def _confirm_url(request: HttpRequest):
+    return lambda token: request.build_absolute_uri(reverse("accounts:confirm", args=[token]))
+
+
+@require_GET
+def email_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
+    """The link mailed to confirm a login's address."""
+    try:
+        user = email_confirm(token=token)
+    except ApplicationError as refused:
+        context = {"problem": refused.message}
+        return render(request, "accounts/confirm_failed.html", context, status=400)
+    messages.success(request, f"Thank you: {user.email} is confirmed.")
+    return redirect("home")
+
+
+@login_required
+@require_POST
+def email_confirm_again(request: HttpRequest) -> HttpResponse:
+    """Mail the link that confirms the logged-in user's address again."""
+    if request.user.email_confirmed_at is not None:
+        messages.info(request, f"{request.user.email} is confirmed already.")
+    else:
+        try:
+            email_confirmation_resend(user=request.user, confirm_url=_confirm_url(request))
+        except ApplicationError as refused:
+            messages.error(request, refused.message)
+        else:
+            messages.success(
+                request,
+                f"A new link is on its way to {request.user.email}; it works for "
+                f"{EMAIL_CONFIRM_DAYS} days.",
+            )
+    back = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})
+    return redirect(back if back and safe else "home")
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -141,6 +189,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
+        email_confirmed(user=form.user)  # the reset link was mailed to the address
         login_attempts_forgiven(
             email=form.user.email, client=client_key(self.request), now=time.time()
         )

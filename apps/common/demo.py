@@ -5,6 +5,7 @@ import hmac
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from apps.accounts.models import Account, ApiToken, Membership, User
 from apps.accounts.selectors import token_hash
@@ -78,6 +79,9 @@ def demo_seed(*, base_url: str | None) -> dict:
     elif not user.check_password(DEMO_PASSWORD):
         user.set_password(DEMO_PASSWORD)
         user.save(update_fields=["password"])
+    if user.email_confirmed_at is None:  # the demo owner invites and confirms the DPA
+        user.email_confirmed_at = timezone.now()
+        user.save(update_fields=["email_confirmed_at"])
 
     # The demo account is the one its token belongs to (it may have been renamed), else
     # the one of that name.

@@ -3,6 +3,7 @@ from datetime import date
 from django.db import transaction
 
 from apps.accounts.models import Account, User
+from apps.accounts.selectors import email_unconfirmed_refusal
 from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError, Forbidden
 from apps.consent.models import ConsentRecord, SignedDPA
@@ -35,6 +36,9 @@ def user_attributes_enable(
     access = user_attributes_access(account=site.account)
     if not access.allowed:
         raise Forbidden(access.code, access.message)
+    refusal = email_unconfirmed_refusal(user)  # the confirmation is recorded with it
+    if refusal is not None:
+        raise refusal
     statements = consent_statements(account=site.account)
     missing = [key for key in statements if key not in confirmed]
     if missing:

@@ -185,6 +185,8 @@ COHORT_PASSWORD_RESET_RATE_PER_EMAIL = env("COHORT_PASSWORD_RESET_RATE_PER_EMAIL
 COHORT_PASSWORD_RESET_RATE_PER_CLIENT = env("COHORT_PASSWORD_RESET_RATE_PER_CLIENT", default="20/h")
 # Invitations an account's owners may send (each one is a mail to an address they choose).
 COHORT_INVITATIONS_RATE = env("COHORT_INVITATIONS_RATE", default="50/day")
+# Links to confirm a login's address sent again on request, per login.
+COHORT_CONFIRM_MAIL_RATE = env("COHORT_CONFIRM_MAIL_RATE", default="5/h")
 # A password reset link works for an hour, and once.
 PASSWORD_RESET_TIMEOUT = 3600
 # Mail (password reset links): EMAIL_URL as django-environ reads it, e.g.

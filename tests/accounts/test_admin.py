@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Account, AccountEvent, ApiToken, Invitation, Membership, User
 from apps.accounts.selectors import api_token_authenticate
-from apps.accounts.services import api_token_create, user_signup
+from apps.accounts.services import api_token_create, email_confirmed, user_signup
 from apps.billing.models import PlanChange
 from apps.consent.models import ConsentRecord
 from apps.consent.selectors import consent_statements
@@ -265,6 +265,7 @@ def test_createsuperuser_makes_staff_who_log_in_to_the_admin(db, client, monkeyp
 def test_staff_delete_an_account_with_its_plan_history_sites_and_tokens(staff_client, db):
     # An account made by sign-up: its plan history has an opening entry, read-only here.
     owner, account = user_signup(email="ana@example.com", password=PASSWORD, account_name="Ana")
+    email_confirmed(user=owner)
     site = SiteFactory(account=account, user_attributes_enabled=False)
     api_token_create(account=account, user=owner, name="back end")
     Account.objects.filter(pk=account.pk).update(tier="business")
