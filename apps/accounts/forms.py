@@ -192,7 +192,7 @@ ROLE_HELP = (
 )
 
 
-class InviteForm(forms.Form):
+class InviteForm(OnceForm):
     email = forms.EmailField(
         max_length=EMAIL_MAX_LENGTH,
         widget=forms.EmailInput(attrs={"autocomplete": "off"}),

@@ -419,6 +419,28 @@ def invitation_create(
     return invitation
 
 
+def invitation_create_once(
+    *,
+    account: Account,
+    email: str,
+    role: str,
+    by: User,
+    accept_url: Callable[[str], str],
+    form_id: str,
+) -> Once[Invitation]:
+    """`invitation_create`, once per copy of the invitation form: sent twice, it would
+    mail a second link that makes the first one stop working."""
+    return make_once(
+        scope=f"invite:{account.pk}:{by.pk}",
+        form_id=form_id,
+        content=(email.strip().lower(), role),
+        make=lambda: invitation_create(
+            account=account, email=email, role=role, by=by, accept_url=accept_url
+        ),
+        remember=lambda invitation: invitation.email,
+    )
+
+
 def invitation_revoke(*, invitation: Invitation, by: User) -> bool:
     """Withdraw an invitation not used yet: its link stops working. Whether it was open."""
     withdrawn = Invitation.objects.filter(

@@ -53,7 +53,7 @@ from apps.accounts.services import (
     email_confirmation_send,
     email_confirmed,
     invitation_accept,
-    invitation_create,
+    invitation_create_once,
     invitation_revoke,
     invitation_signup,
     login_attempts_forgiven,
@@ -416,7 +416,7 @@ def member_invite(request: HttpRequest) -> HttpResponse:
     form = InviteForm(request.POST)
     if form.is_valid():
         try:
-            invitation = invitation_create(
+            once = invitation_create_once(
                 account=request.account,
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
@@ -424,10 +424,19 @@ def member_invite(request: HttpRequest) -> HttpResponse:
                 accept_url=lambda raw: request.build_absolute_uri(
                     reverse("accounts:invitation", args=[raw])
                 ),
+                form_id=form.cleaned_data["form_id"],
             )
         except ApplicationError as refused:
             form.add_error("email", refused.message)
         else:
+            if once.made is None:
+                messages.info(
+                    request,
+                    f"That form was sent twice; one invitation went to "
+                    f"{once.earlier or form.cleaned_data['email']}.",
+                )
+                return redirect("account:detail", account_slug=request.account.slug)
+            invitation = once.made
             messages.success(
                 request,
                 f"Invitation sent to {invitation.email}: they join as "

@@ -73,8 +73,7 @@ def make_once(
     page) always makes."""
     if not form_id:
         return Once(make())
-    digest = hashlib.sha256(repr(content).encode()).hexdigest()[:32]
-    key = f"form-copy:{scope}:{form_id}:{digest}"
+    key = _key(scope, form_id, content)
     if not cache.add(key, _PENDING, timeout=CLAIM_SECONDS):
         return Once(None, _earlier(key))
     try:
@@ -84,6 +83,17 @@ def make_once(
         raise
     cache.set(key, remember(made), timeout=CLAIM_SECONDS)
     return Once(made)
+
+
+def made_before(*, scope: str, form_id: str, content: object) -> str:
+    """What an earlier sending of this copy made, as its `remember` wrote it ("" if none
+    did): for a form whose second sending finds its object gone (a deletion done)."""
+    return _earlier(_key(scope, form_id, content)) if form_id else ""
+
+
+def _key(scope: str, form_id: str, content: object) -> str:
+    digest = hashlib.sha256(repr(content).encode()).hexdigest()[:32]
+    return f"form-copy:{scope}:{form_id}:{digest}"
 
 
 def _earlier(key: str) -> str:

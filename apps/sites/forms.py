@@ -29,7 +29,7 @@ class SiteForm(OnceForm):
         return parse_origins(self.cleaned_data.get("allowed_origins", ""))
 
 
-class SiteDeleteForm(forms.Form):
+class SiteDeleteForm(OnceForm):
     confirm_name = forms.CharField(
         label="Type the site name to confirm", help_text="This cannot be undone."
     )

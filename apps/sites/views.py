@@ -9,6 +9,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from apps.accounts.models import Membership
 from apps.billing.selectors import user_attributes_access
+from apps.common.once import made_before, make_once
 from apps.common.tenancy import account_view
 from apps.sites.forms import SiteDeleteForm, SiteForm
 from apps.sites.selectors import (
@@ -122,17 +123,34 @@ def site_install_status_view(request: HttpRequest, site_key: str) -> HttpRespons
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def site_delete_view(request: HttpRequest, site_key: str) -> HttpResponse:
+    # The same confirmation sent twice (a double click) finds the site gone or going: it
+    # is answered as the first sending was.
+    once = {
+        "scope": f"site-delete:{request.account.pk}:{request.user.pk}",
+        "form_id": request.POST.get("form_id", ""),
+        "content": site_key,
+    }
+    if request.method == "POST" and (name := made_before(**once)):
+        return _site_deleted(request, name)
     site = site_get_for_account(account=request.account, key=site_key)
     form = SiteDeleteForm(request.POST if request.method == "POST" else None, site=site)
     if request.method == "POST" and form.is_valid():
-        name = site.name
-        site_delete(site=site, by=request.user)
-        messages.success(request, f"{name} and all of its data were deleted.")
-        return redirect("sites:list", account_slug=request.account.slug)
+
+        def delete() -> str:
+            site_delete(site=site, by=request.user)
+            return site.name
+
+        deleted = make_once(**once, make=delete, remember=str)
+        return _site_deleted(request, deleted.made or deleted.earlier or site.name)
     template = "sites/partials/_delete_dialog.html" if request.htmx else "sites/delete.html"
     return render(
         request, template, {"site": site, "form": form}, status=400 if form.errors else 200
     )
+
+
+def _site_deleted(request: HttpRequest, name: str) -> HttpResponse:
+    messages.success(request, f"{name} and all of its data were deleted.")
+    return redirect("sites:list", account_slug=request.account.slug)
 
 
 def no_sites(request: HttpRequest, section: str, per_site: str) -> HttpResponse:

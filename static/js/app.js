@@ -44,6 +44,35 @@
     if (event.detail.successful) requestError("");
   });
 
+  // A form the browser sends (not through htmx) is sent once while the next page loads:
+  // a second click or Enter would send it again. The guard lifts when the page comes back
+  // from the back-forward cache, and after a while in case no page follows.
+  var SENDING_MS = 15000;
+
+  function sendingDone(form) {
+    delete form.dataset.sending;
+    form.removeAttribute("aria-busy");
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || (form.getAttribute("method") || "").toLowerCase() !== "post") {
+      return;
+    }
+    if (form.dataset.sending) {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.sending = "true";
+    form.setAttribute("aria-busy", "true");
+    window.setTimeout(function () { sendingDone(form); }, SENDING_MS);
+  });
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {
+      Array.prototype.forEach.call(document.querySelectorAll("form[data-sending]"), sendingDone);
+    }
+  });
+
   // <select data-navigate>: each option's value is a URL to open. A choice made with the
   // pointer or in the open list opens at once. Keys that step through a closed select
   // (arrows, Home, End, Page Up / Down, letters: on Windows and Linux each one changes its

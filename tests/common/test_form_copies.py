@@ -4,9 +4,10 @@ sent again (the person went back) makes another."""
 
 import re
 
+from django.core import mail
 from django.core.cache import cache
 
-from apps.accounts.models import Account
+from apps.accounts.models import Account, Invitation
 from apps.common import once
 from apps.common.tenancy import SESSION_ACCOUNT_KEY
 from apps.feedback_targeting.models import Widget
@@ -143,3 +144,39 @@ def test_a_sending_without_a_copy_id_always_makes(login, owner, account):
         client.post(f"/a/{account.slug}/sites/new/", {"name": "Blog"})
 
     assert Site.objects.filter(account=account, name="Blog").count() == 2
+
+
+def test_an_invitation_sent_twice_mails_one_link_that_works(client, login, account, owner):
+    owner_client = login(owner)
+    page = owner_client.get(f"/a/{account.slug}/account/").content.decode()
+    data = {"email": "friend@example.com", "role": "member", "form_id": form_id_in(page)}
+
+    owner_client.post(f"/a/{account.slug}/account/members/invite/", data)
+    again = owner_client.post(f"/a/{account.slug}/account/members/invite/", data, follow=True)
+
+    assert len(mail.outbox) == 1
+    assert Invitation.objects.filter(email="friend@example.com").count() == 1
+    assert Invitation.objects.get().revoked_at is None
+    assert again.redirect_chain == [(f"/a/{account.slug}/account/", 302)]
+    assert "That form was sent twice; one invitation went to friend@example.com." in (
+        messages_of(again)
+    )
+
+
+def test_a_site_deletion_sent_twice_is_answered_as_the_first(login, owner, account, site):
+    client = login(owner)
+    page = client.get(f"/a/{account.slug}/sites/{site.key}/delete/").content.decode()
+    data = {"confirm_name": "Main shop", "form_id": form_id_in(page)}
+
+    first = client.post(f"/a/{account.slug}/sites/{site.key}/delete/", data, follow=True)
+    again = client.post(f"/a/{account.slug}/sites/{site.key}/delete/", data, follow=True)
+
+    assert not Site.objects.filter(pk=site.pk).exists()
+    for answer in (first, again):
+        assert answer.redirect_chain == [(f"/a/{account.slug}/sites/", 302)]
+        assert "Main shop and all of its data were deleted." in messages_of(answer)
+    other = client.post(
+        f"/a/{account.slug}/sites/{site.key}/delete/",
+        {"confirm_name": "Main shop", "form_id": "0" * 32},
+    )
+    assert other.status_code == 404  # another copy of the form finds no site
