@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import push_url
 
 from apps.accounts.models import Membership
 from apps.common.pages import page_came_from
@@ -72,9 +73,14 @@ def lookup_site(request: HttpRequest, site_key: str) -> HttpResponse:
         "can_delete": request.membership.can_manage_sites,
         "search_held": searched and from_elsewhere,
     }
-    template = "identity/partials/_results.html" if request.htmx else "identity/lookup.html"
+    # An htmx search swaps the form with the results: a refused search shows its errors
+    # beside their fields.
+    template = "identity/partials/_search.html" if request.htmx else "identity/lookup.html"
     response = render(request, template, context, status=400 if form.errors else 200)
     response["Vary"] = "HX-Request"
+    if request.htmx and form.errors:
+        # The address keeps the last search that ran, not one that was refused.
+        push_url(response, False)
     return response
 
 

@@ -1,5 +1,6 @@
 """Visitor Lookup pages: search by user id / email / both, delete with confirmation."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -364,3 +365,47 @@ def test_the_delete_confirmation_names_everyone_it_deletes(login, owner, site, r
     assert PrivacyAudit.objects.get().profiles_found == 2
     nobody = client.get(page_url(site, "delete/"), {"user_id": "nobody"}).content.decode()
     assert "Nothing is stored about anyone with these details." in nobody
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ({"email": "bob"}, "email", "Enter an email address, such as rachel@example.com."),
+        (
+            {"user_id": "u" * 256},
+            "user_id",
+            "Ensure this value has at most 255 characters (it has 256).",
+        ),
+    ],
+)
+def test_an_htmx_search_with_a_field_error_sends_back_the_form_with_it(
+    login, member, site, query, field, message
+):
+    # when a search the form refuses is sent by htmx
+    response = login(member).get(page_url(site), query, HTTP_HX_REQUEST="true")
+
+    # then the answer is the form with the error tied to its field, and the address bar
+    # keeps the last search that ran
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert response["HX-Push-Url"] == "false"
+    assert "<html" not in page
+    assert 'id="lookup-form"' in page
+    error_id = f"id_{field}_error"
+    assert re.search(
+        rf'<input [^>]*aria-invalid="true"[^>]*aria-describedby="{error_id}"[^>]*id="id_{field}"',
+        page,
+    )
+    assert re.search(rf'id="{error_id}"><p class="error" role="alert">{re.escape(message)}', page)
+    assert not PrivacyAudit.objects.exists()
+
+
+def test_an_htmx_search_sends_back_the_form_and_the_results(login, member, site, rachel):
+    response = login(member).get(page_url(site), {"user_id": "ABC"}, HTTP_HX_REQUEST="true")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "HX-Push-Url" not in response
+    assert re.search(r'<input [^>]*value="ABC"[^>]*id="id_user_id"', page)
+    assert "aria-invalid" not in page
+    assert 'data-user-id="ABC"' in page
