@@ -74,11 +74,13 @@ def lookup_site(request: HttpRequest, site_key: str) -> HttpResponse:
         "search_held": searched and from_elsewhere,
     }
     # An htmx search swaps the form with the results: a refused search shows its errors
-    # beside their fields.
-    template = "identity/partials/_search.html" if request.htmx else "identity/lookup.html"
+    # beside their fields. Going back to a search htmx does not keep asks for the whole
+    # page, which it puts in place of <body>.
+    part = request.htmx and not request.htmx.history_restore_request
+    template = "identity/partials/_search.html" if part else "identity/lookup.html"
     response = render(request, template, context, status=400 if form.errors else 200)
-    response["Vary"] = "HX-Request"
-    if request.htmx and form.errors:
+    response["Vary"] = "HX-Request, HX-History-Restore-Request"
+    if part and form.errors:
         # The address keeps the last search that ran, not one that was refused.
         push_url(response, False)
     return response

@@ -409,3 +409,22 @@ def test_an_htmx_search_sends_back_the_form_and_the_results(login, member, site,
     assert re.search(r'<input [^>]*value="ABC"[^>]*id="id_user_id"', page)
     assert "aria-invalid" not in page
     assert 'data-user-id="ABC"' in page
+
+
+def test_a_history_restore_gets_the_whole_page(login, member, site, rachel):
+    """htmx swaps a restored page into <body>: a part alone would lose the rest."""
+    response = login(member).get(
+        page_url(site),
+        {"user_id": "ABC"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_HISTORY_RESTORE_REQUEST="true",
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" in page
+    assert '<nav class="mainnav" aria-label="Main">' in page
+    assert "<h1>Visitor Lookup</h1>" in page
+    assert re.search(r'<input [^>]*value="ABC"[^>]*id="id_user_id"', page)
+    assert 'data-user-id="ABC"' in page
+    assert "HX-History-Restore-Request" in response["Vary"]
