@@ -58,3 +58,44 @@ def test_a_search_with_no_address_in_email_says_so_beside_the_field(lookup, live
     expect(lookup).to_have_url(re.compile(r"\?user_id=&email=rachel%40example\.com$"))
     expect(lookup.locator("article.person")).to_have_attribute("data-user-id", "ABC")
     expect(lookup.get_by_label("Email")).not_to_have_attribute("aria-invalid", "true")
+
+
+def history_cache(page) -> str:
+    """What htmx keeps of the pages it swapped, to show them again on Back (beside it,
+    htmx keeps the address of the page, which the browser's history holds anyway)."""
+    return page.evaluate("() => sessionStorage.getItem('htmx-history-cache') || ''")
+
+
+def browser_storage(page) -> str:
+    return page.evaluate(
+        "() => JSON.stringify([Object.entries(sessionStorage), Object.entries(localStorage)])"
+    )
+
+
+def test_what_a_search_found_is_not_kept_in_the_browser_and_back_shows_the_whole_page(
+    lookup, live_server, site
+):
+    # when two searches run, one after the other
+    search(lookup, user_id="ABC")
+    expect(lookup.locator("article.person")).to_have_attribute("data-user-id", "ABC")
+    search(lookup, email="rachel@example.com")
+    expect(lookup).to_have_url(re.compile(r"\?user_id=&email=rachel%40example\.com$"))
+    expect(lookup.locator("article.person")).to_have_count(1)
+
+    # then the browser's storage holds nothing of the person (it outlives the log-out)
+    cache = history_cache(lookup)
+    for found in ("ABC", "rachel@example.com", "gold", VISITOR, "data-user-id"):
+        assert found not in cache
+    for found in ("gold", VISITOR, "data-user-id"):
+        assert found not in browser_storage(lookup)
+
+    # and Back shows the first search again as a whole page, asked of the server
+    lookup.go_back()
+    expect(lookup).to_have_url(re.compile(r"\?user_id=ABC&email=$"))
+    expect(lookup.locator("article.person")).to_have_attribute("data-user-id", "ABC")
+    expect(lookup.get_by_role("navigation", name="Main")).to_have_count(1)
+    expect(lookup.get_by_role("heading", name="Visitor Lookup")).to_have_count(1)
+    expect(lookup.get_by_label("User ID")).to_have_value("ABC")
+    expect(lookup.locator("#lookup-form")).to_have_count(1)
+    assert "ABC" not in history_cache(lookup)
+    assert "gold" not in browser_storage(lookup)
