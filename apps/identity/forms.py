@@ -1,5 +1,6 @@
 from django import forms
 
+from apps.common.once import form_id_field
 from apps.user_attributes.validation import EMAIL_RE, MAX_EMAIL_LENGTH
 
 
@@ -32,3 +33,8 @@ class LookupForm(forms.Form):
                 "both: it is the only way to find everything about a person."
             )
         return cleaned
+
+
+class PersonDeleteForm(LookupForm):
+    # Each copy of the confirmation carries its own id: a copy sent twice deletes once.
+    form_id = form_id_field()

@@ -23,6 +23,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError, Forbidden
+from apps.common.once import Once, make_once
 from apps.common.sql import (
     db_datetime,
     execute,
@@ -713,4 +714,34 @@ def person_delete(
         email=email,
         profiles_found=len(profile_ids),
         deleted_counts=counts,
+    )
+
+
+def person_delete_once(
+    *,
+    site: Site,
+    user_id: str | None,
+    email: str | None,
+    requested_by,
+    channel: str,
+    form_id: str,
+) -> Once[PrivacyAudit]:
+    """`person_delete`, once per copy of the confirmation form: a copy sent again (a
+    double click, a reload of the answer) deletes nothing more and records nothing; it
+    is told what the first sending deleted. Another copy deletes again (the person may
+    have come back since)."""
+    # The cache keeps a keyed digest of the terms, never the terms or a plain hash of them.
+    terms = salted_hmac("person-delete", repr((user_id, email))).hexdigest()
+    return make_once(
+        scope=f"person-delete:{site.pk}:{requested_by.pk}",
+        form_id=form_id,
+        content=terms,
+        make=lambda: person_delete(
+            site=site,
+            user_id=user_id,
+            email=email,
+            requested_by=requested_by,
+            channel=channel,
+        ),
+        remember=lambda audit: audit.deleted_summary,
     )

@@ -9,12 +9,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import push_url
 
 from apps.accounts.models import Membership
+from apps.common.once import new_form_id
 from apps.common.pages import page_came_from
 from apps.common.tenancy import account_view
-from apps.identity.forms import LookupForm
+from apps.identity.forms import LookupForm, PersonDeleteForm
 from apps.identity.models import PrivacyAudit
 from apps.identity.services import (
-    person_delete,
+    person_delete_once,
     person_deletion_preview,
     person_lookup_record,
 )
@@ -92,7 +93,7 @@ def lookup_delete(request: HttpRequest, site_key: str) -> HttpResponse:
     """Confirm, then delete everything about the person the terms find."""
     site = site_get_for_account(account=request.account, key=site_key)
     data = request.POST if request.method == "POST" else request.GET
-    form = LookupForm(data)
+    form = PersonDeleteForm(data)
     if not form.is_valid():
         return render(
             request,
@@ -102,18 +103,27 @@ def lookup_delete(request: HttpRequest, site_key: str) -> HttpResponse:
         )
     terms = {"user_id": form.cleaned_data["user_id"], "email": form.cleaned_data["email"]}
     if request.method == "POST":
-        audit = person_delete(
+        once = person_delete_once(
             site=site,
             **terms,
             requested_by=request.user,
             channel=PrivacyAudit.Channel.PAGE,
+            form_id=form.cleaned_data["form_id"],
         )
-        messages.success(
-            request,
-            f"Deleted everything stored about this person on {site.name}: "
-            f"{audit.deleted_summary}. The request is recorded in the privacy audit trail "
-            "without personal data.",
-        )
+        # A copy of the form sent again is answered as the first sending was.
+        summary = once.made.deleted_summary if once.made else once.earlier
+        if summary:
+            messages.success(
+                request,
+                f"Deleted everything stored about this person on {site.name}: {summary}. "
+                "The request is recorded in the privacy audit trail without personal data.",
+            )
+        else:  # the first sending is still deleting, or was long ago
+            messages.info(
+                request,
+                "That form was sent already: this person was deleted once, and the request "
+                "recorded in the privacy audit trail.",
+            )
         url = reverse("lookup:site", args=[request.account.slug, site.key])
         return redirect(f"{url}?{urlencode(terms)}")
     # Whom it would delete is a lookup, recorded in the member's name: not for a link
@@ -124,5 +134,11 @@ def lookup_delete(request: HttpRequest, site_key: str) -> HttpResponse:
             site=site, **terms, requested_by=request.user, channel=PrivacyAudit.Channel.PAGE
         )
     template = "identity/partials/_delete_dialog.html" if request.htmx else "identity/delete.html"
-    context = {"site": site, "terms": terms, "form": form, "preview": preview}
+    context = {
+        "site": site,
+        "terms": terms,
+        "form": form,
+        "preview": preview,
+        "form_id": new_form_id(),
+    }
     return render(request, template, context)

@@ -428,3 +428,50 @@ def test_a_history_restore_gets_the_whole_page(login, member, site, rachel):
     assert re.search(r'<input [^>]*value="ABC"[^>]*id="id_user_id"', page)
     assert 'data-user-id="ABC"' in page
     assert "HX-History-Restore-Request" in response["Vary"]
+
+
+def confirmation_form_id(client, site) -> str:
+    """The copy of the deletion's confirmation form that the page hands out."""
+    page = client.get(page_url(site, "delete/"), {"user_id": "ABC"}).content.decode()
+    found = re.search(r'name="form_id" value="([0-9a-f]{32})"', page)
+    return found.group(1) if found else ""
+
+
+def test_a_deletion_sent_twice_deletes_and_is_recorded_once(login, owner, site, rachel):
+    # given the confirmation of a deletion, open in the browser
+    client = login(owner)
+    data = {"user_id": "ABC", "email": "", "form_id": confirmation_form_id(client, site)}
+
+    # when its "Delete permanently" is sent twice (a double click, a reload of the answer)
+    first = client.post(page_url(site, "delete/"), data, follow=True)
+    second = client.post(page_url(site, "delete/"), data, follow=True)
+
+    # then the person is deleted once, with one record, and both answers say what went
+    said = (
+        "Deleted everything stored about this person on Main shop: 1 profile, 2 attribute "
+        "values, 1 device, 1 session and 0 feedback responses."
+    )
+    assert said in first.content.decode()
+    assert said in second.content.decode()
+    assert 'id="no-results"' in second.content.decode()
+    deletion = PrivacyAudit.objects.get(action="delete")
+    assert deletion.deleted_counts == {
+        "profiles": 1,
+        "attribute_values": 2,
+        "visitors": 1,
+        "sessions": 1,
+        "responses": 0,
+    }
+    assert not Profile.objects.filter(site=site).exists()
+
+
+def test_another_copy_of_the_confirmation_deletes_again(login, owner, site, rachel):
+    """A new copy of the form is a new request: the person may have come back since."""
+    client = login(owner)
+    form_ids = [confirmation_form_id(client, site) for _ in range(2)]
+
+    for form_id in form_ids:
+        client.post(page_url(site, "delete/"), {"user_id": "ABC", "form_id": form_id})
+
+    deletions = PrivacyAudit.objects.filter(action="delete").order_by("pk")
+    assert [d.deleted_counts["profiles"] for d in deletions] == [1, 0]
