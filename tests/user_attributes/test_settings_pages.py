@@ -1,5 +1,6 @@
 """Settings > User Attributes: plan state, the consent dialog, disabling, the catalogue."""
 
+import re
 from datetime import date
 
 import pytest
@@ -80,6 +81,22 @@ class TestEnable:
         disabled_site.refresh_from_db()
         assert disabled_site.user_attributes_enabled is False
         assert not ConsentRecord.objects.exists()
+
+    def test_an_unticked_box_is_described_by_its_error(self, login, owner, disabled_site):
+        response = login(owner).post(url(disabled_site, "enable"), {"dpa_signed": "on"})
+
+        page = response.content.decode()
+        assert response.status_code == 400
+        box = re.search(r'<input type="checkbox" name="privacy_reviewed"[^>]*>', page).group(0)
+        assert 'aria-invalid="true"' in box
+        assert 'aria-describedby="id_privacy_reviewed_error"' in box
+        assert re.search(
+            r'<div id="id_privacy_reviewed_error"><p class="error" role="alert">Confirm that ',
+            page,
+        )
+        ticked = re.search(r'<input type="checkbox" name="dpa_signed"[^>]*>', page).group(0)
+        assert "aria-describedby" not in ticked
+        assert 'id="id_dpa_signed_error"' not in page
 
     def test_confirming_enables_and_records_who_when_what(self, login, owner, disabled_site):
         response = login(owner).post(
