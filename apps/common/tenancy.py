@@ -45,6 +45,11 @@ def _tenant_resolve(request: HttpRequest, account_slug: str) -> HttpResponse | N
     return None
 
 
+# Added to the log-in page's address when a request made after the session ended is sent
+# there (the log-in page shows why).
+SESSION_ENDED_PARAM = "session=ended"
+
+
 def _to_login(request: HttpRequest) -> HttpResponse:
     """The login page, coming back here afterwards. A request htmx made for a part of a
     page (the session ended while the page was open) takes the whole window there, and
@@ -53,11 +58,19 @@ def _to_login(request: HttpRequest) -> HttpResponse:
     nothing (what was typed is lost either way; the page is there to send it again)."""
     htmx = getattr(request, "htmx", None)
     if htmx:
-        login = redirect_to_login(htmx.current_url_abs_path or request.get_full_path())
+        login = _login_saying_why(htmx.current_url_abs_path or request.get_full_path())
         return HttpResponseClientRedirect(login["Location"])
     if request.method in ("GET", "HEAD"):
         return redirect_to_login(request.get_full_path())
-    return redirect_to_login(page_came_from(request) or resolve_url("home"))
+    return _login_saying_why(page_came_from(request) or resolve_url("home"))
+
+
+def _login_saying_why(next_url: str) -> HttpResponse:
+    """The log-in page for something asked after the session ended: it says that what was
+    asked was not done."""
+    login = redirect_to_login(next_url)
+    login["Location"] += f"&{SESSION_ENDED_PARAM}"
+    return login
 
 
 class TenantMiddleware:

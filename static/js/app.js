@@ -20,8 +20,22 @@
     429: "Too many requests: wait a moment, then try again.",
   };
 
-  function requestError(text) {
-    var box = document.getElementById("request-error");
+  // The message goes where the person looks: into the open dialog the request came from
+  // (the rest of the page is inert behind it, and hidden from screen readers), else into
+  // the page's message bar, which stays in view at the foot of the window.
+  function requestError(text, source) {
+    var dialog = source && source.closest ? source.closest("dialog[open]") : null;
+    var box = dialog ? dialog.querySelector(".request-error") : null;
+    if (dialog && !box && text) {
+      box = document.createElement("p");
+      box.className = "flash flash-error request-error";
+      box.setAttribute("role", "alert");
+      dialog.insertBefore(box, dialog.firstChild);
+    }
+    Array.prototype.forEach.call(document.querySelectorAll(".request-error"), function (other) {
+      if (other !== box) { other.textContent = ""; other.hidden = true; }
+    });
+    if (!box) box = document.getElementById("request-error");
     if (!box) return;
     box.textContent = text;
     box.hidden = !text;
@@ -34,14 +48,53 @@
       xhr.getResponseHeader("X-Request-Error") ||
       REQUEST_ERRORS[status] ||
       "Something went wrong on our side (error " + status + "). Reload the page to see " +
-      "what was saved, then try again."
+      "what was saved, then try again.",
+      event.detail.elt
     );
   });
-  document.addEventListener("htmx:sendError", function () {
-    requestError("Cohort could not be reached. Check the connection, then try again.");
+  document.addEventListener("htmx:sendError", function (event) {
+    requestError(
+      "Cohort could not be reached. Check the connection, then try again.", event.detail.elt
+    );
   });
   document.addEventListener("htmx:afterRequest", function (event) {
     if (event.detail.successful) requestError("");
+  });
+
+  // A session that ended while the page was open: htmx is told to take the window to the
+  // log-in page. A page holding what the person typed and has not sent (the builder)
+  // keeps the window, and says how to go on.
+  var LOGIN_PATH = "/login/";
+
+  function unsavedForm(target) {
+    var form = target && target.form;
+    if (form && (form.getAttribute("method") || "").toLowerCase() === "post") {
+      form.dataset.unsaved = "true";
+    }
+  }
+  document.addEventListener("input", function (event) { unsavedForm(event.target); });
+  document.addEventListener("change", function (event) { unsavedForm(event.target); });
+
+  document.addEventListener("htmx:beforeOnLoad", function (event) {
+    var redirect = event.detail.xhr.getResponseHeader("HX-Redirect") || "";
+    if (redirect.indexOf(LOGIN_PATH) !== 0 || !document.querySelector("form[data-unsaved]")) {
+      return;
+    }
+    event.preventDefault();
+    requestError(
+      "Your session ended, so this was not sent. Log in again in another tab, then come " +
+        "back: what you typed here is still here.",
+      event.detail.elt
+    );
+  });
+
+  // Logging out forgets the copies of pages htmx keeps for the back button (a shared
+  // computer's next user would find them in this tab).
+  document.addEventListener("submit", function (event) {
+    if (!event.target.hasAttribute("data-log-out")) return;
+    try {
+      window.sessionStorage.removeItem("htmx-history-cache");
+    } catch (error) { /* storage refused: nothing was kept there */ }
   });
 
   // A form the browser sends (not through htmx) is sent once while the next page loads:
@@ -64,6 +117,7 @@
       return;
     }
     form.dataset.sending = "true";
+    delete form.dataset.unsaved;
     form.setAttribute("aria-busy", "true");
     window.setTimeout(function () { sendingDone(form); }, SENDING_MS);
   });
@@ -123,6 +177,20 @@
     Array.prototype.forEach.call(select.options, function (option) {
       option.selected = option.defaultSelected;
     });
+  });
+
+  // The account menu (a <details>) closes on Escape, giving focus back to its summary,
+  // and when focus leaves it: open, it covers the page's navigation on a small screen.
+  document.addEventListener("keydown", function (event) {
+    var menu = event.key === "Escape" && event.target.closest
+      ? event.target.closest("details.switcher[open]") : null;
+    if (!menu) return;
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  });
+  document.addEventListener("focusout", function (event) {
+    var menu = event.target.closest ? event.target.closest("details.switcher[open]") : null;
+    if (menu && event.relatedTarget && !menu.contains(event.relatedTarget)) menu.open = false;
   });
 
   // Copy buttons: <button data-copy-target="#id">.

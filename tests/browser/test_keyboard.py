@@ -104,3 +104,25 @@ def test_a_dialog_closed_while_htmx_settles_still_returns_focus_to_its_opener(
     expect(signed_in.locator("dialog")).to_have_count(0)
     signed_in.wait_for_timeout(100)  # past the swap's hand-over of focus, which must not move it
     expect(opener).to_be_focused()
+
+
+def test_the_account_menu_closes_on_escape_and_when_focus_leaves_it(signed_in, live_server, site):
+    page = signed_in
+    page.set_viewport_size({"width": 375, "height": 640})
+    page.goto(f"{live_server.url}/a/{site.account.slug}/sites/")
+    menu = page.locator("details.switcher")
+    summary = menu.locator("summary")
+
+    summary.focus()
+    page.keyboard.press("Enter")
+    expect(menu).to_have_attribute("open", "")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Escape")
+
+    expect(menu).not_to_have_attribute("open", "")
+    assert summary.evaluate("el => el === document.activeElement")
+    page.keyboard.press("Enter")
+    expect(menu).to_have_attribute("open", "")
+    page.keyboard.press("Shift+Tab")  # to the navigation the open menu covers
+
+    expect(menu).not_to_have_attribute("open", "")

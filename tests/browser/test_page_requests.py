@@ -36,8 +36,11 @@ def test_a_search_after_the_session_ended_opens_the_login_page_and_comes_back(
     search(lookup, "ABC")
 
     path = f"/a/{site.account.slug}/lookup/{site.key}/"
-    expect(lookup).to_have_url(f"{live_server.url}/login/?next={path}")
+    expect(lookup).to_have_url(f"{live_server.url}/login/?next={path}&session=ended")
     expect(lookup.locator("#results")).to_have_count(0)  # the whole window, not a part
+    expect(lookup.locator("#session-ended")).to_have_text(
+        "Your session ended, so what you asked for last was not done. Log in, then do it again."
+    )
     lookup.get_by_label("Email").fill(owner.email)
     lookup.get_by_label("Password").fill(PASSWORD)
     lookup.get_by_role("button", name="Log in").click()
@@ -113,3 +116,63 @@ def test_a_form_sent_from_a_page_opened_before_the_last_log_in_says_to_send_agai
     expect(signed_in).to_have_url(account_page)
     site.account.refresh_from_db()
     assert site.account.name != "Renamed"
+
+
+def test_a_session_that_ended_keeps_what_the_builder_holds_and_says_so(
+    signed_in, live_server, site
+):
+    page = signed_in
+    builder = f"{live_server.url}/a/{site.account.slug}/widgets/{site.key}/new/?kind=poll"
+    page.goto(builder)
+    page.get_by_label("Name").fill("Checkout survey")
+    page.context.clear_cookies(name="sessionid")  # the session ended; the page stays open
+
+    page.get_by_label("Thank-you message").fill("Thanks a lot")  # its preview is refused
+
+    expect(page.get_by_role("alert").filter(has_text="Your session ended")).to_have_text(
+        "Your session ended, so this was not sent. Log in again in another tab, then come "
+        "back: what you typed here is still here."
+    )
+    expect(page).to_have_url(builder)
+    expect(page.get_by_label("Name")).to_have_value("Checkout survey")
+
+
+def test_a_failed_request_from_a_dialog_is_told_in_the_dialog(signed_in, live_server, site):
+    page = signed_in
+    page.goto(f"{live_server.url}/a/{site.account.slug}/user-attributes/{site.key}/")
+    page.get_by_role("link", name="Disable User Attributes").click()
+    dialog = page.locator("dialog[open]")
+    page.route(re.compile(r".*/disable/$"), lambda route: route.fulfill(status=500))
+
+    dialog.get_by_role("button", name="Disable User Attributes").click()
+
+    expect(dialog.get_by_role("alert")).to_have_text(
+        re.compile(r"^Something went wrong on our side \(error 500\)")
+    )
+    site.refresh_from_db()
+    assert site.user_attributes_enabled
+
+
+def test_a_failed_request_far_down_a_page_is_told_in_view(signed_in, live_server, site):
+    page = signed_in
+    page.set_viewport_size({"width": 375, "height": 640})
+    page.goto(f"{live_server.url}/a/{site.account.slug}/widgets/{site.key}/new/?kind=poll")
+    page.route(re.compile(r".*/builder/condition/$"), lambda route: route.fulfill(status=500))
+    add = page.get_by_role("button", name="Add condition")
+    add.scroll_into_view_if_needed()
+
+    add.click()
+
+    error = page.locator("#request-error")
+    expect(error).to_be_in_viewport()
+    expect(error).to_have_text(re.compile(r"^Something went wrong on our side"))
+
+
+def test_logging_out_forgets_the_pages_kept_for_the_back_button(lookup):
+    lookup.evaluate("() => sessionStorage.setItem('htmx-history-cache', '[\"kept\"]')")
+
+    lookup.locator(".switcher summary").click()
+    lookup.get_by_role("button", name="Log out").click()
+
+    expect(lookup.get_by_role("heading", name="Log in to Cohort")).to_be_visible()
+    assert lookup.evaluate("() => sessionStorage.getItem('htmx-history-cache')") is None

@@ -533,7 +533,9 @@ def test_anonymous_visitors_are_sent_to_login(client, tenant_a, tenant_b, route,
     assert location.path == reverse("accounts:login")
     # A form's address comes back to the home page (without a page that sent it)
     back = _full_url(method, url, route, tenant_a) if method == "GET" else reverse("home")
-    assert parse_qs(location.query) == {"next": [back]}
+    # and the log-in page says that what a form asked was not done
+    said = {"session": ["ended"]} if method == "POST" else {}
+    assert parse_qs(location.query) == {"next": [back], **said}
     assert snapshot(tenant_a.account) == before
 
 
@@ -554,7 +556,10 @@ def test_a_form_sent_after_the_session_ended_comes_back_to_its_page(
 
     response = client.post(reverse("account:token_create", args=[slug]), {"name": "CI"}, **headers)
 
-    assert parse_qs(urlsplit(response["Location"]).query) == {"next": [back.format(slug=slug)]}
+    assert parse_qs(urlsplit(response["Location"]).query) == {
+        "next": [back.format(slug=slug)],
+        "session": ["ended"],  # the log-in page says that what was sent was not done
+    }
 
 
 @pytest.mark.parametrize("route", TENANT_ROUTES, ids=str)
@@ -573,7 +578,7 @@ def test_an_anonymous_htmx_request_takes_the_window_to_login_and_back_to_its_pag
     assert response.content == b""
     location = urlsplit(response["HX-Redirect"])
     assert location.path == reverse("accounts:login")
-    assert parse_qs(location.query) == {"next": [page]}
+    assert parse_qs(location.query) == {"next": [page], "session": ["ended"]}
 
 
 def test_an_htmx_request_from_another_site_comes_back_to_its_own_url(client, tenant_a):
@@ -583,7 +588,10 @@ def test_an_htmx_request_from_another_site_comes_back_to_its_own_url(client, ten
         url, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="https://evil.example/a/x/"
     )
 
-    assert parse_qs(urlsplit(response["HX-Redirect"]).query) == {"next": [url]}
+    assert parse_qs(urlsplit(response["HX-Redirect"]).query) == {
+        "next": [url],
+        "session": ["ended"],
+    }
 
 
 # --- roles --------------------------------------------------------------------------
