@@ -330,11 +330,19 @@
   // focus, which brings it into view, so that the message is where the person looks
   // rather than a screen below an unchanged-looking page. A field that asked for the
   // focus itself (autofocus) keeps it.
+  // So does a part of a page htmx swapped in with its errors (a refused search), unless
+  // it opens a dialog, which takes the focus itself.
+  var INVALID =
+    ".has-error input:not([type=hidden]), .has-error select, .has-error textarea, " +
+    "[aria-invalid=true]";
   if (!document.querySelector("[autofocus]")) {
-    var invalid = document.querySelector(
-      ".has-error input:not([type=hidden]), .has-error select, .has-error textarea, " +
-        "[aria-invalid=true]"
-    );
+    var invalid = document.querySelector(INVALID);
     if (invalid) invalid.focus();
   }
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (event.detail.xhr.status !== 400 || !target || target.querySelector("dialog")) return;
+    var field = target.querySelector(INVALID);
+    if (field) field.focus();
+  });
 })();

@@ -49,6 +49,7 @@ def test_a_search_with_no_address_in_email_says_so_beside_the_field(lookup, live
         "Enter an email address, such as rachel@example.com."
     )
     expect(email).to_have_value("bob")
+    expect(email).to_be_focused()  # as a page sent back with errors does
     expect(lookup.locator("article.person")).to_have_count(0)
     assert lookup.url == searched_url
     assert PrivacyAudit.objects.count() == 1
