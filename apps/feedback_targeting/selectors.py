@@ -426,14 +426,23 @@ def _counts(labels: list[str], counter: Counter, total: int) -> list[AnswerCount
     ]
 
 
-def _choices(value: str) -> list[str] | None:
-    """The choices of a stored answer: a multiple-choice answer's list (JSON text), or
-    None for an answer of one value."""
-    try:
-        choices = json.loads(value)
-    except (TypeError, ValueError):
-        return None
-    return [c for c in choices if isinstance(c, str)] if isinstance(choices, list) else None
+class JsonKeyType(JsonKeyText):
+    """The JSON type of the value under one key ("array" for a list, on both databases),
+    NULL where the key is missing: a string answer such as "[1]" reads as its text, the
+    same as the list [1] would."""
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"JSON_TYPE({sql}, %s)", (*params, f'$."{self.key}"')
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"jsonb_typeof({sql} -> %s)", (*params, self.key)
+
+
+def _choices(value: str) -> list[str]:
+    """The choices of a multiple-choice answer, from its list's JSON text."""
+    return [c for c in json.loads(value) if isinstance(c, str)]
 
 
 def _question_result(
@@ -441,7 +450,10 @@ def _question_result(
 ) -> QuestionResult:
     """One question's counts per answer (or, for a text question, its latest answers),
     counted by the database: one grouped read per question."""
-    answers = responses.annotate(answer=JsonKeyText("answers", str(question.pk)))
+    answers = responses.annotate(
+        answer=JsonKeyText("answers", str(question.pk)),
+        answer_type=JsonKeyType("answers", str(question.pk)),
+    )
     if question.kind == Question.Kind.TEXT:
         given = answers.exclude(answer__isnull=True).exclude(answer="")
         texts = list(
@@ -455,13 +467,15 @@ def _question_result(
     counter: Counter = Counter()
     retired: Counter = Counter()
     answered = 0
-    grouped = answers.values_list("answer").annotate(n=Count("pk")).order_by()
-    for value, n in grouped:
-        if value is None or value == "" or value == "[]":
+    grouped = answers.values_list("answer", "answer_type").annotate(n=Count("pk")).order_by()
+    for value, json_type, n in grouped:
+        if value is None or value == "":
             continue
         # A question may have changed kind since: a single answer from before it took
         # several is one of its choices; several from before it took one are listed apart.
-        several = _choices(str(value))
+        several = _choices(value) if json_type == "array" else None
+        if several == []:
+            continue  # none of the choices
         if several is None:
             given = [str(value)]
         elif question.kind == Question.Kind.MULTIPLE or len(several) == 1:

@@ -1586,6 +1586,28 @@ class TestResultsAtScale:
         # ... and the others are listed apart, on the page too
         assert (rated.retired, chosen.retired) == ([("Yes", 1)], [("Fats", 1)])
 
+    def test_a_choice_that_reads_as_a_json_list_counts_as_itself(self, login, owner, site):
+        """A single-choice answer is a string, whatever it looks like: only an answer
+        stored as a list is several choices."""
+        widget = WidgetFactory(site=site, kind="poll")
+        pick = QuestionFactory(
+            widget=widget,
+            position=0,
+            kind="single",
+            text="Pick",
+            choices=["[1]", "[2]", "[]", "Other"],
+        )
+        for answer in ("[1]", "[1]", "[2]", "[]", "Other", "Other"):
+            ResponseFactory(widget=widget, answers={str(pick.pk): answer})
+
+        page = html(login(owner).get(url(site, widget.pk, "results")))
+
+        assert (
+            '<figcaption class="sr-only" id="chart-1-title">Pick: 6 answered. [1]: 2 (33%); '
+            "[2]: 1 (17%); []: 1 (17%); Other: 2 (33%)</figcaption>"
+        ) in page
+        assert "Left out of the bars" not in page
+
     def test_answers_to_a_renamed_choice_are_shown_apart(self, login, owner, site):
         widget = WidgetFactory(site=site, kind="poll")
         genres = QuestionFactory(
