@@ -109,7 +109,9 @@ class ResponseApi(PublicSiteAPIView):
             required=False,
             help_text="The sender's id for this answer (16 to 64 characters of A-Z, a-z, "
             "0-9, _ and -). An answer sent again with the same id is not stored twice: "
-            "it gets the first one's result with duplicate true.",
+            "it gets the first one's result with duplicate true. The same id sent with "
+            "another answer (answers changed or added, another emotion, comment or email) is "
+            "refused with 409 answer_id_conflict.",
         )
 
     @extend_schema_serializer(component_name="WidgetAnswerResult")

@@ -389,17 +389,32 @@ def _repeat_of_stored(
 def _same_answer(stored: Response, data: ResponseInput) -> bool:
     """Whether a call says what the stored response says (the page it was given on aside).
     Read from the call itself, not against the poll's questions, which the owner may have
-    edited since: a retry of a stored answer stays a retry."""
+    edited since: a retry of a stored answer stays a retry. An answer the call adds is
+    another answer, unless it is blank or names no question of the widget: those are not
+    stored, so the stored response says all they say."""
     sent = data.answers if isinstance(data.answers, dict) else {}
     kept = stored.answers if isinstance(stored.answers, dict) else {}
     email = data.email.strip().lower() if isinstance(data.email, str) else ""
     comment = data.comment.strip() if isinstance(data.comment, str) else data.comment
+    added = {key for key, value in sent.items() if key not in kept and not _blank(value)}
     return (
         all(_answer_form(sent.get(key)) == _answer_form(value) for key, value in kept.items())
+        and not (added and added & _question_keys(stored))
         and (stored.emotion, stored.comment) == (data.emotion, comment or "")
         and (stored.email, stored.consent_to_connect)
         == (email, bool(email) and data.consent_to_connect is True)
     )
+
+
+def _blank(value: object) -> bool:
+    """Whether an answer is no answer, as `_clean_answer` takes it."""
+    return _answer_form(value) in (None, "", [])
+
+
+def _question_keys(response: Response) -> set[str]:
+    """The keys of the questions the response's widget has now."""
+    questions = Question.objects.filter(site_id=response.site_id, widget_id=response.widget_id)
+    return {str(pk) for pk in questions.values_list("pk", flat=True)}
 
 
 def _answer_form(value: object) -> object:

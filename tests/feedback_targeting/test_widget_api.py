@@ -756,6 +756,44 @@ class TestAnswerRetries:
         [stored] = Response.objects.filter(site=site)
         assert (stored.emotion, stored.comment, stored.email) == (2, "Slow", "")
 
+    def test_a_retry_that_adds_answers_is_refused_and_the_first_stays(self, api_client, site):
+        """The added answers are not stored under the first one's id, so they are not
+        acknowledged as stored either."""
+        poll = make_poll(site, EVERYONE)
+        rating, single, multiple, text = question_ids(poll)
+        first = answer(api_client, site, poll, answers=good_answers(poll), answer_id=ANSWER_ID)
+
+        more = [{multiple: ["Poetry"]}, {text: "Faster delivery"}]
+        refused = [
+            answer(api_client, site, poll, answers=good_answers(poll, **m), answer_id=ANSWER_ID)
+            for m in more
+        ]
+
+        assert first.status_code == 201
+        for response in refused:
+            assert (response.status_code, response.json()["code"]) == (409, "answer_id_conflict")
+        [stored] = Response.objects.filter(site=site)
+        assert stored.answers == {rating: 4, single: "Prices"}
+
+    def test_a_retry_adding_blanks_or_keys_of_no_question_is_the_same_answer(
+        self, api_client, site, other_site
+    ):
+        """Neither is stored with an answer, so the first answer says all they say."""
+        poll = make_poll(site, EVERYONE)
+        _rating, _single, multiple, text = question_ids(poll)
+        theirs = make_poll(other_site, EVERYONE)
+        first = answer(api_client, site, poll, answers=good_answers(poll), answer_id=ANSWER_ID)
+
+        extras = [{multiple: [], text: "  "}, {"999999999": "Yes", "note": "x"}]
+        extras.append({question_ids(theirs)[1]: "Prices"})  # another poll's question
+        again = [
+            answer(api_client, site, poll, answers=good_answers(poll, **e), answer_id=ANSWER_ID)
+            for e in extras
+        ]
+
+        assert [(r.status_code, r.json()["id"]) for r in again] == [(200, first.json()["id"])] * 3
+        assert Response.objects.filter(site=site).count() == 1
+
     def test_a_retry_from_another_page_is_the_same_answer(self, api_client, site):
         feedback = make_feedback(site)
         first = answer(
