@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.accounts.events import account_event_record
@@ -11,6 +11,7 @@ from apps.accounts.models import Account, AccountEvent, User
 from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError
 from apps.common.once import Once, make_once
+from apps.common.sql import fetch_one, table
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.rules import Rule, RuleError, evaluate, parse_rule
 from apps.feedback_targeting.selectors import (
@@ -236,6 +237,9 @@ def widget_delete(*, widget: Widget, by: User | None = None) -> None:
     """Delete a widget with its questions and responses; recorded in the account's trail
     with how many responses went."""
     site_id = widget.site_id
+    # Locked first: an answer being stored holds the row until it commits, and is then
+    # counted and deleted with the others; one sent after waits, and finds no widget.
+    Widget.objects.select_for_update().filter(site_id=site_id, pk=widget.pk).first()
     responses = Response.objects.filter(site_id=site_id, widget=widget).count()
     widget.delete()
     live_widgets_forget(site_id=site_id)
@@ -484,6 +488,22 @@ def response_submit(
         return repeat
 
 
+def _widget_status_held(*, site: Site, widget_id: int) -> str | None:
+    """The widget's status now (None: it is gone), its row held until the transaction
+    ends: a pause or a deletion of the widget, which lock its row, waits for the answer
+    being stored, and an answer that waited for one reads what it left. Call inside a
+    transaction.
+
+    FOR SHARE rather than FOR NO KEY UPDATE: answers to one widget do not wait for each
+    other. SQLite's writers take turns anyway."""
+    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
+    row = fetch_one(
+        f"SELECT status FROM {table(Widget)} WHERE site_id = %s AND id = %s{lock}",
+        [site.pk, widget_id],
+    )
+    return row[0] if row else None
+
+
 def _response_store(
     *,
     site: Site,
@@ -493,6 +513,13 @@ def _response_store(
     answer_id: str | None,
     now: datetime,
 ) -> Response:
+    status = _widget_status_held(site=site, widget_id=widget.pk)
+    if status is None:
+        raise ApplicationError(
+            "unknown_widget", "No widget of this site has this id.", status_code=404
+        )
+    if status != Widget.Status.ACTIVE:
+        raise ApplicationError("widget_inactive", "This widget is not running.", status_code=409)
     visitor_pk, profile_id = visitor_profile_ensure(site=site, visitor_id=visitor_id, now=now)
     rule: Rule = parse_rule(widget.targeting)
     poll = widget.kind == Widget.Kind.POLL
