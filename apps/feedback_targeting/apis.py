@@ -103,7 +103,14 @@ class ResponseApi(PublicSiteAPIView):
             "email without it refuses the answer with 400 consent_required; leave the email "
             "out (or empty) to answer without one.",
         )
-        url = serializers.CharField(required=False, allow_blank=True)
+        url = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            allow_null=True,
+            help_text="The page the answer was given on (kept to 2000 characters); a widget "
+            "shown only on some pages takes answers only from them. A value that is not a "
+            "string (null aside: no page) is refused with 400 invalid_url.",
+        )
         answer_id = serializers.RegexField(
             ID_RE,
             required=False,
@@ -134,6 +141,7 @@ class ResponseApi(PublicSiteAPIView):
                 "malformed_body",
                 "invalid_visitor_id",
                 "invalid_answer_id",
+                "invalid_url",
                 "answer_required",
                 "invalid_answer",
                 "invalid_emotion",

@@ -302,7 +302,8 @@ class ResponseInput:
     comment: str = ""
     email: str = ""
     consent_to_connect: bool = False
-    page_url: str = ""
+    # The page it was given on: a string, or None for none (anything else is refused).
+    page_url: object = ""
     # The sender's id for the answer; a retry with the same id is not stored twice.
     answer_id: str | None = None
 
@@ -344,8 +345,19 @@ def _clean_response(widget: Widget, data: ResponseInput) -> dict:
             )
     fields["email"] = email
     fields["consent_to_connect"] = bool(email) and data.consent_to_connect is True
-    fields["page_url"] = str(data.page_url or "")[:2000]
+    fields["page_url"] = _clean_page_url(data.page_url)
     return fields
+
+
+def _clean_page_url(value: object) -> str:
+    """The page an answer was given on, cut to what is kept. Only a string is an address:
+    Python's text of a list or an object would be stored, and matched against the
+    widget's page condition."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ApplicationError("invalid_url", "url must be the address of the page, as a string.")
+    return value[:2000]
 
 
 def _answered_before(
@@ -445,6 +457,7 @@ def response_submit(
     answer was lost on the way back) gets that response, marked as a duplicate, even if
     the widget has closed since; two sent at once with one id store one."""
     now = now or timezone.now()
+    _clean_page_url(data.page_url)  # refused on a retry too, before anything is read
     repeat = _repeat_of_stored(site=site, widget_id=widget_id, visitor_id=visitor_id, data=data)
     if repeat is not None:
         return repeat

@@ -683,6 +683,52 @@ class TestResponses:
         assert there.status_code == 201
         assert Response.objects.count() == 1
 
+    @pytest.mark.parametrize("url", [{"a": 1}, ["https://shop.example.com/pricing"], 7, True])
+    def test_a_url_that_is_not_a_string_is_refused(self, api_client, site, url):
+        """Not stored as Python's text of it, nor matched against a page condition, nor
+        taken for a retry of an answer stored before."""
+        feedback = make_feedback(site)
+        pricing = make_feedback(site, name="Pricing tab", url_contains="pricing")
+        first = answer(api_client, site, feedback, emotion=3, answer_id=ANSWER_ID)
+
+        refused = [
+            answer(api_client, site, feedback, emotion=3, url=url),
+            answer(api_client, site, pricing, emotion=3, url=url),
+            answer(api_client, site, feedback, emotion=3, url=url, answer_id=ANSWER_ID),
+        ]
+
+        assert first.status_code == 201
+        for response in refused:
+            assert response.status_code == 400
+            assert response.json() == {
+                "code": "invalid_url",
+                "message": "url must be the address of the page, as a string.",
+            }
+        [stored] = Response.objects.filter(site=site)
+        assert (stored.answer_id, stored.page_url) == (ANSWER_ID, "")
+
+    def test_the_schema_lists_invalid_url_among_the_answers_refusals(self, client):
+        schema = client.get("/api/schema/?format=json").json()
+        path = schema["paths"]["/api/v1/sites/{site_key}/widgets/{widget_id}/responses"]
+
+        assert "`invalid_url`" in path["post"]["responses"]["400"]["description"]
+
+    def test_an_answer_without_a_url_or_with_null_is_from_no_page(self, api_client, site):
+        feedback = make_feedback(site)
+
+        statuses = [
+            answer(api_client, site, feedback, emotion=3).status_code,
+            answer(api_client, site, feedback, emotion=3, url=None).status_code,
+            answer(api_client, site, feedback, emotion=3, url="https://s/a").status_code,
+        ]
+
+        assert statuses == [201] * 3
+        assert sorted(Response.objects.values_list("page_url", flat=True)) == [
+            "",
+            "",
+            "https://s/a",
+        ]
+
     def test_a_visitor_the_poll_does_not_target_is_refused(self, api_client, site):
         poll = make_poll(site)
         identify(api_client, site, TABLET, "XYZ", {"total_spend": 0})
