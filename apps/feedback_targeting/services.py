@@ -206,19 +206,33 @@ def widget_create_once(
 @transaction.atomic
 def widget_activate(*, widget: Widget) -> Widget:
     """Switch a widget on. One targeting on attributes needs User Attributes enabled and a
-    plan that includes them: that is the only way back from "disabled by Cohort"."""
-    if widget.kind == Widget.Kind.POLL and not widget.questions.exists():
+    plan that includes them: that is the only way back from "disabled by Cohort".
+
+    Judged on the widget as stored, read under its row's lock: an edit saved since the
+    caller read it (attribute conditions added) is what goes live. The row is locked after
+    the account's and the site's, in the order a switch-off and a plan change take them
+    (they hold those, then switch the widgets off), so none of them deadlocks with it."""
+    reason = _attributes_unavailable_locked(widget.site)
+    locked = (
+        Widget.objects.select_for_update(no_key=True)
+        .filter(site_id=widget.site_id, pk=widget.pk)
+        .first()
+    )
+    if locked is None:
+        raise ApplicationError("unknown_widget", "This widget was deleted.", status_code=404)
+    if locked.kind == Widget.Kind.POLL and not locked.questions.exists():
         raise ApplicationError("questions_required", "A poll needs at least one question.")
-    if parse_rule(widget.targeting).uses_attributes:
-        reason = _attributes_unavailable_locked(widget.site)
-        if reason:
-            remedy = _attributes_remedy(widget.site, reason)
-            raise ApplicationError(
-                "attributes_unavailable", f"{reason} Remove the attribute conditions, {remedy}."
-            )
-    widget.status = Widget.Status.ACTIVE
-    widget.disabled_reason = ""
-    widget.save(update_fields=["status", "disabled_reason", "updated_at"])
+    if reason and parse_rule(locked.targeting).uses_attributes:
+        remedy = _attributes_remedy(widget.site, reason)
+        raise ApplicationError(
+            "attributes_unavailable", f"{reason} Remove the attribute conditions, {remedy}."
+        )
+    locked.status = Widget.Status.ACTIVE
+    locked.disabled_reason = ""
+    locked.save(update_fields=["status", "disabled_reason", "updated_at"])
+    # The caller's copy shows what is stored now.
+    for field in locked._meta.concrete_fields:
+        setattr(widget, field.attname, getattr(locked, field.attname))
     live_widgets_forget(site_id=widget.site_id)
     return widget
 

@@ -175,6 +175,57 @@ class TestAttributesGoingAway:
         assert error.value.code == "attributes_unavailable"
         assert Widget.objects.get(pk=widget.pk).targeting == IDENTIFIED
 
+    def test_an_activation_judges_the_targeting_saved_after_its_widget_was_read(self, site, owner):
+        """One admin's page shows the paused widget without attribute conditions; another
+        admin saves it with them meanwhile; the first one's Activate must not let it run
+        on the attributes the site has switched off."""
+        visitor_identify(site=site, visitor_id=VISITOR, user_id="u1", attributes={"spend": 5})
+        widget = widget_pause(widget=poll(site, IDENTIFIED))
+        user_attributes_disable(site=site, user=owner, client_ip=None)
+        stale = Widget.objects.select_related("site__account").get(pk=widget.pk)
+        widget_save(
+            site=Site.objects.get(pk=site.pk),
+            widget=Widget.objects.get(pk=widget.pk),
+            kind="poll",
+            name=widget.name,
+            targeting=SPEND,
+            questions=RATING,
+        )
+
+        with pytest.raises(ApplicationError) as error:
+            widget_activate(widget=stale)
+
+        assert error.value.code == "attributes_unavailable"
+        assert error.value.message == (
+            f"{REASON_UA_DISABLED} Remove the attribute conditions, or enable User "
+            "Attributes for this site."
+        )
+        assert Widget.objects.get(pk=widget.pk).status == "paused"
+        assert shown(site) == []
+
+    def test_an_activation_saves_what_was_saved_after_its_widget_was_read(self, site):
+        """It switches the widget on, and changes nothing else of it."""
+        widget = poll(site, IDENTIFIED, active=False)
+        stale = Widget.objects.select_related("site__account").get(pk=widget.pk)
+        widget_save(
+            site=site,
+            widget=Widget.objects.get(pk=widget.pk),
+            kind="poll",
+            name="Renamed",
+            targeting=SPEND,
+            questions=RATING,
+        )
+
+        activated = widget_activate(widget=stale)
+
+        stored = Widget.objects.get(pk=widget.pk)
+        assert (stored.status, stored.name, stored.targeting) == ("active", "Renamed", SPEND)
+        assert (activated.status, activated.name, activated.targeting) == (
+            "active",
+            "Renamed",
+            SPEND,
+        )
+
     def test_plan_downgrade_below_business_disables_them(self, site, account, owner):
         widget = poll(site)
         other = poll(site, IDENTIFIED, name="identified")

@@ -1,6 +1,7 @@
 """Switching a widget on while User Attributes go off (or the plan loses them) at the same
 moment, on PostgreSQL: the widget never ends up running on attributes the site lost."""
 
+import json
 import threading
 
 import pytest
@@ -14,8 +15,8 @@ from apps.feedback_targeting.services import widget_activate
 from apps.sites.models import Site
 from tests.factories import SiteFactory, UserFactory
 from tests.feedback_targeting.factories import QuestionFactory
-from tests.feedback_targeting.test_widget_api import make_poll
-from tests.locks import held_for_key_share
+from tests.feedback_targeting.test_widget_api import EVERYONE, PAYING_FOR_10_DAYS, make_poll
+from tests.locks import held_for_key_share, wait_until_blocked_by
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("on_postgres")]
 
@@ -104,3 +105,36 @@ def test_switching_user_attributes_off_lets_a_widget_being_saved_finish():
             cursor.execute("RESET lock_timeout")
 
     assert widget.questions.filter(text="Added meanwhile").exists()
+
+
+def test_an_activation_waits_for_a_save_adding_attribute_conditions_and_is_refused():
+    """The widget was read before another admin's save added attribute conditions, while
+    User Attributes are off: the activation waits for that save and judges what it stored."""
+    site = SiteFactory(user_attributes_enabled=False)
+    widget = make_poll(site, EVERYONE, active=False)
+    stale = Widget.objects.select_related("site__account").get(pk=widget.pk)
+    other = connection.get_new_connection(connection.get_connection_params())
+    with other.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Widget._meta.db_table} SET targeting = %s WHERE id = %s",
+            [json.dumps(PAYING_FOR_10_DAYS), widget.pk],
+        )
+
+    def commit():
+        try:
+            wait_until_blocked_by(other)
+        finally:
+            other.commit()
+            other.close()
+            connections.close_all()
+
+    saver = threading.Thread(target=commit)
+    saver.start()
+    try:
+        with pytest.raises(ApplicationError) as refused:
+            widget_activate(widget=stale)
+    finally:
+        saver.join()
+
+    assert refused.value.code == "attributes_unavailable"
+    assert Widget.objects.get(pk=widget.pk).status == Widget.Status.DRAFT
