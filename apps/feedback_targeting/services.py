@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from apps.accounts.events import account_event_record
@@ -11,7 +12,7 @@ from apps.accounts.models import Account, AccountEvent, User
 from apps.billing.selectors import user_attributes_access
 from apps.common.errors import ApplicationError
 from apps.common.once import Once, make_once
-from apps.common.sql import fetch_one, table
+from apps.common.sql import execute, fetch_one, table
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.rules import Rule, RuleError, evaluate, parse_rule
 from apps.feedback_targeting.selectors import (
@@ -107,8 +108,9 @@ def _save_questions(widget: Widget, questions: list[QuestionSpec]) -> None:
     """Each spec that names one of the widget's questions edits that question, whatever
     its place now, so answers stay with the question they answer when another is removed,
     added or moved; the widget's questions no spec names are deleted, and specs naming no
-    question (or another widget's) are new questions."""
-    existing = {q.pk: q for q in widget.questions.all()}
+    question (or another widget's) are new questions. Every statement names the site."""
+    of_widget = Question.objects.filter(site_id=widget.site_id, widget_id=widget.pk)
+    existing = {q.pk: q for q in of_widget}
     saved = []
     for spec in questions:
         question = existing.pop(spec.question_id, None) or Question(
@@ -118,21 +120,40 @@ def _save_questions(widget: Widget, questions: list[QuestionSpec]) -> None:
         question.choices, question.required = list(spec.choices), spec.required
         saved.append(question)
     if existing:
-        widget.removed_questions = {
+        removed = {
             **(widget.removed_questions or {}),
             **{str(pk): question.text for pk, question in existing.items()},
         }
-        Widget.objects.filter(pk=widget.pk).update(removed_questions=widget.removed_questions)
-    Question.objects.filter(pk__in=list(existing)).delete()
+        _widget_update(widget, removed_questions=removed)
+        of_widget.filter(pk__in=list(existing)).delete()
     # Positions are unique per widget and two kept questions may swap places: park the
     # kept ones beyond the last place first.
     kept = [q for q in saved if q.pk is not None]
-    for offset, question in enumerate(kept):
-        question.position = MAX_QUESTIONS + offset
-    Question.objects.bulk_update(kept, ["position"])
+    if kept:
+        parked = [When(pk=q.pk, then=Value(MAX_QUESTIONS + n)) for n, q in enumerate(kept)]
+        of_widget.filter(pk__in=[q.pk for q in kept]).update(position=Case(*parked))
     for position, question in enumerate(saved):
         question.position = position
-        question.save()
+        if question.pk is None:
+            question.save()
+        else:
+            of_widget.filter(pk=question.pk).update(
+                kind=question.kind,
+                text=question.text,
+                choices=question.choices,
+                required=question.required,
+                position=position,
+            )
+
+
+def _widget_update(widget: Widget, **fields) -> None:
+    """Store these fields of a saved widget, and the time of the change, on the instance
+    too. The statement names the site, so that a database distributed by site sends it
+    to that site's shard alone (docs/scaling.md), as `save()` would not."""
+    fields["updated_at"] = timezone.now()
+    Widget.objects.filter(site_id=widget.site_id, pk=widget.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(widget, name, value)
 
 
 @transaction.atomic
@@ -152,21 +173,24 @@ def widget_save(
     Attributes the site cannot use now is refused; a disabled one stays disabled."""
     rule = parse_rule(targeting)  # raises RuleError
     _check_questions(kind, questions)
-    if widget is None:
-        widget = Widget(site=site, kind=kind, created_by=user)
-    elif widget.status == Widget.Status.ACTIVE and rule.uses_attributes:
+    if widget is not None and widget.status == Widget.Status.ACTIVE and rule.uses_attributes:
         reason = _attributes_unavailable_locked(site)
         if reason:
             raise ApplicationError("attributes_unavailable", reason)
-    widget.name = name.strip()
-    widget.targeting = rule.as_json()
-    widget.url_contains = url_contains.strip()
-    widget.thank_you_message = thank_you_message.strip() or "Thank you for your feedback!"
-    if widget.status == Widget.Status.DISABLED:
-        # The reason the page gives follows the targeting now saved.
-        blocked = _attributes_unavailable(site) if rule.uses_attributes else ""
-        widget.disabled_reason = blocked or REASON_NO_LONGER
-    widget.save()
+    fields = {
+        "name": name.strip(),
+        "targeting": rule.as_json(),
+        "url_contains": url_contains.strip(),
+        "thank_you_message": thank_you_message.strip() or "Thank you for your feedback!",
+    }
+    if widget is None:
+        widget = Widget.objects.create(site=site, kind=kind, created_by=user, **fields)
+    else:
+        if widget.status == Widget.Status.DISABLED:
+            # The reason the page gives follows the targeting now saved.
+            blocked = _attributes_unavailable(site) if rule.uses_attributes else ""
+            fields["disabled_reason"] = blocked or REASON_NO_LONGER
+        _widget_update(widget, **fields)
     _save_questions(widget, questions)
     live_widgets_forget(site_id=site.pk)
     return widget
@@ -227,9 +251,7 @@ def widget_activate(*, widget: Widget) -> Widget:
         raise ApplicationError(
             "attributes_unavailable", f"{reason} Remove the attribute conditions, {remedy}."
         )
-    locked.status = Widget.Status.ACTIVE
-    locked.disabled_reason = ""
-    locked.save(update_fields=["status", "disabled_reason", "updated_at"])
+    _widget_update(locked, status=Widget.Status.ACTIVE, disabled_reason="")
     # The caller's copy shows what is stored now.
     for field in locked._meta.concrete_fields:
         setattr(widget, field.attname, getattr(locked, field.attname))
@@ -240,8 +262,7 @@ def widget_activate(*, widget: Widget) -> Widget:
 def widget_pause(*, widget: Widget) -> Widget:
     if widget.status != Widget.Status.ACTIVE:
         raise ApplicationError("not_active", "Only an active widget can be paused.")
-    widget.status = Widget.Status.PAUSED
-    widget.save(update_fields=["status", "updated_at"])
+    _widget_update(widget, status=Widget.Status.PAUSED)
     live_widgets_forget(site_id=widget.site_id)
     return widget
 
@@ -254,8 +275,12 @@ def widget_delete(*, widget: Widget, by: User | None = None) -> None:
     # Locked first: an answer being stored holds the row until it commits, and is then
     # counted and deleted with the others; one sent after waits, and finds no widget.
     Widget.objects.select_for_update().filter(site_id=site_id, pk=widget.pk).first()
-    responses = Response.objects.filter(site_id=site_id, widget=widget).count()
-    widget.delete()
+    # Table by table, each statement naming the site (docs/scaling.md): Django's cascade
+    # would find the questions and responses by the widget's id alone.
+    mine = "WHERE site_id = %s AND widget_id = %s"
+    responses = execute(f"DELETE FROM {table(Response)} {mine}", [site_id, widget.pk])
+    execute(f"DELETE FROM {table(Question)} {mine}", [site_id, widget.pk])
+    execute(f"DELETE FROM {table(Widget)} WHERE site_id = %s AND id = %s", [site_id, widget.pk])
     live_widgets_forget(site_id=site_id)
     account_event_record(
         account=widget.site.account,
@@ -269,10 +294,11 @@ def widget_delete(*, widget: Widget, by: User | None = None) -> None:
 def widgets_disable_for_attributes(*, site: Site, reason: str) -> int:
     """Switch off every running widget of the site whose targeting uses attributes."""
     switched = widgets_running_on_attributes(Widget.objects.filter(site=site))
-    for widget in switched:
-        widget.status = Widget.Status.DISABLED
-        widget.disabled_reason = reason
-        widget.save(update_fields=["status", "disabled_reason", "updated_at"])
+    if switched:
+        changed = {"status": Widget.Status.DISABLED, "disabled_reason": reason}
+        Widget.objects.filter(site_id=site.pk, pk__in=[w.pk for w in switched]).update(
+            **changed, updated_at=timezone.now()
+        )
     live_widgets_forget(site_id=site.pk)
     return len(switched)
 

@@ -1,9 +1,12 @@
 """Widget lifecycle: building, activation, and the rule that widgets targeting on
 attributes stop when User Attributes (or the plan that includes them) go away."""
 
+import re
 from dataclasses import replace
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts.models import Account
@@ -12,7 +15,7 @@ from apps.common.demo import demo_seed
 from apps.common.errors import ApplicationError
 from apps.consent.selectors import consent_statements
 from apps.consent.services import user_attributes_disable, user_attributes_enable
-from apps.feedback_targeting.models import Widget
+from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.rules import RuleError
 from apps.feedback_targeting.selectors import widgets_for_visitor
 from apps.feedback_targeting.services import (
@@ -21,11 +24,13 @@ from apps.feedback_targeting.services import (
     REASON_UA_DISABLED,
     QuestionSpec,
     widget_activate,
+    widget_delete,
     widget_pause,
     widget_save,
 )
 from apps.identity.services import visitor_identify
 from apps.sites.models import Site
+from tests.feedback_targeting.factories import ResponseFactory
 
 VISITOR = "visitor0visitor0visitor0visitor0"
 SPEND = {"match": "all", "conditions": [{"type": "number", "key": "spend", "op": "gt", "value": 0}]}
@@ -292,3 +297,52 @@ def test_seed_demo_poll_targets_paying_customers_only(db):
     assert shown(site, anonymous) == []
     assert demo_seed(base_url="http://127.0.0.1:8000")["poll_id"] == facts["poll_id"]
     assert Widget.objects.filter(site=site).count() == 1
+
+
+def test_every_change_to_a_widget_names_its_site(site, owner):
+    """Each UPDATE and DELETE on the widget tables names the site in its WHERE, so that a
+    database distributed by site sends it to that site's shard alone (docs/scaling.md)."""
+    widget = poll(site, SPEND, active=False)
+    first = widget.questions.get()
+    ResponseFactory(widget=widget, answers={str(first.pk): 4})
+    tables = tuple(model._meta.db_table for model in (Widget, Question, Response))
+
+    with CaptureQueriesContext(connection) as queries:
+        widget_activate(widget=Widget.objects.get(pk=widget.pk))
+        widget_pause(widget=Widget.objects.get(pk=widget.pk))
+        widget_save(  # the first question moves down, a new one comes first
+            site=site,
+            widget=Widget.objects.get(pk=widget.pk),
+            kind="poll",
+            name="Renamed",
+            targeting=SPEND,
+            questions=[
+                QuestionSpec(kind="text", text="Why?"),
+                replace(RATING[0], question_id=first.pk),
+            ],
+        )
+        moved = Widget.objects.get(pk=widget.pk)
+        widget_save(  # the first question goes
+            site=site,
+            widget=moved,
+            kind="poll",
+            name="Renamed",
+            targeting=SPEND,
+            questions=[QuestionSpec(kind="text", text="Why not?")],
+        )
+        widget_activate(widget=Widget.objects.get(pk=widget.pk))
+        user_attributes_disable(site=site, user=owner, client_ip=None)
+        widget_delete(widget=Widget.objects.get(pk=widget.pk), by=owner)
+
+    changes = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith(("UPDATE", "DELETE")) and any(t in q["sql"] for t in tables)
+    ]
+    assert len(changes) >= 10, changes
+    for sql in changes:
+        assert re.search(r"WHERE .*\bsite_id\b", sql), sql
+    # ... and the changes were made
+    assert not Widget.objects.filter(pk=widget.pk).exists()
+    assert not Question.objects.exists()
+    assert not Response.objects.exists()
