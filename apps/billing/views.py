@@ -14,8 +14,11 @@ from apps.billing.selectors import (
 )
 from apps.billing.services import plan_change
 from apps.common.tenancy import account_view
-from apps.feedback_targeting.selectors import widgets_switched_off_in_account
-from apps.feedback_targeting.services import REASON_PLAN
+from apps.feedback_targeting.selectors import (
+    REASON_PLAN,
+    SwitchedOff,
+    widgets_switched_off_in_account,
+)
 
 TIER_ORDER = list(Account.Tier.values)
 TIER_FEATURES = {
@@ -94,15 +97,31 @@ def plan_update(request: HttpRequest) -> HttpResponse:
         )
     elif not had_access and user_attributes_access(account=account).allowed:
         off = widgets_switched_off_in_account(account=account, reason=REASON_PLAN)
-        if off:
-            one = off == 1
-            message += (
-                f" User Attributes are back; {_widgets(off)} switched off with them "
-                f"{'stays' if one else 'stay'} off until you switch {'it' if one else 'them'} "
-                "on in Widgets."
-            )
+        message += _widgets_back_message(off)
     messages.success(request, message)
     return redirect("billing:plan", account_slug=account.slug)
+
+
+def _widgets_back_message(off: SwitchedOff) -> str:
+    """What an upgrade that brings User Attributes back means for the widgets the plan
+    switched off: those that can run stay off until switched on; those on sites whose
+    User Attributes were disabled since need them enabled first."""
+    if not off.can_run and not off.site_names_blocked:
+        return ""
+    message = " User Attributes are back"
+    if off.can_run:
+        one = off.can_run == 1
+        message += (
+            f"; {_widgets(off.can_run)} switched off with them {'stays' if one else 'stay'} "
+            f"off until you switch {'it' if one else 'them'} on in Widgets"
+        )
+    if off.site_names_blocked:
+        names = ", ".join(off.site_names_blocked)
+        message += (
+            f"; widgets that target on them stay off on {names} until User Attributes are "
+            "enabled there"
+        )
+    return message + "."
 
 
 def _widgets(n: int) -> str:

@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from rest_framework.renderers import JSONRenderer
 
+from apps.billing import selectors as billing  # billing reads the widgets in turn
 from apps.common.localcache import STAMP_CHECK_SECONDS, StampedLocalCache
 from apps.common.sql import JsonKeyText, table, text_cursor
 from apps.feedback_targeting.models import Question, Response, Widget
@@ -65,6 +66,32 @@ def widgets_targeting_key(*, site: Site, key: str) -> list[Widget]:
     ]
 
 
+# Why Cohort switched a widget off, as its pages say it.
+REASON_UA_DISABLED = "User Attributes were disabled for this site, and this widget targets on them."
+REASON_PLAN = "The plan no longer includes User Attributes, and this widget targets on them."
+REASON_NO_LONGER = (
+    "Cohort switched it off when its targeting on User Attributes could not run; it can "
+    "run now, so it can be activated again."
+)
+
+
+def attributes_unavailable(site: Site) -> str:
+    """Why a widget targeting on attributes may not run on this site now ("" if it may)."""
+    if not billing.user_attributes_access(account=site.account).allowed:
+        return REASON_PLAN
+    if not site.user_attributes_enabled:
+        return REASON_UA_DISABLED
+    return ""
+
+
+def widget_switched_off_reason(*, widget: Widget, site: Site) -> str:
+    """Why a widget Cohort switched off is off now: what blocks its targeting today (the
+    plan, or User Attributes disabled), or that it can run again. The reason stored when
+    it was switched off may have gone, or changed, since."""
+    blocked = attributes_unavailable(site) if parse_rule(widget.targeting).uses_attributes else ""
+    return blocked or REASON_NO_LONGER
+
+
 def widgets_switched_off_count(*, site: Site) -> int:
     """How many of the site's widgets Cohort switched off (their attributes went away)."""
     return Widget.objects.filter(site=site, status=Widget.Status.DISABLED).count()
@@ -82,12 +109,28 @@ def widgets_using_attributes_count(*, account) -> int:
     return len(widgets_running_on_attributes(Widget.objects.filter(site__account=account)))
 
 
-def widgets_switched_off_in_account(*, account, reason: str) -> int:
-    """How many of the account's widgets Cohort switched off for `reason` (e.g. the plan's),
-    on all its sites."""
-    return Widget.objects.filter(
+@dataclass(frozen=True)
+class SwitchedOff:
+    """An account's widgets Cohort switched off, by whether they can run again now."""
+
+    can_run: int
+    site_names_blocked: list[str]  # sites whose User Attributes are disabled
+
+
+def widgets_switched_off_in_account(*, account, reason: str) -> SwitchedOff:
+    """The account's widgets Cohort switched off for `reason` (e.g. the plan's): how many
+    may be switched on again now, and the sites where User Attributes must be enabled
+    first."""
+    widgets = Widget.objects.filter(
         site__account=account, status=Widget.Status.DISABLED, disabled_reason=reason
-    ).count()
+    )
+    can_run, blocked = 0, set()
+    for widget in widgets.select_related("site__account"):
+        if widget_switched_off_reason(widget=widget, site=widget.site) == REASON_NO_LONGER:
+            can_run += 1
+        elif not widget.site.user_attributes_enabled:
+            blocked.add(widget.site.name)
+    return SwitchedOff(can_run=can_run, site_names_blocked=sorted(blocked))
 
 
 def widget_get_for_site(*, site: Site, pk: int) -> Widget:

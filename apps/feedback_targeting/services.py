@@ -15,7 +15,11 @@ from apps.common.once import Once, make_once
 from apps.common.sql import execute, fetch_one, table
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.rules import Rule, RuleError, evaluate, parse_rule
-from apps.feedback_targeting.selectors import (
+from apps.feedback_targeting.selectors import (  # noqa: F401 - the reasons, for their callers
+    REASON_NO_LONGER,
+    REASON_PLAN,
+    REASON_UA_DISABLED,
+    attributes_unavailable,
     live_widgets_forget,
     page_url_contains,
     visitor_decision_facts,
@@ -28,12 +32,6 @@ from apps.user_attributes.validation import EMAIL_RE, MAX_EMAIL_LENGTH
 MAX_QUESTIONS = 10
 MAX_CHOICES = 12
 MAX_TEXT_ANSWER = 2000
-REASON_UA_DISABLED = "User Attributes were disabled for this site, and this widget targets on them."
-REASON_PLAN = "The plan no longer includes User Attributes, and this widget targets on them."
-REASON_NO_LONGER = (
-    "Cohort switched it off when its targeting on User Attributes could not run; it can "
-    "run now, so it can be activated again."
-)
 
 
 @dataclass(frozen=True)
@@ -66,15 +64,6 @@ def _check_questions(kind: str, questions: list[QuestionSpec]) -> None:
             raise ApplicationError("invalid_question", f"Question {number} repeats a choice.")
 
 
-def _attributes_unavailable(site: Site) -> str:
-    """Why a widget targeting on attributes may not run on this site now ("" if it may)."""
-    if not user_attributes_access(account=site.account).allowed:
-        return REASON_PLAN
-    if not site.user_attributes_enabled:
-        return REASON_UA_DISABLED
-    return ""
-
-
 def _attributes_remedy(site: Site, reason: str) -> str:
     """What lets a widget refused for `reason` run again, besides dropping its attribute
     conditions."""
@@ -87,7 +76,7 @@ def _attributes_remedy(site: Site, reason: str) -> str:
 
 
 def _attributes_unavailable_locked(site: Site) -> str:
-    """`_attributes_unavailable`, read under the locks that a plan change (the account's
+    """`attributes_unavailable`, read under the locks that a plan change (the account's
     row) and switching User Attributes on or off (the site's row) take: neither can
     commit between this check and the widget's switch-on, so their switch-off never
     misses it. Call inside a transaction.
@@ -101,7 +90,7 @@ def _attributes_unavailable_locked(site: Site) -> str:
         .select_related("account")
         .get(pk=site.pk)
     )
-    return _attributes_unavailable(locked)
+    return attributes_unavailable(locked)
 
 
 def _save_questions(widget: Widget, questions: list[QuestionSpec]) -> None:
@@ -188,7 +177,7 @@ def widget_save(
     else:
         if widget.status == Widget.Status.DISABLED:
             # The reason the page gives follows the targeting now saved.
-            blocked = _attributes_unavailable(site) if rule.uses_attributes else ""
+            blocked = attributes_unavailable(site) if rule.uses_attributes else ""
             fields["disabled_reason"] = blocked or REASON_NO_LONGER
         _widget_update(widget, **fields)
     _save_questions(widget, questions)

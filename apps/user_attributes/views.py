@@ -84,11 +84,10 @@ def _enabled_message(site) -> str:
     message = f"User Attributes are enabled for {site.name}."
     off = widgets_switched_off_count(site=site)
     if off == 1:
-        return f"{message} The widget switched off with them stays off: switch it on in Widgets."
+        return f"{message} The widget Cohort switched off stays off: switch it on in Widgets."
     if off:
         return (
-            f"{message} The {off} widgets switched off with them stay off: "
-            "switch them on in Widgets."
+            f"{message} The {off} widgets Cohort switched off stay off: switch them on in Widgets."
         )
     return message
 

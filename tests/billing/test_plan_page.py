@@ -6,8 +6,10 @@ from django.urls import reverse
 from apps.accounts.models import Account
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
+from apps.consent.selectors import consent_statements
+from apps.consent.services import user_attributes_disable, user_attributes_enable
 from apps.feedback_targeting.models import Widget
-from apps.feedback_targeting.services import REASON_UA_DISABLED
+from apps.feedback_targeting.services import REASON_NO_LONGER, REASON_PLAN, REASON_UA_DISABLED
 from apps.sites.models import Site
 from tests.feedback_targeting.factories import WidgetFactory
 
@@ -115,6 +117,41 @@ def test_a_confirmed_downgrade_says_what_it_switched_off_and_an_upgrade_what_sta
         "Upgraded to Business. User Attributes are back; 1 widget switched off with them "
         "stays off until you switch it on in Widgets."
     ) in up.content.decode()
+    assert Widget.objects.get(pk=attribute_poll.pk).status == Widget.Status.DISABLED
+
+
+def test_after_an_upgrade_widgets_switched_off_say_what_keeps_them_off_now(
+    login, owner, account, site, attribute_poll, change_url
+):
+    # given widgets the plan switched off, on a site whose User Attributes were then
+    # disabled
+    client = login(owner)
+    client.post(change_url, {"tier": "plus", "confirm": "on"})
+    user_attributes_disable(site=Site.objects.get(pk=site.pk), user=owner, client_ip=None)
+    widgets = reverse("widgets:list", args=[account.slug, site.key])
+
+    # when the plan includes User Attributes again
+    up = client.post(change_url, {"tier": "business"}, follow=True)
+
+    # then the upgrade says the site needs them enabled, not that the widget may be
+    # switched on, and the widget's row says why it is off now
+    assert (
+        "Upgraded to Business. User Attributes are back; widgets that target on them stay "
+        "off on Main shop until User Attributes are enabled there."
+    ) in up.content.decode()
+    row = client.get(widgets).content.decode()
+    assert REASON_UA_DISABLED in row
+    assert REASON_PLAN not in row
+    # and once they are enabled, the row says the widget can run again
+    user_attributes_enable(
+        site=Site.objects.get(pk=site.pk),
+        user=owner,
+        confirmed=set(consent_statements(account=account)),
+        client_ip=None,
+    )
+    row = client.get(widgets).content.decode()
+    assert REASON_NO_LONGER in row
+    assert REASON_UA_DISABLED not in row
     assert Widget.objects.get(pk=attribute_poll.pk).status == Widget.Status.DISABLED
 
 

@@ -181,7 +181,10 @@ class TestList:
         assert names == ["Newest", "Middle", "Oldest"]
 
     def test_a_disabled_widget_shows_its_reason(self, login, member, site):
-        WidgetFactory(site=site, status="disabled", disabled_reason=REASON_UA_DISABLED)
+        Site.objects.filter(pk=site.pk).update(user_attributes_enabled=False)
+        WidgetFactory(
+            site=site, status="disabled", disabled_reason=REASON_UA_DISABLED, targeting=PAYING
+        )
 
         page = html(login(member).get(url(site)))
 

@@ -135,7 +135,7 @@ class TestEnable:
 
         page = response.content.decode()
         assert "User Attributes are enabled for" in page
-        assert "The 2 widgets switched off with them stay off: switch them on in Widgets." in page
+        assert "The 2 widgets Cohort switched off stay off: switch them on in Widgets." in page
         assert set(Widget.objects.values_list("status", flat=True)) == {"disabled"}
 
     def test_htmx_confirmation_redirects_the_page(self, login, owner, disabled_site):

@@ -7,10 +7,22 @@ from django import template
 from apps.feedback_targeting.forms import number_text, operator_label
 from apps.feedback_targeting.models import Response
 from apps.feedback_targeting.rules import OPERATORS, Condition, RuleError, parse_rule
-from apps.feedback_targeting.selectors import EMOTIONS, AnswerCount, GivenAnswer, given_answers
+from apps.feedback_targeting.selectors import (
+    EMOTIONS,
+    AnswerCount,
+    GivenAnswer,
+    given_answers,
+    widget_switched_off_reason,
+)
 from apps.user_attributes.models import AttributeValue, ValueType
 
 register = template.Library()
+
+
+@register.filter
+def switched_off_reason(widget, site) -> str:
+    """Why a widget Cohort switched off is off today (`widget_switched_off_reason`)."""
+    return widget_switched_off_reason(widget=widget, site=site)
 
 
 def _condition_words(condition: Condition) -> str:
