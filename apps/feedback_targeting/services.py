@@ -159,12 +159,25 @@ def widget_save(
     user: User | None = None,
 ) -> Widget:
     """Create or update a widget. An active widget whose new targeting needs User
-    Attributes the site cannot use now is refused; a disabled one stays disabled."""
+    Attributes the site cannot use now is refused; a disabled one stays disabled.
+
+    Judged on the widget's status as stored, read under its row's lock (taken after the
+    account's and the site's, as `widget_activate` takes them): a widget switched on
+    since the caller read it is refused as an active one."""
     rule = parse_rule(targeting)  # raises RuleError
     _check_questions(kind, questions)
-    if widget is not None and widget.status == Widget.Status.ACTIVE and rule.uses_attributes:
-        reason = _attributes_unavailable_locked(site)
-        if reason:
+    if widget is not None:
+        reason = _attributes_unavailable_locked(site) if rule.uses_attributes else ""
+        status = (
+            Widget.objects.select_for_update(no_key=True)
+            .filter(site_id=site.pk, pk=widget.pk)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if status is None:
+            raise ApplicationError("unknown_widget", "This widget was deleted.", status_code=404)
+        widget.status = status
+        if reason and status == Widget.Status.ACTIVE:
             raise ApplicationError("attributes_unavailable", reason)
     fields = {
         "name": name.strip(),

@@ -208,6 +208,30 @@ class TestAttributesGoingAway:
         assert Widget.objects.get(pk=widget.pk).status == "paused"
         assert shown(site) == []
 
+    def test_a_save_judges_the_status_set_after_its_widget_was_read(self, site, owner):
+        """One admin's page shows the widget paused and adds attribute conditions; another
+        admin switched it on meanwhile: the save is refused as one of an active widget,
+        on a site whose User Attributes are off."""
+        visitor_identify(site=site, visitor_id=VISITOR, user_id="u1", attributes={"spend": 5})
+        widget = widget_pause(widget=poll(site, IDENTIFIED))
+        user_attributes_disable(site=site, user=owner, client_ip=None)
+        stale = Widget.objects.get(pk=widget.pk)
+        widget_activate(widget=Widget.objects.select_related("site__account").get(pk=widget.pk))
+
+        with pytest.raises(ApplicationError) as error:
+            widget_save(
+                site=Site.objects.get(pk=site.pk),
+                widget=stale,
+                kind="poll",
+                name=widget.name,
+                targeting=SPEND,
+                questions=RATING,
+            )
+
+        assert error.value.code == "attributes_unavailable"
+        assert Widget.objects.get(pk=widget.pk).targeting == IDENTIFIED
+        assert shown(site) == [widget.pk]
+
     def test_an_activation_saves_what_was_saved_after_its_widget_was_read(self, site):
         """It switches the widget on, and changes nothing else of it."""
         widget = poll(site, IDENTIFIED, active=False)
