@@ -1,17 +1,18 @@
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.conf import settings
+from django.db import models
 from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from apps.accounts.models import Account
 from apps.common.localcache import STAMP_CHECK_SECONDS, StampedLocalCache
-from apps.feedback_targeting.models import Response, Widget
-from apps.identity.models import ProcessedMessage, Profile, Session, Visitor
+from apps.identity.models import ProcessedMessage
 from apps.sites.models import Site
-from apps.user_attributes.models import AttributeKey, AttributeValue
 
 # Public site lookups kept in process memory. Every write to a site (or to its account's
 # plan) calls `site_public_forget`: this process sees it at once, the others within
@@ -24,23 +25,53 @@ _public_sites: StampedLocalCache[Site | None] = StampedLocalCache(
 
 
 def sites_row_counts(*, site_ids: list[int]) -> dict[str, int]:
-    """How many rows of each kind the sites hold: one count per table, by the site key
-    every tenant row carries, without loading a row."""
-    return {
-        "sites": len(site_ids),
-        **{
-            str(model._meta.verbose_name_plural): model.objects.filter(site_id__in=site_ids).count()
-            for model in (
-                Profile,
-                Visitor,
-                Session,
-                AttributeValue,
-                AttributeKey,
-                Widget,
-                Response,
-            )
-        },
+    """How many rows of each kind the sites hold, of every table their deletion empties
+    (`site_tables`): one count per table, by the site key every tenant row carries,
+    without loading a row."""
+    _, owned = site_tables()
+    counts = {
+        str(model._meta.verbose_name_plural): model.objects.filter(site_id__in=site_ids).count()
+        for model in reversed(owned)  # the rows others point at first: profiles, widgets
     }
+    return {"sites": len(site_ids), **counts}
+
+
+@functools.cache
+def site_tables() -> tuple[list[type[models.Model]], list[type[models.Model]]]:
+    """The models whose `site` outlives the site (set to NULL), and those that go with it,
+    in an order that deletes a row before the rows it points at."""
+    owned, kept = [], []
+    for model in apps.get_models():
+        field = next(
+            (
+                f
+                for f in model._meta.concrete_fields
+                if f.name == "site" and f.is_relation and f.related_model is Site
+            ),
+            None,
+        )
+        if field is None:
+            continue
+        (kept if field.remote_field.on_delete is models.SET_NULL else owned).append(model)
+    ordered: list[type[models.Model]] = []
+    pending = sorted(owned, key=lambda m: m._meta.label)
+    while pending:
+        # The models no other pending model points at can go now.
+        free = [
+            model
+            for model in pending
+            if not any(
+                f.is_relation and f.related_model is model
+                for other in pending
+                if other is not model
+                for f in other._meta.concrete_fields
+            )
+        ]
+        if not free:
+            raise RuntimeError(f"Site tables point at each other: {pending}")
+        ordered += free
+        pending = [m for m in pending if m not in free]
+    return kept, ordered
 
 
 def site_key_possible(key: str) -> bool:

@@ -1,14 +1,11 @@
-import functools
-
-from django.apps import apps
-from django.db import models, transaction
+from django.db import transaction
 
 from apps.accounts.events import account_event_record
 from apps.accounts.models import Account, AccountEvent, User
 from apps.common.once import Once, make_once
 from apps.common.sql import execute, table
 from apps.sites.models import Site
-from apps.sites.selectors import site_public_forget
+from apps.sites.selectors import site_public_forget, site_tables
 
 
 @transaction.atomic
@@ -93,46 +90,8 @@ def sites_data_delete(*, site_ids: list[int]) -> None:
     if not site_ids:
         return
     marks = ", ".join(["%s"] * len(site_ids))
-    kept, owned = _site_tables()
+    kept, owned = site_tables()
     for model in owned:
         execute(f"DELETE FROM {table(model)} WHERE site_id IN ({marks})", site_ids)
     for model in kept:
         execute(f"UPDATE {table(model)} SET site_id = NULL WHERE site_id IN ({marks})", site_ids)
-
-
-@functools.cache
-def _site_tables() -> tuple[list[type[models.Model]], list[type[models.Model]]]:
-    """The models whose `site` outlives the site (set to NULL), and those that go with it,
-    in an order that deletes a row before the rows it points at."""
-    owned, kept = [], []
-    for model in apps.get_models():
-        field = next(
-            (
-                f
-                for f in model._meta.concrete_fields
-                if f.name == "site" and f.is_relation and f.related_model is Site
-            ),
-            None,
-        )
-        if field is None:
-            continue
-        (kept if field.remote_field.on_delete is models.SET_NULL else owned).append(model)
-    ordered: list[type[models.Model]] = []
-    pending = sorted(owned, key=lambda m: m._meta.label)
-    while pending:
-        # The models no other pending model points at can go now.
-        free = [
-            model
-            for model in pending
-            if not any(
-                f.is_relation and f.related_model is model
-                for other in pending
-                if other is not model
-                for f in other._meta.concrete_fields
-            )
-        ]
-        if not free:
-            raise RuntimeError(f"Site tables point at each other: {pending}")
-        ordered += free
-        pending = [m for m in pending if m not in free]
-    return kept, ordered

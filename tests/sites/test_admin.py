@@ -5,8 +5,10 @@ from django.urls import reverse
 
 from apps.identity.models import Profile
 from apps.sites.models import Site
+from apps.sites.selectors import site_tables
 from tests.common.admin_forms import admin_form_data
 from tests.factories import ProfileFactory
+from tests.feedback_targeting.factories import QuestionFactory, WidgetFactory
 
 
 @pytest.fixture
@@ -84,6 +86,20 @@ def test_staff_delete_a_site_with_its_data(staff_client, site, other_site):
     assert response.status_code == 302
     assert list(Site.objects.values_list("name", flat=True)) == ["Other shop"]
     assert list(Profile.objects.values_list("site__name", "user_id")) == [("Other shop", "abc")]
+
+
+def test_the_delete_page_counts_every_kind_of_row_the_deletion_empties(staff_client, site):
+    """Questions, message ids and rejected-key counts go with the site too: the page
+    counts each table the deletion empties, as the deletion finds them."""
+    QuestionFactory(widget=WidgetFactory(site=site), position=0)
+
+    confirm = staff_client.get(reverse("admin:sites_site_delete", args=[site.pk]))
+
+    page = confirm.content.decode()
+    _, owned = site_tables()
+    for model in owned:
+        assert f"<li>{str(model._meta.verbose_name_plural).capitalize()}: " in page
+    assert "<li>Questions: 1</li>" in page
 
 
 def test_sites_are_not_added_in_the_admin(staff_client):

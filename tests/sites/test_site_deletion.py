@@ -10,7 +10,8 @@ from apps.accounts.services import account_delete
 from apps.consent.models import ConsentRecord
 from apps.identity.models import PrivacyAudit, Profile, Visitor
 from apps.sites.models import Site
-from apps.sites.services import _site_tables, site_delete
+from apps.sites.selectors import site_tables
+from apps.sites.services import site_delete
 from tests.consent.factories import ConsentRecordFactory
 from tests.factories import (
     AttributeKeyFactory,
@@ -45,7 +46,7 @@ def _fill(site) -> None:
 
 
 def _rows(site_id: int) -> dict[str, int]:
-    kept, owned = _site_tables()
+    kept, owned = site_tables()
     return {m._meta.label: m.objects.filter(site_id=site_id).count() for m in kept + owned}
 
 
@@ -67,7 +68,7 @@ def test_every_row_of_the_site_goes_and_the_other_sites_stay(site, other_site):
 
 
 def test_every_tenant_table_is_known_to_the_deletion():
-    kept, owned = _site_tables()
+    kept, owned = site_tables()
 
     labels = {m._meta.label for m in kept + owned}
 
