@@ -26,8 +26,10 @@ class WidgetsApi(PublicSiteAPIView):
     class OutputSerializer(serializers.Serializer):
         widgets = serializers.ListField(
             child=serializers.DictField(),
-            help_text="Each widget: id, kind (poll | feedback), questions (id, kind, "
-            "text, choices, required), thank_you_message, and emotions for feedback.",
+            help_text="Each widget: id, kind (poll | feedback), language (of the widget's "
+            "own words: en, de, es, fr, it or nl), questions (id, kind, text, choices, "
+            "required), thank_you_message, and emotions (value, label in the widget's "
+            "language) for feedback.",
         )
 
     @extend_schema(

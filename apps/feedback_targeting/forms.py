@@ -29,6 +29,12 @@ from apps.feedback_targeting.rules import (
 )
 from apps.feedback_targeting.selectors import EMOTIONS, KeyChoice
 from apps.feedback_targeting.services import QuestionSpec
+from apps.feedback_targeting.texts import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    thank_you_in,
+    widget_texts,
+)
 from apps.user_attributes.models import ValueType
 
 # The key select's value for "visitor is identified / anonymous" (keys never start with @).
@@ -69,7 +75,16 @@ class WidgetFieldsForm(OnceForm):
         max_length=300,
         required=False,
         label="Thank-you message",
-        help_text="Shown after the visitor answers.",
+        help_text="Shown after the visitor answers. Left empty, or as it is, it is said in "
+        "the widget's language.",
+    )
+    language = forms.ChoiceField(
+        choices=LANGUAGES,
+        initial=DEFAULT_LANGUAGE,
+        required=False,  # a page sent without it (one opened before it existed): English
+        label="Language of the widget's own words",
+        help_text="Its buttons, labels and messages around your questions; write the "
+        "questions in the language you want your visitors to read.",
     )
     url_contains = forms.CharField(
         max_length=300,
@@ -78,6 +93,9 @@ class WidgetFieldsForm(OnceForm):
         help_text="For example /checkout. Leave empty to show it on every page.",
     )
     match = forms.ChoiceField(choices=MATCH_CHOICES, initial="all", label="Match")
+
+    def clean_language(self) -> str:
+        return self.cleaned_data["language"] or DEFAULT_LANGUAGE
 
 
 # --- question blocks ------------------------------------------------------------------
@@ -406,6 +424,7 @@ class BuilderForm:
                 initial={
                     "name": widget.name,
                     "thank_you_message": widget.thank_you_message,
+                    "language": widget.language,
                     "url_contains": widget.url_contains,
                     "match": targeting.get("match", "all"),
                 }
@@ -419,7 +438,11 @@ class BuilderForm:
             ]
         else:
             self.fields = WidgetFieldsForm(
-                initial={"match": "all", "thank_you_message": DEFAULT_THANK_YOU}
+                initial={
+                    "match": "all",
+                    "thank_you_message": DEFAULT_THANK_YOU,
+                    "language": DEFAULT_LANGUAGE,
+                }
             )
             self.questions = [question_form_blank("q0")]
             self.rows = []
@@ -540,11 +563,17 @@ class BuilderForm:
         ]
 
     def preview(self) -> dict:
-        """What the widget preview shows: the form's current content, valid or not."""
+        """What the widget preview shows: the form's current content, valid or not, with
+        the widget's own words in its language."""
+        language = str(self.fields["language"].value() or DEFAULT_LANGUAGE)
+        texts = widget_texts(language)
         return {
             "kind": self.kind,
-            "thank_you_message": str(self.fields["thank_you_message"].value() or "")
-            or DEFAULT_THANK_YOU,
+            "language": language if language in dict(LANGUAGES) else DEFAULT_LANGUAGE,
+            "texts": texts,
+            "thank_you_message": thank_you_in(
+                language, str(self.fields["thank_you_message"].value() or "")
+            ),
             "questions": [q.preview() for q in self.questions],
-            "emotions": list(EMOTIONS.values()),
+            "emotions": [texts[f"emotion_{value}"] for value in EMOTIONS],
         }

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.common.models import site_key
+from apps.feedback_targeting.texts import DEFAULT_LANGUAGE, LANGUAGES
 from apps.identity.models import Profile, Visitor
 
 
@@ -32,6 +33,9 @@ class Widget(models.Model):
     # Show only on pages whose URL contains this text (empty: every page).
     url_contains = models.CharField(max_length=300, blank=True)
     thank_you_message = models.CharField(max_length=300, default="Thank you for your feedback!")
+    # The language of the widget's own words (buttons, labels, messages: texts.py); the
+    # customer writes the questions and the thank-you in the language they choose.
+    language = models.CharField(max_length=8, choices=LANGUAGES, default=DEFAULT_LANGUAGE)
     # The text of each question removed from the poll, by its id: its answers stay with
     # the responses, and the results and the export still say what was asked.
     removed_questions = models.JSONField(default=dict, blank=True)

@@ -28,6 +28,7 @@ from apps.feedback_targeting.rules import (
     merge_anchor,
     parse_rule,
 )
+from apps.feedback_targeting.texts import widget_texts
 from apps.identity.models import Profile, Visitor
 from apps.sites.models import Site
 from apps.user_attributes.models import AttributeKey, AttributeValue, ValueType
@@ -217,6 +218,7 @@ def widget_payload(widget: Widget) -> dict:
     payload = {
         "id": widget.pk,
         "kind": widget.kind,
+        "language": widget.language,
         "thank_you_message": widget.thank_you_message,
         "questions": [
             {
@@ -230,7 +232,8 @@ def widget_payload(widget: Widget) -> dict:
         ],
     }
     if widget.kind == Widget.Kind.FEEDBACK:
-        payload["emotions"] = [{"value": v, "label": label} for v, label in EMOTIONS.items()]
+        texts = widget_texts(widget.language)
+        payload["emotions"] = [{"value": v, "label": texts[f"emotion_{v}"]} for v in EMOTIONS]
     return payload
 
 

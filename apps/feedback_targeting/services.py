@@ -25,6 +25,7 @@ from apps.feedback_targeting.selectors import (  # noqa: F401 - the reasons, for
     visitor_decision_facts,
     widgets_running_on_attributes,
 )
+from apps.feedback_targeting.texts import DEFAULT_LANGUAGE, LANGUAGES, thank_you_in
 from apps.identity.services import visitor_profile_ensure
 from apps.sites.models import Site
 from apps.user_attributes.validation import EMAIL_RE, MAX_EMAIL_LENGTH
@@ -156,6 +157,7 @@ def widget_save(
     questions: list[QuestionSpec],
     url_contains: str = "",
     thank_you_message: str = "",
+    language: str = DEFAULT_LANGUAGE,
     user: User | None = None,
 ) -> Widget:
     """Create or update a widget. An active widget whose new targeting needs User
@@ -166,6 +168,8 @@ def widget_save(
     since the caller read it is refused as an active one."""
     rule = parse_rule(targeting)  # raises RuleError
     _check_questions(kind, questions)
+    if language not in dict(LANGUAGES):
+        raise ApplicationError("invalid_language", "Choose one of the languages offered.")
     if widget is not None:
         reason = _attributes_unavailable_locked(site) if rule.uses_attributes else ""
         status = (
@@ -183,7 +187,8 @@ def widget_save(
         "name": name.strip(),
         "targeting": rule.as_json(),
         "url_contains": url_contains.strip(),
-        "thank_you_message": thank_you_message.strip() or "Thank you for your feedback!",
+        "thank_you_message": thank_you_in(language, thank_you_message),
+        "language": language,
     }
     if widget is None:
         widget = Widget.objects.create(site=site, kind=kind, created_by=user, **fields)
@@ -208,6 +213,7 @@ def widget_create_once(
     questions: list[QuestionSpec],
     url_contains: str = "",
     thank_you_message: str = "",
+    language: str = DEFAULT_LANGUAGE,
     user: User,
 ) -> Once[Widget]:
     """A new widget (`widget_save`), once per copy of the builder sent with the same
@@ -219,6 +225,7 @@ def widget_create_once(
         "questions": questions,
         "url_contains": url_contains,
         "thank_you_message": thank_you_message,
+        "language": language,
     }
     return make_once(
         scope=f"widget:{site.pk}:{user.pk}",

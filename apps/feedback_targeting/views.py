@@ -201,6 +201,7 @@ def _builder(request: HttpRequest, *, site: Site, widget: Widget | None, kind: s
                 "questions": form.question_specs(),
                 "url_contains": form.cleaned["url_contains"],
                 "thank_you_message": form.cleaned["thank_you_message"],
+                "language": form.cleaned["language"],
                 "user": request.user,
             }
             try:

@@ -8,6 +8,7 @@ from pathlib import Path
 from django.conf import settings
 
 from apps.billing.selectors import user_attributes_access
+from apps.feedback_targeting.texts import WIDGET_TEXTS
 from apps.sites.models import Site
 from apps.sites.origins import origin_allowed
 from apps.sites.selectors import site_install_snippet
@@ -35,8 +36,9 @@ def tracker_api_base() -> str:
 
 
 def tracker_script_for_site(*, site: Site) -> str:
-    """The tracking script with the site's key and the API base filled in."""
-    config = {"siteKey": site.key, "apiBase": tracker_api_base()}
+    """The tracking script with the site's key, the API base and the widgets' own words in
+    every language a widget can be set to filled in."""
+    config = {"siteKey": site.key, "apiBase": tracker_api_base(), "texts": WIDGET_TEXTS}
     literal = json.dumps(config, ensure_ascii=False).translate(_JS_ESCAPES)
     source = _script_source(SCRIPT_PATH.stat().st_mtime_ns)
     return source.replace(CONFIG_PLACEHOLDER, literal, 1)

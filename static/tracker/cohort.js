@@ -473,10 +473,32 @@
     return node;
   }
 
-  function ownText(node) {
-    node.setAttribute("lang", "en");
+  function ownText(node, t) {
+    node.setAttribute("lang", t.lang);
     node.setAttribute("dir", "ltr");
     return node;
+  }
+
+  // The widgets' own words, in the language each widget is set to (its `language`), from
+  // the texts the served script carries (apps/feedback_targeting/texts.py); English
+  // where a language lacks one. `t(key, {name: value})` fills in `{name}`.
+  function wording(widget) {
+    const texts = isPlainObject(config) && isPlainObject(config.texts) ? config.texts : {};
+    const lang =
+      typeof widget.language === "string" && isPlainObject(texts[widget.language])
+        ? widget.language
+        : "en";
+    const own = texts[lang] || {};
+    const english = isPlainObject(texts.en) ? texts.en : {};
+    function t(key, values) {
+      let text = typeof own[key] === "string" ? own[key] : english[key] || key;
+      Object.keys(values || {}).forEach(function (name) {
+        text = text.split("{" + name + "}").join(String(values[name]));
+      });
+      return text;
+    }
+    t.lang = lang;
+    return t;
   }
 
   function isBlank(answer) {
@@ -523,40 +545,41 @@
     );
   }
 
-  function thankYou(widget) {
+  function thankYou(widget, t) {
     return typeof widget.thank_you_message === "string" && widget.thank_you_message
       ? widget.thank_you_message
-      : "Thank you for your feedback!";
+      : t("thanks");
   }
 
   // What the visitor is told after sending an answer: {state, message} where state is
   // "thanks" (stored, or stored before), "gone" (the widget is no longer open to this
   // visitor) or "retry" (not stored; the visitor may correct it or try again).
-  function answerOutcome(widget, result) {
+  function answerOutcome(widget, result, t) {
     const data = isPlainObject(result.data) ? result.data : {};
     if (result.status === 201 || result.status === 200) {
       const message =
         typeof data.thank_you_message === "string" && data.thank_you_message
           ? data.thank_you_message
-          : thankYou(widget);
+          : thankYou(widget, t);
       return { state: "thanks", message: message };
     }
     if (result.status === 409 && data.code === "already_answered") {
-      return { state: "thanks", message: thankYou(widget) };
+      return { state: "thanks", message: thankYou(widget, t) };
     }
+    // The API's reasons are in English: a widget in another language says its own.
     if (result.status === 400 && typeof data.message === "string") {
-      return { state: "retry", message: data.message };
+      return { state: "retry", message: t.lang === "en" ? data.message : t("retry") };
     }
     // An answer_id refused as another answer's: not stored, and the next send has a new id.
     const idRefused = result.status === 409 && data.code === "answer_id_conflict";
     if (result.status === 403 || result.status === 404 || (result.status === 409 && !idRefused)) {
-      return { state: "gone", message: "Sorry, this is no longer open for answers." };
+      return { state: "gone", message: t("gone") };
     }
-    return { state: "retry", message: "Your answer could not be sent. Please try again." };
+    return { state: "retry", message: t("retry") };
   }
 
   // The optional email with its explicit, unticked consent box.
-  function contactFields(prefix) {
+  function contactFields(prefix, t) {
     const email = el("input", {
       type: "email",
       id: prefix + "email",
@@ -566,11 +589,11 @@
     });
     const consent = el("input", { type: "checkbox", id: prefix + "consent" });
     const node = el("div", { class: "contact" }, [
-      el("label", { class: "label", for: email.id }, ["Your email (optional)"]),
+      el("label", { class: "label", for: email.id }, [t("email_label")]),
       email,
       el("label", { class: "check", for: consent.id }, [
         consent,
-        el("span", null, ["Connect my feedback to this email"]),
+        el("span", null, [t("consent_label")]),
       ]),
     ]);
     // {email} to send ("" for none), or {problem, field} to show the visitor.
@@ -578,13 +601,10 @@
       const value = email.value.trim();
       if (value === "") return { email: "" };
       if (!consent.checked) {
-        return {
-          problem: "Tick “Connect my feedback to this email”, or clear the email.",
-          field: consent,
-        };
+        return { problem: t("consent_problem"), field: consent };
       }
       if (value.length > MAX_EMAIL_LENGTH || !EMAIL_PATTERN.test(value)) {
-        return { problem: "Please enter a valid email address, or clear it.", field: email };
+        return { problem: t("email_problem"), field: email };
       }
       return { email: value };
     }
@@ -596,7 +616,7 @@
   }
 
   // One poll question's controls; answers[question.id] follows what the visitor picks.
-  function questionControls(question, prefix, answers, labelId, guard) {
+  function questionControls(question, prefix, answers, labelId, guard, t) {
     const name = prefix + "q" + question.id;
     if (question.kind === "single" || question.kind === "multiple") {
       const type = question.kind === "single" ? "radio" : "checkbox";
@@ -642,7 +662,7 @@
       const buttons = [1, 2, 3, 4, 5].map(function (value) {
         const button = el(
           "button",
-          { type: "button", "aria-pressed": "false", "aria-label": value + " out of 5" },
+          { type: "button", "aria-pressed": "false", "aria-label": t("rating", { value: value }) },
           [String(value)]
         );
         button.addEventListener(
@@ -659,8 +679,8 @@
       const node = el("div", null, [
         el("div", { class: "scale", role: "group", "aria-labelledby": labelId }, buttons),
         el("div", { class: "scale-ends", "aria-hidden": "true" }, [
-          el("span", null, ["1 · not at all"]),
-          el("span", null, ["5 · very"]),
+          el("span", null, [t("scale_low")]),
+          el("span", null, [t("scale_high")]),
         ]),
       ]);
       return {
@@ -881,7 +901,7 @@
 
     // Adds the consented email, sends, and shows progress on the button. Null means the
     // visitor should try again; the reason is then shown in `error`.
-    async function answerWithProgress(widget, payload, given, button, idleLabel, error) {
+    async function answerWithProgress(widget, payload, given, button, idleLabel, error, t) {
       if (given.email) {
         payload.email = given.email;
         payload.consent_to_connect = true;
@@ -890,9 +910,9 @@
       // reaches the widget): give it back once it is enabled again.
       const focused = button.matches(":focus");
       button.disabled = true;
-      button.textContent = "Sending…";
+      button.textContent = t("sending");
       error.textContent = "";
-      const outcome = await answerSend(widget, payload);
+      const outcome = await answerSend(widget, payload, t);
       button.disabled = false;
       button.textContent = idleLabel;
       if (focused) button.focus();
@@ -931,7 +951,7 @@
       storageSet("sessionStorage", unsettledKey, JSON.stringify(Array.from(unsettled)));
     }
 
-    async function answerSend(widget, payload) {
+    async function answerSend(widget, payload, t) {
       env.info(
         widget.kind + " " + widget.id + " answered: " +
         JSON.stringify(widget.kind === "poll" ? payload.answers : {
@@ -956,7 +976,7 @@
       );
       const unknown = result.status === 0 || result.status >= 500 || result.status === 429;
       unsettledKeep(key, unknown ? payload.answer_id : null);
-      return answerOutcome(widget, result);
+      return answerOutcome(widget, result, t);
     }
 
     function header(title, progress, closeLabel) {
@@ -971,6 +991,7 @@
     }
 
     function pollShow(widget) {
+      const t = wording(widget);
       const prefix = "cohort-" + widget.id + "-";
       const questions = widget.questions;
       const answers = {};
@@ -983,11 +1004,11 @@
 
       const title = el("h2", { class: "title", id: prefix + "title" });
       const progress = el("p", { class: "progress" });
-      const head = header(title, progress, "Close poll");
+      const head = header(title, progress, t("close_poll"));
       const controls = questions.map(function (question) {
-        return questionControls(question, prefix, answers, title.id, guard);
+        return questionControls(question, prefix, answers, title.id, guard, t);
       });
-      const contact = contactFields(prefix);
+      const contact = contactFields(prefix, t);
       const error = el("p", { class: "error", role: "alert" });
       const next = el("button", { type: "submit", class: "primary" });
       const form = el(
@@ -1000,11 +1021,11 @@
           .concat([contact.node, error, el("div", { class: "foot" }, [next])])
       );
       const status = el("p", { class: "thanks", role: "status" });
-      const done = el("button", { type: "button", class: "primary" }, ["Close"]);
+      const done = el("button", { type: "button", class: "primary" }, [t("close")]);
       const after = el("div", { class: "foot", hidden: true }, [done]);
       const card = el(
         "section",
-        { class: "w card", role: "dialog", "aria-labelledby": title.id },
+        { class: "w card", role: "dialog", "aria-labelledby": title.id, lang: t.lang },
         [head.node, form, status, after]
       );
 
@@ -1014,15 +1035,15 @@
         title.textContent = question.text;
         customerText(title);
         if (!question.required) {
-          title.appendChild(ownText(el("span", { class: "optional" }, [" (optional)"])));
+          title.appendChild(ownText(el("span", { class: "optional" }, [" " + t("optional")]), t));
         }
         progress.hidden = questions.length < 2;
-        progress.textContent = "Question " + (step + 1) + " of " + questions.length;
+        progress.textContent = t("progress", { n: step + 1, total: questions.length });
         controls.forEach(function (control, index) {
           control.node.hidden = index !== step;
         });
         contact.node.hidden = !last;
-        next.textContent = last ? "Submit" : "Next";
+        next.textContent = last ? t("submit") : t("next");
         error.textContent = "";
         if (focus) controls[step].focus();
       }
@@ -1056,10 +1077,11 @@
         const hadFocus = focusWithin(card);
         form.hidden = true;
         progress.hidden = true;
-        title.textContent = answered ? "Answer sent" : "Poll closed";
-        ownText(title);
+        title.textContent = answered ? t("answer_sent") : t("poll_closed");
+        ownText(title, t);
         status.textContent = outcome.message;
-        (answered ? customerText : ownText)(status);
+        if (answered) customerText(status);
+        else ownText(status, t);
         after.hidden = false;
         if (hadFocus) done.focus();
       }
@@ -1067,7 +1089,7 @@
       async function submit() {
         const question = questions[step];
         if (question.required && isBlank(answers[question.id])) {
-          error.textContent = "Please answer this question.";
+          error.textContent = t("answer_this");
           controls[step].focus();
           return;
         }
@@ -1090,7 +1112,9 @@
             typeof answer === "string" ? answer.slice(0, MAX_TEXT_ANSWER) : answer;
         });
         sending = true;
-        const outcome = await answerWithProgress(widget, payload, given, next, "Submit", error);
+        const outcome = await answerWithProgress(
+          widget, payload, given, next, t("submit"), error, t
+        );
         sending = false;
         if (outcome) finish(outcome);
       }
@@ -1142,6 +1166,7 @@
     }
 
     function feedbackShow(widget) {
+      const t = wording(widget);
       const prefix = "cohort-" + widget.id + "-";
       const entry = { kind: "feedback", touched: false, remove: null, url: pageUrl() };
       let emotion = null;
@@ -1157,12 +1182,10 @@
           "aria-controls": prefix + "panel",
           "aria-haspopup": "dialog",
         },
-        ["Feedback"]
+        [t("feedback_tab")]
       );
-      const title = el("h2", { class: "title", id: prefix + "title" }, [
-        "How would you rate your experience?",
-      ]);
-      const head = header(title, null, "Close feedback");
+      const title = el("h2", { class: "title", id: prefix + "title" }, [t("feedback_title")]);
+      const head = header(title, null, t("close_feedback"));
       const faces = widget.emotions.map(function (option) {
         const button = el("button", { type: "button", "aria-pressed": "false" }, [
           el("span", { class: "face", "aria-hidden": "true" }, [EMOTION_FACES[option.value] || ""]),
@@ -1185,19 +1208,21 @@
         rows: 3,
         maxlength: MAX_TEXT_ANSWER,
       });
-      const contact = contactFields(prefix);
+      const contact = contactFields(prefix, t);
       const error = el("p", { class: "error", role: "alert" });
-      const submitButton = el("button", { type: "submit", class: "primary" }, ["Send feedback"]);
+      const submitButton = el("button", { type: "submit", class: "primary" }, [
+        t("send_feedback"),
+      ]);
       const form = el("form", { novalidate: true }, [
         el("div", { class: "emotions", role: "group", "aria-labelledby": title.id }, faces),
-        el("label", { class: "label", for: comment.id }, ["Tell us more (optional)"]),
+        el("label", { class: "label", for: comment.id }, [t("tell_more")]),
         comment,
         contact.node,
         error,
         el("div", { class: "foot" }, [submitButton]),
       ]);
       const status = el("p", { class: "thanks", role: "status" });
-      const done = el("button", { type: "button", class: "primary" }, ["Close"]);
+      const done = el("button", { type: "button", class: "primary" }, [t("close")]);
       const after = el("div", { class: "foot", hidden: true }, [done]);
       const panel = el(
         "section",
@@ -1210,7 +1235,7 @@
         },
         [head.node, form, status, after]
       );
-      const node = el("div", { class: "w" }, [tab, panel]);
+      const node = el("div", { class: "w", lang: t.lang }, [tab, panel]);
 
       function formReset() {
         emotion = null;
@@ -1246,7 +1271,7 @@
 
       async function submit() {
         if (emotion === null) {
-          error.textContent = "Please choose how you feel.";
+          error.textContent = t("choose_feeling");
           faces[0].focus();
           return;
         }
@@ -1264,14 +1289,15 @@
         };
         sending = true;
         const outcome = await answerWithProgress(
-          widget, payload, given, submitButton, "Send feedback", error
+          widget, payload, given, submitButton, t("send_feedback"), error, t
         );
         sending = false;
         if (!outcome) return;
         const hadFocus = focusWithin(panel);
         form.hidden = true;
         status.textContent = outcome.message;
-        (outcome.state === "thanks" ? customerText : ownText)(status);
+        if (outcome.state === "thanks") customerText(status);
+        else ownText(status, t);
         after.hidden = false;
         emotion = null;
         entry.touched = false;

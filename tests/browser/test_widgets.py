@@ -15,6 +15,7 @@ import pytest
 from apps.feedback_targeting.models import Response, Widget
 from apps.feedback_targeting.selectors import live_widgets_forget
 from apps.feedback_targeting.services import QuestionSpec, widget_activate, widget_save
+from apps.feedback_targeting.texts import WIDGET_TEXTS
 from apps.identity.models import Profile, Visitor
 from tests.browser.accounts import log_in
 from tests.browser.shop import STUB, CustomerPage
@@ -1145,3 +1146,64 @@ def test_closing_a_poll_by_mouse_leaves_the_page_where_it_is(shop, open_poll):
     card.wait_for(state="detached")
     assert shop.page.evaluate("window.scrollY") == scrolled
     assert shop.page.evaluate("document.activeElement.id") != "q"
+
+
+def test_a_poll_set_to_german_speaks_german_around_the_customers_questions(shop, site):
+    widget = widget_save(
+        site=site,
+        kind=Widget.Kind.POLL,
+        name="Umfrage",
+        targeting={"match": "all", "conditions": []},
+        questions=[
+            QuestionSpec(kind="rating", text="Wie zufrieden sind Sie?"),
+            QuestionSpec(kind="text", text="Was fehlt?", required=False),
+        ],
+        language="de",
+    )
+    widget_activate(widget=widget)
+    shop.lang = "de"
+    shop.open()
+    card = shop.page.get_by_role("dialog", name="Wie zufrieden sind Sie?")
+    card.wait_for()
+
+    assert card.get_by_text("Frage 1 von 2").is_visible()
+    assert shop.shadow("root.querySelector('section.card').getAttribute('lang')") == "de"
+    card.get_by_role("button", name="Umfrage schließen").wait_for()
+    card.get_by_role("button", name="4 von 5").click()
+    card.get_by_role("button", name="Weiter").click()
+    card = shop.page.get_by_role("dialog", name="Was fehlt? (optional)")
+    card.get_by_label("Ihre E-Mail-Adresse (optional)").fill("anna@example.de")
+    card.get_by_role("button", name="Absenden").click()
+
+    assert card.get_by_role("alert").inner_text() == (
+        "Setzen Sie das Häkchen bei „Mein Feedback mit dieser E-Mail-Adresse verknüpfen“, "
+        "oder löschen Sie die E-Mail-Adresse."
+    )
+    card.get_by_label("Mein Feedback mit dieser E-Mail-Adresse verknüpfen").check()
+    card.get_by_role("button", name="Absenden").click()
+    sent = shop.page.get_by_role("dialog", name="Antwort gesendet")
+    sent.get_by_role("status").filter(has_text="Vielen Dank für Ihr Feedback!").wait_for()
+    assert Response.objects.get(widget=widget).email == "anna@example.de"
+
+
+def test_a_feedback_tab_set_to_french_names_its_feelings_in_french(shop, site):
+    widget = widget_save(
+        site=site,
+        kind=Widget.Kind.FEEDBACK,
+        name="Avis",
+        targeting={"match": "all", "conditions": []},
+        questions=[],
+        language="fr",
+    )
+    widget_activate(widget=widget)
+    shop.open()
+
+    shop.page.get_by_role("button", name="Votre avis", exact=True).click()
+    panel = shop.page.get_by_role("dialog", name="Comment évaluez-vous votre expérience\u202f?")
+    panel.get_by_role("button", name="Envoyer mon avis").click()
+
+    assert panel.get_by_role("alert").inner_text() == "Veuillez indiquer ce que vous en pensez."
+    panel.get_by_role("button", name=WIDGET_TEXTS["fr"]["emotion_5"]).click()
+    panel.get_by_role("button", name="Envoyer mon avis").click()
+    panel.get_by_role("status").filter(has_text="Merci pour votre avis").wait_for()
+    assert Response.objects.get(widget=widget).emotion == 5

@@ -19,6 +19,7 @@ from apps.feedback_targeting.selectors import (
     widget_results,
 )
 from apps.feedback_targeting.services import REASON_UA_DISABLED
+from apps.feedback_targeting.texts import WIDGET_TEXTS
 from apps.feedback_targeting.views import csv_cell
 from apps.identity.services import visitor_identify
 from apps.sites.models import Site
@@ -1091,17 +1092,10 @@ class TestPreview:
 
         assert '<span class="wp-tab">Feedback</span>' in page
         assert "How happy are you?" not in page
-        # in the words of the live tab
-        script = SCRIPT_PATH.read_text()
-        for words in [
-            "How would you rate your experience?",
-            "Tell us more (optional)",
-            "Your email (optional)",
-            "Connect my feedback to this email",
-            "Send feedback",
-        ]:
-            assert f'"{words}"' in script
-            assert words in page
+        # in the words of the live tab, which the served script carries
+        for key in ["feedback_title", "tell_more", "email_label", "consent_label", "send_feedback"]:
+            assert WIDGET_TEXTS["en"][key] in page
+            assert f't("{key}")' in SCRIPT_PATH.read_text()
 
 
 # --- activation ------------------------------------------------------------------------

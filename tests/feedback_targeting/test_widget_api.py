@@ -124,6 +124,7 @@ class TestDecision:
                 {
                     "id": poll.pk,
                     "kind": "poll",
+                    "language": "en",
                     "thank_you_message": "Thanks!",
                     "questions": [
                         {
@@ -167,6 +168,7 @@ class TestDecision:
         assert widget == {
             "id": feedback.pk,
             "kind": "feedback",
+            "language": "en",
             "thank_you_message": "Merci",
             "questions": [],
             "emotions": [

@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from apps.feedback_targeting.texts import WIDGET_TEXTS
 from apps.sites.selectors import site_install_snippet
 from apps.tracker.selectors import CONFIG_PLACEHOLDER, tracker_script_for_site
 from tests.factories import MembershipFactory
@@ -31,7 +32,11 @@ def test_script_is_served_as_javascript_with_the_site_key_and_api_base(
     assert response["Cache-Control"] == "public, max-age=300"
     assert "Cookie" not in response.get("Vary", "")
     body = response.content.decode()
-    assert served_config(body) == {"siteKey": site.key, "apiBase": "https://cohort.example.com"}
+    assert served_config(body) == {
+        "siteKey": site.key,
+        "apiBase": "https://cohort.example.com",
+        "texts": WIDGET_TEXTS,  # the widgets' own words in every language offered
+    }
     assert CONFIG_PLACEHOLDER not in body
     assert other_site.key not in body
 

@@ -19,6 +19,12 @@ from apps.user_attributes.models import AttributeValue, ValueType
 register = template.Library()
 
 
+@register.simple_tag
+def own_words(texts: dict, key: str, **values) -> str:
+    """One of a widget's own words (texts.py) with its `{name}` values filled in."""
+    return texts[key].format(**values)
+
+
 @register.filter
 def switched_off_reason(widget, site) -> str:
     """Why a widget Cohort switched off is off today (`widget_switched_off_reason`)."""
