@@ -63,6 +63,8 @@ class RequestContextMiddleware:
 _SECRET_PATHS = (
     re.compile(r"(/invite/)[^/?#\s]+"),
     re.compile(r"(/password/reset/[^/?#\s]+/)[^/?#\s]+"),
+    # A sign-up's confirmation link: it works for a week, and names the address.
+    re.compile(r"(/confirm/)(?!again/)[^/?#\s]+"),
 )
 
 

@@ -81,6 +81,7 @@ def test_the_request_log_keeps_no_secret_of_a_link(client, caplog):
         "/invite/s3cr3t-invitation-link-value",  # no slash: does not resolve
         "/password/reset/MQ/s3cr3t-reset-token/",
         "/password/reset/sent/",
+        "/confirm/eyJzM2NyM3QiOjF9:s3cr3t:confirm-link/",
     ]
     with caplog.at_level(logging.INFO, logger="cohort.request"):
         for path in paths:
@@ -92,6 +93,7 @@ def test_the_request_log_keeps_no_secret_of_a_link(client, caplog):
         "/invite/[secret]",
         "/password/reset/MQ/[secret]/",
         "/password/reset/sent/",
+        "/confirm/[secret]/",
     ]
     assert "s3cr3t" not in caplog.text
 
