@@ -277,7 +277,7 @@ def _account_made_before(request: HttpRequest, *, slug: str) -> HttpResponse:
     """The answer to a new-account form sent again: where the first sending led."""
     membership = memberships_of_user(user=request.user).filter(account__slug=slug).first()
     if membership is None:  # still being made, or left since
-        messages.info(request, "That form was sent already; its account is listed here.")
+        messages.info(request, "That form was sent already: its account is listed here once made.")
         return redirect("accounts:switch")
     request.session[SESSION_ACCOUNT_KEY] = slug
     messages.info(request, f"That form was sent twice; {membership.account.name} was started once.")
@@ -429,6 +429,13 @@ def member_invite(request: HttpRequest) -> HttpResponse:
         except ApplicationError as refused:
             form.add_error("email", refused.message)
         else:
+            if once.pending:  # the first sending is still mailing: it may yet fail
+                messages.info(
+                    request,
+                    "That form is still being sent: reload this page in a moment to see "
+                    "whether the invitation went.",
+                )
+                return redirect("account:detail", account_slug=request.account.slug)
             if once.made is None:
                 messages.info(
                     request,

@@ -52,11 +52,13 @@ class OnceForm(forms.Form):
 @dataclass(frozen=True)
 class Once(Generic[T]):
     """What one sending of a form made: `made`, or None when an earlier sending of the
-    same copy made it; then `earlier` is what that one made, as its `remember` wrote it
-    ("" when it is not known: still being made after the wait, or forgotten)."""
+    same copy took it on; then `earlier` is what that one made, as its `remember` wrote
+    it, and `pending` says that it was still at work after the wait (it may yet fail:
+    nothing may be said to have been done)."""
 
     made: T | None
     earlier: str = ""
+    pending: bool = False
 
 
 def make_once(
@@ -75,7 +77,7 @@ def make_once(
         return Once(make())
     key = _key(scope, form_id, content)
     if not cache.add(key, _PENDING, timeout=CLAIM_SECONDS):
-        return Once(None, _earlier(key))
+        return _earlier(key)
     try:
         made = make()
     except BaseException:
@@ -85,10 +87,10 @@ def make_once(
     return Once(made)
 
 
-def made_before(*, scope: str, form_id: str, content: object) -> str:
-    """What an earlier sending of this copy made, as its `remember` wrote it ("" if none
+def made_before(*, scope: str, form_id: str, content: object) -> Once[None]:
+    """What an earlier sending of this copy did (`earlier` "" and not `pending` if none
     did): for a form whose second sending finds its object gone (a deletion done)."""
-    return _earlier(_key(scope, form_id, content)) if form_id else ""
+    return _earlier(_key(scope, form_id, content)) if form_id else Once(None)
 
 
 def _key(scope: str, form_id: str, content: object) -> str:
@@ -96,12 +98,12 @@ def _key(scope: str, form_id: str, content: object) -> str:
     return f"form-copy:{scope}:{form_id}:{digest}"
 
 
-def _earlier(key: str) -> str:
+def _earlier(key: str) -> Once:
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         value = cache.get(key)
         if value != _PENDING:
-            return value or ""
+            return Once(None, value or "")
         if time.monotonic() >= deadline:
-            return ""
+            return Once(None, pending=True)
         time.sleep(WAIT_STEP_SECONDS)

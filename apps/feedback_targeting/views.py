@@ -175,7 +175,7 @@ def _widget_made_before(request: HttpRequest, *, site: Site, widget_id: str) -> 
     try:
         widget = widget_get_for_site(site=site, pk=int(widget_id or 0))
     except Http404:  # still being made, or deleted since
-        messages.info(request, "That form was sent already; its widget is listed here.")
+        messages.info(request, "That form was sent already: its widget is listed here once saved.")
         return redirect("widgets:list", account_slug=request.account.slug, site_key=site.key)
     messages.info(request, f"That form was sent twice; “{widget.name}” was saved once.")
     return redirect(

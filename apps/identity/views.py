@@ -112,13 +112,19 @@ def lookup_delete(request: HttpRequest, site_key: str) -> HttpResponse:
         )
         # A copy of the form sent again is answered as the first sending was.
         summary = once.made.deleted_summary if once.made else once.earlier
-        if summary:
+        if once.pending:  # the first sending is still deleting: it may yet fail
+            messages.info(
+                request,
+                "That form was sent already and the deletion is still under way: search "
+                "again in a moment to see that nothing is left.",
+            )
+        elif summary:
             messages.success(
                 request,
                 f"Deleted everything stored about this person on {site.name}: {summary}. "
                 "The request is recorded in the privacy audit trail without personal data.",
             )
-        else:  # the first sending is still deleting, or was long ago
+        else:  # the first sending deleted them over a day ago
             messages.info(
                 request,
                 "That form was sent already: this person was deleted once, and the request "

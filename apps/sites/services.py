@@ -2,13 +2,12 @@ from django.db import transaction
 
 from apps.accounts.events import account_event_record
 from apps.accounts.models import Account, AccountEvent, User
-from apps.common.once import Once, make_once
+from apps.common.once import Once, made_before, make_once
 from apps.common.sql import execute, table
 from apps.sites.models import Site
 from apps.sites.selectors import site_public_forget, site_tables
 
 
-@transaction.atomic
 @transaction.atomic
 def site_create(
     *, account: Account, name: str, allowed_origins: list[str], created_by: User | None
@@ -40,6 +39,28 @@ def site_create_once(
         ),
         remember=lambda site: site.key,
     )
+
+
+def _deletion_scope(account: Account, by: User) -> str:
+    return f"site-delete:{account.pk}:{by.pk}"
+
+
+def site_delete_once(*, site: Site, by: User, form_id: str) -> Once[str]:
+    """`site_delete`, once per copy of the confirmation: a copy sent again (a double
+    click) is told of the first sending's deletion (`made_before` answers it once the
+    site is gone); the site's name is what a sending did."""
+
+    def delete() -> str:
+        site_delete(site=site, by=by)
+        return site.name
+
+    scope = _deletion_scope(site.account, by)
+    return make_once(scope=scope, form_id=form_id, content=site.key, make=delete, remember=str)
+
+
+def site_deletion_before(*, account: Account, key: str, by: User, form_id: str) -> Once[None]:
+    """What an earlier sending of this copy of a site's deletion did (see `made_before`)."""
+    return made_before(scope=_deletion_scope(account, by), form_id=form_id, content=key)
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from apps.accounts.models import Membership
 from apps.billing.selectors import user_attributes_access
-from apps.common.once import made_before, make_once
+from apps.common.once import Once
 from apps.common.tenancy import account_view
 from apps.sites.forms import SiteDeleteForm, SiteForm
 from apps.sites.selectors import (
@@ -19,7 +19,12 @@ from apps.sites.selectors import (
     site_script_url,
     sites_of_account_with_activity,
 )
-from apps.sites.services import site_create_once, site_delete, site_update
+from apps.sites.services import (
+    site_create_once,
+    site_delete_once,
+    site_deletion_before,
+    site_update,
+)
 
 
 @account_view()
@@ -69,7 +74,7 @@ def _site_made_before(request: HttpRequest, *, key: str) -> HttpResponse:
     try:
         site = site_get_for_account(account=request.account, key=key)
     except Http404:  # still being made, or deleted since
-        messages.info(request, "That form was sent already; its site is listed here.")
+        messages.info(request, "That form was sent already: its site is listed here once made.")
         return redirect("sites:list", account_slug=request.account.slug)
     messages.info(request, f"That form was sent twice; {site.name} was created once.")
     return redirect("sites:detail", account_slug=request.account.slug, site_key=site.key)
@@ -123,33 +128,35 @@ def site_install_status_view(request: HttpRequest, site_key: str) -> HttpRespons
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def site_delete_view(request: HttpRequest, site_key: str) -> HttpResponse:
-    # The same confirmation sent twice (a double click) finds the site gone or going: it
-    # is answered as the first sending was.
-    once = {
-        "scope": f"site-delete:{request.account.pk}:{request.user.pk}",
-        "form_id": request.POST.get("form_id", ""),
-        "content": site_key,
-    }
-    if request.method == "POST" and (name := made_before(**once)):
-        return _site_deleted(request, name)
+    form_id = request.POST.get("form_id", "")
+    if request.method == "POST":
+        # The same confirmation sent twice (a double click) finds the site gone or going:
+        # it is answered as the first sending was.
+        before = site_deletion_before(
+            account=request.account, key=site_key, by=request.user, form_id=form_id
+        )
+        if before.earlier or before.pending:
+            return _site_deleted(request, before, name=before.earlier)
     site = site_get_for_account(account=request.account, key=site_key)
     form = SiteDeleteForm(request.POST if request.method == "POST" else None, site=site)
     if request.method == "POST" and form.is_valid():
-
-        def delete() -> str:
-            site_delete(site=site, by=request.user)
-            return site.name
-
-        deleted = make_once(**once, make=delete, remember=str)
-        return _site_deleted(request, deleted.made or deleted.earlier or site.name)
+        deleted = site_delete_once(site=site, by=request.user, form_id=form_id)
+        return _site_deleted(request, deleted, name=site.name)
     template = "sites/partials/_delete_dialog.html" if request.htmx else "sites/delete.html"
     return render(
         request, template, {"site": site, "form": form}, status=400 if form.errors else 200
     )
 
 
-def _site_deleted(request: HttpRequest, name: str) -> HttpResponse:
-    messages.success(request, f"{name} and all of its data were deleted.")
+def _site_deleted(request: HttpRequest, deleted: Once, *, name: str) -> HttpResponse:
+    if deleted.pending:  # another sending of the form is deleting it: it may yet fail
+        messages.info(
+            request,
+            f"Deleting {name or 'the site'} is still under way: reload this page in a moment "
+            "to see it gone.",
+        )
+    else:
+        messages.success(request, f"{name} and all of its data were deleted.")
     return redirect("sites:list", account_slug=request.account.slug)
 
 

@@ -22,6 +22,11 @@ def form_id_in(page: str, name: str = "form_id") -> str:
     return re.search(rf'name="{name}" value="([0-9a-f]{{32}})"', page)[1]
 
 
+def claimed(scope: str, form_id: str, content) -> None:
+    """A sending of this copy of the form that has not finished (another process's)."""
+    cache.add(once._key(scope, form_id, content), "-")
+
+
 def messages_of(response) -> str:
     return " ".join(str(m) for m in response.context["messages"])
 
@@ -124,9 +129,7 @@ def test_a_copy_still_being_made_elsewhere_leads_to_the_list(login, owner, accou
     monkeypatch.setattr(once, "WAIT_SECONDS", 0.1)
     client = login(owner)
     form_id = form_id_in(client.get(f"/a/{account.slug}/sites/new/").content.decode())
-    content = ("Blog", [])
-    digest = once.hashlib.sha256(repr(content).encode()).hexdigest()[:32]
-    cache.add(f"form-copy:site:{account.pk}:{owner.pk}:{form_id}:{digest}", "-")
+    claimed(f"site:{account.pk}:{owner.pk}", form_id, ("Blog", []))
 
     response = client.post(
         f"/a/{account.slug}/sites/new/", {"name": "Blog", "form_id": form_id}, follow=True
@@ -134,7 +137,53 @@ def test_a_copy_still_being_made_elsewhere_leads_to_the_list(login, owner, accou
 
     assert not Site.objects.filter(name="Blog").exists()
     assert response.redirect_chain == [(f"/a/{account.slug}/sites/", 302)]
-    assert "That form was sent already; its site is listed here." in messages_of(response)
+    assert "That form was sent already: its site is listed here once made." in (
+        messages_of(response)
+    )
+
+
+def test_an_invitation_still_being_mailed_is_not_said_to_have_gone(
+    login, owner, account, monkeypatch
+):
+    """The first sending waits for a slow mail server (and may yet fail): the second
+    does not claim the invitation went."""
+    monkeypatch.setattr(once, "WAIT_SECONDS", 0.1)
+    client = login(owner)
+    page = client.get(f"/a/{account.slug}/account/").content.decode()
+    form_id = form_id_in(page)
+    claimed(f"invite:{account.pk}:{owner.pk}", form_id, ("friend@example.com", "member"))
+
+    response = client.post(
+        f"/a/{account.slug}/account/members/invite/",
+        {"email": "friend@example.com", "role": "member", "form_id": form_id},
+        follow=True,
+    )
+
+    said = messages_of(response)
+    assert "still being sent: reload this page in a moment to see whether" in said
+    assert "one invitation went" not in said
+    assert not Invitation.objects.exists()
+
+
+def test_a_site_deletion_still_under_way_is_not_said_to_be_done(
+    login, owner, account, site, monkeypatch
+):
+    monkeypatch.setattr(once, "WAIT_SECONDS", 0.1)
+    client = login(owner)
+    page = client.get(f"/a/{account.slug}/sites/{site.key}/delete/").content.decode()
+    form_id = form_id_in(page)
+    claimed(f"site-delete:{account.pk}:{owner.pk}", form_id, site.key)
+
+    response = client.post(
+        f"/a/{account.slug}/sites/{site.key}/delete/",
+        {"confirm_name": "Main shop", "form_id": form_id},
+        follow=True,
+    )
+
+    said = messages_of(response)
+    assert "Deleting the site is still under way" in said
+    assert "were deleted" not in said
+    assert Site.objects.filter(pk=site.pk).exists()
 
 
 def test_a_sending_without_a_copy_id_always_makes(login, owner, account):
