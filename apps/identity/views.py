@@ -54,7 +54,11 @@ def lookup_site(request: HttpRequest, site_key: str) -> HttpResponse:
     # The same goes for a search the log-in page sends on to: a link from elsewhere that
     # met a logged-out member arrives from there.
     from_elsewhere = _from_elsewhere(request)
-    if searched and from_elsewhere:
+    # Going back (or forward) to a search asks for the page again (htmx keeps no copy of
+    # what a search found): it is not a new lookup either, until the member asks.
+    went_back = bool(request.htmx and request.htmx.history_restore_request)
+    held = searched and (from_elsewhere or went_back)
+    if held:
         form = LookupForm(initial={k: request.GET.get(k, "") for k in ("user_id", "email")})
     elif searched and form.is_valid():
         found = person_lookup_record(
@@ -72,7 +76,7 @@ def lookup_site(request: HttpRequest, site_key: str) -> HttpResponse:
         "found": found,
         "query": urlencode({k: request.GET.get(k, "") for k in ("user_id", "email")}),
         "can_delete": request.membership.can_manage_sites,
-        "search_held": searched and from_elsewhere,
+        "search_held": "back" if went_back and held else "link" if held else "",
     }
     # An htmx search swaps the form with the results: a refused search shows its errors
     # beside their fields. Going back to a search htmx does not keep asks for the whole

@@ -62,8 +62,9 @@
   });
 
   // A session that ended while the page was open: htmx is told to take the window to the
-  // log-in page. A page holding what the person typed and has not sent (the builder)
-  // keeps the window, and says how to go on.
+  // log-in page. A request from a form holding what the person typed and has not sent
+  // (the builder's previews) keeps the window, so that the text can be copied: the page
+  // cannot send it any more (logging in again gives the browser a new form token).
   var LOGIN_PATH = "/login/";
 
   function unsavedForm(target) {
@@ -77,15 +78,23 @@
 
   document.addEventListener("htmx:beforeOnLoad", function (event) {
     var redirect = event.detail.xhr.getResponseHeader("HX-Redirect") || "";
-    if (redirect.indexOf(LOGIN_PATH) !== 0 || !document.querySelector("form[data-unsaved]")) {
-      return;
-    }
+    var source = event.detail.elt;
+    var unsaved = source && source.closest ? source.closest("form[data-unsaved]") : null;
+    if (redirect.indexOf(LOGIN_PATH) !== 0 || !unsaved) return;
     event.preventDefault();
     requestError(
-      "Your session ended, so this was not sent. Log in again in another tab, then come " +
-        "back: what you typed here is still here.",
-      event.detail.elt
+      "Your session ended, so nothing more can be sent from this page. What you typed is " +
+        "still here: copy what you need, log in again, then come back to it.",
+      source
     );
+  });
+
+  // Going back to a page htmx does not keep asks the server for it; after the session
+  // ended, the answer sends the window to the log-in page (htmx alone would show the
+  // answer's empty body).
+  document.addEventListener("htmx:historyCacheMissLoad", function (event) {
+    var redirect = event.detail.xhr.getResponseHeader("HX-Redirect");
+    if (redirect) window.location.assign(redirect);
   });
 
   // Logging out forgets the copies of pages htmx keeps for the back button (a shared

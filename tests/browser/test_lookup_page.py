@@ -90,13 +90,29 @@ def test_what_a_search_found_is_not_kept_in_the_browser_and_back_shows_the_whole
     for found in ("gold", VISITOR, "data-user-id"):
         assert found not in browser_storage(lookup)
 
-    # and Back shows the first search again as a whole page, asked of the server
+    # and Back shows the first search again as a whole page, asked of the server, held
+    # until the member runs it again (each search is recorded in their name)
+    recorded = PrivacyAudit.objects.count()
     lookup.go_back()
     expect(lookup).to_have_url(re.compile(r"\?user_id=ABC&email=$"))
-    expect(lookup.locator("article.person")).to_have_attribute("data-user-id", "ABC")
+    expect(lookup.locator("#search-held")).to_contain_text("This is a search you made before")
+    expect(lookup.locator("article.person")).to_have_count(0)
+    assert PrivacyAudit.objects.count() == recorded
     expect(lookup.get_by_role("navigation", name="Main")).to_have_count(1)
     expect(lookup.get_by_role("heading", name="Visitor Lookup")).to_have_count(1)
     expect(lookup.get_by_label("User ID")).to_have_value("ABC")
     expect(lookup.locator("#lookup-form")).to_have_count(1)
     assert "ABC" not in history_cache(lookup)
     assert "gold" not in browser_storage(lookup)
+
+
+def test_going_back_after_the_session_ended_opens_the_login_page(lookup, live_server, site):
+    search(lookup, user_id="ABC")
+    search(lookup, email="rachel@example.com")
+    expect(lookup.locator("article.person")).to_have_count(1)
+    lookup.context.clear_cookies(name="sessionid")
+
+    lookup.go_back()
+
+    expect(lookup).to_have_url(re.compile(r"/login/\?next="))
+    expect(lookup.get_by_role("heading", name="Log in to Cohort")).to_be_visible()

@@ -130,8 +130,8 @@ def test_a_session_that_ended_keeps_what_the_builder_holds_and_says_so(
     page.get_by_label("Thank-you message").fill("Thanks a lot")  # its preview is refused
 
     expect(page.get_by_role("alert").filter(has_text="Your session ended")).to_have_text(
-        "Your session ended, so this was not sent. Log in again in another tab, then come "
-        "back: what you typed here is still here."
+        "Your session ended, so nothing more can be sent from this page. What you typed is "
+        "still here: copy what you need, log in again, then come back to it."
     )
     expect(page).to_have_url(builder)
     expect(page.get_by_label("Name")).to_have_value("Checkout survey")

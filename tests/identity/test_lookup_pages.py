@@ -426,8 +426,27 @@ def test_a_history_restore_gets_the_whole_page(login, member, site, rachel):
     assert '<nav class="mainnav" aria-label="Main">' in page
     assert "<h1>Visitor Lookup</h1>" in page
     assert re.search(r'<input [^>]*value="ABC"[^>]*id="id_user_id"', page)
-    assert 'data-user-id="ABC"' in page
     assert "HX-History-Restore-Request" in response["Vary"]
+
+
+def test_going_back_to_a_search_holds_it_rather_than_recording_another_lookup(
+    login, member, site, rachel
+):
+    client = login(member)
+    client.get(page_url(site), {"user_id": "ABC"}, HTTP_HX_REQUEST="true")
+    recorded = PrivacyAudit.objects.count()
+
+    back = client.get(
+        page_url(site),
+        {"user_id": "ABC"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_HISTORY_RESTORE_REQUEST="true",
+    )
+
+    page = back.content.decode()
+    assert PrivacyAudit.objects.count() == recorded
+    assert 'data-user-id="ABC"' not in page
+    assert "This is a search you made before. Press Look up to run it again" in page
 
 
 def confirmation_form_id(client, site) -> str:
