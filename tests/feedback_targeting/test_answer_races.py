@@ -4,11 +4,13 @@ waits for the change and is refused as the widget now is, never with a server er
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from apps.accounts.models import AccountEvent
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.services import widget_delete
+from apps.sites.models import Site
+from apps.sites.services import site_delete
 from tests.factories import ProfileFactory, SiteFactory, VisitorFactory
 from tests.feedback_targeting.test_widget_api import EVERYONE, answer, good_answers, make_poll
 from tests.locks import wait_until_blocked_by
@@ -89,3 +91,30 @@ def test_a_deletion_waits_for_an_answer_being_stored_and_deletes_it_too(site, ow
     assert not Response.objects.exists()
     event = AccountEvent.objects.get(action=AccountEvent.Action.WIDGET_DELETED)
     assert event.subject == f"“{poll.name}” on {site.name}: 1 response"
+
+
+def test_a_site_deletion_waits_for_an_answer_being_stored_and_deletes_it_too(site, owner):
+    """A site deleted while one of its widgets' answers is being stored waits for the
+    answer (its widget's row) and deletes it too: it never fails at commit on the
+    answer's foreign keys, which would roll the whole deletion back."""
+    poll = make_poll(site, EVERYONE)
+    visitor = VisitorFactory(site=site, profile=ProfileFactory(site=site))
+    held_and_stored = [
+        (f"SELECT id FROM {Widget._meta.db_table} WHERE id = %s FOR SHARE", [poll.pk]),
+        (
+            f"INSERT INTO {Response._meta.db_table} (site_id, widget_id, visitor_id, "
+            "profile_id, answers, comment, email, consent_to_connect, page_url, created_at, "
+            "answer_id) VALUES (%s, %s, %s, %s, '{}', '', '', false, '', now(), '')",
+            [site.pk, poll.pk, visitor.pk, visitor.profile_id],
+        ),
+    ]
+    worker = committed_once_waited_for(held_and_stored)
+    try:
+        with transaction.atomic():
+            site_delete(site=site, by=owner)
+    finally:
+        worker.join()
+
+    assert not Site.objects.filter(pk=site.pk).exists()
+    assert not Widget.objects.exists()
+    assert not Response.objects.exists()
