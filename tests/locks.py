@@ -1,10 +1,11 @@
 """Row locks held by another PostgreSQL connection, for tests of what waits for what."""
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import connection
+from django.db import connection, connections
 
 
 @contextmanager
@@ -50,3 +51,24 @@ def wait_until_blocked_by(holder, timeout: float = 10.0) -> None:
             if time.monotonic() > deadline:
                 raise AssertionError(f"nothing came to wait for backend {pid} in {timeout} s")
             time.sleep(0.01)
+
+
+def committed_once_waited_for(statements: list[tuple[str, list]]) -> threading.Thread:
+    """Run `statements` in a transaction of another connection now, and commit it once
+    some other backend waits for its locks (join the thread after the waiting call)."""
+    other = connection.get_new_connection(connection.get_connection_params())
+    with other.cursor() as cursor:
+        for sql, params in statements:
+            cursor.execute(sql, params)
+
+    def commit():
+        try:
+            wait_until_blocked_by(other)
+        finally:
+            other.commit()
+            other.close()
+            connections.close_all()
+
+    worker = threading.Thread(target=commit)
+    worker.start()
+    return worker

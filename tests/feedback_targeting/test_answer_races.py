@@ -1,10 +1,8 @@
 """An answer sent while the owner deletes or pauses its widget, on PostgreSQL: the answer
 waits for the change and is refused as the widget now is, never with a server error."""
 
-import threading
-
 import pytest
-from django.db import connection, connections, transaction
+from django.db import transaction
 
 from apps.accounts.models import AccountEvent
 from apps.feedback_targeting.models import Question, Response, Widget
@@ -13,30 +11,23 @@ from apps.sites.models import Site
 from apps.sites.services import site_delete
 from tests.factories import ProfileFactory, SiteFactory, VisitorFactory
 from tests.feedback_targeting.test_widget_api import EVERYONE, answer, good_answers, make_poll
-from tests.locks import wait_until_blocked_by
+from tests.locks import committed_once_waited_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("on_postgres")]
 
 
-def committed_once_waited_for(statements: list[tuple[str, list]]) -> threading.Thread:
-    """Run `statements` in a transaction of another connection now, and commit it once
-    some other backend waits for its locks."""
-    other = connection.get_new_connection(connection.get_connection_params())
-    with other.cursor() as cursor:
-        for sql, params in statements:
-            cursor.execute(sql, params)
-
-    def commit():
-        try:
-            wait_until_blocked_by(other)
-        finally:
-            other.commit()
-            other.close()
-            connections.close_all()
-
-    worker = threading.Thread(target=commit)
-    worker.start()
-    return worker
+def answer_being_stored(site, poll, visitor) -> list[tuple[str, list]]:
+    """What storing an answer does first: it holds its widget's row (as `response_submit`
+    does) and writes the response."""
+    return [
+        (f"SELECT id FROM {Widget._meta.db_table} WHERE id = %s FOR SHARE", [poll.pk]),
+        (
+            f"INSERT INTO {Response._meta.db_table} (site_id, widget_id, visitor_id, "
+            "profile_id, answers, comment, email, consent_to_connect, page_url, created_at, "
+            "answer_id) VALUES (%s, %s, %s, %s, '{}', '', '', false, '', now(), '')",
+            [site.pk, poll.pk, visitor.pk, visitor.profile_id],
+        ),
+    ]
 
 
 def deleted(widget) -> list[tuple[str, list]]:
@@ -72,16 +63,7 @@ def test_a_deletion_waits_for_an_answer_being_stored_and_deletes_it_too(site, ow
     the deletion waits for it, and then finds it among the widget's responses."""
     poll = make_poll(site, EVERYONE)
     visitor = VisitorFactory(site=site, profile=ProfileFactory(site=site))
-    held_and_stored = [
-        (f"SELECT id FROM {Widget._meta.db_table} WHERE id = %s FOR SHARE", [poll.pk]),
-        (
-            f"INSERT INTO {Response._meta.db_table} (site_id, widget_id, visitor_id, "
-            "profile_id, answers, comment, email, consent_to_connect, page_url, created_at, "
-            "answer_id) VALUES (%s, %s, %s, %s, '{}', '', '', false, '', now(), '')",
-            [site.pk, poll.pk, visitor.pk, visitor.profile_id],
-        ),
-    ]
-    worker = committed_once_waited_for(held_and_stored)
+    worker = committed_once_waited_for(answer_being_stored(site, poll, visitor))
     try:
         widget_delete(widget=poll, by=owner)
     finally:
@@ -99,16 +81,7 @@ def test_a_site_deletion_waits_for_an_answer_being_stored_and_deletes_it_too(sit
     answer's foreign keys, which would roll the whole deletion back."""
     poll = make_poll(site, EVERYONE)
     visitor = VisitorFactory(site=site, profile=ProfileFactory(site=site))
-    held_and_stored = [
-        (f"SELECT id FROM {Widget._meta.db_table} WHERE id = %s FOR SHARE", [poll.pk]),
-        (
-            f"INSERT INTO {Response._meta.db_table} (site_id, widget_id, visitor_id, "
-            "profile_id, answers, comment, email, consent_to_connect, page_url, created_at, "
-            "answer_id) VALUES (%s, %s, %s, %s, '{}', '', '', false, '', now(), '')",
-            [site.pk, poll.pk, visitor.pk, visitor.profile_id],
-        ),
-    ]
-    worker = committed_once_waited_for(held_and_stored)
+    worker = committed_once_waited_for(answer_being_stored(site, poll, visitor))
     try:
         with transaction.atomic():
             site_delete(site=site, by=owner)

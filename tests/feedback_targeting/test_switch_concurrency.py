@@ -16,7 +16,7 @@ from apps.sites.models import Site
 from tests.factories import SiteFactory, UserFactory
 from tests.feedback_targeting.factories import QuestionFactory
 from tests.feedback_targeting.test_widget_api import EVERYONE, PAYING_FOR_10_DAYS, make_poll
-from tests.locks import held_for_key_share, wait_until_blocked_by
+from tests.locks import committed_once_waited_for, held_for_key_share
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("on_postgres")]
 
@@ -113,23 +113,11 @@ def test_an_activation_waits_for_a_save_adding_attribute_conditions_and_is_refus
     site = SiteFactory(user_attributes_enabled=False)
     widget = make_poll(site, EVERYONE, active=False)
     stale = Widget.objects.select_related("site__account").get(pk=widget.pk)
-    other = connection.get_new_connection(connection.get_connection_params())
-    with other.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Widget._meta.db_table} SET targeting = %s WHERE id = %s",
-            [json.dumps(PAYING_FOR_10_DAYS), widget.pk],
-        )
-
-    def commit():
-        try:
-            wait_until_blocked_by(other)
-        finally:
-            other.commit()
-            other.close()
-            connections.close_all()
-
-    saver = threading.Thread(target=commit)
-    saver.start()
+    saved = (
+        f"UPDATE {Widget._meta.db_table} SET targeting = %s WHERE id = %s",
+        [json.dumps(PAYING_FOR_10_DAYS), widget.pk],
+    )
+    saver = committed_once_waited_for([saved])
     try:
         with pytest.raises(ApplicationError) as refused:
             widget_activate(widget=stale)
