@@ -302,3 +302,17 @@ class JsonKeyText(Func):
     def as_postgresql(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
         return f"({sql} ->> %s)", (*params, self.key)
+
+
+class JsonKeyType(JsonKeyText):
+    """The JSON type of the value under one key ("array" for a list, on both databases),
+    NULL where the key is missing: a string answer such as "[1]" reads as its text, the
+    same as the list [1] would."""
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"JSON_TYPE({sql}, %s)", (*params, f'$."{self.key}"')
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"jsonb_typeof({sql} -> %s)", (*params, self.key)

@@ -17,7 +17,7 @@ from rest_framework.renderers import JSONRenderer
 
 from apps.billing import selectors as billing  # billing reads the widgets in turn
 from apps.common.localcache import STAMP_CHECK_SECONDS, StampedLocalCache
-from apps.common.sql import JsonKeyText, table, text_cursor
+from apps.common.sql import JsonKeyText, JsonKeyType, table, text_cursor
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.rules import (
     CountSQL,
@@ -470,20 +470,6 @@ def _counts(labels: list[str], counter: Counter, total: int) -> list[AnswerCount
         )
         for label in labels
     ]
-
-
-class JsonKeyType(JsonKeyText):
-    """The JSON type of the value under one key ("array" for a list, on both databases),
-    NULL where the key is missing: a string answer such as "[1]" reads as its text, the
-    same as the list [1] would."""
-
-    def as_sql(self, compiler, connection, **extra_context):
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"JSON_TYPE({sql}, %s)", (*params, f'$."{self.key}"')
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"jsonb_typeof({sql} -> %s)", (*params, self.key)
 
 
 def _choices(value: str) -> list[str]:
