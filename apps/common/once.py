@@ -26,6 +26,8 @@ CLAIM_SECONDS = 86400
 # so that both answers lead to the same place.
 WAIT_SECONDS = 3.0
 WAIT_STEP_SECONDS = 0.05
+# How often a sending tries to claim a copy whose earlier claims were given back.
+CLAIM_ATTEMPTS = 3
 _PENDING = "-"
 
 
@@ -76,8 +78,16 @@ def make_once(
     if not form_id:
         return Once(make())
     key = _key(scope, form_id, content)
-    if not cache.add(key, _PENDING, timeout=CLAIM_SECONDS):
-        return _earlier(key)
+    for _ in range(CLAIM_ATTEMPTS):
+        if cache.add(key, _PENDING, timeout=CLAIM_SECONDS):
+            break
+        earlier = _earlier(key)
+        if earlier.earlier or earlier.pending:
+            return earlier
+        # The claim was given back while this sending waited: the first could not make
+        # its thing (a mail server refused), and this one tries.
+    else:
+        return Once(None, pending=True)
     try:
         made = make()
     except BaseException:

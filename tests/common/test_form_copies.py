@@ -3,6 +3,7 @@ click or a reload of the answer leads to what the first sending made; a copy cha
 sent again (the person went back) makes another."""
 
 import re
+import threading
 
 from django.core import mail
 from django.core.cache import cache
@@ -229,3 +230,26 @@ def test_a_site_deletion_sent_twice_is_answered_as_the_first(login, owner, accou
         {"confirm_name": "Main shop", "form_id": "0" * 32},
     )
     assert other.status_code == 404  # another copy of the form finds no site
+
+
+def test_a_sending_that_waited_for_one_that_failed_makes_the_thing_itself(
+    login, owner, account, monkeypatch
+):
+    """The first sending gave its claim back (its mail could not be sent) while the
+    second waited: the second sends the invitation instead of saying it went."""
+    client = login(owner)
+    form_id = form_id_in(client.get(f"/a/{account.slug}/account/").content.decode())
+    content = ("friend@example.com", "member")
+    claimed(f"invite:{account.pk}:{owner.pk}", form_id, content)
+    key = once._key(f"invite:{account.pk}:{owner.pk}", form_id, content)
+    threading.Timer(0.2, cache.delete, [key]).start()  # the first sending failed
+
+    response = client.post(
+        f"/a/{account.slug}/account/members/invite/",
+        {"email": "friend@example.com", "role": "member", "form_id": form_id},
+        follow=True,
+    )
+
+    assert Invitation.objects.filter(email="friend@example.com").count() == 1
+    assert len(mail.outbox) == 1
+    assert "Invitation sent to friend@example.com" in messages_of(response)
