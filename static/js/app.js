@@ -62,9 +62,10 @@
   });
 
   // A session that ended while the page was open: htmx is told to take the window to the
-  // log-in page. A request from a form holding what the person typed and has not sent
-  // (the builder's previews) keeps the window, so that the text can be copied: the page
-  // cannot send it any more (logging in again gives the browser a new form token).
+  // log-in page. On a page holding what the person typed and has not sent, a request of
+  // that form (the builder's previews) or one the page makes by itself (a poll) keeps the
+  // window, so that the text can be copied: the page cannot send it any more (logging in
+  // again gives the browser a new form token). A click elsewhere still goes.
   var LOGIN_PATH = "/login/";
 
   function unsavedForm(target) {
@@ -79,8 +80,10 @@
   document.addEventListener("htmx:beforeOnLoad", function (event) {
     var redirect = event.detail.xhr.getResponseHeader("HX-Redirect") || "";
     var source = event.detail.elt;
-    var unsaved = source && source.closest ? source.closest("form[data-unsaved]") : null;
-    if (redirect.indexOf(LOGIN_PATH) !== 0 || !unsaved) return;
+    var config = event.detail.requestConfig || {};
+    var fromTheForm = source && source.closest && source.closest("form[data-unsaved]");
+    var byItself = !config.triggeringEvent && document.querySelector("form[data-unsaved]");
+    if (redirect.indexOf(LOGIN_PATH) !== 0 || !(fromTheForm || byItself)) return;
     event.preventDefault();
     requestError(
       "Your session ended, so nothing more can be sent from this page. What you typed is " +

@@ -176,3 +176,22 @@ def test_logging_out_forgets_the_pages_kept_for_the_back_button(lookup):
 
     expect(lookup.get_by_role("heading", name="Log in to Cohort")).to_be_visible()
     assert lookup.evaluate("() => sessionStorage.getItem('htmx-history-cache')") is None
+
+
+def test_a_request_the_page_makes_by_itself_keeps_what_was_typed_after_the_session_ended(
+    signed_in, live_server, site
+):
+    page = signed_in
+    page.goto(f"{live_server.url}/a/{site.account.slug}/sites/{site.key}/")
+    page.get_by_label("Allowed origins").fill("https://shop.example.com")
+    page.context.clear_cookies(name="sessionid")
+
+    # as the install status asks every 10 s while no data has come
+    page.evaluate(
+        "() => htmx.ajax('GET', document.querySelector('#install-status')"
+        ".getAttribute('hx-get'), {target: '#install-status', swap: 'outerHTML'})"
+    )
+
+    expect(page.get_by_role("alert").filter(has_text="Your session ended")).to_be_visible()
+    expect(page).to_have_url(f"{live_server.url}/a/{site.account.slug}/sites/{site.key}/")
+    expect(page.get_by_label("Allowed origins")).to_have_value("https://shop.example.com")
