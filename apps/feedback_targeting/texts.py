@@ -89,7 +89,7 @@ WIDGET_TEXTS: dict[str, dict[str, str]] = {
     },
     "es": {
         "close_poll": "Cerrar encuesta",
-        "close_feedback": "Cerrar opinión",
+        "close_feedback": "Cerrar",
         "close": "Cerrar",
         "next": "Siguiente",
         "submit": "Enviar",
@@ -124,7 +124,7 @@ WIDGET_TEXTS: dict[str, dict[str, str]] = {
     },
     "fr": {
         "close_poll": "Fermer le sondage",
-        "close_feedback": "Fermer l’avis",
+        "close_feedback": "Fermer",
         "close": "Fermer",
         "next": "Suivant",
         "submit": "Envoyer",
@@ -140,7 +140,7 @@ WIDGET_TEXTS: dict[str, dict[str, str]] = {
         "feedback_tab": "Votre avis",
         "feedback_title": "Comment évaluez-vous votre expérience\u202f?",
         "send_feedback": "Envoyer mon avis",
-        "tell_more": "Dites-nous en plus (facultatif)",
+        "tell_more": "Dites-nous-en plus (facultatif)",
         "choose_feeling": "Veuillez indiquer ce que vous en pensez.",
         "email_label": "Votre adresse e-mail (facultatif)",
         "consent_label": "Associer mon avis à cette adresse e-mail",
@@ -225,7 +225,7 @@ WIDGET_TEXTS: dict[str, dict[str, str]] = {
         "emotion_2": "Vind ik niks",
         "emotion_3": "Neutraal",
         "emotion_4": "Vind ik leuk",
-        "emotion_5": "Geweldig",
+        "emotion_5": "Vind ik geweldig",
     },
 }
 

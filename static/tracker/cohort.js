@@ -479,6 +479,13 @@
     return node;
   }
 
+  // What a widget says after an answer: the customer's thank-you in the page's language,
+  // or words of its own (the default thank-you, a refusal) in the widget's.
+  function ownWordsOrCustomers(node, outcome, t) {
+    if (outcome.state === "thanks" && outcome.message !== t("thanks")) customerText(node);
+    else ownText(node, t);
+  }
+
   // The widgets' own words, in the language each widget is set to (its `language`), from
   // the texts the served script carries (apps/feedback_targeting/texts.py); English
   // where a language lacks one. `t(key, {name: value})` fills in `{name}`.
@@ -1080,8 +1087,7 @@
         title.textContent = answered ? t("answer_sent") : t("poll_closed");
         ownText(title, t);
         status.textContent = outcome.message;
-        if (answered) customerText(status);
-        else ownText(status, t);
+        ownWordsOrCustomers(status, outcome, t);
         after.hidden = false;
         if (hadFocus) done.focus();
       }
@@ -1296,8 +1302,7 @@
         const hadFocus = focusWithin(panel);
         form.hidden = true;
         status.textContent = outcome.message;
-        if (outcome.state === "thanks") customerText(status);
-        else ownText(status, t);
+        ownWordsOrCustomers(status, outcome, t);
         after.hidden = false;
         emotion = null;
         entry.touched = false;

@@ -1207,3 +1207,5 @@ def test_a_feedback_tab_set_to_french_names_its_feelings_in_french(shop, site):
     panel.get_by_role("button", name="Envoyer mon avis").click()
     panel.get_by_role("status").filter(has_text="Merci pour votre avis").wait_for()
     assert Response.objects.get(widget=widget).emotion == 5
+    # the default thank-you is the widget's own French, not the English page's text
+    assert shop.shadow("root.querySelector('.panel .thanks').getAttribute('lang')") == "fr"
