@@ -1090,7 +1090,7 @@ class TestPreview:
     def test_the_feedback_preview_is_the_tab(self, login, owner, site):
         page = self.preview(login(owner), site, kind="feedback")
 
-        assert '<span class="wp-tab">Feedback</span>' in page
+        assert '<span class="wp-tab" lang="en">Feedback</span>' in page
         assert "How happy are you?" not in page
         # in the words of the live tab, which the served script carries
         for key in ["feedback_title", "tell_more", "email_label", "consent_label", "send_feedback"]:

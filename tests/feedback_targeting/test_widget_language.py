@@ -104,7 +104,8 @@ def test_the_preview_shows_the_widgets_own_words_in_its_language(login, owner, s
     assert "Tu correo electrónico (opcional) · Vincular mi opinión a este correo electrónico" in (
         page
     )
-    assert '<span class="wp-send">Enviar</span>' in page
+    assert '<span class="wp-send" lang="es">Enviar</span>' in page
+    assert '<p class="wp-progress" lang="es">Pregunta 1 de 2</p>' in page
     assert "Your email (optional)" not in page
 
 
