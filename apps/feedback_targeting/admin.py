@@ -91,9 +91,12 @@ class QuestionAdmin(ReadOnlyAdmin):
 
 @admin.register(Response)
 class ResponseAdmin(ReadOnlyAdmin):
+    # When and to which widget an answer came, not what it says: its answers, comment,
+    # email and page are the visitor's, read by the account's members in the widget's
+    # results and in Visitor Lookup (see AttributeValueAdmin).
     list_display = ("created_at", "widget", "site", "profile", "emotion", "consent_to_connect")
     list_filter = ("consent_to_connect", "widget__kind")
-    search_fields = ("widget__name", "site__key", "site__name", "profile__user_id", "email")
+    search_fields = ("widget__name", "site__key", "site__name", "profile__user_id")
     list_select_related = ("widget", "site", "profile")
     date_hierarchy = "created_at"
     fields = (
@@ -102,15 +105,7 @@ class ResponseAdmin(ReadOnlyAdmin):
         "visitor",
         "profile",
         "created_at",
-        "page_url",
-        "answers_json",
         "emotion",
-        "comment",
-        "email",
         "consent_to_connect",
     )
     readonly_fields = fields
-
-    @admin.display(description="Answers")
-    def answers_json(self, obj: Response) -> str:
-        return pretty_json(obj.answers)

@@ -6,11 +6,15 @@ from apps.user_attributes.models import AttributeKey, AttributeRejection, Attrib
 
 @admin.register(AttributeValue)
 class AttributeValueAdmin(ReadOnlyAdmin):
-    list_display = ("key", "value_type", "value", "profile", "site", "updated_at")
+    # Which keys a profile holds, of which type, and when they changed; never the values:
+    # they are the customer's visitors' personal data, which the account's members read
+    # through Visitor Lookup, where each reading is recorded. Staff read none unrecorded.
+    list_display = ("key", "value_type", "profile", "site", "updated_at")
     list_filter = ("value_type",)
     search_fields = ("key", "profile__user_id", "site__key", "site__name")
     list_select_related = ("site", "profile")
-    raw_id_fields = ("site", "profile")
+    fields = ("key", "value_type", "profile", "site", "updated_at")
+    readonly_fields = fields
 
 
 @admin.register(AttributeKey)

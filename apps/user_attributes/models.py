@@ -71,7 +71,8 @@ class AttributeValue(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.key}={self.value!r}"
+        # Without the value: a visitor's personal data stays out of logs and admin titles.
+        return f"{self.key} ({self.value_type})"
 
     @property
     def value(self):

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from apps.feedback_targeting.models import Widget
+from tests.factories import AttributeValueFactory
 from tests.feedback_targeting.factories import QuestionFactory, ResponseFactory, WidgetFactory
 
 RULE = {"match": "all", "conditions": [{"type": "number", "key": "spend", "op": "gt", "value": 10}]}
@@ -64,3 +65,37 @@ def test_staff_pause_running_widgets_and_others_are_left_alone(staff_client, sit
     assert "Not running, left as they were: Draft." in page
     statuses = dict(Widget.objects.values_list("pk", "status"))
     assert statuses == {running.pk: "paused", draft.pk: "draft", elsewhere.pk: "active"}
+
+
+def test_staff_see_when_answers_and_values_came_but_not_what_they_say(staff_client, site):
+    """Visitors' answers and attribute values are the customer's personal data, read by
+    its members (results, Visitor Lookup, where each reading is recorded): the admin shows
+    staff their keys, kinds and times only."""
+    answer = ResponseFactory(
+        widget=QuestionFactory(widget__site=site).widget,
+        answers={"1": "my order never came"},
+        comment="call me on 0612345678",
+        email="rachel@example.com",
+        consent_to_connect=True,
+        page_url="https://shop.example.com/orders/8841",
+    )
+    value = AttributeValueFactory(
+        site=site,
+        key="email",
+        value_type="string",
+        number_value=None,
+        string_value="rachel@example.com",
+    )
+    pages = [
+        reverse("admin:feedback_targeting_response_changelist"),
+        reverse("admin:feedback_targeting_response_change", args=[answer.pk]),
+        reverse("admin:user_attributes_attributevalue_changelist"),
+        reverse("admin:user_attributes_attributevalue_change", args=[value.pk]),
+    ]
+
+    for page in pages:
+        html = staff_client.get(page).content.decode()
+        for personal in ("never came", "0612345678", "rachel@example.com", "orders/8841"):
+            assert personal not in html, (page, personal)
+    found = staff_client.get(pages[0], {"q": "rachel@example.com"})
+    assert found.context["cl"].result_count == 0  # nor can staff search by an address
