@@ -8,7 +8,6 @@ and changed it) makes another. The sending is claimed in the shared cache, where
 key is atomic, for a day, and given back if nothing could be made.
 """
 
-import hashlib
 import secrets
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Generic, TypeVar
 
 from django import forms
 from django.core.cache import cache
+from django.utils.crypto import salted_hmac
 
 T = TypeVar("T")
 
@@ -104,7 +104,9 @@ def made_before(*, scope: str, form_id: str, content: object) -> Once[None]:
 
 
 def _key(scope: str, form_id: str, content: object) -> str:
-    digest = hashlib.sha256(repr(content).encode()).hexdigest()[:32]
+    # Keyed: what a form sent (an address invited, a person's user id) cannot be found
+    # in the shared cache by hashing guesses.
+    digest = salted_hmac("form-copy", repr(content), algorithm="sha256").hexdigest()[:32]
     return f"form-copy:{scope}:{form_id}:{digest}"
 
 

@@ -730,12 +730,10 @@ def person_delete_once(
     double click, a reload of the answer) deletes nothing more and records nothing; it
     is told what the first sending deleted. Another copy deletes again (the person may
     have come back since)."""
-    # The cache keeps a keyed digest of the terms, never the terms or a plain hash of them.
-    terms = salted_hmac("person-delete", repr((user_id, email))).hexdigest()
     return make_once(
         scope=f"person-delete:{site.pk}:{requested_by.pk}",
         form_id=form_id,
-        content=terms,
+        content=(user_id, email),  # kept as a keyed digest only
         make=lambda: person_delete(
             site=site,
             user_id=user_id,
