@@ -22,6 +22,7 @@ from apps.feedback_targeting.services import (
 from apps.identity.models import PrivacyAudit, Profile, Visitor
 from apps.identity.selectors import email_responses, profiles_matching
 from apps.identity.services import person_delete
+from tests.clock import clear_of_minute_end
 from tests.feedback_targeting.factories import questions_saved, specs_of
 
 TABLET = "tablet123tablet123tablet123aaaaa"
@@ -390,6 +391,7 @@ class TestPlainRequests:
 
     @override_settings(COHORT_THROTTLE_PER_CLIENT="1/min")
     def test_a_throttled_script_request_gets_429_readable_by_the_page(self, api_client, site):
+        clear_of_minute_end()
         make_feedback(site)
         assert offered(api_client, site, HTTP_ORIGIN=SHOP).status_code == 200
 

@@ -9,6 +9,7 @@ from django.test import override_settings
 from apps.accounts.models import Account
 from apps.identity.models import ProcessedMessage, Profile, Session, Visitor
 from apps.user_attributes.models import AttributeKey, AttributeRejection, AttributeValue
+from tests.clock import clear_of_minute_end
 from tests.factories import AccountFactory, SiteFactory
 
 TABLET = "tablet123tablet123tablet123aaaaa"
@@ -739,6 +740,7 @@ class TestCorsAndThrottle:
     def test_a_client_past_its_limit_does_not_use_up_the_sites(self, api_client, site):
         """The site key is public: one client hammering it must not switch the site's
         public API off for everyone else."""
+        clear_of_minute_end()
         api_client.defaults["REMOTE_ADDR"] = "203.0.113.7"
         hammering = [identify(api_client, site, TABLET, "u1").status_code for _ in range(10)]
         api_client.defaults["REMOTE_ADDR"] = "198.51.100.1"
@@ -749,6 +751,7 @@ class TestCorsAndThrottle:
 
     @override_settings(COHORT_THROTTLE_PER_SITE="2/min", COHORT_THROTTLE_BUSY_SITE_CLIENT="1/min")
     def test_per_site_throttle_does_not_touch_other_sites(self, api_client, site, other_site):
+        clear_of_minute_end()
         statuses = [identify(api_client, site, TABLET, "u1").status_code for _ in range(4)]
 
         assert statuses == [200, 200, 200, 429]  # the site's 2, then the client's share
@@ -763,6 +766,7 @@ class TestCorsAndThrottle:
         """Addresses each within their own limit together pass the site's: from then on
         each client has a small share of its own, so the heavy senders are refused and a
         visitor making a page's few calls is not (a shared cap would refuse everyone)."""
+        clear_of_minute_end()
         api_client.defaults["REMOTE_ADDR"] = "203.0.113.7"
         heavy = [identify(api_client, site, TABLET, "u1").status_code for _ in range(20)]
         api_client.defaults["REMOTE_ADDR"] = "198.51.100.1"
@@ -876,6 +880,7 @@ def test_a_charset_that_is_no_text_encoding_is_a_400(api_client, site, charset, 
 
 @override_settings(COHORT_THROTTLE_PER_CLIENT="2/min")
 def test_a_client_cannot_escape_its_limit_with_a_forged_forwarded_for(api_client, site):
+    clear_of_minute_end()
     statuses = [
         api_client.post(
             f"/api/v1/sites/{site.key}/identify",

@@ -20,6 +20,7 @@ from apps.identity.models import PrivacyAudit, Profile, Session, Visitor
 from apps.identity.selectors import LOOKUP_ROWS_PER_KIND, privacy_audit_matches
 from apps.identity.services import session_record, visitor_identify
 from apps.user_attributes.models import AttributeKey, AttributeValue
+from tests.clock import clear_of_minute_end
 from tests.factories import MembershipFactory, sessions_of
 from tests.identity.conftest import FAMILY_PC
 
@@ -421,6 +422,7 @@ class TestTokens:
 
     def test_each_token_is_rate_limited(self, api_client, site, account, owner, settings):
         settings.COHORT_THROTTLE_PER_TOKEN = "2/min"
+        clear_of_minute_end()
         first = api_token_create(account=account, user=owner, name="a")[1]
         second = api_token_create(account=account, user=owner, name="b")[1]
 
