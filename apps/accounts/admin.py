@@ -301,11 +301,13 @@ class AccountAdmin(CascadeDeleteAdminMixin, admin.ModelAdmin):
         return account_row_counts(accounts=list(objs))
 
     def delete_model(self, request, obj: Account) -> None:
-        account_delete(account=obj)
+        if not account_delete(account=obj):
+            self.erasure_goes_on(request)
 
     def delete_queryset(self, request, queryset) -> None:
-        for account in queryset:
-            account_delete(account=account)
+        erased = [account_delete(account=account) for account in queryset]
+        if not all(erased):
+            self.erasure_goes_on(request)
 
     def save_model(self, request, obj: Account, form, change: bool) -> None:
         if "name" in form.changed_data:

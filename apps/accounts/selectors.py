@@ -215,6 +215,7 @@ def api_token_authenticate(*, raw: str, site_key: str | None = None) -> TokenAcc
         f"JOIN {table(Membership)} m ON m.account_id = t.account_id AND m.user_id = t.user_id "
         "AND m.created_at <= t.created_at "
         f"LEFT JOIN {table(Site)} s ON s.account_id = t.account_id AND s.key = %s "
+        "AND s.deleted_at IS NULL "
         "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.is_active = %s",
         # A key no site can have finds none (and a NUL byte would fail the statement).
         [

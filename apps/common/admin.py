@@ -1,6 +1,6 @@
 """Admin pieces shared by every app."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 
 class ReadOnlyAdminMixin:
@@ -21,6 +21,14 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     pass
 
 
+class SiteRowsAdmin(ReadOnlyAdmin):
+    """Rows of a site, which leave the lists with the site: a deleted site's rows are not
+    shown while they wait to be erased."""
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(site__deleted_at=None)
+
+
 class CascadeDeleteAdminMixin:
     """For rows whose deletion takes their dependants with them by design (an account's
     plan history and sites, a site's visitors and profiles, a user's tokens). Those
@@ -39,3 +47,12 @@ class CascadeDeleteAdminMixin:
             return [str(obj) for obj in objs], counts, set(), []
         deleted, model_count, _perms_needed, protected = super().get_deleted_objects(objs, request)
         return deleted, model_count, set(), protected
+
+    def erasure_goes_on(self, request) -> None:
+        """Tell staff that a deletion's rows are still being erased (a large site's)."""
+        self.message_user(
+            request,
+            "Nothing of the deleted sites can be seen or reached any more; erasing their "
+            "data takes longer and is finished by manage.py purge_expired within the hour.",
+            messages.WARNING,
+        )

@@ -6,10 +6,11 @@ PostgreSQL and on SQLite (3.35+)."""
 
 import contextlib
 import functools
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections
 from django.db.models import F, Field, Func, Model, TextField
 
 # Quoted identifiers, by name: PostgreSQL and SQLite quote names the same way, and the hot
@@ -135,6 +136,58 @@ def statements_pipelined() -> Iterator[None]:
     connection.ensure_connection()
     with connection.wrap_database_errors, connection.connection.pipeline():
         yield
+
+
+class OutOfTime(Exception):
+    """A statement was not run, or was cancelled, because its time was up."""
+
+
+@contextlib.contextmanager
+def time_limited(deadline: float | None) -> Iterator[None]:
+    """Inside a transaction (or a savepoint), which must roll back on `OutOfTime`: raise
+    it when `deadline` (`time.monotonic()`) has passed, and on PostgreSQL cancel a
+    statement still running at the deadline. SQLite runs a started statement to its end.
+    No deadline: no limit."""
+    if deadline is None:
+        yield
+        return
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise OutOfTime
+    if connection.vendor != "postgresql":
+        yield
+        return
+    from psycopg.errors import QueryCanceled
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('statement_timeout')")
+        before = cursor.fetchone()[0]
+        # Local to the transaction: a rollback undoes it, a savepoint's too.
+        cursor.execute(
+            "SELECT set_config('statement_timeout', %s, true)", [f"{max(1, int(left * 1000))}ms"]
+        )
+    try:
+        yield
+    except OperationalError as error:
+        if isinstance(error.__cause__, QueryCanceled):
+            raise OutOfTime from error
+        raise
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [before])
+
+
+@contextlib.contextmanager
+def constraints_checked_at_once() -> Iterator[None]:
+    """Inside a transaction: foreign keys are checked at the end of each statement, not at
+    the commit (as Django declares them on PostgreSQL), so that the statement carries the
+    cost of its checks (a statement deleting a million rows that others point at checks
+    each of them in every table pointing there) and a time limit covers it."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    execute("SET CONSTRAINTS ALL IMMEDIATE", [])
+    yield
+    execute("SET CONSTRAINTS ALL DEFERRED", [])
 
 
 def execute(sql: str, params: Sequence) -> int:

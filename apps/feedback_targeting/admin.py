@@ -3,7 +3,7 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from apps.common.admin import ReadOnlyAdmin, ReadOnlyAdminMixin
+from apps.common.admin import ReadOnlyAdminMixin, SiteRowsAdmin
 from apps.common.errors import ApplicationError
 from apps.feedback_targeting.models import Question, Response, Widget
 from apps.feedback_targeting.services import widget_pause
@@ -26,7 +26,7 @@ class QuestionInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Widget)
-class WidgetAdmin(ReadOnlyAdmin):
+class WidgetAdmin(SiteRowsAdmin):
     list_display = ("name", "kind", "status", "site", "created_by", "created_at", "updated_at")
     list_filter = ("kind", "status")
     search_fields = ("name", "site__key", "site__name", "site__account__slug")
@@ -76,7 +76,7 @@ class WidgetAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Question)
-class QuestionAdmin(ReadOnlyAdmin):
+class QuestionAdmin(SiteRowsAdmin):
     list_display = ("text", "kind", "position", "widget", "site")
     list_filter = ("kind",)
     search_fields = ("text", "widget__name", "site__key", "site__name")
@@ -90,7 +90,7 @@ class QuestionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Response)
-class ResponseAdmin(ReadOnlyAdmin):
+class ResponseAdmin(SiteRowsAdmin):
     # When and to which widget an answer came, not what it says: its answers, comment,
     # email and page are the visitor's, read by the account's members in the widget's
     # results and in Visitor Lookup (see AttributeValueAdmin).

@@ -1,11 +1,11 @@
 from django.contrib import admin
 
-from apps.common.admin import ReadOnlyAdmin
+from apps.common.admin import ReadOnlyAdmin, SiteRowsAdmin
 from apps.identity.models import PrivacyAudit, ProcessedMessage, Profile, Session, Visitor
 
 
 @admin.register(Profile)
-class ProfileAdmin(ReadOnlyAdmin):
+class ProfileAdmin(SiteRowsAdmin):
     list_display = ("__str__", "user_id", "site", "created_at", "updated_at")
     list_filter = (("user_id", admin.EmptyFieldListFilter),)
     search_fields = ("user_id", "site__key", "site__name")
@@ -15,7 +15,7 @@ class ProfileAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Visitor)
-class VisitorAdmin(ReadOnlyAdmin):
+class VisitorAdmin(SiteRowsAdmin):
     list_display = ("visitor_id", "site", "profile", "first_seen_at", "last_seen_at")
     list_filter = (("profile", admin.EmptyFieldListFilter),)
     search_fields = ("visitor_id", "profile__user_id", "site__key", "site__name")
@@ -24,7 +24,7 @@ class VisitorAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Session)
-class SessionAdmin(ReadOnlyAdmin):
+class SessionAdmin(SiteRowsAdmin):
     list_display = (
         "session_key",
         "site",
@@ -41,7 +41,7 @@ class SessionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ProcessedMessage)
-class ProcessedMessageAdmin(ReadOnlyAdmin):
+class ProcessedMessageAdmin(SiteRowsAdmin):
     list_display = ("message_id", "site", "created_at")
     search_fields = ("message_id", "site__key")
     list_select_related = ("site",)

@@ -63,8 +63,10 @@ class SiteAdmin(CascadeDeleteAdminMixin, admin.ModelAdmin):
         return sites_row_counts(site_ids=[site.pk for site in objs])
 
     def delete_model(self, request, obj: Site) -> None:
-        site_delete(site=obj)
+        if not site_delete(site=obj):
+            self.erasure_goes_on(request)
 
     def delete_queryset(self, request, queryset) -> None:
-        for site in queryset:
-            site_delete(site=site)
+        erased = [site_delete(site=site) for site in queryset]
+        if not all(erased):
+            self.erasure_goes_on(request)

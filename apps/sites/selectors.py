@@ -74,6 +74,17 @@ def site_tables() -> tuple[list[type[models.Model]], list[type[models.Model]]]:
     return kept, ordered
 
 
+def sites_awaiting_erasure() -> int:
+    """How many deleted sites still hold rows (`apps.sites.services.sites_erase`)."""
+    return Site.with_deleted.filter(deleted_at__isnull=False).count()
+
+
+def site_being_erased(*, account: Account, key: str) -> bool:
+    """Whether the account's site with this key is deleted and its rows not yet all
+    erased."""
+    return Site.with_deleted.filter(account=account, key=key, deleted_at__isnull=False).exists()
+
+
 def site_key_possible(key: str) -> bool:
     """Whether some site could have this key. Other text (a NUL byte, which PostgreSQL
     refuses in a parameter, or a key too long for the column) is not looked up: no site has

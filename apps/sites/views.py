@@ -13,6 +13,7 @@ from apps.common.once import Once
 from apps.common.tenancy import account_view
 from apps.sites.forms import SiteDeleteForm, SiteForm
 from apps.sites.selectors import (
+    site_being_erased,
     site_get_for_account,
     site_install_snippet,
     site_install_status,
@@ -136,24 +137,32 @@ def site_delete_view(request: HttpRequest, site_key: str) -> HttpResponse:
             account=request.account, key=site_key, by=request.user, form_id=form_id
         )
         if before.earlier or before.pending:
-            return _site_deleted(request, before, name=before.earlier)
+            return _site_deleted(request, before, name=before.earlier, key=site_key)
     site = site_get_for_account(account=request.account, key=site_key)
     form = SiteDeleteForm(request.POST if request.method == "POST" else None, site=site)
     if request.method == "POST" and form.is_valid():
         deleted = site_delete_once(site=site, by=request.user, form_id=form_id)
-        return _site_deleted(request, deleted, name=site.name)
+        return _site_deleted(request, deleted, name=site.name, key=site_key)
     template = "sites/partials/_delete_dialog.html" if request.htmx else "sites/delete.html"
     return render(
         request, template, {"site": site, "form": form}, status=400 if form.errors else 200
     )
 
 
-def _site_deleted(request: HttpRequest, deleted: Once, *, name: str) -> HttpResponse:
+def _site_deleted(request: HttpRequest, deleted: Once, *, name: str, key: str) -> HttpResponse:
     if deleted.pending:  # another sending of the form is deleting it: it may yet fail
         messages.info(
             request,
             f"Deleting {name or 'the site'} is still under way: reload this page in a moment "
             "to see it gone.",
+        )
+    elif site_being_erased(
+        account=request.account, key=key
+    ):  # gone for everyone; erasing its rows takes longer
+        messages.success(
+            request,
+            f"{name} was deleted: nothing of it can be seen or reached any more. Erasing "
+            "its data takes a while longer and finishes within the hour.",
         )
     else:
         messages.success(request, f"{name} and all of its data were deleted.")

@@ -1,11 +1,11 @@
 from django.contrib import admin
 
-from apps.common.admin import ReadOnlyAdmin
+from apps.common.admin import SiteRowsAdmin
 from apps.user_attributes.models import AttributeKey, AttributeRejection, AttributeValue
 
 
 @admin.register(AttributeValue)
-class AttributeValueAdmin(ReadOnlyAdmin):
+class AttributeValueAdmin(SiteRowsAdmin):
     # Which keys a profile holds, of which type, and when they changed; never the values:
     # they are the customer's visitors' personal data, which the account's members read
     # through Visitor Lookup, where each reading is recorded. Staff read none unrecorded.
@@ -18,7 +18,7 @@ class AttributeValueAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AttributeKey)
-class AttributeKeyAdmin(ReadOnlyAdmin):
+class AttributeKeyAdmin(SiteRowsAdmin):
     list_display = (
         "key",
         "site",
@@ -40,7 +40,7 @@ class AttributeKeyAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AttributeRejection)
-class AttributeRejectionAdmin(ReadOnlyAdmin):
+class AttributeRejectionAdmin(SiteRowsAdmin):
     list_display = ("day", "key", "reason", "count", "site")
     list_filter = ("reason",)
     search_fields = ("key", "reason", "site__key", "site__name")

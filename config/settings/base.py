@@ -209,6 +209,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 # How long a message id is remembered, so that a retry is acknowledged and not applied
 # again (`manage.py purge_expired` forgets older ones; docs/api.md).
 COHORT_MESSAGE_RETENTION_DAYS = env.int("COHORT_MESSAGE_RETENTION_DAYS", default=7)
+# How long deleting a site (or an account) erases its rows before the page answers; a
+# large site's rest is erased by `manage.py purge_expired`, run every hour (README).
+COHORT_SITE_ERASE_SECONDS = env.float("COHORT_SITE_ERASE_SECONDS", default=10.0)
 
 # Where the tracking script is served from, as seen by customers' pages.
 COHORT_PUBLIC_BASE_URL = env("COHORT_PUBLIC_BASE_URL", default="http://127.0.0.1:8000")

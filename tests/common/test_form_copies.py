@@ -7,6 +7,7 @@ import threading
 
 from django.core import mail
 from django.core.cache import cache
+from django.test import override_settings
 
 from apps.accounts.models import Account, Invitation
 from apps.common import once
@@ -230,6 +231,23 @@ def test_a_site_deletion_sent_twice_is_answered_as_the_first(login, owner, accou
         {"confirm_name": "Main shop", "form_id": "0" * 32},
     )
     assert other.status_code == 404  # another copy of the form finds no site
+
+
+@override_settings(COHORT_SITE_ERASE_SECONDS=0)
+def test_a_site_deletion_sent_twice_while_its_rows_are_erased_says_so_both_times(
+    login, owner, account, site
+):
+    client = login(owner)
+    page = client.get(f"/a/{account.slug}/sites/{site.key}/delete/").content.decode()
+    data = {"confirm_name": "Main shop", "form_id": form_id_in(page)}
+
+    first = client.post(f"/a/{account.slug}/sites/{site.key}/delete/", data, follow=True)
+    again = client.post(f"/a/{account.slug}/sites/{site.key}/delete/", data, follow=True)
+
+    for answer in (first, again):
+        said = messages_of(answer)
+        assert "Main shop was deleted: nothing of it can be seen or reached any more." in said
+        assert "all of its data were deleted" not in said
 
 
 def test_a_sending_that_waited_for_one_that_failed_makes_the_thing_itself(
