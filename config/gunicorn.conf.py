@@ -39,6 +39,15 @@ def post_fork(server, worker):
     install()
 
 
+def post_worker_init(worker):
+    # A long export tells the arbiter that its worker is alive while rows go out
+    # (apps/common/liveness.py); a request that makes no progress is killed after
+    # `timeout` as before.
+    from apps.common.liveness import progress_report_install
+
+    progress_report_install(worker.notify)
+
+
 def post_request(worker, req, environ, resp):
     from config.gunicorn_close import request_done
 

@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apps.common import liveness
 from apps.consent.services import user_attributes_disable
 from apps.feedback_targeting.models import Response, Widget
 from apps.feedback_targeting.selectors import (
@@ -20,7 +21,7 @@ from apps.feedback_targeting.selectors import (
 )
 from apps.feedback_targeting.services import REASON_UA_DISABLED
 from apps.feedback_targeting.texts import WIDGET_TEXTS
-from apps.feedback_targeting.views import csv_cell
+from apps.feedback_targeting.views import CSV_CHUNK_CHARS, csv_cell
 from apps.identity.services import visitor_identify
 from apps.sites.models import Site
 from apps.tracker.selectors import SCRIPT_PATH
@@ -30,6 +31,7 @@ from tests.factories import (
     AttributeValueFactory,
     ProfileFactory,
     SiteFactory,
+    VisitorFactory,
 )
 from tests.feedback_targeting.factories import (
     QuestionFactory,
@@ -1667,6 +1669,46 @@ class TestCsv:
         assert all("LIMIT 2" in q["sql"] for q in queries)
         # each page after the first starts at the last one's time, where the index is
         assert all(">=" in q["sql"] for q in queries[1:])
+
+    def test_a_long_export_goes_out_in_pieces_and_tells_the_server_it_is_alive(
+        self, login, member, site, monkeypatch
+    ):
+        """One write per piece rather than per row, and a report of progress after each:
+        gunicorn kills a worker that has not reported for 30 s, which cut a large export
+        off half-way (apps/common/liveness.py)."""
+        widget = WidgetFactory(site=site, kind="feedback")
+        visitor = VisitorFactory(site=site, profile=ProfileFactory(site=site))
+        Response.objects.bulk_create(
+            Response(
+                site=site,
+                widget=widget,
+                visitor=visitor,
+                profile=visitor.profile,
+                emotion=3,
+                comment=f"comment {n} " + "x" * 200,
+                created_at=timezone.now(),
+            )
+            for n in range(1500)
+        )
+        reports = []
+        monkeypatch.setattr(liveness, "REPORT_EVERY_SECONDS", 0)
+        liveness.progress_report_install(lambda: reports.append(1))
+        try:
+            response = login(member).get(url(site, widget.pk, "results.csv"))
+            pieces = list(response.streaming_content)
+        finally:
+            liveness.progress_report_install(None)
+
+        body = b"".join(pieces).decode("utf-8")
+        rows = list(csv.reader(io.StringIO(body[1:])))
+        assert [row[5].split()[:2] for row in rows[1:]] == [
+            ["comment", str(n)] for n in range(1500)
+        ]
+        assert len(pieces) >= 5  # about 450 kB in pieces of 64 kB and a row at most
+        assert all(
+            CSV_CHUNK_CHARS <= len(piece.decode()) < CSV_CHUNK_CHARS + 400 for piece in pieces[:-1]
+        )
+        assert len(reports) == len(pieces) - 1
 
     def test_answers_to_a_removed_question_keep_a_column(self, login, member, answered_poll):
         which = answered_poll.questions.get(text="Which?")

@@ -7,15 +7,22 @@ and its own Redis client, also after it is recycled.
 
 import os
 import runpy
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
 
+from apps.accounts.models import Membership
+from apps.feedback_targeting.models import Response
 from apps.identity.models import Profile
-from tests.factories import SiteFactory
+from tests.factories import MembershipFactory, ProfileFactory, SiteFactory, VisitorFactory
+from tests.feedback_targeting.factories import WidgetFactory
 from tests.reliability.test_faults import free_port, post, wait_until_serving
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("on_postgres")]
@@ -93,3 +100,86 @@ def test_recycled_preloaded_workers_serve_identify_with_their_own_connections(tm
     assert Profile.objects.filter(site=site).count() == 30
     booted = log.read_text().count("Booting worker with pid")
     assert booted >= 6, log.read_text()[-2000:]
+
+
+def test_an_export_longer_than_the_worker_timeout_reaches_its_end(tmp_path, client):
+    """gunicorn kills a sync worker that has not reported for its timeout. An export that
+    streams rows for longer (here to a client reading slowly) reports its progress, and
+    the file arrives whole; before, it was cut off where the worker was killed."""
+    member = MembershipFactory(role=Membership.Role.MEMBER)
+    site = SiteFactory(account=member.account)
+    widget = WidgetFactory(site=site, kind="feedback")
+    visitor = VisitorFactory(site=site, profile=ProfileFactory(site=site))
+    rows = 10_000
+    Response.objects.bulk_create(
+        Response(
+            site=site,
+            widget=widget,
+            visitor=visitor,
+            profile=visitor.profile,
+            emotion=3,
+            comment=f"comment {n} " + "x" * 2000,
+            created_at=timezone.now(),
+        )
+        for n in range(rows)
+    )
+    client.force_login(member.user)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    port = free_port()
+    path = reverse("widgets:results_csv", args=[site.account.slug, site.key, widget.pk])
+    with (tmp_path / "gunicorn.log").open("w") as out:
+        server = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py"),
+                *("--timeout", "2", "config.wsgi"),
+            ],
+            cwd=ROOT,
+            env={**_server_env(port), "WEB_CONCURRENCY": "1"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}")
+        started = time.monotonic()
+        body = _read_slowly(port, path, cookie)
+        took = time.monotonic() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+    assert took > 3, "the export must outlast the worker's timeout to show anything"
+    head, _, csv_text = body.partition(b"\r\n\r\n")
+    assert head.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")), head[:200]
+    lines = csv_text.decode("utf-8", errors="replace").splitlines()
+    assert lines[-1].split(",")[5].startswith(f"comment {rows - 1} ")
+    assert "WORKER TIMEOUT" not in (tmp_path / "gunicorn.log").read_text()
+
+
+def _server_env(port: int) -> dict[str, str]:
+    db = settings.DATABASES["default"]
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}",
+        "PORT": str(port),
+        "REQUEST_LOG_LEVEL": "WARNING",
+    }
+
+
+def _read_slowly(port: int, path: str, cookie: str) -> bytes:
+    """GET `path` with a small receive window, 64 kB every 10 ms at most: the worker waits
+    on its writes for seconds."""
+    with socket.socket() as conn:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        conn.connect(("127.0.0.1", port))
+        conn.sendall(
+            # HTTP/1.0: the body as it is, not in chunks, ending where the connection does.
+            f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        received = bytearray()
+        while piece := conn.recv(64 * 1024):
+            received += piece
+            time.sleep(0.01)
+    return bytes(received)
