@@ -301,13 +301,11 @@ class AccountAdmin(CascadeDeleteAdminMixin, admin.ModelAdmin):
         return account_row_counts(accounts=list(objs))
 
     def delete_model(self, request, obj: Account) -> None:
-        if not account_delete(account=obj):
-            self.erasure_goes_on(request)
+        self.erase_once_committed(request, account_delete(account=obj))
 
     def delete_queryset(self, request, queryset) -> None:
-        erased = [account_delete(account=account) for account in queryset]
-        if not all(erased):
-            self.erasure_goes_on(request)
+        site_ids = [pk for account in queryset for pk in account_delete(account=account)]
+        self.erase_once_committed(request, site_ids)
 
     def save_model(self, request, obj: Account, form, change: bool) -> None:
         if "name" in form.changed_data:

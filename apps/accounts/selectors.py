@@ -154,7 +154,8 @@ def accounts_left_without_owner(
 def account_row_counts(*, accounts: list[Account]) -> dict[str, int]:
     """How many rows of each kind the accounts hold (their sites' data included), counted
     without loading them."""
-    site_ids = list(Site.objects.filter(account__in=accounts).values_list("pk", flat=True))
+    # The accounts' deleted sites still being erased go with them too.
+    site_ids = list(Site.with_deleted.filter(account__in=accounts).values_list("pk", flat=True))
     return {
         **sites_row_counts(site_ids=site_ids),
         "memberships": Membership.objects.filter(account__in=accounts).count(),

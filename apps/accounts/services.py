@@ -36,7 +36,7 @@ from apps.common.throttling import (
 )
 from apps.sites.models import Site
 from apps.sites.selectors import site_public_forget
-from apps.sites.services import sites_erase, sites_retire
+from apps.sites.services import sites_retire
 
 
 def _unique_slug(name: str) -> str:
@@ -172,23 +172,23 @@ def email_confirmed(*, user: User) -> None:
 TOKEN_PREFIX = "ck_"  # noqa: S105 - the public marker of Cohort tokens, not a secret
 
 
-def account_delete(*, account: Account) -> bool:
+def account_delete(*, account: Account) -> list[int]:
     """Delete an account with its sites and all of their data. Every process stops
     serving the sites' public endpoints on the next call (their kept copies are renewed),
-    instead of answering for a deleted site until its time bound runs out. The sites'
-    rows are erased as a site's deletion erases them (`site_delete`): whether every row
-    is gone already."""
+    instead of answering for a deleted site until its time bound runs out. The sites are
+    retired as a site's deletion retires them (`site_retire`), their rows left to
+    `sites_erase`: the ids of the sites to erase, once the caller's transaction (if any)
+    has committed."""
     with transaction.atomic():
         sites = list(Site.objects.filter(account=account).values_list("pk", "key"))
         sites_retire(site_ids=[pk for pk, _ in sites])
         # Deleted sites still being erased are left to the erasure, not to the account.
-        Site.with_deleted.filter(account=account).update(account=None)
+        waiting = list(Site.with_deleted.filter(account=account).values_list("pk", flat=True))
+        Site.with_deleted.filter(pk__in=waiting).update(account=None)
         account.delete()
     for _, key in sites:
         site_public_forget(key=key)
-    site_ids = [pk for pk, _ in sites]
-    erased = sites_erase(site_ids=site_ids, seconds=settings.COHORT_SITE_ERASE_SECONDS)
-    return erased == len(site_ids)
+    return waiting
 
 
 def api_token_create(

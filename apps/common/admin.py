@@ -1,6 +1,8 @@
 """Admin pieces shared by every app."""
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.db import transaction
 
 
 class ReadOnlyAdminMixin:
@@ -48,11 +50,22 @@ class CascadeDeleteAdminMixin:
         deleted, model_count, _perms_needed, protected = super().get_deleted_objects(objs, request)
         return deleted, model_count, set(), protected
 
-    def erasure_goes_on(self, request) -> None:
-        """Tell staff that a deletion's rows are still being erased (a large site's)."""
-        self.message_user(
-            request,
-            "Nothing of the deleted sites can be seen or reached any more; erasing their "
-            "data takes longer and is finished by manage.py purge_expired within the hour.",
-            messages.WARNING,
-        )
+    def erase_once_committed(self, request, site_ids: list[int]) -> None:
+        """Erase the rows of the sites just deleted once the admin's transaction commits
+        (until then they are not deleted for anyone else), all within one request's
+        time, and tell staff if some are left to `manage.py purge_expired`."""
+        from apps.sites.services import sites_erase
+
+        def erase() -> None:
+            erased = sites_erase(site_ids=site_ids, seconds=settings.COHORT_SITE_ERASE_SECONDS)
+            if erased < len(site_ids):
+                self.message_user(
+                    request,
+                    "Nothing of the deleted sites can be seen or reached any more; erasing "
+                    "their data takes longer and is finished by manage.py purge_expired "
+                    "within the hour.",
+                    messages.WARNING,
+                )
+
+        if site_ids:
+            transaction.on_commit(erase)

@@ -150,3 +150,43 @@ def _index_valid(schema_editor, name: str) -> bool | None:
         )
         row = cursor.fetchone()
     return None if row is None else row[0]
+
+
+def lock_timeout_set(seconds: int = 5) -> migrations.RunPython:
+    """On PostgreSQL, the migration's later statements give up on a lock they wait for
+    longer than `seconds` (and let the deploy retry) rather than queue every call that
+    touches the table behind a long-running query. Put it first in an atomic migration."""
+
+    def forwards(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(f"SET LOCAL lock_timeout = '{int(seconds)}s'")
+
+    return migrations.RunPython(forwards, migrations.RunPython.noop, elidable=False)
+
+
+class ForeignKeyMadeNullable(migrations.AlterField):
+    """`AlterField` to a copy of a foreign key that also takes NULL. On PostgreSQL one
+    `ALTER COLUMN … DROP NOT NULL`: Django's own drops the foreign key and adds it back,
+    checking every stored row again under the table's lock. Elsewhere as Django does it."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor != "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+            return
+        model = to_state.apps.get_model(app_label, self.model_name)
+        column = model._meta.get_field(self.name).column
+        schema_editor.execute(
+            f"ALTER TABLE {schema_editor.quote_name(model._meta.db_table)} "
+            f"ALTER COLUMN {schema_editor.quote_name(column)} DROP NOT NULL"
+        )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor != "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+            return
+        model = from_state.apps.get_model(app_label, self.model_name)
+        column = model._meta.get_field(self.name).column
+        schema_editor.execute(
+            f"ALTER TABLE {schema_editor.quote_name(model._meta.db_table)} "
+            f"ALTER COLUMN {schema_editor.quote_name(column)} SET NOT NULL"
+        )

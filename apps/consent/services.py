@@ -10,7 +10,7 @@ from apps.consent.models import ConsentRecord, SignedDPA
 from apps.consent.selectors import DPA_VERSION, consent_statements
 from apps.feedback_targeting.services import REASON_UA_DISABLED, widgets_disable_for_attributes
 from apps.sites.models import Site
-from apps.sites.selectors import site_public_forget
+from apps.sites.selectors import site_locked_for_change, site_public_forget
 
 
 def _record(*, site: Site, user: User, action: str, statements: list[str], meta: dict):
@@ -46,7 +46,7 @@ def user_attributes_enable(
             "confirmation_required",
             "Confirm both statements to enable User Attributes.",
         )
-    locked = Site.objects.select_for_update(no_key=True).get(pk=site.pk)
+    locked = site_locked_for_change(site=site)
     if locked.user_attributes_enabled:
         raise ApplicationError("already_enabled", "User Attributes are already enabled.")
     locked.user_attributes_enabled = True
@@ -69,7 +69,7 @@ def user_attributes_disable(
     """Turn User Attributes off: identify calls are refused from now on; stored data stays."""
     # FOR NO KEY UPDATE: widget writes that check their foreign key to the site go on
     # meanwhile (a widget being saved holds its row, which the switch-off then updates).
-    locked = Site.objects.select_for_update(no_key=True).get(pk=site.pk)
+    locked = site_locked_for_change(site=site)
     if not locked.user_attributes_enabled:
         raise ApplicationError("already_disabled", "User Attributes are already disabled.")
     locked.user_attributes_enabled = False

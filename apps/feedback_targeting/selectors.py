@@ -31,6 +31,7 @@ from apps.feedback_targeting.rules import (
 from apps.feedback_targeting.texts import widget_texts
 from apps.identity.models import Profile, Visitor
 from apps.sites.models import Site
+from apps.sites.selectors import sites_of_account
 from apps.user_attributes.models import AttributeKey, AttributeValue, ValueType
 
 DECISION_CACHE_SECONDS = 60
@@ -107,7 +108,8 @@ def widgets_running_on_attributes(widgets: QuerySet[Widget]) -> list[Widget]:
 
 def widgets_using_attributes_count(*, account) -> int:
     """How many of the account's widgets a plan without User Attributes switches off."""
-    return len(widgets_running_on_attributes(Widget.objects.filter(site__account=account)))
+    widgets = Widget.objects.filter(site__in=sites_of_account(account=account))
+    return len(widgets_running_on_attributes(widgets))
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,9 @@ def widgets_switched_off_in_account(*, account, reason: str) -> SwitchedOff:
     may be switched on again now, and the sites where User Attributes must be enabled
     first."""
     widgets = Widget.objects.filter(
-        site__account=account, status=Widget.Status.DISABLED, disabled_reason=reason
+        site__in=sites_of_account(account=account),
+        status=Widget.Status.DISABLED,
+        disabled_reason=reason,
     )
     can_run, blocked = 0, set()
     for widget in widgets.select_related("site__account"):

@@ -28,6 +28,7 @@ from apps.feedback_targeting.selectors import (  # noqa: F401 - the reasons, for
 from apps.feedback_targeting.texts import DEFAULT_LANGUAGE, LANGUAGES, thank_you_in
 from apps.identity.services import visitor_profile_ensure
 from apps.sites.models import Site
+from apps.sites.selectors import site_locked_for_change
 from apps.user_attributes.validation import EMAIL_RE, MAX_EMAIL_LENGTH
 
 MAX_QUESTIONS = 10
@@ -86,12 +87,7 @@ def _attributes_unavailable_locked(site: Site) -> str:
     foreign-key checks of their new rows (a consent record names the account), which
     would wait for it in turn while it waits for the site: a deadlock."""
     Account.objects.select_for_update(no_key=True).filter(pk=site.account_id).first()
-    locked = (
-        Site.objects.select_for_update(no_key=True, of=("self",))
-        .select_related("account")
-        .get(pk=site.pk)
-    )
-    return attributes_unavailable(locked)
+    return attributes_unavailable(site_locked_for_change(site=site))
 
 
 def _save_questions(widget: Widget, questions: list[QuestionSpec]) -> None:

@@ -5,7 +5,7 @@ from apps.common.admin import CascadeDeleteAdminMixin
 from apps.sites.models import Site
 from apps.sites.origins import parse_origins
 from apps.sites.selectors import sites_row_counts
-from apps.sites.services import site_delete, site_update
+from apps.sites.services import site_retire, site_update
 
 
 class SiteAdminForm(forms.ModelForm):
@@ -63,10 +63,11 @@ class SiteAdmin(CascadeDeleteAdminMixin, admin.ModelAdmin):
         return sites_row_counts(site_ids=[site.pk for site in objs])
 
     def delete_model(self, request, obj: Site) -> None:
-        if not site_delete(site=obj):
-            self.erasure_goes_on(request)
+        site_retire(site=obj)
+        self.erase_once_committed(request, [obj.pk])
 
     def delete_queryset(self, request, queryset) -> None:
-        erased = [site_delete(site=site) for site in queryset]
-        if not all(erased):
-            self.erasure_goes_on(request)
+        sites = list(queryset)
+        for site in sites:
+            site_retire(site=site)
+        self.erase_once_committed(request, [site.pk for site in sites])

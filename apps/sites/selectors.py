@@ -137,6 +137,21 @@ def site_get_for_account(*, account: Account, key: str) -> Site:
     return site
 
 
+def site_locked_for_change(*, site: Site) -> Site:
+    """The site's row, with its account, read again and held FOR NO KEY UPDATE until the
+    transaction ends: a change made under it cannot cross a deletion. A site deleted
+    since the caller read it is "not found". Call inside a transaction."""
+    locked = (
+        Site.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("account")
+        .filter(pk=site.pk)
+        .first()
+    )
+    if locked is None:
+        raise Http404("No such site.")
+    return locked
+
+
 def site_get_public(*, key: str) -> Site | None:
     """The site behind a public site key, with its account (for the plan check)."""
     if not site_key_possible(key):

@@ -1,6 +1,7 @@
 """The plan page: owners upgrade and downgrade; everyone else only reads."""
 
 import pytest
+from django.test import override_settings
 from django.urls import reverse
 
 from apps.accounts.models import Account
@@ -11,6 +12,8 @@ from apps.consent.services import user_attributes_disable, user_attributes_enabl
 from apps.feedback_targeting.models import Widget
 from apps.feedback_targeting.services import REASON_NO_LONGER, REASON_PLAN, REASON_UA_DISABLED
 from apps.sites.models import Site
+from apps.sites.services import site_delete
+from tests.factories import SiteFactory
 from tests.feedback_targeting.factories import WidgetFactory
 
 SPEND = {"type": "number", "key": "total_spend", "op": "gt", "value": 0}
@@ -76,6 +79,30 @@ def attribute_poll(site):
     Site.objects.filter(pk=site.pk).update(user_attributes_enabled=True)
     targeting = {"match": "all", "conditions": [SPEND]}
     return WidgetFactory(site=site, status=Widget.Status.ACTIVE, targeting=targeting)
+
+
+@override_settings(COHORT_SITE_ERASE_SECONDS=0)  # the deleted site's rows still wait
+def test_a_deleted_sites_widgets_are_neither_counted_nor_named(
+    login, owner, account, site, attribute_poll, change_url
+):
+    old = SiteFactory(account=account, name="Old shop", user_attributes_enabled=False)
+    aimed = {"match": "all", "conditions": [SPEND]}
+    for _ in range(2):
+        WidgetFactory(site=old, status=Widget.Status.ACTIVE, targeting=aimed)
+    # switched off by an earlier plan, on a site whose User Attributes are off
+    WidgetFactory(
+        site=old, status=Widget.Status.DISABLED, disabled_reason=REASON_PLAN, targeting=aimed
+    )
+    site_delete(site=old)
+    client = login(owner)
+
+    downgrade = client.post(change_url, {"tier": "plus"}).content.decode()
+    plan_change(account=account, tier="plus", changed_by=owner)
+    upgrade = client.post(change_url, {"tier": "business"}, follow=True).content.decode()
+
+    assert "<strong>1 widget</strong> targeting attributes is switched off" in downgrade
+    assert "Old shop" not in downgrade
+    assert "Old shop" not in upgrade
 
 
 def test_a_downgrade_that_takes_user_attributes_away_asks_first(

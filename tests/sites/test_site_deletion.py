@@ -12,7 +12,7 @@ from apps.consent.models import ConsentRecord
 from apps.identity.models import PrivacyAudit, Profile, Visitor
 from apps.sites.models import Site
 from apps.sites.selectors import site_tables
-from apps.sites.services import site_delete
+from apps.sites.services import site_delete, sites_erase
 from tests.consent.factories import ConsentRecordFactory
 from tests.factories import (
     AttributeKeyFactory,
@@ -123,7 +123,7 @@ def test_an_account_whose_site_holds_more_people_than_a_statement_takes_is_delet
     _people(site, 70_000)
     kept = ProfileFactory(site=other_site, user_id="u1")
 
-    account_delete(account=site.account)
+    sites_erase(site_ids=account_delete(account=site.account))
 
     assert not Site.objects.filter(pk=site.pk).exists()
     assert not Profile.objects.filter(site_id=site.pk).exists()
