@@ -23,6 +23,7 @@ from apps.accounts.services import (
     membership_add,
     membership_remove,
     membership_role_change,
+    user_invitations_withdraw,
 )
 from apps.billing.models import PlanChange
 from apps.billing.services import plan_change
@@ -232,6 +233,11 @@ class UserAdmin(CascadeDeleteAdminMixin, DjangoUserAdmin):
         return deleted, model_count, perms_needed, [*protected, *kept]
 
     inlines = [UserMembershipInline]
+
+    def save_model(self, request, obj: User, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            user_invitations_withdraw(user=obj, by=request.user)
 
     def delete_model(self, request, obj: User) -> None:
         self.delete_queryset(request, User.objects.filter(pk=obj.pk))

@@ -121,6 +121,10 @@ class Membership(models.Model):
         return self.role == self.Role.OWNER
 
 
+# What each role may do includes what the roles below it may.
+ROLE_RANK = {Membership.Role.MEMBER: 0, Membership.Role.ADMIN: 1, Membership.Role.OWNER: 2}
+
+
 class ApiToken(models.Model):
     """A personal API token of one member for one account. Only its hash is stored."""
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.accounts.models import (
+    ROLE_RANK,
     Account,
     AccountEvent,
     ApiToken,
@@ -115,6 +116,26 @@ def invitation_for_link(*, raw: str) -> Invitation | None:
         .filter(token_hash=token_hash(raw))
         .first()
     )
+
+
+def invitation_usable(*, invitation: Invitation, now: datetime) -> bool:
+    """Whether the invitation's link still brings its address in: it is open (not used,
+    withdrawn or expired), and whoever sent it may still invite with its role, as an
+    active member of the account whose role is at least the invitation's. A login staff
+    deactivated, or a member removed or demoted, brings no one in with rights they no
+    longer have (their invitations are also withdrawn when that happens)."""
+    if not invitation.is_open(now) or invitation.invited_by_id is None:
+        return False
+    role = (
+        Membership.objects.filter(
+            account_id=invitation.account_id,
+            user_id=invitation.invited_by_id,
+            user__is_active=True,
+        )
+        .values_list("role", flat=True)
+        .first()
+    )
+    return role is not None and ROLE_RANK[invitation.role] <= ROLE_RANK[role]
 
 
 def accounts_owned_only_by(*, users: Iterable[User]) -> list[tuple[User, Account]]:

@@ -14,6 +14,7 @@ from django.utils.text import slugify
 
 from apps.accounts.events import account_event_record
 from apps.accounts.models import (
+    ROLE_RANK,
     Account,
     AccountEvent,
     ApiToken,
@@ -21,11 +22,10 @@ from apps.accounts.models import (
     Membership,
     User,
 )
-from apps.accounts.selectors import email_unconfirmed_refusal, token_hash
+from apps.accounts.selectors import email_unconfirmed_refusal, invitation_usable, token_hash
 from apps.billing.models import PlanChange
 from apps.common.errors import ApplicationError
 from apps.common.once import Once, make_once
-from apps.common.tenancy import ROLE_RANK
 from apps.common.throttling import (
     Rate,
     throttle_clear,
@@ -463,7 +463,7 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
     """Make the invited person a member. The link works once, before it expires, and for
     the address it was sent to only."""
     locked = Invitation.objects.select_for_update().select_related("account").get(pk=invitation.pk)
-    if not locked.is_open(timezone.now()):
+    if not invitation_usable(invitation=locked, now=timezone.now()):
         raise ApplicationError(
             "invitation_closed", "This invitation was used already, withdrawn, or has expired."
         )
@@ -490,7 +490,7 @@ def invitation_signup(*, invitation: Invitation, password: str) -> User:
     # The invitation first: a second copy of the same request waits here, then finds it
     # used, instead of racing to make the login twice.
     locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
-    if not locked.is_open(timezone.now()):
+    if not invitation_usable(invitation=locked, now=timezone.now()):
         raise ApplicationError(
             "invitation_closed", "This invitation was used already, withdrawn, or has expired."
         )
@@ -558,6 +558,15 @@ def _invitations_sent_withdraw(membership: Membership, *, by: User, above: str |
     for invitation in sent:
         if above is None or ROLE_RANK[invitation.role] > ROLE_RANK[above]:
             invitation_revoke(invitation=invitation, by=by)
+
+
+@transaction.atomic
+def user_invitations_withdraw(*, user: User, by: User) -> None:
+    """Withdraw every open invitation `user` sent, in each of their accounts (each
+    recorded): for a login staff deactivated, whose invitations must not bring them, or
+    another address of theirs, back in."""
+    for membership in Membership.objects.filter(user=user).select_related("account"):
+        _invitations_sent_withdraw(membership, by=by, above=None)
 
 
 @transaction.atomic

@@ -35,6 +35,7 @@ from apps.accounts.selectors import (
     api_tokens_of,
     invitation_for_link,
     invitation_get_in_account,
+    invitation_usable,
     invitations_open,
     is_sole_owner,
     login_exists,
@@ -525,7 +526,7 @@ def invitation_view(request: HttpRequest, raw: str) -> HttpResponse:
     """The page an invitation's link opens: join (logged in with the invited address), log
     in first, or make a login for the address."""
     invitation = invitation_for_link(raw=raw)
-    if invitation is None or not invitation.is_open(timezone.now()):
+    if invitation is None or not invitation_usable(invitation=invitation, now=timezone.now()):
         context = {"closed": True, "days": INVITATION_DAYS}
         return render(request, "accounts/invitation.html", context, status=404)
     user = request.user

@@ -21,11 +21,10 @@ from django.shortcuts import resolve_url
 from django.utils.cache import add_never_cache_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from apps.accounts.models import Membership
+from apps.accounts.models import ROLE_RANK, Membership
 from apps.accounts.selectors import membership_get
 from apps.common.pages import page_came_from
 
-ROLE_RANK = {Membership.Role.MEMBER: 0, Membership.Role.ADMIN: 1, Membership.Role.OWNER: 2}
 SESSION_ACCOUNT_KEY = "current_account_slug"
 TENANT_URL_KWARG = "account_slug"
 

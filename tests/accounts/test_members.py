@@ -13,6 +13,7 @@ from apps.accounts.models import AccountEvent, ApiToken, Invitation, Membership,
 from apps.accounts.selectors import api_token_authenticate
 from apps.accounts.services import api_token_create, invitation_signup
 from apps.common.errors import ApplicationError
+from tests.common.admin_forms import admin_form_data
 from tests.factories import MembershipFactory, UserFactory
 
 # Django's field takes it, but a dotless i cannot go into a mail header's name part.
@@ -371,3 +372,39 @@ def test_a_demoted_owners_invitations_above_their_new_role_are_withdrawn(login, 
     open_ = dict(Invitation.objects.values_list("email", "revoked_at"))
     assert open_["boss@example.com"] is not None
     assert open_["helper@example.com"] is None
+
+
+def test_a_deactivated_owners_invitations_let_no_one_in(client, login, account, owner):
+    """Staff deactivate a login (a compromised owner, someone who left): the invitations
+    it sent stop working, so another address of theirs cannot join as owner."""
+    leaving = MembershipFactory(account=account, role="owner").user
+    invite(login(leaving), account, "accomplice@example.com", role="owner")
+    way_in = link()
+    client.logout()
+
+    User.objects.filter(pk=leaving.pk).update(is_active=False)  # however it was done
+    page = client.get(way_in)
+    client.post(way_in, {"password": NEW})
+
+    assert page.status_code == 404  # the page says the invitation no longer works
+    assert not User.objects.filter(email="accomplice@example.com").exists()
+    assert not Membership.objects.filter(account=account, user__email="accomplice@example.com")
+
+
+def test_staff_deactivating_a_login_withdraw_its_invitations_on_the_record(
+    client, login, account, owner, staff
+):
+    leaving = MembershipFactory(account=account, role="owner").user
+    invite(login(leaving), account, "accomplice@example.com", role="owner")
+    client.force_login(staff)
+    url = reverse("admin:accounts_user_change", args=[leaving.pk])
+    data = admin_form_data(client.get(url))
+    data.pop("is_active")  # the box unticked
+
+    client.post(url, data)
+
+    assert not User.objects.get(pk=leaving.pk).is_active
+    assert Invitation.objects.get(email="accomplice@example.com").revoked_at is not None
+    assert ("invitation_revoked", "accomplice@example.com") in AccountEvent.objects.values_list(
+        "action", "subject"
+    )
