@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularRedocView
 
 from apps.accounts import views as account_views
@@ -29,6 +30,13 @@ urlpatterns = [
         "api/docs/",
         SpectacularRedocView.as_view(url_name="api-schema", template_name="api/redoc.html"),
         name="api-docs",
+    ),
+    # Staff change their password where a wrong old password counts as a wrong log-in:
+    # the admin's own page would let a session left open guess it without end.
+    path(
+        "admin/password_change/",
+        RedirectView.as_view(pattern_name="accounts:password_change"),
+        name="admin-password-change",
     ),
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),

@@ -179,3 +179,21 @@ def test_an_open_session_is_no_way_to_guess_the_password(client, user, settings)
     assert refused.status_code == 429
     assert "Too many wrong passwords. Try again in" in refused.content.decode()
     assert user.__class__.objects.get(pk=user.pk).check_password(PASSWORD)
+
+
+def test_staff_change_their_password_where_wrong_guesses_are_counted(client, staff):
+    """The admin's own "Change password" page counted no wrong old password: a staff
+    session left open could guess the password without end, then change it. It leads
+    to the page that counts them, and changes nothing itself."""
+    client.force_login(staff)
+    admin_page = reverse("admin:password_change")
+    right = {"old_password": PASSWORD, "new_password1": NEW, "new_password2": NEW}
+
+    shown = client.get(admin_page)
+    sent = client.post(admin_page, right)
+
+    assert (shown.status_code, shown["Location"]) == (302, CHANGE)
+    assert (sent.status_code, sent["Location"]) == (302, CHANGE)
+    staff.refresh_from_db()
+    assert staff.check_password(PASSWORD)
+    assert "Change the password" in client.get(CHANGE).content.decode()
