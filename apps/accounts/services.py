@@ -395,9 +395,11 @@ def invitation_create(
     now = timezone.now()
     raw = secrets.token_urlsafe(32)
     with transaction.atomic():
-        Invitation.objects.filter(
+        # The address's open invitation is replaced: withdrawn, on the record.
+        for earlier in Invitation.objects.filter(
             account=account, email=email, accepted_at=None, revoked_at=None
-        ).update(revoked_at=now)
+        ).select_related("account"):
+            invitation_revoke(invitation=earlier, by=by)
         invitation = Invitation.objects.create(
             account=account,
             email=email,

@@ -408,3 +408,19 @@ def test_staff_deactivating_a_login_withdraw_its_invitations_on_the_record(
     assert ("invitation_revoked", "accomplice@example.com") in AccountEvent.objects.values_list(
         "action", "subject"
     )
+
+
+def test_inviting_an_address_again_withdraws_the_first_invitation_on_the_record(
+    login, account, owner
+):
+    client = login(owner)
+    invite(client, account, "x@example.com", role="owner")
+    invite(client, account, "x@example.com", role="member")
+
+    trail = list(AccountEvent.objects.order_by("pk").values_list("action", "subject"))
+    assert trail[-3:] == [
+        ("member_invited", "x@example.com as owner"),
+        ("invitation_revoked", "x@example.com"),
+        ("member_invited", "x@example.com as member"),
+    ]
+    assert Invitation.objects.filter(email="x@example.com", revoked_at=None).get().role == "member"
