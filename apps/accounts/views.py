@@ -1,4 +1,5 @@
 import time
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -241,6 +242,12 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True
+
+    def get_redirect_url(self) -> str:
+        # A `next` that leads back here (a logged-in person following such a link) would
+        # send them round in a loop: they go where a log-in leads by default instead.
+        url = super().get_redirect_url()
+        return "" if url and urlsplit(url).path == self.request.path else url
 
     def form_invalid(self, form):
         response = super().form_invalid(form)

@@ -35,6 +35,16 @@ def test_login_follows_next(client, user, account):
     assert response["Location"] == next_url
 
 
+@pytest.mark.parametrize("next_url", [LOGIN, f"{LOGIN}?next=/", f"http://testserver{LOGIN}"])
+def test_a_logged_in_person_sent_to_the_log_in_page_itself_goes_home(client, user, next_url):
+    """A `next` leading back to the log-in page was a 500 (Django's redirection loop)."""
+    client.force_login(user)
+
+    response = client.get(LOGIN, {"next": next_url})
+
+    assert (response.status_code, response["Location"]) == (302, HOME)
+
+
 def test_wrong_password_shows_an_inline_error(client, user):
     response = client.post(LOGIN, {"username": user.email, "password": "wrong-password"})
 
