@@ -9,7 +9,7 @@ from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
 
-from apps.accounts.forms import user_email_clean
+from apps.accounts.forms import account_name_check, user_email_clean
 from apps.accounts.models import Account, AccountEvent, ApiToken, Invitation, Membership, User
 from apps.accounts.selectors import (
     account_row_counts,
@@ -252,10 +252,29 @@ class UserAdmin(CascadeDeleteAdminMixin, DjangoUserAdmin):
         super().delete_queryset(request, queryset)
 
 
+class AccountAdminForm(forms.ModelForm):
+    """A new name follows the rules of the Account page (`account_name_check`); a name
+    given before those rules stays as it is while staff change something else."""
+
+    class Meta:
+        model = Account
+        fields = ("name", "slug", "tier", "billing_version")
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if name == self.instance.name:
+            return name
+        name = " ".join(name.split())  # one line, as in the mails' subjects
+        account_name_check(name)
+        return name
+
+
 @admin.register(Account)
 class AccountAdmin(CascadeDeleteAdminMixin, admin.ModelAdmin):
     """Staff change the tier and billing version here; the change goes through the plan
     service so it is recorded in the plan history like any other."""
+
+    form = AccountAdminForm
 
     list_display = ("name", "slug", "tier", "billing_version", "member_count", "created_at")
     list_filter = ("tier", "billing_version")

@@ -18,14 +18,70 @@ EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
 PASSWORD_HELP = "At least 8 characters, not entirely numeric, not a common password."  # noqa: S105
 
 
+# A name is checked as mail programs and readers may see it: compatibility forms folded
+# (NFKC: a full-width colon is a colon), and without what takes no room of its own between
+# two characters: joiners, combining marks, Hangul fillers. The joiners (ZWNJ, ZWJ) are
+# allowed in a name (Persian and Indic scripts, emoji need them); other format
+# characters, such as a zero-width space, are not.
+JOINERS = frozenset("\u200c\u200d")
+FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
 WEB_ADDRESS_RE = re.compile(r"[a-z][a-z0-9+.-]*://|\bwww\.", re.IGNORECASE)
+# label.label… with a top-level domain of letters (or an IDN's "xn--"), as mail programs
+# make a link of "booking.com" or "login.evil.example/verify"; "Acme Inc." and
+# "J.R. Books" are not (nothing, or a single letter, after the dot).
+HOST = r"(?<![\w-])[\w-]+(?:\.[\w-]+)*\.(?:[^\W\d_]{2,63}|xn--[a-z0-9-]+)(?![\w-])"
+IPV4 = r"(?<![\w.])[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?![\w.])"
+HOST_RE = re.compile(rf"(?:{HOST}|{IPV4})(?:[/:]\S*)?", re.IGNORECASE)
+EMAIL_RE = re.compile(rf"[^\s@]+@{HOST}", re.IGNORECASE)
+SENT_WHERE = "in the invitations Cohort mails"
+
+
+def account_name_check(name: str) -> None:
+    """Refuse a name (folded onto one line) that holds a control or invisible formatting
+    character, or anything mail programs make a link of: a web or email address, or a
+    bare domain. Pure; raises ValidationError with the reason."""
+    shown = unicodedata.normalize("NFKC", name)
+    if any(unicodedata.category(character) == "Cc" for character in shown):
+        raise forms.ValidationError("An account name cannot hold control characters.")
+    if any(unicodedata.category(c) == "Cf" and c not in JOINERS for c in shown):
+        raise forms.ValidationError(
+            "An account name cannot hold invisible formatting characters, such as a "
+            "zero-width space."
+        )
+    # Where each character looked at stands in the name, to quote what was found as shown.
+    kept = [
+        at
+        for at, character in enumerate(shown)
+        if character not in JOINERS
+        and character not in FILLERS
+        and unicodedata.category(character) not in ("Mn", "Me")
+    ]
+    # A spacing mark (Devanagari's vowel signs) is part of its word; \w does not know it.
+    seen = "".join("a" if unicodedata.category(shown[at]) == "Mc" else shown[at] for at in kept)
+
+    def quoted(found: re.Match) -> str:
+        return shown[kept[found.start()] : kept[found.end() - 1] + 1]
+
+    if WEB_ADDRESS_RE.search(seen):
+        raise forms.ValidationError("An account name cannot hold a web address.")
+    if found := EMAIL_RE.search(seen):
+        raise forms.ValidationError(
+            f"An account name cannot hold an email address: mail programs would make "
+            f"“{quoted(found)}” a link {SENT_WHERE}."
+        )
+    if found := HOST_RE.search(seen):
+        raise forms.ValidationError(
+            f"An account name cannot hold a web address: mail programs would make "
+            f"“{quoted(found)}” a link {SENT_WHERE}. Leave it out, or put a space after "
+            "the dot."
+        )
 
 
 class AccountNameField(forms.CharField):
     """A team's name: shown in pages, and in the mails Cohort sends for the account
     (invitations, to people outside it). One line, as pages show it, with no control
-    characters and no web address: a name is no place for a link that a mail from
-    Cohort would carry to strangers."""
+    or invisible characters and no web or email address (`account_name_check`): a name is
+    no place for a link that a mail from Cohort would carry to strangers."""
 
     def __init__(self, **kwargs):
         super().__init__(max_length=120, **kwargs)
@@ -35,10 +91,8 @@ class AccountNameField(forms.CharField):
 
     def validate(self, value) -> None:
         super().validate(value)
-        if WEB_ADDRESS_RE.search(value):
-            raise forms.ValidationError("An account name cannot hold a web address.")
-        if any(unicodedata.category(character) == "Cc" for character in value):
-            raise forms.ValidationError("An account name cannot hold control characters.")
+        if len(value) <= self.max_length:  # longer: the length validator says so
+            account_name_check(value)
 
 
 def user_email_clean(raw: str, *, taken: str, user: User | None = None) -> str:
