@@ -145,7 +145,8 @@ def email_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
 @login_required
 @require_POST
 def email_confirm_again(request: HttpRequest) -> HttpResponse:
-    """Mail the link that confirms the logged-in user's address again."""
+    """Mail the link that confirms the logged-in user's address again, then go back to
+    `next` (the page the note was on, when it is a page one can open) or home."""
     if request.user.email_confirmed_at is not None:
         messages.info(request, f"{request.user.email} is confirmed already.")
     else:

@@ -189,6 +189,63 @@ def test_the_link_is_sent_again_on_request_a_few_times_an_hour(login, unconfirme
     assert unconfirmed.email_confirmed_at is not None
 
 
+def send_again_from(client, page) -> object:
+    """Press "Send the link again" in the note on `page`, as a browser would: the note's
+    form, with the fields it holds, following where it leads."""
+    note = re.search(
+        r'id="confirm-note">.*?<form method="post" action="([^"]+)">(.*?)</form>', page, re.S
+    )
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', note[2]))
+    assert set(fields) <= {"csrfmiddlewaretoken", "next"}
+    return client.post(note[1], fields, follow=True)
+
+
+def test_sending_again_from_a_page_goes_back_to_it(login, account, unconfirmed):
+    client = login(unconfirmed)
+    page = client.get(reverse("account:detail", args=[account.slug])).content.decode()
+
+    answer = send_again_from(client, page)
+
+    assert answer.redirect_chain == [(reverse("account:detail", args=[account.slug]), 302)]
+    assert answer.status_code == 200
+    assert "A new link is on its way to new@example.com" in answer.content.decode()
+
+
+def test_sending_again_from_the_answer_to_a_form_goes_home(login, account, unconfirmed):
+    """A refused invitation answers at an address that takes forms only: going back there
+    would show "This address is not a page"."""
+    client = login(unconfirmed)
+    refused = client.post(
+        reverse("account:invite", args=[account.slug]),
+        {"email": "friend@example.com", "role": "member"},
+    )
+    assert refused.status_code == 400
+    assert NOTE in refused.content.decode()
+
+    answer = send_again_from(client, refused.content.decode())
+
+    assert answer.status_code == 200
+    assert answer.redirect_chain == [
+        ("/", 302),
+        (reverse("sites:list", args=[account.slug]), 302),
+    ]
+    assert "A new link is on its way to new@example.com" in answer.content.decode()
+    assert [message.to for message in mail.outbox] == [["new@example.com"]]
+    assert not Invitation.objects.exists()
+
+
+def test_sending_again_from_a_new_tokens_page_goes_home(login, account, unconfirmed):
+    client = login(unconfirmed)
+    made = client.post(reverse("account:token_create", args=[account.slug]), {"token-name": "ci"})
+    assert made.status_code == 200
+    assert NOTE in made.content.decode()
+
+    answer = send_again_from(client, made.content.decode())
+
+    assert answer.status_code == 200
+    assert answer.redirect_chain[-1] == (reverse("sites:list", args=[account.slug]), 302)
+
+
 def test_sending_again_goes_back_only_to_this_site(login, unconfirmed):
     response = login(unconfirmed).post(AGAIN, {"next": "https://evil.example/"})
 
