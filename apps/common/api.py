@@ -27,6 +27,7 @@ from apps.common.errors import ApplicationError, Forbidden, NotFound
 from apps.common.http import client_key
 from apps.common.negotiation import FormatRefusingNegotiation
 from apps.common.tenancy import role_at_least
+from apps.common.text import text_unstorable
 from apps.common.throttling import Rate, throttle_hit, throttle_hits, throttle_refund
 from apps.sites.models import Site
 from apps.sites.origins import origin_allowed
@@ -177,7 +178,8 @@ class LenientJSONParser(JSONParser):
             data = json.loads(text, parse_int=_json_int, parse_float=_json_float)
         except (ValueError, RecursionError) as error:
             raise exceptions.ParseError("The request body is not valid JSON.") from error
-        bad = first_unstorable_text(data)
+        view = parser_context.get("view")
+        bad = first_unstorable_text(data, judged=getattr(view, "body_values_judged", None))
         if bad is not None:
             raise ApplicationError(
                 "malformed_body",
@@ -187,13 +189,18 @@ class LenientJSONParser(JSONParser):
         return data
 
 
-def first_unstorable_text(data) -> str | None:
-    """Why some string (key or value) in parsed JSON cannot be stored, or None.
+def first_unstorable_text(data, *, judged: str | None = None) -> str | None:
+    """Why some string (key or value) in parsed JSON cannot be stored (`text_unstorable`),
+    or None.
 
-    PostgreSQL text cannot hold NUL, and lone UTF-16 surrogates (valid in JSON escapes)
-    are not UTF-8. Walks iteratively, so deep nesting cannot exhaust the stack.
+    `judged` names a field of the body, an object, whose values the view judges one by
+    one (identify's attributes: each value that cannot be stored is rejected on its own,
+    and the call goes on); its keys are still checked here. Walks iteratively, so deep
+    nesting cannot exhaust the stack.
     """
     stack = [data]
+    if judged is not None and isinstance(data, dict) and isinstance(data.get(judged), dict):
+        stack = [{key: value for key, value in data.items() if key != judged}, [*data[judged]]]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
@@ -202,12 +209,9 @@ def first_unstorable_text(data) -> str | None:
         elif isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, str):
-            if "\x00" in item:
-                return "a NUL character"
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return "an unpaired surrogate"
+            reason = text_unstorable(item)
+            if reason is not None:
+                return reason
     return None
 
 
@@ -271,6 +275,9 @@ class PublicSiteAPIView(BaseAPIView):
     """
 
     parser_classes = [LenientJSONParser, PlainTextJSONParser]
+    # A field of the body (an object) whose values the view judges one by one, text that
+    # cannot be stored included (`first_unstorable_text`).
+    body_values_judged: str | None = None
     authentication_classes: list = []
     permission_classes: list = []
     content_negotiation_class = JSONFirstNegotiation

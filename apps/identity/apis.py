@@ -102,6 +102,10 @@ REASONS_DOC = "\n".join(f"- `{code}`: {text}" for code, text in Reason.MESSAGES.
 
 
 class IdentifyApi(PublicSiteAPIView):
+    # Text that cannot be stored in an attribute's value rejects that attribute
+    # (`invalid_string`), not the call.
+    body_values_judged = "attributes"
+
     @extend_schema_serializer(component_name="Identify")
     class InputSerializer(serializers.Serializer):
         visitor_id = serializers.RegexField(

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time
 import idna
 
 from apps.common.errors import ApplicationError
+from apps.common.text import text_unstorable
 from apps.user_attributes.models import ValueType
 
 MAX_KEY_LENGTH = 50
@@ -77,6 +78,7 @@ class Reason:
     INVALID_NUMBER = "invalid_number"
     NUMBER_OUT_OF_RANGE = "number_out_of_range"
     STRING_TOO_LONG = "string_too_long"
+    INVALID_STRING = "invalid_string"
     INVALID_DATE = "invalid_date"
     INVALID_EMAIL = "invalid_email"
     EMAIL_OUTSIDE_EMAIL_KEY = "email_outside_email_key"
@@ -93,6 +95,8 @@ class Reason:
         INVALID_NUMBER: "NaN and Infinity are not numbers that can be stored.",
         NUMBER_OUT_OF_RANGE: f"Numbers must lie within ±{MAX_SAFE_INTEGER}.",
         STRING_TOO_LONG: f"Strings are at most {MAX_STRING_LENGTH} characters.",
+        INVALID_STRING: "Strings cannot hold a NUL character or an unpaired UTF-16 surrogate "
+        "(what is left of an emoji cut in two).",
         INVALID_DATE: "This looks like an ISO-8601 date but is not a real date "
         "(or falls outside the years 1 to 9999 in UTC).",
         INVALID_EMAIL: "The email attribute must be a string holding one email address "
@@ -237,6 +241,8 @@ def _trim_fraction(clock: str) -> str:
 
 
 def _check_value(key: str, raw: object, *, identified: bool) -> TypedValue | str:
+    if isinstance(raw, str) and text_unstorable(raw) is not None:
+        return Reason.INVALID_STRING
     if key == EMAIL_KEY:
         if raw is None:
             return Reason.NULL_VALUE

@@ -246,14 +246,32 @@
     return undefined;
   }
 
+  // Text no database can store: a NUL character, or half of a surrogate pair (what is left
+  // of an emoji that .slice() or .substring() cut in two).
+  // (No lookbehind: plain ES2017.)
+  const UNSTORABLE_TEXT = new RegExp(
+    "\\u0000|[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?:^|[^\\ud800-\\udbff])[\\udc00-\\udfff]"
+  );
+  const UNSTORABLE_TEXT_REASON =
+    "holds a NUL character or half of an emoji (a lone surrogate), which cannot be stored";
+
   // What JSON can carry faithfully goes to the API, which judges each value and answers
   // with a reason per rejected key; what JSON would silently change (undefined, NaN,
-  // functions) or cannot encode (cycles, BigInt) is dropped here with a reason.
+  // functions), cannot encode (cycles, BigInt) or no database can store (text with a NUL
+  // or a lone surrogate, in a key or a string value) is dropped here with a reason.
   function attributesSerialize(attributes) {
     const values = {};
     const dropped = {};
     Object.keys(attributes).forEach(function (key) {
       const value = attributes[key];
+      if (UNSTORABLE_TEXT.test(key)) {
+        dropped[key] = "its key " + UNSTORABLE_TEXT_REASON;
+        return;
+      }
+      if (typeof value === "string" && UNSTORABLE_TEXT.test(value)) {
+        dropped[key] = describe(value) + " " + UNSTORABLE_TEXT_REASON;
+        return;
+      }
       if (value instanceof Date) {
         if (Number.isNaN(value.getTime())) dropped[key] = "invalid Date";
         else values[key] = value.toISOString();

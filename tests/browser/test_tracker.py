@@ -260,11 +260,16 @@ def test_bad_calls_only_warn_and_later_calls_still_work(shop, site):
     shop.call("hj('track', 'purchase')")
     shop.call("hj()")
 
-    # When a good call follows
-    shop.call("hj('identify', 'u-1', {plan: 'pro', broken: new Date('nope'), none: undefined})")
+    # When a good call follows, with values the API could not store (a title cut to 12
+    # UTF-16 units splits its emoji: a lone surrogate; a NUL in a key)
+    shop.call(
+        "hj('identify', 'u-1', {plan: 'pro', broken: new Date('nope'), none: undefined, "
+        "fav: 'Great book 😀 more'.slice(0, 12), 'a\\u0000b': 1})"
+    )
     shop.wait_for_calls(2)
 
-    # Then only the good call was sent (without the values JSON cannot carry) and stored
+    # Then only the good call was sent (without the values JSON cannot carry or the API
+    # could not store) and stored
     assert [c["endpoint"] for c in shop.calls] == ["sessions", "identify"]
     [call] = shop.bodies("identify")
     assert (call["user_id"], call["attributes"]) == ("u-1", {"plan": "pro"})
@@ -281,6 +286,10 @@ def test_bad_calls_only_warn_and_later_calls_still_work(shop, site):
         "warning: [cohort] unknown command undefined: not Cohort's; kept in hj.q.",
         'warning: [cohort] attribute "broken" not sent: invalid Date.',
         'warning: [cohort] attribute "none" not sent: undefined cannot be sent.',
+        'warning: [cohort] attribute "fav" not sent: "Great book \\ud83d" holds a NUL character '
+        "or half of an emoji (a lone surrogate), which cannot be stored.",
+        'warning: [cohort] attribute "a\\u0000b" not sent: its key holds a NUL character or '
+        "half of an emoji (a lone surrogate), which cannot be stored.",
     ]
     assert shop.errors == []
     assert shop.page.evaluate("typeof window.hj.cohort.visitorId") == "string"

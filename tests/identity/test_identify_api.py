@@ -430,6 +430,38 @@ class TestMalformed:
         assert response.json()["rejected"] == {"x": reason}
         assert values_of(site, "u1") == {"y": ("number", 2.0)}
 
+    @pytest.mark.parametrize(
+        "literal",
+        ['"x\\u0000y"', '"Great book \\ud83d"', '"\\ude00"', '["\\u0000"]', '{"\\ud800": 1}'],
+        ids=["nul", "lone-high-surrogate", "lone-low-surrogate", "in-a-list", "in-a-key-inside"],
+    )
+    def test_a_value_with_text_no_database_stores_is_rejected_per_attribute(
+        self, api_client, site, literal
+    ):
+        # Given a call whose "fav" holds a NUL or half of an emoji (JavaScript's slice cut it)
+        body = (
+            f'{{"visitor_id": "{TABLET}", "user_id": "u1", '
+            f'"attributes": {{"plan": "pro", "fav": {literal}}}}}'
+        )
+
+        # When it is sent
+        response = api_client.generic(
+            "POST", f"/api/v1/sites/{site.key}/identify", body, content_type="application/json"
+        )
+
+        # Then that attribute alone is rejected: the user and the rest are stored
+        assert response.status_code == 200
+        reason = "unsupported_type" if literal[0] in "[{" else "invalid_string"
+        assert response.json() == {
+            "visitor_id": TABLET,
+            "user_id": "u1",
+            "stored": ["plan"],
+            "rejected": {"fav": reason},
+        }
+        assert values_of(site, "u1") == {"plan": ("string", "pro")}
+        assert Visitor.objects.get(site=site, visitor_id=TABLET).profile.user_id == "u1"
+        assert AttributeRejection.objects.get(site=site).key == "fav"
+
 
 class TestIdempotency:
     def test_a_retry_is_acknowledged_and_not_applied_again(self, api_client, site):
@@ -833,20 +865,45 @@ def test_oversized_body_is_413_and_stores_nothing(api_client, site):
 @pytest.mark.parametrize(
     "body",
     [
-        f'{{"visitor_id": "{TABLET}", "user_id": "u1", "attributes": {{"a": "x\\u0000y"}}}}',
+        f'{{"visitor_id": "{TABLET}", "user_id": "u\\u0000", "attributes": {{"a": 1}}}}',
+        f'{{"visitor_id": "{TABLET}", "user_id": "u\\ud800", "attributes": {{"a": 1}}}}',
         f'{{"visitor_id": "{TABLET}", "user_id": "u1", "attributes": {{"\\u0000": 1}}}}',
-        f'{{"visitor_id": "{TABLET}", "user_id": "u1", "attributes": {{"a": "\\ud800"}}}}',
+        f'{{"visitor_id": "{TABLET}", "user_id": "u1", "attributes": {{"\\udc00": 1}}}}',
+        f'{{"visitor_id": "{TABLET}", "user_id": "u1", "attributes": {{}}, "x": "\\u0000"}}',
+        f'{{"visitor_id": "{TABLET}", "user_id": "u1", "attributes": ["\\u0000"]}}',
         "[" * 100_000 + "]" * 100_000,
     ],
-    ids=["nul-value", "nul-key", "lone-surrogate", "deep-nesting"],
+    ids=[
+        "nul-user-id",
+        "lone-surrogate-user-id",
+        "nul-key",
+        "lone-surrogate-key",
+        "nul-elsewhere",
+        "attributes-not-an-object",
+        "deep-nesting",
+    ],
 )
-def test_text_that_cannot_be_stored_is_a_400_not_a_crash(api_client, site, body):
+def test_text_that_cannot_be_stored_outside_attribute_values_is_a_400_not_a_crash(
+    api_client, site, body
+):
     response = api_client.generic(
         "POST", f"/api/v1/sites/{site.key}/identify", body, content_type="application/json"
     )
     assert response.status_code == 400
     assert response.json()["code"] == "malformed_body"
     assert not Profile.objects.exists()
+
+
+def test_a_page_visit_with_text_that_cannot_be_stored_is_a_400(api_client, site):
+    body = (
+        f'{{"visitor_id": "{TABLET}", "session_id": "{MOBILE}", '
+        '"url": "https://shop.example.com/\\u0000", "referrer": ""}'
+    )
+    response = api_client.generic(
+        "POST", f"/api/v1/sites/{site.key}/sessions", body, content_type="application/json"
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "malformed_body")
+    assert not Visitor.objects.exists()
 
 
 @pytest.mark.parametrize("path", ["identify", "sessions"])

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apps.common.errors import ApplicationError
+from apps.common.text import text_unstorable
 from apps.user_attributes.validation import (
     EMAIL_RE,
     MAX_ATTRIBUTES_PER_CALL,
@@ -314,6 +315,11 @@ class TestHostileInput:
     def test_huge_strings_are_too_long(self):
         assert rejected({"s": "x" * 5_000_000}) == {"s": Reason.STRING_TOO_LONG}
 
+    @pytest.mark.parametrize("text", ["x\x00y", "Great book \ud83d", "\ude00", "a@b.co\x00"])
+    @pytest.mark.parametrize("key", ["fav", "email"])
+    def test_text_no_database_stores_is_an_invalid_string(self, key, text):
+        assert rejected({key: text}) == {key: Reason.INVALID_STRING}
+
 
 hostile_scalars = (
     st.none()
@@ -343,6 +349,8 @@ def test_hostile_attributes_never_raise(attributes):
     for identified in (True, False):
         result = check_attributes(attributes, identified=identified)
         assert set(result.accepted) | set(result.rejected) == set(attributes)
+        for typed in result.accepted.values():
+            assert typed.value_type != "string" or text_unstorable(typed.string_value) is None
 
 
 @settings(max_examples=400)
