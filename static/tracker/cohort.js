@@ -1288,7 +1288,9 @@
         const hadFocus = focusWithin(panel);
         panel.hidden = true;
         tab.setAttribute("aria-expanded", "false");
-        entry.touched = emotion !== null || comment.value.trim() !== "";
+        // A visitor who started an answer keeps the tab; one whose answer was sent (the form
+        // hidden behind the thanks until the next open) has nothing left to lose.
+        entry.touched = !form.hidden && (emotion !== null || comment.value.trim() !== "");
         if (hadFocus) tab.focus();
         env.info("feedback " + widget.id + " closed (" + how + ")");
       }

@@ -953,6 +953,44 @@ def test_a_single_page_app_moving_to_another_page_gets_that_pages_widgets(shop, 
     assert shop.warnings() == []
 
 
+def test_a_feedback_tab_whose_answer_was_sent_goes_when_the_app_leaves_its_pages(shop, site):
+    """A tab keeps its place on a page it is no longer meant for only while the visitor has
+    an answer under way; once sent, the comment that was in it does not count as one."""
+    help_feedback = widget_save(
+        site=site,
+        kind=Widget.Kind.FEEDBACK,
+        name="Help feedback",
+        targeting={"match": "all", "conditions": []},
+        questions=[],
+        url_contains="/help",
+    )
+    widget_activate(widget=help_feedback)
+    shop.open()
+    page = shop.page
+    page.evaluate("history.pushState({}, '', '/shop/help')")
+    assert shop.wait_for_decision(2).endswith(f"feedback {help_feedback.pk} shown")
+
+    # Given an answer with a comment sent on /shop/help, and the panel closed
+    page.get_by_role("button", name="Feedback", exact=True).click()
+    panel = page.get_by_role("dialog", name="How would you rate your experience?")
+    panel.get_by_role("button", name="Like", exact=True).click()
+    panel.get_by_label("Tell us more (optional)").fill("Found it.")
+    panel.get_by_role("button", name="Send feedback").click()
+    panel.get_by_role("status").wait_for()
+    panel.get_by_role("button", name="Close", exact=True).click()
+
+    # When the app moves to a page the widget is not meant for
+    page.evaluate("history.pushState({}, '', '/shop/checkout')")
+
+    # Then the tab goes
+    assert shop.wait_for_decision(3).endswith(
+        f"widget {help_feedback.pk} hidden: no longer meant for this visitor"
+    )
+    assert shop.shadow("root.querySelector('.tab')") is None
+    assert Response.objects.filter(widget=help_feedback).count() == 1
+    assert shop.errors == []
+
+
 def test_a_single_page_app_left_idle_for_30_minutes_starts_a_new_session(shop, site):
     """A page that never reloads: the app's next move after half an hour without activity
     is a page visit of a new session; a move before that continues the session."""
