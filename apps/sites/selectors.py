@@ -179,11 +179,21 @@ def site_script_url(*, site: Site) -> str:
     return f"{settings.COHORT_PUBLIC_BASE_URL.rstrip('/')}/t/{site.key}.js"
 
 
+# The queue stub that holds `hj(...)` calls until the script loads (the same line as
+# Hotjar's), and a second reference to its queue: a script sharing the stub that loads
+# first (Hotjar's) takes the queue and replaces the stub, and Cohort still finds the calls.
+# Only a queue stub gets one, never another script's working hj().
+INSTALL_STUB = (
+    "window.hj=window.hj||function(){(hj.q=hj.q||[]).push(arguments)};\n"
+    "if(/\\.q\\s*=/.test(hj))window._cohortq=hj.q=hj.q||[];\n"
+)
+
+
 def site_install_snippet(*, site: Site) -> str:
     """The ready-to-paste install code: the queue stub, then the async script tag."""
     return (
         "<script>\n"
-        "window.hj=window.hj||function(){(hj.q=hj.q||[]).push(arguments)};\n"
+        f"{INSTALL_STUB}"
         "</script>\n"
         f'<script async src="{site_script_url(site=site)}"></script>'
     )

@@ -16,7 +16,9 @@
  *   widgets again on each;
  * - replays the calls queued by the stub
  *   `window.hj=window.hj||function(){(hj.q=hj.q||[]).push(arguments)};`
- *   in order, then replaces window.hj with the real function;
+ *   in order (from `window._cohortq`, the install snippet's second reference to that
+ *   queue, when another script sharing the stub replaced it first), then replaces
+ *   window.hj with the real function;
  * - sends `hj('identify', userId, attributes)` to POST /api/v1/sites/<key>/identify, one
  *   request at a time in call order, retrying once (same message_id) on a network error,
  *   a 5xx or a 429; calls still waiting when the page is left are all sent at once as
@@ -1806,23 +1808,66 @@
     // queue, or by its text before anything was queued.
     let previous = typeof stub === "function" && !queueStub(stub) ? stub : null;
 
-    function dispatch(args) {
+    // The calls made before this script ran: the stub's queue. Where another script that
+    // shares the stub (Hotjar's, loading first) has taken the queue and replaced the stub,
+    // the install snippet's second reference to the queue (window._cohortq) still holds
+    // them; that script has had them, so Cohort only acts on them. (A snippet installed
+    // before that reference existed leaves nothing to find then, nor does a script that
+    // empties the queue in place.)
+    let queued = [];
+    let queuedDelivered = false;
+    if (typeof stub === "function" && Array.isArray(stub.q)) {
+      queued = stub.q.slice();
+    } else if (previous && Array.isArray(window._cohortq)) {
+      queued = window._cohortq.slice();
+      queuedDelivered = true;
+    }
+
+    // The calls kept in hj.q when a later script assigned its hj(): one that replays them
+    // through window.hj (still Cohort's) right away has each passed on, and Cohort does
+    // not act on them a second time.
+    let handedOver = [];
+
+    function handedOverTake(args) {
+      for (let i = 0; i < handedOver.length; i += 1) {
+        const kept = handedOver[i];
+        const same =
+          kept.length === args.length &&
+          args.every(function (arg, j) {
+            return Object.is(arg, kept[j]);
+          });
+        if (same) {
+          handedOver.splice(i, 1);
+          return true;
+        }
+      }
+      return false;
+    }
+
+    function forward(args) {
+      if (!previous) return;
+      try {
+        previous.apply(window, args);
+      } catch (error) {
+        // The page's own function failed; not ours to report.
+      }
+    }
+
+    // `delivered`: `previous` has had this call already.
+    function dispatch(args, delivered) {
       const command = args[0];
       debugInfo("hj(" + args.map(show).join(", ") + ")");
-      if (previous) {
-        try {
-          previous.apply(window, args);
-        } catch (error) {
-          // The page's own function failed; not ours to report.
-        }
+      if (!delivered) forward(args);
+      if (!previous) {
+        // Every call is kept, as the stub kept it, for a script that defines hj() later
+        // (Hotjar's, loading after Cohort): it takes hj.q, identify calls included.
+        hj.q.push(args);
       }
       if (command === "identify") {
         identify(args[1], args[2]);
         return;
       }
       if (!previous) {
-        // Kept, as the stub kept it, for a script that defines hj() later (Hotjar's).
-        hj.q.push(args);
         warn("unknown command " + describe(command) + ": not Cohort's; kept in hj.q.");
       }
     }
@@ -1842,6 +1887,10 @@
           set: function (fn) {
             if (typeof fn !== "function" || fn === hj || fn.cohort || queueStub(fn)) return;
             previous = fn;
+            handedOver = hj.q.slice();
+            window.setTimeout(function () {
+              handedOver = [];
+            }, 0);
             warn(
               "another script assigned window.hj; it now receives every call, and Cohort " +
               "still acts on hj('identify', ...)."
@@ -1855,7 +1904,9 @@
 
     function hj() {
       try {
-        dispatch(Array.prototype.slice.call(arguments));
+        const args = Array.prototype.slice.call(arguments);
+        if (handedOverTake(args)) forward(args);
+        else dispatch(args, false);
       } catch (error) {
         warn("hj() failed: " + describe(error && error.message));
       }
@@ -1874,7 +1925,6 @@
       }),
     });
 
-    const queued = typeof stub === "function" && Array.isArray(stub.q) ? stub.q.slice() : [];
     hj.q = [];
     hjKeep();
     if (previous) {
@@ -1891,7 +1941,11 @@
     pageVisitRecord();
     urlChangesFollow();
     queued.forEach(function (args) {
-      hj.apply(null, Array.prototype.slice.call(args));
+      try {
+        dispatch(Array.prototype.slice.call(args), queuedDelivered);
+      } catch (error) {
+        warn("hj() failed: " + describe(error && error.message));
+      }
     });
     // Widgets are decided once the visit and the queued identify calls have been answered,
     // so that targeting sees this page's attributes.

@@ -3,7 +3,11 @@ our script and calling our live server cross-origin, as a real customer's site d
 
 import json
 
-STUB = "window.hj=window.hj||function(){(hj.q=hj.q||[]).push(arguments)};"
+# The queue stub alone: Hotjar's snippet has the same line, and so had Cohort's install
+# snippet before it kept a second reference to the queue.
+QUEUE_STUB = "window.hj=window.hj||function(){(hj.q=hj.q||[]).push(arguments)};"
+# The install snippet's inline script (apps.sites.selectors.INSTALL_STUB).
+STUB = QUEUE_STUB + "if(/\\.q\\s*=/.test(hj))window._cohortq=hj.q=hj.q||[];"
 
 
 class CustomerPage:

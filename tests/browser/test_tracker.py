@@ -15,7 +15,7 @@ import pytest
 from apps.identity.models import ProcessedMessage, Profile, Session, Visitor
 from apps.user_attributes.models import AttributeValue
 from tests.browser.accounts import log_in
-from tests.browser.shop import STUB, CustomerPage
+from tests.browser.shop import QUEUE_STUB, STUB, CustomerPage
 from tests.factories import MembershipFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,6 +25,18 @@ RACHEL = (
     "hj('identify', 'ABC', {email: 'rachel@example.com', total_spend: 500, "
     "first_purchase: new Date(Date.UTC(2019, 5, 20)), newsletter: true})"
 )
+
+
+# Another script that defines hj() as Hotjar's does: it takes the calls the stub queued,
+# assigns its own function, and replays them through window.hj.
+OTHER_HJ = """
+  window.otherCalls = [];
+  (function () {
+    const queued = (window.hj && window.hj.q) || [];
+    window.hj = (...args) => { otherCalls.push(args); };
+    queued.forEach((args) => window.hj.apply(null, args));
+  })();
+"""
 
 
 class Shop(CustomerPage):
@@ -37,12 +49,24 @@ class Shop(CustomerPage):
     def _serve(self, route):
         # /shop/installed: the install snippet as customers paste it.
         # /shop/stub-only: the stub alone; the test adds the script tag when it wants.
+        # /shop/old-stub-only: the same with the stub of snippets installed before it kept
+        # a second reference to its queue.
         # /shop/own-hj: the page defines its own hj() before the snippet (as Hotjar does).
+        # /shop/other-first: the snippet and a call, then a script sharing the stub that
+        # takes its queue and assigns its own hj() before Cohort's loads (Hotjar's can).
         snippet = f"<script>{STUB}</script>"
+        if "/shop/old-stub-only" in route.request.url:
+            snippet = f"<script>{QUEUE_STUB}</script>"
         if "/shop/own-hj" in route.request.url:
             own = "window.pageCalls = []; window.hj = (...args) => { pageCalls.push(args); };"
             snippet = (
                 f'<script>{own}</script>{snippet}<script async src="{self.script_url}"></script>'
+            )
+        if "/shop/other-first" in route.request.url:
+            snippet = (
+                f"<script>{STUB}hj('identify', 'ABC', {{plan: 'pro'}});</script>"
+                f"<script>{OTHER_HJ}</script>"
+                f'<script async src="{self.script_url}"></script>'
             )
         if "/shop/installed" in route.request.url:
             snippet += f'<script async src="{self.script_url}"></script>'
@@ -122,8 +146,9 @@ def stored_attributes(profile):
 def test_calls_before_and_after_the_script_loads_store_typed_values_on_one_profile(
     shop, site, other_site
 ):
-    # Given a page with only the stub, whose code identifies the visitor anonymously
-    shop.open("stub-only")
+    # Given a page with only the stub (of a snippet installed before it kept a second
+    # reference to its queue), whose code identifies the visitor anonymously
+    shop.open("old-stub-only")
     shop.call("hj('identify', null, {ab_test: 'variant-A', referrer: 'facebook_paid'})")
     assert shop.page.evaluate("window.hj.q.length") == 1
     assert shop.calls == []
@@ -148,7 +173,7 @@ def test_calls_before_and_after_the_script_loads_store_typed_values_on_one_profi
     [visit] = shop.bodies("sessions")
     assert visit["visitor_id"] == cohort["visitorId"]
     assert visit["session_id"] == cohort["sessionId"]
-    assert visit["url"] == f"{shop.origin}/shop/stub-only"
+    assert visit["url"] == f"{shop.origin}/shop/old-stub-only"
     assert visit["referrer"] == ""
     anonymous, rachel = shop.bodies("identify")
     assert anonymous["user_id"] is None
@@ -181,7 +206,7 @@ def test_calls_before_and_after_the_script_loads_store_typed_values_on_one_profi
     assert visitor.profile_id == profile.pk
     session = Session.objects.get(site=site, session_key=cohort["sessionId"])
     assert (session.visitor_id, session.profile_id) == (visitor.pk, profile.pk)
-    assert session.landing_url == f"{shop.origin}/shop/stub-only"
+    assert session.landing_url == f"{shop.origin}/shop/old-stub-only"
     assert AttributeValue.objects.filter(site=site).count() == 6
     assert not Profile.objects.filter(site=other_site).exists()
     assert not Visitor.objects.filter(site=other_site).exists()
@@ -209,27 +234,48 @@ def test_a_page_with_its_own_hj_keeps_every_call_and_cohort_still_identifies(sho
 
 def test_a_script_defining_hj_after_cohort_gets_its_queue_and_every_later_call(shop, site):
     """Hotjar's snippet and Cohort's share the stub; when Hotjar loads second, it takes
-    the commands left in hj.q and assigns its own hj, and both keep working."""
+    the calls left in hj.q, identify calls included, and assigns its own hj, and both keep
+    working. Replayed through window.hj, the calls Cohort acted on are not sent again."""
     shop.open("stub-only")
-    shop.call("hj('event', 'landed')")
+    shop.call("hj('event', 'landed'); hj('identify', 'ABC', {plan: 'free'})")
     shop.load_script()
+    shop.call("hj('identify', 'ABC', {plan: 'pro'})")
 
-    later = """
-      window.later = (window.hj.q || []).map((args) => [...args]);
-      window.hj = (...args) => { later.push(args); };
-    """
-    shop.call(later)
-    shop.call("hj('identify', 'ABC', {plan: 'pro'}); hj('event', 'checkout')")
-    shop.wait_for_calls(2)
+    shop.call(OTHER_HJ)
+    shop.call("hj('event', 'checkout')")
+    shop.wait_for_calls(3)
 
-    assert shop.page.evaluate("window.later") == [
+    assert shop.page.evaluate("window.otherCalls") == [
         ["event", "landed"],
+        ["identify", "ABC", {"plan": "free"}],
         ["identify", "ABC", {"plan": "pro"}],
         ["event", "checkout"],
     ]
     assert shop.page.evaluate("Boolean(window.hj.cohort)")
+    assert [body["attributes"] for body in shop.bodies("identify")] == [
+        {"plan": "free"},
+        {"plan": "pro"},
+    ]
     profile = Profile.objects.get(site=site, user_id="ABC")
     assert stored_attributes(profile) == {"plan": ("string", None, "pro", None, None)}
+
+
+def test_calls_queued_before_the_script_reach_it_when_another_hj_script_loads_first(shop, site):
+    """Hotjar's script, loading first, takes the stub's queue and assigns its hj; the
+    install snippet's second reference to the queue keeps the calls for Cohort."""
+    shop.open("other-first")
+    shop.page.wait_for_function("window.hj && window.hj.cohort")
+    shop.call("hj('event', 'checkout')")
+    shop.wait_for_calls(2)
+
+    assert shop.page.evaluate("window.otherCalls") == [
+        ["identify", "ABC", {"plan": "pro"}],
+        ["event", "checkout"],
+    ]
+    profile = Profile.objects.get(site=site, user_id="ABC")
+    assert stored_attributes(profile) == {"plan": ("string", None, "pro", None, None)}
+    assert [c["endpoint"] for c in shop.calls] == ["sessions", "identify"]
+    assert shop.errors == []
 
 
 def test_a_number_user_id_is_sent_and_stored_as_a_string(shop, site):
