@@ -173,20 +173,17 @@ class ForeignKeyMadeNullable(migrations.AlterField):
         if schema_editor.connection.vendor != "postgresql":
             super().database_forwards(app_label, schema_editor, from_state, to_state)
             return
-        model = to_state.apps.get_model(app_label, self.model_name)
-        column = model._meta.get_field(self.name).column
-        schema_editor.execute(
-            f"ALTER TABLE {schema_editor.quote_name(model._meta.db_table)} "
-            f"ALTER COLUMN {schema_editor.quote_name(column)} DROP NOT NULL"
-        )
+        self._not_null(schema_editor, to_state.apps.get_model(app_label, self.model_name), "DROP")
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor != "postgresql":
             super().database_backwards(app_label, schema_editor, from_state, to_state)
             return
-        model = from_state.apps.get_model(app_label, self.model_name)
+        self._not_null(schema_editor, from_state.apps.get_model(app_label, self.model_name), "SET")
+
+    def _not_null(self, schema_editor, model, action: str) -> None:
         column = model._meta.get_field(self.name).column
         schema_editor.execute(
             f"ALTER TABLE {schema_editor.quote_name(model._meta.db_table)} "
-            f"ALTER COLUMN {schema_editor.quote_name(column)} SET NOT NULL"
+            f"ALTER COLUMN {schema_editor.quote_name(column)} {action} NOT NULL"
         )

@@ -68,3 +68,21 @@ def questions_saved(widget: Widget, specs: list[QuestionSpec]) -> Widget:
         targeting=widget.targeting,
         questions=specs,
     )
+
+
+def feedback_with_comments(widget: Widget, count: int, comment_length: int) -> None:
+    """`count` feedback answers on `widget` from one identified visitor, saved at once,
+    each comment "comment <n> " then `comment_length` x's: an export's worth of rows."""
+    visitor = VisitorFactory(site=widget.site, profile=ProfileFactory(site=widget.site))
+    Response.objects.bulk_create(
+        Response(
+            site=widget.site,
+            widget=widget,
+            visitor=visitor,
+            profile=visitor.profile,
+            emotion=3,
+            comment=f"comment {n} " + "x" * comment_length,
+            created_at=timezone.now(),
+        )
+        for n in range(count)
+    )

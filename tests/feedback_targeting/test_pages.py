@@ -31,12 +31,12 @@ from tests.factories import (
     AttributeValueFactory,
     ProfileFactory,
     SiteFactory,
-    VisitorFactory,
 )
 from tests.feedback_targeting.factories import (
     QuestionFactory,
     ResponseFactory,
     WidgetFactory,
+    feedback_with_comments,
     questions_saved,
     specs_of,
 )
@@ -1677,19 +1677,7 @@ class TestCsv:
         gunicorn kills a worker that has not reported for 30 s, which cut a large export
         off half-way (apps/common/liveness.py)."""
         widget = WidgetFactory(site=site, kind="feedback")
-        visitor = VisitorFactory(site=site, profile=ProfileFactory(site=site))
-        Response.objects.bulk_create(
-            Response(
-                site=site,
-                widget=widget,
-                visitor=visitor,
-                profile=visitor.profile,
-                emotion=3,
-                comment=f"comment {n} " + "x" * 200,
-                created_at=timezone.now(),
-            )
-            for n in range(1500)
-        )
+        feedback_with_comments(widget, 1500, comment_length=200)
         reports = []
         monkeypatch.setattr(liveness, "REPORT_EVERY_SECONDS", 0)
         liveness.progress_report_install(lambda: reports.append(1))

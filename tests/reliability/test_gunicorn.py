@@ -16,13 +16,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.urls import reverse
-from django.utils import timezone
 
 from apps.accounts.models import Membership
-from apps.feedback_targeting.models import Response
 from apps.identity.models import Profile
-from tests.factories import MembershipFactory, ProfileFactory, SiteFactory, VisitorFactory
-from tests.feedback_targeting.factories import WidgetFactory
+from tests.factories import MembershipFactory, SiteFactory
+from tests.feedback_targeting.factories import WidgetFactory, feedback_with_comments
 from tests.reliability.test_faults import free_port, post, wait_until_serving
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("on_postgres")]
@@ -109,20 +107,8 @@ def test_an_export_longer_than_the_worker_timeout_reaches_its_end(tmp_path, clie
     member = MembershipFactory(role=Membership.Role.MEMBER)
     site = SiteFactory(account=member.account)
     widget = WidgetFactory(site=site, kind="feedback")
-    visitor = VisitorFactory(site=site, profile=ProfileFactory(site=site))
     rows = 10_000
-    Response.objects.bulk_create(
-        Response(
-            site=site,
-            widget=widget,
-            visitor=visitor,
-            profile=visitor.profile,
-            emotion=3,
-            comment=f"comment {n} " + "x" * 2000,
-            created_at=timezone.now(),
-        )
-        for n in range(rows)
-    )
+    feedback_with_comments(widget, rows, comment_length=2000)
     client.force_login(member.user)
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
     port = free_port()
