@@ -26,13 +26,28 @@ PASSWORD_HELP = "At least 8 characters, not entirely numeric, not a common passw
 JOINERS = frozenset("\u200c\u200d")
 FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
 WEB_ADDRESS_RE = re.compile(r"[a-z][a-z0-9+.-]*://|\bwww\.", re.IGNORECASE)
-# label.label… with a top-level domain of letters (or an IDN's "xn--"), as mail programs
-# make a link of "booking.com" or "login.evil.example/verify"; "Acme Inc." and
-# "J.R. Books" are not (nothing, or a single letter, after the dot).
-HOST = r"(?<![\w-])[\w-]+(?:\.[\w-]+)*\.(?:[^\W\d_]{2,63}|xn--[a-z0-9-]+)(?![\w-])"
+# What mail programs make a link of, as a host: label.label… ending in a top-level domain
+# of letters (or an IDN's "xn--"), with a path ("login.evil.example/verify"), three
+# labels or more ("cohort-login.evil.example"), or one dot before a widely used ending
+# ("booking.com", "evil.рф"). Company names hold one dot before other words ("Pvt.Ltd",
+# "St.Gallen AG", "Яндекс.Такси", "E.ON"), which are kept; "Acme Inc." and "J.R. Books"
+# have nothing, or a single letter, after the dot.
+LETTERS_TLD = r"(?:[^\W\d_]{2,63}|xn--[a-z0-9-]+)"
+ANY_HOST = rf"(?<![\w-])[\w-]+(?:\.[\w-]+)*\.{LETTERS_TLD}(?![\w-])"
+# Widely used endings, and those reserved for examples (where they stand for any domain).
+COMMON_TLDS = frozenset(
+    "com net org info biz io co app dev ai me ly xyz top site online link click shop live "  # noqa: SIM905
+    "pro cc tv ws pw tk ml ga cf gq ru su рф cn de uk eu fr nl us in br jp au ca es it pl "
+    "ch at se no dk fi be cz pt gr tr ua kz ir vn id kr hk sg za mx ar cl "
+    "example test invalid localhost".split()
+)
+COMMON_HOST = rf"(?<![\w.-])[\w-]+\.(?:{'|'.join(sorted(COMMON_TLDS))}|xn--[a-z0-9-]+)(?![\w-])"
+LONG_HOST = r"(?<![\w.-])[\w-]+(?:\.[\w-]+){2,}\.?(?<=[a-z]{2})(?![\w-])"
 IPV4 = r"(?<![\w.])[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?![\w.])"
-HOST_RE = re.compile(rf"(?:{HOST}|{IPV4})(?:[/:]\S*)?", re.IGNORECASE)
-EMAIL_RE = re.compile(rf"[^\s@]+@{HOST}", re.IGNORECASE)
+HOST_RE = re.compile(
+    rf"{ANY_HOST}[/:]\S+|(?:{COMMON_HOST}|{LONG_HOST}|{IPV4})(?:[/:]\S*)?", re.IGNORECASE
+)
+EMAIL_RE = re.compile(rf"[^\s@]+@{ANY_HOST}", re.IGNORECASE)
 SENT_WHERE = "in the invitations Cohort mails"
 
 

@@ -123,6 +123,13 @@ def test_a_bad_name_is_an_inline_error_and_the_old_name_stays(login, account, ow
         "Web 2.0 Labs",
         "Ops@Acme",
         "Radbooks™",
+        # one dot before a word that is no widely used domain ending
+        "Tata Sons Pvt.Ltd",
+        "St.Gallen AG",
+        "E.ON SE",
+        "«Яндекс.Такси»",
+        "東京.株式会社",
+        "U.S.A. Today",
         "\uff32\uff41\uff44\uff42\uff4f\uff4f\uff4b\uff53",  # full-width, kept as written
         "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian needs the ZWNJ
     ],
