@@ -156,9 +156,8 @@ def _site_deleted(request: HttpRequest, deleted: Once, *, name: str, key: str) -
             f"Deleting {name or 'the site'} is still under way: reload this page in a moment "
             "to see it gone.",
         )
-    elif site_being_erased(
-        account=request.account, key=key
-    ):  # gone for everyone; erasing its rows takes longer
+    elif site_being_erased(account=request.account, key=key):
+        # Gone for everyone; erasing its rows takes longer.
         messages.success(
             request,
             f"{name} was deleted: nothing of it can be seen or reached any more. Erasing "
